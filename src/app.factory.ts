@@ -1,0 +1,69 @@
+import { INestApplication, Logger, LogLevel, RequestMethod } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { AppModule } from './app.module';
+import { HttpExceptionFilter, routeNotFoundHandler } from './common/http-exception.filter';
+import { requestIdMiddleware } from './common/request-id';
+import { createValidationPipe } from './common/validation';
+import { AppConfig, LogLevel as AppLogLevel } from './config/app-config';
+
+export const API_PREFIX = 'api/v1';
+
+const NEST_LOG_LEVELS: Record<AppLogLevel, LogLevel[]> = {
+  fatal: ['fatal'],
+  error: ['fatal', 'error'],
+  warn: ['fatal', 'error', 'warn'],
+  info: ['fatal', 'error', 'warn', 'log'],
+  debug: ['fatal', 'error', 'warn', 'log', 'debug'],
+  trace: ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'],
+};
+
+/**
+ * Builds the application exactly as it serves: body limit, prefix, validation, Swagger.
+ * main.ts and the end-to-end tests both call this, so tests run the real wiring.
+ */
+export async function createApp(environment?: Record<string, string | undefined>): Promise<NestExpressApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(environment), {
+    bodyParser: false,
+    bufferLogs: true,
+    abortOnError: false,
+  });
+  const config = app.get(AppConfig);
+  app.useLogger(NEST_LOG_LEVELS[config.logLevel]);
+  app.disable('x-powered-by');
+  app.use(requestIdMiddleware);
+  app.useBodyParser('json', { limit: config.limits.bodyLimitBytes, strict: true });
+  app.setGlobalPrefix(API_PREFIX, {
+    exclude: [
+      { path: 'health/{*path}', method: RequestMethod.ALL },
+      { path: '.well-known/{*path}', method: RequestMethod.ALL },
+      { path: 'metrics', method: RequestMethod.ALL },
+    ],
+  });
+  app.useGlobalPipes(createValidationPipe());
+  app.useGlobalFilters(new HttpExceptionFilter());
+  app.enableShutdownHooks();
+  if (config.swaggerEnabled) setUpSwagger(app);
+  await app.init();
+  app.use(routeNotFoundHandler);
+  return app;
+}
+
+function setUpSwagger(app: INestApplication): void {
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Personal Information Encryption API')
+      .setDescription(
+        'Per-user RSA key pairs; batch encrypt, decrypt and re-encrypt of personal data. ' +
+          'Click Authorize and paste an access token (locally: the output of `npm run token`).',
+      )
+      .setVersion('1')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json', swaggerOptions: { persistAuthorization: true } });
+}
+
+export const startupLogger = new Logger('Bootstrap');

@@ -1,0 +1,26 @@
+import { Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { PassportModule } from '@nestjs/passport';
+import { AppConfig } from '../config/app-config';
+import { JwtAuthGuard, PermissionsGuard } from './guards';
+import { JwksController } from './jwks.controller';
+import { JwtStrategy } from './jwt.strategy';
+import { JwksSigningKeySource, LocalIssuer, SIGNING_KEY_SOURCE, SigningKeySource } from './signing-keys';
+
+@Module({
+  imports: [PassportModule],
+  controllers: [JwksController],
+  providers: [
+    {
+      provide: SIGNING_KEY_SOURCE,
+      inject: [AppConfig],
+      useFactory: ({ auth, dataDir }: AppConfig): SigningKeySource | Promise<SigningKeySource> =>
+        auth.mode === 'local' ? LocalIssuer.open(dataDir) : new JwksSigningKeySource(auth.jwksUri!),
+    },
+    JwtStrategy,
+    { provide: APP_GUARD, useClass: JwtAuthGuard },
+    { provide: APP_GUARD, useClass: PermissionsGuard },
+  ],
+  exports: [SIGNING_KEY_SOURCE],
+})
+export class AuthModule {}

@@ -1,0 +1,31 @@
+import { applyDecorators, createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
+import { ApiBearerAuth, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ErrorResponse } from '../common/error-response.dto';
+import { Permission } from './permissions';
+import { Principal } from './principal';
+
+export const PUBLIC_ROUTE = 'auth:public';
+export const REQUIRED_PERMISSION = 'auth:permission';
+export const SUBJECT_FIELDS = 'auth:subject-fields';
+
+/** No token needed (health, docs, metrics, JWKS). */
+export const Public = () => SetMetadata(PUBLIC_ROUTE, true);
+
+/**
+ * The route needs `permission`. `subjectFields` name the body or path fields holding user ids:
+ * a token carrying AUTH_USER_ID_CLAIM may only name its own user there.
+ */
+export function RequirePermission(permission: Permission, subjectFields: string[] = ['userId']) {
+  return applyDecorators(
+    SetMetadata(REQUIRED_PERMISSION, permission),
+    SetMetadata(SUBJECT_FIELDS, subjectFields),
+    ApiBearerAuth(),
+    ApiUnauthorizedResponse({ description: 'AUTH001: missing, malformed, expired or untrusted token', type: ErrorResponse }),
+    ApiForbiddenResponse({ description: `AUTH002: the token lacks \`${permission}\` or may not act for this user`, type: ErrorResponse }),
+  );
+}
+
+/** The authenticated caller. */
+export const CurrentPrincipal = createParamDecorator(
+  (_data: unknown, context: ExecutionContext): Principal => context.switchToHttp().getRequest().user,
+);

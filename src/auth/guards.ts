@@ -1,0 +1,64 @@
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { AuthGuard } from '@nestjs/passport';
+import { TokenExpiredError, NotBeforeError } from 'jsonwebtoken';
+import { ApiError } from '../common/api-error';
+import { PUBLIC_ROUTE, REQUIRED_PERMISSION, SUBJECT_FIELDS } from './decorators';
+import { Permission } from './permissions';
+import { Principal } from './principal';
+
+/** Every route needs a valid access token unless marked @Public(). */
+@Injectable()
+export class JwtAuthGuard extends AuthGuard('jwt') {
+  constructor(private readonly reflector: Reflector) {
+    super();
+  }
+
+  override canActivate(context: ExecutionContext) {
+    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, [context.getHandler(), context.getClass()])) return true;
+    return super.canActivate(context);
+  }
+
+  override handleRequest<T>(error: unknown, principal: T, info: unknown): T {
+    if (error instanceof ApiError) throw error;
+    if (error || !principal) throw new ApiError('AUTH001', describeTokenFailure(error ?? info));
+    return principal;
+  }
+}
+
+function describeTokenFailure(reason: unknown): string {
+  if (reason instanceof ApiError) return reason.message;
+  if (reason instanceof TokenExpiredError) return 'Token has expired';
+  if (reason instanceof NotBeforeError) return 'Token is not valid yet';
+  if (reason instanceof Error && reason.message === 'No auth token') return 'A bearer token is required';
+  return 'Token is invalid';
+}
+
+/**
+ * Checks the route's permission, and that a token bound to one user (AUTH_USER_ID_CLAIM) names
+ * only that user in the request.
+ */
+@Injectable()
+export class PermissionsGuard implements CanActivate {
+  constructor(private readonly reflector: Reflector) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    const permission = this.reflector.get<Permission | undefined>(REQUIRED_PERMISSION, context.getHandler());
+    if (!permission) return true;
+    const request = context.switchToHttp().getRequest();
+    const principal: Principal = request.user;
+    if (!principal.permissions.has(permission)) {
+      throw new ApiError('AUTH002', `This token lacks the "${permission}" permission`);
+    }
+    if (principal.actsForUserId !== undefined) {
+      const fields = this.reflector.get<string[]>(SUBJECT_FIELDS, context.getHandler()) ?? [];
+      for (const field of fields) {
+        const named = request.params?.[field] ?? request.body?.[field];
+        if (named !== undefined && String(named) !== principal.actsForUserId) {
+          throw new ApiError('AUTH002', `This token may only act for user ${principal.actsForUserId}`);
+        }
+      }
+    }
+    return true;
+  }
+}

@@ -1,0 +1,20 @@
+/** Permission names (DESIGN.md): the token's scopes and Cognito groups grant them. */
+export const PERMISSIONS = [
+  'keys:write',
+  'keys:read',
+  'keys:delete',
+  'encrypt',
+  'decrypt',
+  'rotate',
+  'audit:read',
+  'tokens:revoke',
+  'grants:write',
+  'grants:approve',
+  'translate',
+] as const;
+
+export type Permission = (typeof PERMISSIONS)[number];
+
+export function isPermission(value: string): value is Permission {
+  return (PERMISSIONS as readonly string[]).includes(value);
+}

@@ -1,0 +1,34 @@
+import { ERROR_CODES, ErrorCode } from './error-codes';
+
+/**
+ * The one exception type business code throws. The message is shown to the caller, so it must
+ * never contain plaintext, key material or tokens; `cause` is for logs only.
+ */
+export class ApiError extends Error {
+  readonly status: number;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string = ERROR_CODES[code].summary,
+    options?: { cause?: unknown; headers?: Record<string, string>; status?: number; details?: unknown },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    // Only a body over BODY_LIMIT overrides the status (413 with ENC001).
+    this.status = options?.status ?? ERROR_CODES[code].status;
+    this.headers = options?.headers ?? {};
+    this.details = options?.details;
+  }
+
+  /** Extra structured detail for the body (readiness checks); never secrets. */
+  readonly details?: unknown;
+
+  readonly headers: Record<string, string>;
+}
+
+export const keyNotFound = (userId: string): ApiError =>
+  new ApiError('KEY001', `No active key for user ${userId}`);
+
+export const invalidInput = (message: string): ApiError => new ApiError('ENC001', message);
+
+export const dependencyUnavailable = (dependency: string, cause?: unknown): ApiError =>
+  new ApiError('SYS002', `${dependency} is unavailable; try again later`, { cause });

@@ -1,0 +1,26 @@
+import { HttpStatus } from '@nestjs/common';
+
+/** Every error code the API can answer with, and the HTTP status it travels with (DESIGN.md). */
+export const ERROR_CODES = {
+  KEY001: { status: HttpStatus.NOT_FOUND, summary: 'The user has no key (or it was deleted)' },
+  KEY002: { status: HttpStatus.CONFLICT, summary: 'A rotation for this user is already in progress' },
+  ENC001: { status: HttpStatus.BAD_REQUEST, summary: 'Invalid input: shape, types, sizes or malformed ciphertext' },
+  ENC002: { status: HttpStatus.BAD_REQUEST, summary: 'A ciphertext failed authentication: tampered, or not this user’s' },
+  AUTH001: { status: HttpStatus.UNAUTHORIZED, summary: 'Missing, malformed, expired or untrusted token' },
+  AUTH002: { status: HttpStatus.FORBIDDEN, summary: 'The token lacks the permission, or may not act for this user' },
+  RATE001: { status: HttpStatus.TOO_MANY_REQUESTS, summary: 'Rate limit exceeded' },
+  ROUTE001: { status: HttpStatus.NOT_FOUND, summary: 'No such route' },
+  SYS001: { status: HttpStatus.INTERNAL_SERVER_ERROR, summary: 'Unexpected error' },
+  SYS002: { status: HttpStatus.SERVICE_UNAVAILABLE, summary: 'A dependency (database, KMS) is unavailable' },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The body of every error response. */
+export interface ErrorBody {
+  statusCode: number;
+  code: ErrorCode;
+  message: string;
+  requestId: string;
+  details?: unknown;
+}

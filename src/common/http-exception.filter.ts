@@ -1,0 +1,96 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { Response } from 'express';
+import { QueryFailedError } from 'typeorm';
+import { ApiError } from './api-error';
+import { ErrorBody, ErrorCode } from './error-codes';
+import { RequestWithId } from './request-id';
+
+/** Errors of dependencies that mean "unavailable", not "bug". */
+const UNAVAILABLE_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', '57P01', '57P03', '53300', '08006', '08001', '08003']);
+const AWS_UNAVAILABLE = new Set(['ThrottlingException', 'KMSInternalException', 'DependencyTimeoutException', 'TimeoutError', 'KMSInvalidStateException', 'DisabledException', 'KeyUnavailableException', 'NetworkingError', 'RequestTimeout', 'AbortError']);
+
+/**
+ * The one place that turns any thrown thing into the DESIGN.md error body. Bodies never carry a
+ * stack, a query or a dependency's message; the log line carries the error name only.
+ */
+@Catch()
+export class HttpExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Errors');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const context = host.switchToHttp();
+    const request = context.getRequest<RequestWithId>();
+    const response = context.getResponse<Response>();
+    const error = this.toApiError(exception);
+    if (error.status >= 500) {
+      this.logger.error(
+        `${request.method} ${request.route?.path ?? 'unmatched'} failed with ${error.code}: ${describeCause(exception)}`,
+      );
+    }
+    if (response.headersSent) return;
+    for (const [name, value] of Object.entries(error.headers)) response.setHeader(name, value);
+    const body: ErrorBody = {
+      statusCode: error.status,
+      code: error.code,
+      message: error.message,
+      requestId: request.requestId ?? 'unknown',
+      ...(error.details === undefined ? {} : { details: error.details }),
+    };
+    response.status(error.status).json(body);
+  }
+
+  private toApiError(exception: unknown): ApiError {
+    if (exception instanceof ApiError) return exception;
+    if (exception instanceof HttpException) return fromHttpException(exception);
+    if (isUnavailable(exception)) return new ApiError('SYS002', 'A dependency is unavailable; try again later');
+    return new ApiError('SYS001', 'Unexpected error');
+  }
+}
+
+/** Exceptions raised by the framework itself (parser, router, throttler): fixed messages only. */
+const FRAMEWORK_ERRORS: Partial<Record<number, { code: ErrorCode; message: string }>> = {
+  400: { code: 'ENC001', message: 'Request body is not valid JSON' },
+  401: { code: 'AUTH001', message: 'A valid bearer token is required' },
+  403: { code: 'AUTH002', message: 'Forbidden' },
+  404: { code: 'ROUTE001', message: 'No such route' },
+  413: { code: 'ENC001', message: 'Request body exceeds BODY_LIMIT' },
+  429: { code: 'RATE001', message: 'Rate limit exceeded; retry later' },
+  503: { code: 'SYS002', message: 'A dependency is unavailable; try again later' },
+};
+
+function fromHttpException(exception: HttpException): ApiError {
+  const status = exception.getStatus();
+  const known = FRAMEWORK_ERRORS[status];
+  if (known) return new ApiError(known.code, known.message, { status });
+  return status >= 500
+    ? new ApiError('SYS001', 'Unexpected error')
+    : new ApiError('ENC001', 'Invalid request', { status });
+}
+
+/** Last handler of the Express stack: routes outside the API prefix that nothing served. */
+export function routeNotFoundHandler(request: RequestWithId, response: Response): void {
+  const body: ErrorBody = { statusCode: 404, code: 'ROUTE001', message: 'No such route', requestId: request.requestId ?? 'unknown' };
+  response.status(404).json(body);
+}
+
+function isUnavailable(exception: unknown): boolean {
+  const error = exception as { code?: string; name?: string; $metadata?: { httpStatusCode?: number } };
+  if (error?.code && UNAVAILABLE_ERRORS.has(error.code)) return true;
+  if (error?.name && AWS_UNAVAILABLE.has(error.name)) return true;
+  if ((error?.$metadata?.httpStatusCode ?? 0) >= 500) return true;
+  if (exception instanceof QueryFailedError) return false;
+  const message = (exception as Error)?.message ?? '';
+  return /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED/.test(message);
+}
+
+/** Names of the error and its causes; never their messages, which may quote data. */
+function describeCause(exception: unknown): string {
+  const names: string[] = [];
+  let current: unknown = exception;
+  while (current instanceof Error && names.length < 4) {
+    const code = (current as { code?: string }).code;
+    names.push(code ? `${current.name}(${code})` : current.name);
+    current = current.cause;
+  }
+  return names.join(' <- ') || typeof exception;
+}

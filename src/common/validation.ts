@@ -1,0 +1,85 @@
+import { ArgumentMetadata, Injectable, PipeTransform, ValidationError, ValidationPipe } from '@nestjs/common';
+import { ValidateBy, ValidationOptions } from 'class-validator';
+import { ApiError, invalidInput } from './api-error';
+import { BatchLimits } from './limits';
+import { isUserId, USER_ID_PATTERN } from './user-id';
+
+export const USER_ID_MESSAGE = 'must be a decimal string of a positive 64-bit integer, e.g. "42"';
+
+/** `userId` (or another field) must be a user id string. */
+export function IsUserId(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    { name: 'isUserId', validator: { validate: isUserId, defaultMessage: (args) => `${args?.property} ${USER_ID_MESSAGE}` } },
+    options,
+  );
+}
+
+/** An array whose every element is a string; the message names the first offending index. */
+export function IsStringArray(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isStringArray',
+      validator: {
+        validate: (value: unknown) => Array.isArray(value) && value.every((item) => typeof item === 'string'),
+        defaultMessage: (args) => {
+          if (!Array.isArray(args?.value)) return `${args?.property} must be an array of strings`;
+          const index = (args.value as unknown[]).findIndex((item) => typeof item !== 'string');
+          return `${args.property}[${index}] must be a string`;
+        },
+      },
+    },
+    options,
+  );
+}
+
+/** Count and byte-size limits of a batch of strings, naming the first offending index. */
+export function assertBatchWithinLimits(field: string, items: readonly string[], limits: BatchLimits): void {
+  if (items.length > limits.maxBatchItems) {
+    throw invalidInput(`${field} has ${items.length} items; at most ${limits.maxBatchItems} are allowed`);
+  }
+  const index = items.findIndex((item) => Buffer.byteLength(item, 'utf8') > limits.maxItemBytes);
+  if (index >= 0) throw invalidInput(`${field}[${index}] exceeds ${limits.maxItemBytes} bytes`);
+}
+
+/** Validates a path parameter as a user id (ENC001 otherwise). */
+@Injectable()
+export class UserIdPipe implements PipeTransform<string, string> {
+  transform(value: string, metadata: ArgumentMetadata): string {
+    if (!isUserId(value)) throw invalidInput(`${metadata.data ?? 'userId'} ${USER_ID_MESSAGE}`);
+    return value;
+  }
+}
+
+/** Global body validation: unknown fields rejected, every problem reported as ENC001. */
+class BodyValidationPipe extends ValidationPipe {
+  override async transform(value: unknown, metadata: ArgumentMetadata) {
+    if (metadata.type === 'body' && (typeof value !== 'object' || value === null || Array.isArray(value))) {
+      throw invalidInput('Request body must be a JSON object');
+    }
+    return super.transform(value, metadata);
+  }
+}
+
+export function createValidationPipe(): ValidationPipe {
+  return new BodyValidationPipe({
+    whitelist: true,
+    forbidNonWhitelisted: true,
+    forbidUnknownValues: true,
+    transform: true,
+    stopAtFirstError: true,
+    validationError: { target: false, value: false },
+    exceptionFactory: (errors) => new ApiError('ENC001', describeValidationErrors(errors)),
+  });
+}
+
+function describeValidationErrors(errors: ValidationError[], parent = ''): string {
+  const messages: string[] = [];
+  for (const error of errors) {
+    const path = parent ? `${parent}.${error.property}` : error.property;
+    messages.push(...Object.values(error.constraints ?? {}).map((m) => m.replace(/^property (\S+) /, `${path} `)));
+    if (error.children?.length) messages.push(describeValidationErrors(error.children, path));
+  }
+  return messages.filter(Boolean).slice(0, 5).join('; ') || 'request body is invalid';
+}
+
+export { USER_ID_PATTERN };

@@ -1,0 +1,147 @@
+import { resolve } from 'node:path';
+import { LIMIT_BOUNDS, LIMIT_DEFAULTS } from '../common/limits';
+import { isPermission, Permission } from '../auth/permissions';
+import { EnvironmentVariables, parseEnvironment } from './environment';
+
+export type KeyProviderName = 'local' | 'kms';
+export type AuthMode = 'cognito' | 'local';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+
+/** Issuer and audience of tokens minted by the embedded local issuer (AUTH_MODE=local). */
+export const LOCAL_ISSUER = 'urn:pii-encryption-api:local-issuer';
+export const LOCAL_CLIENT_ID = 'local-dev-client';
+
+export class ConfigValidationError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+/**
+ * The one typed, validated configuration object. Built once at start-up by loadAppConfig; the
+ * service refuses to start when it cannot be built.
+ */
+export class AppConfig {
+  port: number;
+  nodeEnv: string;
+  isProduction: boolean;
+  logLevel: LogLevel;
+  dataDir: string;
+  database: {
+    /** Unset: the embedded PGlite database under dataDir. */
+    url?: string;
+    migrationsRun: boolean;
+  };
+  cache: { redisUrl?: string; keyTtlSeconds: number };
+  keys: {
+    provider: KeyProviderName;
+    rsaBits: 2048 | 3072 | 4096;
+    kmsKeyId?: string;
+    awsRegion: string;
+    kmsEndpoint?: string;
+  };
+  auth: {
+    mode: AuthMode;
+    issuer: string;
+    /** Unset in local mode: the local issuer's keys are used directly. */
+    jwksUri?: string;
+    clientIds: string[];
+    userIdClaim?: string;
+    groupPermissions: Record<string, Permission[]>;
+  };
+  limits: { maxBatchItems: number; maxItemBytes: number; bodyLimitBytes: number };
+  rateLimitPerMinute: number;
+  rotation: { cron: string; maxAgeDays: number };
+  swaggerEnabled: boolean;
+}
+
+export function loadAppConfig(raw: Record<string, string | undefined> = process.env): AppConfig {
+  const { env, problems } = parseEnvironment(raw);
+  if (problems.length) throw new ConfigValidationError(problems);
+  const config = buildConfig(env, problems);
+  if (problems.length) throw new ConfigValidationError(problems);
+  return config;
+}
+
+function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
+  const nodeEnv = env.NODE_ENV ?? 'development';
+  const isProduction = nodeEnv === 'production';
+  const provider = (env.KEY_PROVIDER ?? (isProduction ? 'kms' : 'local')) as KeyProviderName;
+  const authMode = (env.AUTH_MODE ?? (isProduction ? 'cognito' : 'local')) as AuthMode;
+  const cognitoRegion = env.COGNITO_REGION ?? env.AWS_REGION ?? 'ca-central-1';
+
+  if (isProduction) {
+    if (provider === 'local') problems.push('KEY_PROVIDER: "local" is for development only and is refused when NODE_ENV=production');
+    if (authMode === 'local') problems.push('AUTH_MODE: "local" is for development only and is refused when NODE_ENV=production');
+    if (!env.DATABASE_URL) problems.push('DATABASE_URL: required when NODE_ENV=production (the embedded PGlite database is for development only)');
+  }
+  if (provider === 'kms' && !env.KMS_KEY_ID) problems.push('KMS_KEY_ID: required when KEY_PROVIDER=kms');
+
+  let issuer = LOCAL_ISSUER;
+  let jwksUri: string | undefined;
+  let clientIds = [LOCAL_CLIENT_ID];
+  if (authMode === 'cognito') {
+    if (!env.COGNITO_ISSUER && !env.COGNITO_USER_POOL_ID) {
+      problems.push('COGNITO_USER_POOL_ID: required when AUTH_MODE=cognito (or set COGNITO_ISSUER)');
+    }
+    if (!env.COGNITO_CLIENT_IDS) problems.push('COGNITO_CLIENT_IDS: required when AUTH_MODE=cognito');
+    issuer = env.COGNITO_ISSUER ?? `https://cognito-idp.${cognitoRegion}.amazonaws.com/${env.COGNITO_USER_POOL_ID}`;
+    jwksUri = env.COGNITO_JWKS_URI ?? `${issuer}/.well-known/jwks.json`;
+    clientIds = env.COGNITO_CLIENT_IDS?.split(',') ?? [];
+  }
+
+  return {
+    port: env.PORT ?? 3000,
+    nodeEnv,
+    isProduction,
+    logLevel: (env.LOG_LEVEL ?? 'info') as LogLevel,
+    dataDir: resolve(env.DATA_DIR ?? 'data'),
+    database: { url: env.DATABASE_URL, migrationsRun: env.MIGRATIONS_RUN ?? true },
+    cache: { redisUrl: env.REDIS_URL, keyTtlSeconds: env.KEY_CACHE_TTL_SECONDS ?? 900 },
+    keys: {
+      provider,
+      rsaBits: (env.KEY_RSA_BITS ?? 2048) as 2048 | 3072 | 4096,
+      kmsKeyId: env.KMS_KEY_ID,
+      awsRegion: env.AWS_REGION ?? 'ca-central-1',
+      kmsEndpoint: env.KMS_ENDPOINT,
+    },
+    auth: {
+      mode: authMode,
+      issuer,
+      jwksUri,
+      clientIds,
+      userIdClaim: env.AUTH_USER_ID_CLAIM,
+      groupPermissions: parseGroupPermissions(env.AUTH_GROUP_PERMISSIONS, problems),
+    },
+    limits: {
+      maxBatchItems: env.MAX_BATCH_ITEMS ?? LIMIT_DEFAULTS.maxBatchItems,
+      maxItemBytes: env.MAX_ITEM_BYTES ?? LIMIT_DEFAULTS.maxItemBytes,
+      bodyLimitBytes: parseBodyLimit(env.BODY_LIMIT, problems),
+    },
+    rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE ?? 1000,
+    rotation: { cron: env.ROTATION_CRON ?? '0 3 * * *', maxAgeDays: env.ROTATION_MAX_AGE_DAYS ?? 90 },
+    swaggerEnabled: env.SWAGGER_ENABLED ?? !isProduction,
+  };
+}
+
+/** "pii-admins=keys:write keys:read;auditors=audit:read" → { 'pii-admins': [...], auditors: [...] } */
+function parseGroupPermissions(value: string | undefined, problems: string[]): Record<string, Permission[]> {
+  const map: Record<string, Permission[]> = {};
+  for (const entry of value?.split(';') ?? []) {
+    const [group, perms] = entry.split('=');
+    const names = perms.trim().split(/\s+/);
+    const unknown = names.filter((name) => !isPermission(name));
+    if (unknown.length) problems.push(`AUTH_GROUP_PERMISSIONS: unknown permission(s) ${unknown.join(', ')}`);
+    map[group.trim()] = names.filter(isPermission);
+  }
+  return map;
+}
+
+function parseBodyLimit(value: string | undefined, problems: string[]): number {
+  if (value === undefined) return LIMIT_DEFAULTS.bodyLimitBytes;
+  const [, digits, unit = 'b'] = /^(\d+)(b|kb|mb)?$/i.exec(value) ?? [];
+  const bytes = Number(digits) * { b: 1, kb: 1024, mb: 1024 * 1024 }[unit.toLowerCase() as 'b' | 'kb' | 'mb'];
+  const { min, max } = LIMIT_BOUNDS.bodyLimitBytes;
+  if (!(bytes >= min && bytes <= max)) problems.push(`BODY_LIMIT: must be between ${min} bytes and ${max / 1024 / 1024}mb`);
+  return bytes;
+}

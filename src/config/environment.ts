@@ -1,0 +1,175 @@
+import { plainToInstance, Transform } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  validateSync,
+} from 'class-validator';
+import { LIMIT_BOUNDS } from '../common/limits';
+
+const toInt = ({ value }: { value: unknown }) =>
+  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
+const toBool = ({ value }: { value: unknown }) =>
+  value === 'true' ? true : value === 'false' ? false : value;
+const emptyToUndefined = ({ value }: { value: unknown }) =>
+  typeof value === 'string' && value.trim() === '' ? undefined : value;
+
+const URL_OPTIONS = { require_tld: false, require_protocol: true } as const;
+
+/**
+ * The environment as the service accepts it. Every variable of DESIGN.md is here; defaults
+ * that depend on NODE_ENV are applied in app-config.ts.
+ */
+export class EnvironmentVariables {
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(65535)
+  PORT?: number;
+
+  @IsOptional() @IsIn(['development', 'test', 'production'])
+  NODE_ENV?: string;
+
+  @IsOptional() @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
+  LOG_LEVEL?: string;
+
+  @IsOptional() @IsString() @MaxLength(1024)
+  DATA_DIR?: string;
+
+  @IsOptional() @Transform(emptyToUndefined) @Matches(/^postgres(ql)?:\/\/\S+$/, {
+    message: 'DATABASE_URL must be a postgres:// or postgresql:// URL',
+  })
+  DATABASE_URL?: string;
+
+  @IsOptional() @Transform(toBool) @IsBoolean()
+  MIGRATIONS_RUN?: boolean;
+
+  @IsOptional() @Transform(emptyToUndefined) @Matches(/^rediss?:\/\/\S+$/, {
+    message: 'REDIS_URL must be a redis:// or rediss:// URL',
+  })
+  REDIS_URL?: string;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(86_400)
+  KEY_CACHE_TTL_SECONDS?: number;
+
+  @IsOptional() @IsIn(['local', 'kms'])
+  KEY_PROVIDER?: string;
+
+  @IsOptional() @Transform(toInt) @IsIn([2048, 3072, 4096])
+  KEY_RSA_BITS?: number;
+
+  @IsOptional() @Transform(emptyToUndefined) @IsString() @MaxLength(2048)
+  KMS_KEY_ID?: string;
+
+  @IsOptional() @Matches(/^[a-z]{2}(-[a-z]+)+-\d$/, { message: 'AWS_REGION must look like ca-central-1' })
+  AWS_REGION?: string;
+
+  @IsOptional() @Transform(emptyToUndefined) @IsUrl(URL_OPTIONS)
+  KMS_ENDPOINT?: string;
+
+  @IsOptional() @IsIn(['cognito', 'local'])
+  AUTH_MODE?: string;
+
+  @IsOptional() @Matches(/^[a-z]{2}(-[a-z]+)+-\d$/, { message: 'COGNITO_REGION must look like ca-central-1' })
+  COGNITO_REGION?: string;
+
+  @IsOptional() @Transform(emptyToUndefined) @Matches(/^[\w-]+_[0-9A-Za-z]+$/, {
+    message: 'COGNITO_USER_POOL_ID must look like ca-central-1_AbCdEf123',
+  })
+  COGNITO_USER_POOL_ID?: string;
+
+  @IsOptional() @Transform(emptyToUndefined) @Matches(/^[\w.-]+(,[\w.-]+)*$/, {
+    message: 'COGNITO_CLIENT_IDS must be a comma-separated list of app client ids',
+  })
+  COGNITO_CLIENT_IDS?: string;
+
+  @IsOptional() @Transform(emptyToUndefined) @IsUrl(URL_OPTIONS)
+  COGNITO_ISSUER?: string;
+
+  @IsOptional() @Transform(emptyToUndefined) @IsUrl(URL_OPTIONS)
+  COGNITO_JWKS_URI?: string;
+
+  @IsOptional() @Transform(emptyToUndefined) @Matches(/^[\w:.-]{1,128}$/, {
+    message: 'AUTH_USER_ID_CLAIM must be a claim name such as custom:user_id',
+  })
+  AUTH_USER_ID_CLAIM?: string;
+
+  @IsOptional() @Transform(emptyToUndefined) @Matches(/^[\w.-]+=[\w:.-]+(\s+[\w:.-]+)*(;[\w.-]+=[\w:.-]+(\s+[\w:.-]+)*)*$/, {
+    message: 'AUTH_GROUP_PERMISSIONS must look like "group=perm perm;group2=perm"',
+  })
+  AUTH_GROUP_PERMISSIONS?: string;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(1_000_000)
+  RATE_LIMIT_PER_MINUTE?: number;
+
+  @IsOptional() @IsString() @Matches(/^(\S+\s+){4,5}\S+$/, { message: 'ROTATION_CRON must be a 5- or 6-field cron expression' })
+  ROTATION_CRON?: string;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(36_500)
+  ROTATION_MAX_AGE_DAYS?: number;
+
+  @IsOptional() @Transform(toInt) @IsInt()
+  @Min(LIMIT_BOUNDS.maxBatchItems.min) @Max(LIMIT_BOUNDS.maxBatchItems.max)
+  MAX_BATCH_ITEMS?: number;
+
+  @IsOptional() @Transform(toInt) @IsInt()
+  @Min(LIMIT_BOUNDS.maxItemBytes.min) @Max(LIMIT_BOUNDS.maxItemBytes.max)
+  MAX_ITEM_BYTES?: number;
+
+  @IsOptional() @Matches(/^\d+(b|kb|mb)?$/i, { message: 'BODY_LIMIT must be bytes, or a number with kb or mb' })
+  BODY_LIMIT?: string;
+
+  @IsOptional() @Transform(toBool) @IsBoolean()
+  SWAGGER_ENABLED?: boolean;
+}
+
+/** Parses and validates the raw environment; returns the problems, one line per variable. */
+export function parseEnvironment(raw: Record<string, string | undefined>): {
+  env: EnvironmentVariables;
+  problems: string[];
+} {
+  const known = Object.fromEntries(
+    Object.keys(new EnvironmentVariablesKeys()).map((name) => [name, raw[name]]).filter(([, v]) => v !== undefined),
+  );
+  const env = plainToInstance(EnvironmentVariables, known);
+  const problems = validateSync(env, { skipMissingProperties: false }).map(
+    (error) => `${error.property}: ${Object.values(error.constraints ?? {}).join('; ')}`,
+  );
+  return { env, problems };
+}
+
+/** The variable names, for picking them out of process.env (which holds much else). */
+class EnvironmentVariablesKeys implements Record<keyof EnvironmentVariables, undefined> {
+  PORT = undefined;
+  NODE_ENV = undefined;
+  LOG_LEVEL = undefined;
+  DATA_DIR = undefined;
+  DATABASE_URL = undefined;
+  MIGRATIONS_RUN = undefined;
+  REDIS_URL = undefined;
+  KEY_CACHE_TTL_SECONDS = undefined;
+  KEY_PROVIDER = undefined;
+  KEY_RSA_BITS = undefined;
+  KMS_KEY_ID = undefined;
+  AWS_REGION = undefined;
+  KMS_ENDPOINT = undefined;
+  AUTH_MODE = undefined;
+  COGNITO_REGION = undefined;
+  COGNITO_USER_POOL_ID = undefined;
+  COGNITO_CLIENT_IDS = undefined;
+  COGNITO_ISSUER = undefined;
+  COGNITO_JWKS_URI = undefined;
+  AUTH_USER_ID_CLAIM = undefined;
+  AUTH_GROUP_PERMISSIONS = undefined;
+  RATE_LIMIT_PER_MINUTE = undefined;
+  ROTATION_CRON = undefined;
+  ROTATION_MAX_AGE_DAYS = undefined;
+  MAX_BATCH_ITEMS = undefined;
+  MAX_ITEM_BYTES = undefined;
+  BODY_LIMIT = undefined;
+  SWAGGER_ENABLED = undefined;
+}

@@ -1,0 +1,85 @@
+/**
+ * The ciphertext string format, version 1 — the one place that knows it (docs/ciphertext-format.md).
+ *
+ *   ek1:<keyVersion>:<wrappedKey>:<iv>:<ciphertext>:<tag>
+ *
+ * keyVersion is a decimal integer; every other field is unpadded base64url. wrappedKey is the
+ * AES-256 data key encrypted with RSA-OAEP-SHA256 under the user's public key of that version,
+ * iv is 12 bytes, tag is the 16-byte GCM tag, and the GCM additional data is
+ * `ek1|<userId>|<keyVersion>` in ASCII, so a ciphertext moved to another user or version fails.
+ */
+export const FORMAT_PREFIX = 'ek1';
+export const IV_BYTES = 12;
+export const TAG_BYTES = 16;
+export const DATA_KEY_BYTES = 32;
+/** RSA-2048, -3072 and -4096 produce wrapped keys of exactly the modulus size. */
+export const WRAPPED_KEY_BYTES = [256, 384, 512] as const;
+export const MAX_KEY_VERSION = 2_147_483_647;
+
+export interface CiphertextParts {
+  keyVersion: number;
+  wrappedKey: Buffer;
+  iv: Buffer;
+  ciphertext: Buffer;
+  tag: Buffer;
+}
+
+export class MalformedCiphertextError extends Error {}
+
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+const VERSION = /^[1-9][0-9]{0,9}$/;
+
+export function formatCiphertext(parts: CiphertextParts): string {
+  return [
+    FORMAT_PREFIX,
+    String(parts.keyVersion),
+    parts.wrappedKey.toString('base64url'),
+    parts.iv.toString('base64url'),
+    parts.ciphertext.toString('base64url'),
+    parts.tag.toString('base64url'),
+  ].join(':');
+}
+
+/** True when the string claims to be a ciphertext of this format (used to find them in JSON). */
+export function looksLikeCiphertext(value: string): boolean {
+  return value.startsWith(`${FORMAT_PREFIX}:`);
+}
+
+/** Parses a ciphertext string, or throws MalformedCiphertextError saying what is wrong. */
+export function parseCiphertext(value: string): CiphertextParts {
+  const fields = value.split(':');
+  if (fields.length !== 6 || fields[0] !== FORMAT_PREFIX) {
+    throw new MalformedCiphertextError(`is not an ${FORMAT_PREFIX} ciphertext`);
+  }
+  const [, version, wrappedKey, iv, ciphertext, tag] = fields;
+  if (!VERSION.test(version) || Number(version) > MAX_KEY_VERSION) {
+    throw new MalformedCiphertextError('has an invalid key version');
+  }
+  const parts: CiphertextParts = {
+    keyVersion: Number(version),
+    wrappedKey: decodeField(wrappedKey, 'wrapped key'),
+    iv: decodeField(iv, 'IV'),
+    ciphertext: decodeField(ciphertext, 'ciphertext'),
+    tag: decodeField(tag, 'tag'),
+  };
+  if (!(WRAPPED_KEY_BYTES as readonly number[]).includes(parts.wrappedKey.length)) {
+    throw new MalformedCiphertextError('has a wrapped key of the wrong length');
+  }
+  if (parts.iv.length !== IV_BYTES) throw new MalformedCiphertextError('has an IV of the wrong length');
+  if (parts.tag.length !== TAG_BYTES) throw new MalformedCiphertextError('has a tag of the wrong length');
+  return parts;
+}
+
+/** GCM additional data: binds format, user and key version to every item. */
+export function additionalData(userId: string, keyVersion: number): Buffer {
+  return Buffer.from(`${FORMAT_PREFIX}|${userId}|${keyVersion}`, 'ascii');
+}
+
+function decodeField(field: string, name: string): Buffer {
+  const bytes = BASE64URL.test(field) ? Buffer.from(field, 'base64url') : undefined;
+  // Re-encoding must give the same text, so that one ciphertext has exactly one spelling.
+  if (!bytes || bytes.toString('base64url') !== field) {
+    throw new MalformedCiphertextError(`has an invalid ${name} encoding`);
+  }
+  return bytes;
+}

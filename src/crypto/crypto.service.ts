@@ -1,0 +1,54 @@
+import { Injectable } from '@nestjs/common';
+import { ApiError, invalidInput } from '../common/api-error';
+import { assertBatchWithinLimits } from '../common/validation';
+import { AppConfig } from '../config/app-config';
+import { KeysService } from '../keys/keys.service';
+import { CiphertextParts, MalformedCiphertextError, parseCiphertext } from './ciphertext-format';
+import { AuthenticationFailedError, decryptBatch, encryptBatch } from './envelope';
+
+/** Batch encrypt and decrypt for one user: validation, key lookup, and the envelope. */
+@Injectable()
+export class CryptoService {
+  constructor(
+    private readonly keys: KeysService,
+    private readonly config: AppConfig,
+  ) {}
+
+  /** Needs only the (cached) public key: never the database's private material, never KMS. */
+  async encrypt(userId: string, items: string[]): Promise<string[]> {
+    assertBatchWithinLimits('data', items, this.config.limits);
+    const { keyVersion, publicKey } = await this.keys.currentPublicKey(userId);
+    return encryptBatch(items, { userId, keyVersion, publicKey });
+  }
+
+  /** All or nothing: the first malformed item is ENC001, the first unauthentic one ENC002. */
+  async decrypt(userId: string, items: string[]): Promise<string[]> {
+    const parsed = this.parseAll('data', items);
+    const privateKeys = await this.keys.unsealPrivateKeys(userId, parsed.map((item) => item.keyVersion));
+    try {
+      return decryptBatch(userId, parsed, (version) => privateKeys.get(version));
+    } catch (error) {
+      if (error instanceof AuthenticationFailedError) {
+        throw new ApiError('ENC002', `data[${error.index}] failed authentication: tampered, or not encrypted for this user`);
+      }
+      throw error;
+    }
+  }
+
+  private parseAll(field: string, items: string[]): CiphertextParts[] {
+    assertBatchWithinLimits(field, items, { ...this.config.limits, maxItemBytes: ciphertextLimit(this.config.limits.maxItemBytes) });
+    return items.map((item, index) => {
+      try {
+        return parseCiphertext(item);
+      } catch (error) {
+        if (error instanceof MalformedCiphertextError) throw invalidInput(`${field}[${index}] ${error.message}`);
+        throw error;
+      }
+    });
+  }
+}
+
+/** The longest ciphertext a MAX_ITEM_BYTES plaintext can produce (base64url plus fixed fields). */
+export function ciphertextLimit(maxItemBytes: number): number {
+  return Math.ceil((maxItemBytes * 4) / 3) + 1024;
+}

@@ -1,0 +1,107 @@
+import {
+  constants,
+  createCipheriv,
+  createDecipheriv,
+  KeyObject,
+  privateDecrypt,
+  publicEncrypt,
+  randomBytes,
+} from 'node:crypto';
+import {
+  additionalData,
+  CiphertextParts,
+  DATA_KEY_BYTES,
+  formatCiphertext,
+  IV_BYTES,
+} from './ciphertext-format';
+
+/**
+ * The hybrid envelope of DESIGN.md as pure functions: no I/O, no Nest, so the benchmark's
+ * in-process ceiling and the service run exactly the same code.
+ */
+const OAEP = { padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' } as const;
+
+/** Thrown when an item fails authentication; `index` is its position in the batch. */
+export class AuthenticationFailedError extends Error {
+  constructor(readonly index: number) {
+    super(`item ${index} failed authentication`);
+  }
+}
+
+/** Encrypts a batch under one fresh data key wrapped with the user's public key. */
+export function encryptBatch(
+  items: readonly string[],
+  recipient: { userId: string; keyVersion: number; publicKey: KeyObject },
+): string[] {
+  if (items.length === 0) return [];
+  const dataKey = randomBytes(DATA_KEY_BYTES);
+  try {
+    const wrappedKey = publicEncrypt({ key: recipient.publicKey, ...OAEP }, dataKey);
+    const aad = additionalData(recipient.userId, recipient.keyVersion);
+    return items.map((item) => {
+      const iv = randomBytes(IV_BYTES);
+      const cipher = createCipheriv('aes-256-gcm', dataKey, iv);
+      cipher.setAAD(aad);
+      const ciphertext = Buffer.concat([cipher.update(item, 'utf8'), cipher.final()]);
+      return formatCiphertext({ keyVersion: recipient.keyVersion, wrappedKey, iv, ciphertext, tag: cipher.getAuthTag() });
+    });
+  } finally {
+    dataKey.fill(0);
+  }
+}
+
+/**
+ * Decrypts parsed items of one user. `privateKeyFor` returns the private key of a version, or
+ * undefined when the user has no such version. Each distinct wrapped data key is unwrapped once.
+ * Throws AuthenticationFailedError for the first item that does not authenticate.
+ */
+export function decryptBatch(
+  userId: string,
+  items: readonly CiphertextParts[],
+  privateKeyFor: (keyVersion: number) => KeyObject | undefined,
+): string[] {
+  const dataKeys = new Map<string, Buffer>();
+  try {
+    return items.map((item, index) => {
+      const cacheKey = `${item.keyVersion}:${item.wrappedKey.toString('base64url')}`;
+      let dataKey = dataKeys.get(cacheKey);
+      if (!dataKey) {
+        const privateKey = privateKeyFor(item.keyVersion);
+        if (!privateKey) throw new AuthenticationFailedError(index);
+        dataKey = unwrapDataKey(privateKey, item.wrappedKey, index);
+        dataKeys.set(cacheKey, dataKey);
+      }
+      return decryptItem(userId, item, dataKey, index);
+    });
+  } finally {
+    for (const key of dataKeys.values()) key.fill(0);
+  }
+}
+
+function unwrapDataKey(privateKey: KeyObject, wrappedKey: Buffer, index: number): Buffer {
+  try {
+    const dataKey = privateDecrypt({ key: privateKey, ...OAEP }, wrappedKey);
+    if (dataKey.length !== DATA_KEY_BYTES) {
+      dataKey.fill(0);
+      throw new AuthenticationFailedError(index);
+    }
+    return dataKey;
+  } catch {
+    throw new AuthenticationFailedError(index);
+  }
+}
+
+function decryptItem(userId: string, item: CiphertextParts, dataKey: Buffer, index: number): string {
+  const decipher = createDecipheriv('aes-256-gcm', dataKey, item.iv);
+  decipher.setAAD(additionalData(userId, item.keyVersion));
+  decipher.setAuthTag(item.tag);
+  let plaintext: Buffer | undefined;
+  try {
+    plaintext = Buffer.concat([decipher.update(item.ciphertext), decipher.final()]);
+    return plaintext.toString('utf8');
+  } catch {
+    throw new AuthenticationFailedError(index);
+  } finally {
+    plaintext?.fill(0);
+  }
+}

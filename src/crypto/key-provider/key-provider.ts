@@ -1,0 +1,30 @@
+/**
+ * Seals and unseals private keys. Business code sees only this interface; which implementation
+ * runs (`local` or `kms`) is decided once, by KEY_PROVIDER, in KeyProviderModule.
+ */
+export const KEY_PROVIDER = Symbol('KEY_PROVIDER');
+
+/** What a sealed key is bound to: unsealing under any other context fails. */
+export interface SealContext {
+  userId: string;
+  keyVersion: number;
+}
+
+export interface SealedKey {
+  provider: string;
+  /** The KMS key that sealed it (its ARN), or `local` for the local master key. */
+  keyId: string;
+  ciphertext: Buffer;
+}
+
+export interface KeyProvider {
+  readonly name: string;
+  seal(plaintext: Buffer, context: SealContext): Promise<SealedKey>;
+  /** Returns the plaintext; the caller zeroes it after use. */
+  unseal(sealed: SealedKey, context: SealContext): Promise<Buffer>;
+  /** Resolves when the provider can seal and unseal now; rejects with the reason otherwise. */
+  checkHealth(): Promise<Record<string, unknown>>;
+}
+
+/** Thrown when a sealed key does not unseal under its context: tampered, or not this key. */
+export class UnsealFailedError extends Error {}

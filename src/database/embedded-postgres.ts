@@ -1,0 +1,48 @@
+import { PGlite } from '@electric-sql/pglite';
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** Connections the embedded server accepts; the pool is sized to fit. */
+export const EMBEDDED_MAX_CONNECTIONS = 8;
+const SOCKET_PORT = 5432;
+const MAX_SOCKET_PATH = 100;
+
+/**
+ * The embedded database (DATABASE_URL unset): PGlite in DATA_DIR/pglite, served over the
+ * PostgreSQL wire protocol on a Unix socket inside DATA_DIR. The application then talks to it
+ * through the same `pg` driver, pool and SQL as to a real server — no second code path.
+ * PGlite runs one query at a time and serves an open transaction's connection first, so
+ * transactions stay isolated; row-lock waits become queueing.
+ */
+export class EmbeddedPostgres {
+  private constructor(
+    private readonly db: PGlite,
+    private readonly server: PGLiteSocketServer,
+    /** pg connection settings: a socket directory, or 127.0.0.1 and a port. */
+    readonly connection: { host: string; port: number },
+  ) {}
+
+  static async start(dataDir: string): Promise<EmbeddedPostgres> {
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    const db = await PGlite.create({ dataDir: join(dataDir, 'pglite') });
+    const socketPath = join(dataDir, `.s.PGSQL.${SOCKET_PORT}`);
+    const useSocket = socketPath.length <= MAX_SOCKET_PATH;
+    if (useSocket) await rm(socketPath, { force: true });
+    const server = new PGLiteSocketServer({
+      db,
+      maxConnections: EMBEDDED_MAX_CONNECTIONS,
+      ...(useSocket ? { path: socketPath } : { host: '127.0.0.1', port: 0 }),
+    });
+    await server.start();
+    const connection = useSocket
+      ? { host: dataDir, port: SOCKET_PORT }
+      : { host: '127.0.0.1', port: Number(server.getServerConn().split(':')[1]) };
+    return new EmbeddedPostgres(db, server, connection);
+  }
+
+  async stop(): Promise<void> {
+    await this.server.stop();
+    await this.db.close();
+  }
+}

@@ -1,0 +1,11 @@
+import { Module } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { AuthModule } from '../auth/auth.module';
+import { KeyProviderModule } from '../crypto/key-provider/key-provider.module';
+import { HealthController } from './health.controller';
+
+@Module({
+  imports: [TerminusModule.forRoot({ logger: false }), KeyProviderModule, AuthModule],
+  controllers: [HealthController],
+})
+export class HealthModule {}

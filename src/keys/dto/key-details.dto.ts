@@ -1,0 +1,48 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ROTATION_REASONS, RotationReason } from '../entities/user-key-history.entity';
+
+export class KeyVersionSummary {
+  @ApiProperty({ example: 1 })
+  keyVersion: number;
+
+  @ApiProperty({ enum: ['current', 'retired', 'destroyed'], example: 'retired' })
+  status: 'current' | 'retired' | 'destroyed';
+
+  @ApiProperty({ example: '2026-01-01T03:00:00.000Z' })
+  createdAt: string;
+
+  @ApiPropertyOptional({ example: '2026-04-01T03:00:00.000Z' })
+  rotatedAt?: string;
+
+  @ApiPropertyOptional({ enum: ROTATION_REASONS, example: 'scheduled' })
+  rotationReason?: RotationReason;
+}
+
+export class KeyDetailsResponse {
+  @ApiProperty({ example: '42' })
+  userId: string;
+
+  @ApiProperty({ example: 2 })
+  keyVersion: number;
+
+  @ApiProperty({ example: 'RSA-OAEP-256', description: 'RSA-OAEP with SHA-256 wraps an AES-256-GCM data key' })
+  algorithm: string;
+
+  @ApiProperty({ example: 2048 })
+  modulusBits: number;
+
+  @ApiProperty({ description: 'Current public key, SPKI PEM', example: '-----BEGIN PUBLIC KEY-----\nMIIBIjANBg...\n-----END PUBLIC KEY-----\n' })
+  publicKey: string;
+
+  @ApiProperty({ example: 'kms' })
+  keyProvider: string;
+
+  @ApiProperty({ example: '2026-04-01T03:00:00.000Z' })
+  createdAt: string;
+
+  @ApiProperty({ example: '2026-04-01T03:00:00.000Z' })
+  updatedAt: string;
+
+  @ApiProperty({ type: [KeyVersionSummary], description: 'Every version, newest first' })
+  versions: KeyVersionSummary[];
+}

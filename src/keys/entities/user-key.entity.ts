@@ -1,0 +1,35 @@
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+
+/** The current key of a user (table `user_keys`, DESIGN.md). bigint ids are decimal strings. */
+@Entity({ name: 'user_keys' })
+@Index('idx_user_keys_active_user', ['isActive', 'userId'])
+export class UserKey {
+  @PrimaryColumn({ name: 'user_id', type: 'bigint' })
+  userId: string;
+
+  /** SPKI PEM of the current public key; null once crypto-shredded. */
+  @Column({ name: 'key', type: 'text', nullable: true })
+  publicKey: string | null;
+
+  @Column({ name: 'key_version', type: 'integer' })
+  keyVersion: number;
+
+  /** PKCS#8 private key sealed by the key provider; never stored unsealed. */
+  @Column({ name: 'sealed_private_key', type: 'bytea', nullable: true, select: false })
+  sealedPrivateKey: Buffer | null;
+
+  @Column({ name: 'key_provider', type: 'varchar', length: 16 })
+  keyProvider: string;
+
+  @Column({ name: 'kms_key_id', type: 'varchar', length: 2048, nullable: true })
+  kmsKeyId: string | null;
+
+  @Column({ name: 'created_at', type: 'timestamptz' })
+  createdAt: Date;
+
+  @Column({ name: 'updated_at', type: 'timestamptz' })
+  updatedAt: Date;
+
+  @Column({ name: 'is_active', type: 'boolean' })
+  isActive: boolean;
+}

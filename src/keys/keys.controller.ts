@@ -1,0 +1,60 @@
+import { Body, Controller, Get, Param, Post, Res } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { createPublicKey } from 'node:crypto';
+import { RequirePermission } from '../auth/decorators';
+import { ErrorResponse } from '../common/error-response.dto';
+import { USER_ID_EXAMPLE } from '../common/user-id';
+import { UserIdPipe } from '../common/validation';
+import { CreateKeyRequest, CreateKeyResponse } from './dto/create-key.dto';
+import { KeyDetailsResponse, KeyVersionSummary } from './dto/key-details.dto';
+import { KeysService } from './keys.service';
+
+@ApiTags('keys')
+@ApiBadRequestResponse({ description: 'ENC001: invalid userId', type: ErrorResponse })
+@Controller('keys')
+export class KeysController {
+  constructor(private readonly keys: KeysService) {}
+
+  @Post()
+  @RequirePermission('keys:write')
+  @ApiOperation({ summary: 'Create the user’s key pair (idempotent)' })
+  @ApiCreatedResponse({ description: 'A new key pair was created', type: CreateKeyResponse })
+  @ApiOkResponse({ description: 'The user already had an active key (created: false)', type: CreateKeyResponse })
+  async create(@Body() request: CreateKeyRequest, @Res({ passthrough: true }) response: Response): Promise<CreateKeyResponse> {
+    const { created, keyVersion } = await this.keys.createKey(request.userId);
+    response.status(created ? 201 : 200);
+    return { success: true, created, keyVersion };
+  }
+
+  @Get(':userId')
+  @RequirePermission('keys:read')
+  @ApiOperation({ summary: 'Key metadata, versions and the current public key (PEM); never private material' })
+  @ApiParam({ name: 'userId', example: USER_ID_EXAMPLE })
+  @ApiOkResponse({ type: KeyDetailsResponse })
+  @ApiNotFoundResponse({ description: 'KEY001: the user has no key', type: ErrorResponse })
+  async describe(@Param('userId', UserIdPipe) userId: string): Promise<KeyDetailsResponse> {
+    const { key, history } = await this.keys.describeKey(userId);
+    const versions: KeyVersionSummary[] = [
+      { keyVersion: key.keyVersion, status: 'current', createdAt: key.createdAt.toISOString() },
+      ...history.map((h) => ({
+        keyVersion: h.keyVersion,
+        status: h.publicKey ? ('retired' as const) : ('destroyed' as const),
+        createdAt: h.createdAt.toISOString(),
+        rotatedAt: h.rotationDate.toISOString(),
+        rotationReason: h.rotationReason,
+      })),
+    ];
+    return {
+      userId,
+      keyVersion: key.keyVersion,
+      algorithm: 'RSA-OAEP-256',
+      modulusBits: createPublicKey(key.publicKey!).asymmetricKeyDetails?.modulusLength ?? 0,
+      publicKey: key.publicKey!,
+      keyProvider: key.keyProvider,
+      createdAt: key.createdAt.toISOString(),
+      updatedAt: key.updatedAt.toISOString(),
+      versions,
+    };
+  }
+}

@@ -1,0 +1,24 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { createApp } from './app.factory';
+import { AppConfig, ConfigValidationError } from './config/app-config';
+
+async function bootstrap(): Promise<void> {
+  const logger = new Logger('Bootstrap');
+  const app = await createApp();
+  const config = app.get(AppConfig);
+  await app.listen(config.port);
+  logger.log(`Listening on port ${config.port} (NODE_ENV=${config.nodeEnv}, key provider ${config.keys.provider}, ` +
+    `${config.database.url ? 'PostgreSQL' : `embedded PGlite in ${config.dataDir}`}, ` +
+    `${config.cache.redisUrl ? 'Redis' : 'in-memory'} cache, auth ${config.auth.mode})`);
+  if (config.swaggerEnabled) logger.log(`Swagger UI: http://localhost:${config.port}/docs`);
+  if (config.auth.mode === 'local') {
+    logger.log('Local token issuer active: run `npm run token` for a bearer token with every permission');
+  }
+}
+
+bootstrap().catch((error: unknown) => {
+  const message = error instanceof ConfigValidationError ? error.message : `Start-up failed: ${(error as Error)?.message ?? error}`;
+  new Logger('Bootstrap').fatal(message);
+  process.exit(1);
+});
