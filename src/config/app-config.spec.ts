@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigValidationError, loadAppConfig } from './app-config';
+
+const problemsOf = (env: Record<string, string>) => {
+  try {
+    loadAppConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigValidationError) return error.problems.join('\n');
+    throw error;
+  }
+  assert.fail('configuration was accepted');
+};
+
+describe('configuration', () => {
+  it('starts on embedded defaults with no environment at all', () => {
+    const config = loadAppConfig({});
+    assert.equal(config.port, 3000);
+    assert.equal(config.database.url, undefined);
+    assert.equal(config.keys.provider, 'local');
+    assert.equal(config.auth.mode, 'local');
+    assert.equal(config.cache.redisUrl, undefined);
+    assert.deepEqual(config.limits, { maxBatchItems: 1000, maxItemBytes: 65536, bodyLimitBytes: 1048576 });
+    assert.equal(config.swaggerEnabled, true);
+  });
+
+  it('names the variable that has a bad value', () => {
+    assert.match(problemsOf({ PORT: 'eighty' }), /^PORT:/m);
+    assert.match(problemsOf({ KEY_PROVIDER: 'vault' }), /^KEY_PROVIDER:/m);
+    assert.match(problemsOf({ MAX_BATCH_ITEMS: '0' }), /^MAX_BATCH_ITEMS:/m);
+    assert.match(problemsOf({ BODY_LIMIT: '1gb' }), /^BODY_LIMIT:/m);
+    assert.match(problemsOf({ DATABASE_URL: 'mysql://x' }), /^DATABASE_URL:/m);
+    assert.match(problemsOf({ AUTH_GROUP_PERMISSIONS: 'admins=keys:everything' }), /AUTH_GROUP_PERMISSIONS: unknown permission/);
+  });
+
+  it('refuses development shortcuts in production', () => {
+    const problems = problemsOf({ NODE_ENV: 'production', KEY_PROVIDER: 'local', AUTH_MODE: 'local' });
+    assert.match(problems, /KEY_PROVIDER: "local" is for development only/);
+    assert.match(problems, /AUTH_MODE: "local" is for development only/);
+    assert.match(problems, /DATABASE_URL: required when NODE_ENV=production/);
+  });
+
+  it('requires KMS and Cognito settings in production', () => {
+    const problems = problemsOf({ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/keys' });
+    assert.match(problems, /KMS_KEY_ID: required/);
+    assert.match(problems, /COGNITO_USER_POOL_ID: required/);
+    assert.match(problems, /COGNITO_CLIENT_IDS: required/);
+  });
+
+  it('derives the Cognito issuer and JWKS from region and pool, with overrides for emulators', () => {
+    const base = { AUTH_MODE: 'cognito', COGNITO_REGION: 'ca-central-1', COGNITO_USER_POOL_ID: 'ca-central-1_Abc123', COGNITO_CLIENT_IDS: 'a,b' };
+    const derived = loadAppConfig(base).auth;
+    assert.equal(derived.issuer, 'https://cognito-idp.ca-central-1.amazonaws.com/ca-central-1_Abc123');
+    assert.equal(derived.jwksUri, `${derived.issuer}/.well-known/jwks.json`);
+    assert.deepEqual(derived.clientIds, ['a', 'b']);
+    const emulated = loadAppConfig({ ...base, COGNITO_JWKS_URI: 'http://127.0.0.1:5000/pool/.well-known/jwks.json' }).auth;
+    assert.equal(emulated.jwksUri, 'http://127.0.0.1:5000/pool/.well-known/jwks.json');
+  });
+
+  it('turns Swagger off by default in production', () => {
+    const config = loadAppConfig({
+      NODE_ENV: 'production', DATABASE_URL: 'postgres://db/keys', KMS_KEY_ID: 'alias/pii',
+      COGNITO_USER_POOL_ID: 'ca-central-1_Abc123', COGNITO_CLIENT_IDS: 'svc',
+    });
+    assert.equal(config.swaggerEnabled, false);
+  });
+});

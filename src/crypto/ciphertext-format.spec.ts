@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { formatCiphertext, looksLikeCiphertext, MalformedCiphertextError, parseCiphertext } from './ciphertext-format';
+
+const parts = () => ({
+  keyVersion: 3,
+  wrappedKey: randomBytes(256),
+  iv: randomBytes(12),
+  ciphertext: randomBytes(20),
+  tag: randomBytes(16),
+});
+
+describe('ciphertext format', () => {
+  it('parses what it formats, field for field', () => {
+    const original = parts();
+    const text = formatCiphertext(original);
+    assert.match(text, /^ek1:3:[A-Za-z0-9_-]+:[A-Za-z0-9_-]{16}:[A-Za-z0-9_-]*:[A-Za-z0-9_-]{22}$/);
+    assert.deepEqual(parseCiphertext(text), original);
+  });
+
+  it('accepts an empty ciphertext field (the empty string encrypted)', () => {
+    const text = formatCiphertext({ ...parts(), ciphertext: Buffer.alloc(0) });
+    assert.equal(parseCiphertext(text).ciphertext.length, 0);
+  });
+
+  const rejects: Array<[string, (text: string) => string, RegExp]> = [
+    ['another prefix', (t) => t.replace(/^ek1/, 'ek2'), /not an ek1 ciphertext/],
+    ['a missing field', (t) => t.split(':').slice(0, 5).join(':'), /not an ek1 ciphertext/],
+    ['an extra field', (t) => `${t}:AA`, /not an ek1 ciphertext/],
+    ['version zero', (t) => t.replace(/^ek1:3:/, 'ek1:0:'), /invalid key version/],
+    ['a version with a leading zero', (t) => t.replace(/^ek1:3:/, 'ek1:03:'), /invalid key version/],
+    ['a version above 2^31-1', (t) => t.replace(/^ek1:3:/, 'ek1:2147483648:'), /invalid key version/],
+    ['standard base64 characters', (t) => t.replace(/:([^:]+)$/, ':+/+/+/+/+/+/+/+/+/+/+w'), /invalid tag encoding/],
+    ['padding', (t) => `${t}==`, /invalid tag encoding/],
+    ['a short IV', (t) => { const f = t.split(':'); f[3] = randomBytes(8).toString('base64url'); return f.join(':'); }, /IV of the wrong length/],
+    ['a truncated wrapped key', (t) => { const f = t.split(':'); f[2] = f[2].slice(0, 100); return f.join(':'); }, /wrapped key/],
+  ];
+  for (const [what, mutate, message] of rejects) {
+    it(`rejects ${what}`, () => {
+      assert.throws(() => parseCiphertext(mutate(formatCiphertext(parts()))), (error: Error) => {
+        assert.ok(error instanceof MalformedCiphertextError);
+        assert.match(error.message, message);
+        return true;
+      });
+    });
+  }
+
+  it('recognises strings that claim the format, and nothing else', () => {
+    assert.equal(looksLikeCiphertext(formatCiphertext(parts())), true);
+    assert.equal(looksLikeCiphertext('ek1:garbage'), true);
+    assert.equal(looksLikeCiphertext('ek12345'), false);
+    assert.equal(looksLikeCiphertext('Jane ek1:1'), false);
+  });
+});
