@@ -1,0 +1,134 @@
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import request from 'supertest';
+import { DataSource } from 'typeorm';
+import { createApp } from '../../src/app.factory';
+import { Permission, PERMISSIONS } from '../../src/auth/permissions';
+import { LocalIssuer } from '../../src/auth/signing-keys';
+import { CognitoPool, Moto, MOTO_REGION } from './moto';
+import { TestDatabase } from './postgres';
+
+export type Environment = Record<string, string>;
+
+/** A running application on one set of real parts, with what tests need to drive it. */
+export interface Stack {
+  readonly name: string;
+  readonly app: NestExpressApplication;
+  readonly url: string;
+  readonly env: Environment;
+  /** An access token with these permissions (default: all), issued the way this stack trusts. */
+  token(permissions?: readonly Permission[]): Promise<string>;
+  /** SQL against the keys database the app uses. */
+  query<T = Record<string, any>>(sql: string, params?: unknown[]): Promise<T[]>;
+  http(): request.Agent;
+  /** Another app on the same database and key provider (e.g. a second replica). */
+  startAnother(overrides?: Environment): Promise<NestExpressApplication>;
+  close(): Promise<void>;
+}
+
+export interface StackDefinition {
+  name: string;
+  start(overrides?: Environment): Promise<Stack>;
+}
+
+const QUIET: Environment = { NODE_ENV: 'test', LOG_LEVEL: 'error' };
+
+async function listen(env: Environment): Promise<{ app: NestExpressApplication; url: string }> {
+  const app = await createApp(env);
+  await app.listen(0, '127.0.0.1');
+  const { port } = app.getHttpServer().address() as { port: number };
+  return { app, url: `http://127.0.0.1:${port}` };
+}
+
+function makeStack(
+  name: string,
+  env: Environment,
+  running: { app: NestExpressApplication; url: string },
+  token: (permissions: readonly Permission[]) => Promise<string>,
+  cleanup: () => Promise<void>,
+): Stack {
+  const others: NestExpressApplication[] = [];
+  return {
+    name,
+    env,
+    ...running,
+    token: (permissions = PERMISSIONS) => token(permissions),
+    query: (sql, params = []) => running.app.get(DataSource).query(sql, params),
+    http: () => request.agent(running.url),
+    async startAnother(overrides = {}) {
+      const another = await listen({ ...env, ...overrides });
+      others.push(another.app);
+      return another.app;
+    },
+    async close() {
+      for (const app of others) await app.close();
+      await running.app.close();
+      await cleanup();
+    },
+  };
+}
+
+/** (a) The embedded defaults: PGlite, the local key provider, the local token issuer. */
+export const embeddedStack: StackDefinition = {
+  name: 'embedded (PGlite, local key provider, local issuer)',
+  async start(overrides = {}) {
+    const dataDir = mkdtempSync(join(tmpdir(), 'pii-api-'));
+    const env = { ...QUIET, DATA_DIR: dataDir, ...overrides };
+    const running = await listen(env);
+    const issuer = await LocalIssuer.open(dataDir);
+    return makeStack(
+      this.name,
+      env,
+      running,
+      async (permissions) => issuer.mint(600, { scope: permissions.join(' ') }),
+      async () => rmSync(dataDir, { recursive: true, force: true }),
+    );
+  },
+};
+
+/** (b) PostgreSQL on 127.0.0.1:5432, the kms provider and Cognito tokens, both on moto_server. */
+export const awsStack: StackDefinition = {
+  name: 'PostgreSQL + KMS and Cognito on moto_server',
+  async start(overrides = {}) {
+    const [moto, database] = await Promise.all([Moto.start(), TestDatabase.create()]);
+    const kmsKeyId = await moto.createKmsKey();
+    const pool: CognitoPool = await moto.createCognitoPool();
+    const dataDir = mkdtempSync(join(tmpdir(), 'pii-api-'));
+    const env: Environment = {
+      ...QUIET,
+      DATA_DIR: dataDir,
+      DATABASE_URL: database.url,
+      KEY_PROVIDER: 'kms',
+      KMS_KEY_ID: kmsKeyId,
+      KMS_ENDPOINT: moto.endpoint,
+      AWS_REGION: MOTO_REGION,
+      AUTH_MODE: 'cognito',
+      COGNITO_REGION: MOTO_REGION,
+      COGNITO_USER_POOL_ID: pool.poolId,
+      COGNITO_CLIENT_IDS: pool.clientId,
+      COGNITO_JWKS_URI: pool.jwksUri,
+      ...overrides,
+    };
+    const running = await listen(env);
+    const tokens = new Map<string, Promise<string>>();
+    const stack = makeStack(
+      this.name,
+      env,
+      running,
+      (permissions) => {
+        const key = [...permissions].sort().join(' ');
+        if (!tokens.has(key)) tokens.set(key, pool.accessToken(permissions));
+        return tokens.get(key)!;
+      },
+      async () => {
+        await Promise.all([moto.stop(), database.drop()]);
+        rmSync(dataDir, { recursive: true, force: true });
+      },
+    );
+    return Object.assign(stack, { moto, pool, database });
+  },
+};
+
+export const STACKS: StackDefinition[] = [embeddedStack, awsStack];
