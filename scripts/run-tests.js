@@ -10,10 +10,15 @@ const { existsSync, readdirSync, statSync } = require('node:fs');
 const { join, relative } = require('node:path');
 
 const root = join(__dirname, '..');
-const outDir = join(root, '.build', 'test');
+// TEST_BUILD_DIR lets several working copies' runs compile side by side.
+const outDir = process.env.TEST_BUILD_DIR ? join(root, process.env.TEST_BUILD_DIR) : join(root, '.build', 'test');
 const [only, filter] = process.argv.slice(2);
 
-const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
+const tsc = spawnSync(
+  process.execPath,
+  [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json', '--outDir', outDir, '--tsBuildInfoFile', join(outDir, '.tsbuildinfo')],
+  { cwd: root, stdio: 'inherit' },
+);
 if (tsc.status !== 0) process.exit(tsc.status ?? 1);
 
 function compiledSpecs(dir, suffix) {

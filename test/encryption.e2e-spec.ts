@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { clientDecrypt, clientEncrypt } from './support/client-crypto';
 import { Stack, STACKS } from './support/stacks';
 
-const vector = JSON.parse(readFileSync(join(__dirname, '../../../docs/ciphertext-test-vector.json'), 'utf8'));
+const vector = JSON.parse(readFileSync(join(process.cwd(), 'docs', 'ciphertext-test-vector.json'), 'utf8'));
 
 describe('ciphertext format document', () => {
   it('its test vector decrypts with the published key, following the document alone', () => {
@@ -17,7 +17,7 @@ describe('ciphertext format document', () => {
   });
 
   it('the markdown shows the same vector as the JSON file the tests use', () => {
-    const markdown = readFileSync(join(__dirname, '../../../docs/ciphertext-format.md'), 'utf8');
+    const markdown = readFileSync(join(process.cwd(), 'docs', 'ciphertext-format.md'), 'utf8');
     assert.ok(markdown.includes(vector.ciphertext));
     assert.ok(markdown.includes(vector.privateKey.trim()));
   });
