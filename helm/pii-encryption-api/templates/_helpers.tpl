@@ -1,0 +1,141 @@
+{{/* Names and labels. */}}
+{{- define "pii-encryption-api.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "pii-encryption-api.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "pii-encryption-api.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/name: {{ include "pii-encryption-api.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Selects the API pods (not the migration Job's). */}}
+{{- define "pii-encryption-api.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "pii-encryption-api.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: api
+{{- end }}
+
+{{- define "pii-encryption-api.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "pii-encryption-api.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* repository:tag, or repository:tag@digest; the tag defaults to the appVersion. */}}
+{{- define "pii-encryption-api.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag }}
+{{- if eq $tag "latest" }}{{ fail "image.tag must not be latest: pin a version" }}{{ end }}
+{{- if .Values.image.digest }}
+{{- printf "%s:%s@%s" .Values.image.repository $tag .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/* The non-secret environment, as a name → string map (YAML), for the ConfigMap and the Job. */}}
+{{- define "pii-encryption-api.configEnv" -}}
+{{- $env := dict "PORT" "3000" "DATA_DIR" "/tmp/data" }}
+{{- if .Values.production }}
+{{- $_ := set $env "NODE_ENV" "production" }}
+{{- $_ := set $env "KEY_PROVIDER" "kms" }}
+{{- $_ := set $env "KMS_KEY_ID" .Values.kms.keyId }}
+{{- $_ := set $env "AUTH_MODE" "cognito" }}
+{{- $_ := set $env "COGNITO_REGION" (default .Values.aws.region .Values.cognito.region) }}
+{{- $_ := set $env "COGNITO_USER_POOL_ID" .Values.cognito.userPoolId }}
+{{- $_ := set $env "COGNITO_CLIENT_IDS" (join "," .Values.cognito.clientIds) }}
+{{- with .Values.cognito.userIdClaim }}{{ $_ := set $env "AUTH_USER_ID_CLAIM" . }}{{ end }}
+{{- with .Values.cognito.groupPermissions }}{{ $_ := set $env "AUTH_GROUP_PERMISSIONS" . }}{{ end }}
+{{- else }}
+{{- $_ := set $env "NODE_ENV" "development" }}
+{{- $_ := set $env "KEY_PROVIDER" "local" }}
+{{- $_ := set $env "AUTH_MODE" "local" }}
+{{- end }}
+{{- range $name, $value := .Values.config }}
+{{- /* Numbers arrive as float64; print integers without an exponent (1000000, not 1e+06). */}}
+{{- $_ := set $env $name (ternary (int64 $value | toString) (toString $value) (kindIs "float64" $value)) }}
+{{- end }}
+{{- toYaml $env }}
+{{- end }}
+
+{{/* Environment set on the container itself, shared by the Deployment and the migration Job. */}}
+{{- define "pii-encryption-api.containerEnv" -}}
+{{- with .Values.aws.region }}
+# Set on the container: the EKS pod identity webhook adds the cluster's region to env unless
+# it is there already, and env wins over the ConfigMap (envFrom).
+- name: AWS_REGION
+  value: {{ . | quote }}
+{{- end }}
+{{- if .Values.existingSecret }}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.existingSecret }}
+      key: {{ .Values.existingSecretKeys.databaseUrl }}
+{{- with .Values.existingSecretKeys.redisUrl }}
+- name: REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $.Values.existingSecret }}
+      key: {{ . }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Whether a pre-install/pre-upgrade Job migrates (it needs DATABASE_URL from the Secret). */}}
+{{- define "pii-encryption-api.migrationJob" -}}
+{{- if and .Values.migrations.enabled .Values.existingSecret }}true{{ end }}
+{{- end }}
+
+{{- define "pii-encryption-api.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 1000
+runAsGroup: 1000
+fsGroup: 1000
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{- define "pii-encryption-api.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 1000
+runAsGroup: 1000
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+privileged: false
+capabilities:
+  drop:
+    - ALL
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* Fails rendering on combinations the schema cannot express. */}}
+{{- define "pii-encryption-api.checks" -}}
+{{- if lt (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas) }}
+{{- fail "autoscaling.maxReplicas must be at least autoscaling.minReplicas" }}
+{{- end }}
+{{- $shutdownMs := 10000 }}
+{{- if hasKey .Values.config "SHUTDOWN_GRACE_MS" }}{{ $shutdownMs = int .Values.config.SHUTDOWN_GRACE_MS }}{{ end }}
+{{- $neededMs := add $shutdownMs (mul 1000 (int .Values.preStopSleepSeconds)) }}
+{{- if le (mul 1000 (int .Values.terminationGracePeriodSeconds)) $neededMs }}
+{{- fail (printf "terminationGracePeriodSeconds (%v s) must exceed preStopSleepSeconds plus config.SHUTDOWN_GRACE_MS (%v ms in all)" .Values.terminationGracePeriodSeconds $neededMs) }}
+{{- end }}
+{{- end }}
