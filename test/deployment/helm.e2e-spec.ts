@@ -1,0 +1,416 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { dump, load, loadAll } from 'js-yaml';
+import { Deployment } from 'kubernetes-models/apps/v1';
+import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
+import { Job } from 'kubernetes-models/batch/v1';
+import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { ConfigMap, Service, ServiceAccount } from 'kubernetes-models/v1';
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- rendered manifests are checked field by field */
+type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [field: string]: any };
+
+// Compiled to .build/test/test/deployment: the repository is four levels up.
+const root = resolve(__dirname, '..', '..', '..', '..');
+const chart = join(root, 'helm', 'pii-encryption-api');
+const productionValues = join(chart, 'examples', 'values-production.yaml');
+const RELEASE = 'pii';
+
+/** Every kind the chart renders, with the kubernetes-models class that validates it. */
+const MODELS: Record<string, new (data: any) => { validate(): void }> = {
+  'apps/v1 Deployment': Deployment,
+  'autoscaling/v2 HorizontalPodAutoscaler': HorizontalPodAutoscaler,
+  'batch/v1 Job': Job,
+  'networking.k8s.io/v1 Ingress': Ingress,
+  'networking.k8s.io/v1 NetworkPolicy': NetworkPolicy,
+  'policy/v1 PodDisruptionBudget': PodDisruptionBudget,
+  'v1 ConfigMap': ConfigMap,
+  'v1 Service': Service,
+  'v1 ServiceAccount': ServiceAccount,
+};
+
+let helmBinary: string;
+let scratch: string;
+
+function helm(args: string[]) {
+  const run = spawnSync(helmBinary, args, { encoding: 'utf8' });
+  if (run.error) throw run.error;
+  return run;
+}
+
+function valuesFile(name: string, values: unknown): string {
+  const path = join(scratch, `${name}.yaml`);
+  writeFileSync(path, dump(values));
+  return path;
+}
+
+function render(valueFiles: string[] = [], set: string[] = []): K8sObject[] {
+  const args = ['template', RELEASE, chart, '--namespace', 'pii'];
+  for (const file of valueFiles) args.push('--values', file);
+  for (const pair of set) args.push('--set', pair);
+  const run = helm(args);
+  assert.equal(run.status, 0, `helm ${args.join(' ')} failed:\n${run.stderr}`);
+  return (loadAll(run.stdout) as (K8sObject | null)[]).filter((doc): doc is K8sObject => doc !== null);
+}
+
+function renderFails(valueFiles: string[]): string {
+  const args = ['template', RELEASE, chart];
+  for (const file of valueFiles) args.push('--values', file);
+  const run = helm(args);
+  assert.notEqual(run.status, 0, `helm template succeeded with ${valueFiles.join(', ')}`);
+  return run.stderr;
+}
+
+function find(objects: K8sObject[], kind: string): K8sObject[] {
+  return objects.filter((object) => object.kind === kind);
+}
+
+function only(objects: K8sObject[], kind: string): K8sObject {
+  const found = find(objects, kind);
+  assert.equal(found.length, 1, `expected one ${kind}, found ${found.length}`);
+  return found[0];
+}
+
+function env(container: any, name: string): string | undefined {
+  return container.env?.find((variable: { name: string }) => variable.name === name)?.value;
+}
+
+function matches(selector: Record<string, string>, labels: Record<string, string>): boolean {
+  return Object.entries(selector).every(([key, value]) => labels[key] === value);
+}
+
+/** ServiceMonitor is a Prometheus Operator CRD, outside kubernetes-models: checked by hand. */
+function validateServiceMonitor(monitor: K8sObject, objects: K8sObject[]): void {
+  assert.equal(monitor.apiVersion, 'monitoring.coreos.com/v1');
+  const service = only(objects, 'Service');
+  assert.ok(matches(monitor.spec.selector.matchLabels, service.metadata.labels!), 'ServiceMonitor does not select the Service');
+  assert.deepEqual(monitor.spec.namespaceSelector, { matchNames: ['pii'] });
+  assert.equal(monitor.spec.endpoints.length, 1);
+  const [endpoint] = monitor.spec.endpoints;
+  assert.ok(service.spec.ports.some((port: { name: string }) => port.name === endpoint.port), 'no Service port of that name');
+  assert.equal(endpoint.path, '/metrics');
+  for (const field of ['interval', 'scrapeTimeout']) assert.match(endpoint[field], /^\d+(ms|s|m|h)$/);
+}
+
+/** Schema validation of every object, then the policies every workload must carry. */
+function validateAll(objects: K8sObject[]): void {
+  assert.ok(objects.length > 0);
+  for (const object of objects) {
+    const label = `${object.kind} ${object.metadata?.name}`;
+    assert.ok(object.metadata?.name, `${label}: no name`);
+    if (object.kind === 'ServiceMonitor') {
+      validateServiceMonitor(object, objects);
+      continue;
+    }
+    const Model = MODELS[`${object.apiVersion} ${object.kind}`];
+    assert.ok(Model, `${label}: no schema for ${object.apiVersion} ${object.kind}`);
+    try {
+      new Model(object).validate();
+    } catch (error) {
+      assert.fail(`${label} is not a valid ${object.kind}: ${(error as Error).message}`);
+    }
+  }
+  const workloads = [...find(objects, 'Deployment'), ...find(objects, 'Job')];
+  for (const workload of workloads) checkPodPolicies(workload);
+}
+
+function checkPodPolicies(workload: K8sObject): void {
+  const pod = workload.spec.template.spec;
+  const label = `${workload.kind} ${workload.metadata.name}`;
+  assert.equal(pod.securityContext.runAsNonRoot, true, `${label}: pod runAsNonRoot`);
+  assert.ok(pod.securityContext.runAsUser > 0, `${label}: pod runs as root`);
+  assert.equal(pod.securityContext.seccompProfile.type, 'RuntimeDefault', `${label}: seccomp`);
+  assert.equal(pod.automountServiceAccountToken, false, `${label}: service account token mounted`);
+  const volumes = new Map<string, any>(pod.volumes.map((volume: any) => [volume.name, volume]));
+  const containers = [...(pod.initContainers ?? []), ...pod.containers];
+  for (const container of containers) {
+    const where = `${label} container ${container.name}`;
+    const security = container.securityContext;
+    assert.equal(security.runAsNonRoot, true, `${where}: runAsNonRoot`);
+    assert.equal(security.readOnlyRootFilesystem, true, `${where}: readOnlyRootFilesystem`);
+    assert.equal(security.allowPrivilegeEscalation, false, `${where}: allowPrivilegeEscalation`);
+    assert.deepEqual(security.capabilities.drop, ['ALL'], `${where}: capabilities`);
+    assert.notEqual(security.privileged, true, `${where}: privileged`);
+    assert.ok(container.resources?.requests?.cpu && container.resources?.requests?.memory, `${where}: resource requests`);
+    assert.ok(container.resources?.limits?.memory, `${where}: memory limit`);
+    assert.match(container.image, /^[^@]+:[A-Za-z0-9_][A-Za-z0-9_.-]*(@sha256:[a-f0-9]{64})?$/, `${where}: image has no explicit tag`);
+    assert.doesNotMatch(container.image, /:latest(@|$)/, `${where}: latest tag`);
+    const tmp = container.volumeMounts.find((mount: { mountPath: string }) => mount.mountPath === '/tmp');
+    assert.ok(tmp && volumes.get(tmp.name)?.emptyDir, `${where}: /tmp is not an emptyDir`);
+  }
+}
+
+function apiContainer(objects: K8sObject[]): any {
+  const deployment = only(objects, 'Deployment');
+  assert.equal(deployment.spec.template.spec.containers.length, 1);
+  return deployment.spec.template.spec.containers[0];
+}
+
+before(() => {
+  helmBinary = execFileSync(process.execPath, [join(root, 'scripts', 'helm.js')], { encoding: 'utf8' }).trim();
+  assert.ok(existsSync(helmBinary), `helm binary missing at ${helmBinary}`);
+  assert.match(helm(['version', '--short']).stdout, /^v3\./);
+  scratch = mkdtempSync(join(tmpdir(), 'pii-helm-'));
+});
+after(() => scratch && rmSync(scratch, { recursive: true, force: true }));
+
+describe('Helm chart: lint', () => {
+  it('passes helm lint --strict with the default values', () => {
+    const run = helm(['lint', '--strict', chart]);
+    assert.equal(run.status, 0, run.stdout + run.stderr);
+  });
+
+  it('passes helm lint --strict with the production example', () => {
+    const run = helm(['lint', '--strict', chart, '--values', productionValues]);
+    assert.equal(run.status, 0, run.stdout + run.stderr);
+  });
+});
+
+describe('Helm chart: production example', () => {
+  let objects: K8sObject[];
+  let example: any;
+  before(() => {
+    objects = render([productionValues]);
+    example = load(readFileSync(productionValues, 'utf8'));
+  });
+
+  it('renders only objects valid against the Kubernetes schemas, with the pod policies', () => {
+    validateAll(objects);
+    const kinds = objects.map((object) => object.kind).sort();
+    assert.deepEqual(kinds, [
+      'ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'Ingress', 'Job', 'NetworkPolicy',
+      'PodDisruptionBudget', 'Service', 'ServiceAccount', 'ServiceMonitor',
+    ]);
+  });
+
+  it('probes /health/live at start-up and for liveness, /health/ready for readiness, on port 3000', () => {
+    const container = apiContainer(objects);
+    assert.equal(container.startupProbe.httpGet.path, '/health/live');
+    assert.equal(container.livenessProbe.httpGet.path, '/health/live');
+    assert.equal(container.readinessProbe.httpGet.path, '/health/ready');
+    for (const probe of [container.startupProbe, container.livenessProbe, container.readinessProbe]) {
+      assert.equal(probe.httpGet.port, 'http');
+    }
+    assert.deepEqual(container.ports, [{ name: 'http', containerPort: 3000, protocol: 'TCP' }]);
+    assert.deepEqual(container.command, ['node', 'dist/main']);
+  });
+
+  it('configures production: NODE_ENV, kms, Cognito, DATA_DIR on the scratch volume, secrets by reference', () => {
+    const config = only(objects, 'ConfigMap').data;
+    assert.equal(config.NODE_ENV, 'production');
+    assert.equal(config.KEY_PROVIDER, 'kms');
+    assert.equal(config.KMS_KEY_ID, example.kms.keyId);
+    assert.equal(config.AUTH_MODE, 'cognito');
+    assert.equal(config.COGNITO_USER_POOL_ID, example.cognito.userPoolId);
+    assert.equal(config.COGNITO_CLIENT_IDS, example.cognito.clientIds.join(','));
+    assert.equal(config.COGNITO_REGION, example.aws.region);
+    assert.equal(config.DATA_DIR, '/tmp/data');
+    assert.equal(config.PORT, '3000');
+    for (const value of Object.values(config)) assert.equal(typeof value, 'string');
+    for (const secret of ['DATABASE_URL', 'REDIS_URL']) assert.ok(!(secret in config), `${secret} in the ConfigMap`);
+
+    const container = apiContainer(objects);
+    assert.equal(env(container, 'AWS_REGION'), example.aws.region);
+    assert.deepEqual(container.envFrom, [{ configMapRef: { name: only(objects, 'ConfigMap').metadata.name } }]);
+    for (const [name, key] of [['DATABASE_URL', 'DATABASE_URL'], ['REDIS_URL', 'REDIS_URL']]) {
+      const reference = container.env.find((variable: { name: string }) => variable.name === name);
+      assert.deepEqual(reference.valueFrom, { secretKeyRef: { name: example.existingSecret, key } });
+    }
+  });
+
+  it('stops within the grace period: terminationGracePeriodSeconds exceeds preStop plus SHUTDOWN_GRACE_MS', () => {
+    const pod = only(objects, 'Deployment').spec.template.spec;
+    const preStopSeconds = Number(pod.containers[0].lifecycle.preStop.exec.command[1]);
+    const shutdownMs = Number(only(objects, 'ConfigMap').data.SHUTDOWN_GRACE_MS);
+    assert.equal(shutdownMs, 10_000);
+    assert.ok(pod.terminationGracePeriodSeconds * 1000 > preStopSeconds * 1000 + shutdownMs);
+  });
+
+  it('spreads replicas across zones and leaves the replica count to the HPA', () => {
+    const deployment = only(objects, 'Deployment');
+    const pod = deployment.spec.template;
+    const zone = pod.spec.topologySpreadConstraints.find((c: any) => c.topologyKey === 'topology.kubernetes.io/zone');
+    assert.ok(zone, 'no zone spread');
+    assert.ok(matches(zone.labelSelector.matchLabels, pod.metadata.labels));
+    assert.equal(deployment.spec.replicas, undefined);
+    assert.ok(matches(deployment.spec.selector.matchLabels, pod.metadata.labels));
+  });
+
+  it('autoscales with autoscaling/v2 on 70 % CPU between 2 and 6 replicas', () => {
+    const hpa = only(objects, 'HorizontalPodAutoscaler');
+    assert.equal(hpa.apiVersion, 'autoscaling/v2');
+    assert.deepEqual(hpa.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: only(objects, 'Deployment').metadata.name });
+    assert.equal(hpa.spec.minReplicas, 2);
+    assert.equal(hpa.spec.maxReplicas, 6);
+    assert.deepEqual(hpa.spec.metrics, [
+      { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } } },
+    ]);
+  });
+
+  it('selects the API pods from the Service, PodDisruptionBudget and NetworkPolicy', () => {
+    const podLabels = only(objects, 'Deployment').spec.template.metadata.labels;
+    const service = only(objects, 'Service');
+    assert.ok(matches(service.spec.selector, podLabels));
+    assert.equal(service.spec.ports[0].targetPort, 'http');
+    const pdb = only(objects, 'PodDisruptionBudget');
+    assert.ok(matches(pdb.spec.selector.matchLabels, podLabels));
+    assert.equal(pdb.spec.maxUnavailable, 1);
+    const policy = only(objects, 'NetworkPolicy');
+    assert.ok(matches(policy.spec.podSelector.matchLabels, podLabels));
+    assert.deepEqual(policy.spec.policyTypes, ['Ingress', 'Egress']);
+    assert.deepEqual(policy.spec.ingress[0].ports, [{ port: 'http', protocol: 'TCP' }]);
+    assert.deepEqual(policy.spec.ingress[0].from, example.networkPolicy.ingressFrom);
+  });
+
+  it('annotates the service account for IRSA from the values, and the pods use it', () => {
+    const account = only(objects, 'ServiceAccount');
+    assert.equal(account.metadata.annotations?.['eks.amazonaws.com/role-arn'], example.serviceAccount.irsaRoleArn);
+    assert.equal(only(objects, 'Deployment').spec.template.spec.serviceAccountName, account.metadata.name);
+  });
+
+  it('migrates in a pre-install/pre-upgrade Job with the same image and settings, and the replicas do not', () => {
+    const job = only(objects, 'Job');
+    const annotations = job.metadata.annotations!;
+    assert.deepEqual(annotations['helm.sh/hook'].split(',').sort(), ['pre-install', 'pre-upgrade']);
+    assert.match(annotations['helm.sh/hook-delete-policy'], /before-hook-creation/);
+    const migrate = job.spec.template.spec.containers[0];
+    const api = apiContainer(objects);
+    assert.deepEqual(migrate.command, ['node', 'dist/cli/migrate.js']);
+    assert.equal(migrate.image, api.image);
+    assert.equal(env(migrate, 'MIGRATIONS_RUN'), 'true');
+    assert.equal(env(api, 'MIGRATIONS_RUN'), 'false');
+    assert.equal(job.spec.template.spec.restartPolicy, 'Never');
+    // A hook runs before the ConfigMap exists, so the Job carries the same settings inline.
+    for (const [name, value] of Object.entries(only(objects, 'ConfigMap').data)) {
+      assert.equal(env(migrate, name), value, `Job env ${name}`);
+    }
+    const secretRefs = (container: any) => container.env.filter((v: any) => v.valueFrom).map((v: any) => v);
+    assert.deepEqual(secretRefs(migrate), secretRefs(api));
+  });
+
+  it('routes the Ingress to the Service port and exposes only /api', () => {
+    const ingress = only(objects, 'Ingress');
+    const service = only(objects, 'Service');
+    const paths = ingress.spec.rules.flatMap((rule: any) => rule.http.paths);
+    assert.deepEqual(paths.map((path: any) => path.path), ['/api']);
+    for (const path of paths) assert.deepEqual(path.backend.service, { name: service.metadata.name, port: { name: 'http' } });
+  });
+
+  it('pins the image to the example tag', () => {
+    assert.equal(apiContainer(objects).image, `${example.image.repository}:${example.image.tag}`);
+  });
+});
+
+describe('Helm chart: default values (evaluation mode)', () => {
+  let objects: K8sObject[];
+  before(() => {
+    objects = render();
+  });
+
+  it('renders valid objects with the pod policies', () => {
+    validateAll(objects);
+    assert.deepEqual(objects.map((object) => object.kind).sort(), ['ConfigMap', 'Deployment', 'NetworkPolicy', 'Service', 'ServiceAccount']);
+  });
+
+  it('runs one development replica that migrates its embedded database itself', () => {
+    const deployment = only(objects, 'Deployment');
+    assert.equal(deployment.spec.replicas, 1);
+    const config = only(objects, 'ConfigMap').data;
+    assert.equal(config.NODE_ENV, 'development');
+    assert.equal(config.KEY_PROVIDER, 'local');
+    assert.equal(config.AUTH_MODE, 'local');
+    assert.equal(env(apiContainer(objects), 'MIGRATIONS_RUN'), 'true');
+    assert.equal(apiContainer(objects).readinessProbe.httpGet.path, '/health/ready');
+  });
+
+  it('tags the image with the chart appVersion, never latest', () => {
+    const chartYaml = load(readFileSync(join(chart, 'Chart.yaml'), 'utf8')) as { appVersion: string };
+    assert.equal(apiContainer(objects).image, `pii-encryption-api:${chartYaml.appVersion}`);
+  });
+
+  it('renders the IRSA annotation from serviceAccount.irsaRoleArn, and none without it', () => {
+    assert.equal(only(objects, 'ServiceAccount').metadata.annotations, undefined);
+    const arn = 'arn:aws:iam::210987654321:role/other-role';
+    const withRole = render([], [`serviceAccount.irsaRoleArn=${arn}`]);
+    assert.equal(only(withRole, 'ServiceAccount').metadata.annotations?.['eks.amazonaws.com/role-arn'], arn);
+  });
+
+  it('pins by digest when image.digest is set', () => {
+    const digest = `sha256:${'a'.repeat(64)}`;
+    const image = apiContainer(render([], [`image.digest=${digest}`])).image;
+    assert.equal(image, `pii-encryption-api:0.1.0@${digest}`);
+  });
+
+  it('writes large integers from values files without an exponent', () => {
+    const file = valuesFile('big-number', { config: { RATE_LIMIT_PER_MINUTE: 1000000 } });
+    assert.equal(only(render([file]), 'ConfigMap').data.RATE_LIMIT_PER_MINUTE, '1000000');
+  });
+
+  it('honours autoscaling off in production with replicaCount', () => {
+    const file = valuesFile('fixed-replicas', { autoscaling: { enabled: false }, replicaCount: 3 });
+    const rendered = render([productionValues, file]);
+    assert.equal(only(rendered, 'Deployment').spec.replicas, 3);
+    assert.equal(find(rendered, 'HorizontalPodAutoscaler').length, 0);
+  });
+});
+
+describe('Helm chart: values that must be refused', () => {
+  const schemaCases: [string, unknown, RegExp][] = [
+    ['replicaCount below 1', { replicaCount: 0 }, /replicaCount/],
+    ['replicaCount of the wrong type', { replicaCount: 'two' }, /replicaCount/],
+    ['minReplicas below 1', { autoscaling: { minReplicas: 0 } }, /minReplicas/],
+    ['maxReplicas of the wrong type', { autoscaling: { maxReplicas: '6' } }, /maxReplicas/],
+    ['the latest image tag', { image: { tag: 'latest' } }, /image\.tag/],
+    ['an unknown top-level value (typo)', { replicas: 3 }, /replicas/],
+    ['an unknown log level', { config: { LOG_LEVEL: 'loud' } }, /LOG_LEVEL/],
+    ['a variable the chart sets itself', { config: { NODE_ENV: 'development' } }, /NODE_ENV/],
+    ['a malformed IRSA role ARN', { serviceAccount: { irsaRoleArn: 'my-role' } }, /irsaRoleArn/],
+    ['containers without a memory limit', { resources: { limits: { memory: null } } }, /memory/],
+    ['production without a KMS key id', { production: true, aws: { region: 'ca-central-1' }, cognito: { userPoolId: 'ca-central-1_Ab1', clientIds: ['c1'] }, existingSecret: 's' }, /kms\.keyId/],
+  ];
+  for (const [name, values, message] of schemaCases) {
+    it(`refuses ${name} through values.schema.json`, () => {
+      const stderr = renderFails([valuesFile(name.replace(/\W+/g, '-'), values)]);
+      assert.match(stderr, /schema/);
+      assert.match(stderr, message);
+    });
+  }
+
+  it('refuses the production example with its KMS key id removed', () => {
+    const stderr = renderFails([productionValues, valuesFile('no-kms', { kms: { keyId: '' } })]);
+    assert.match(stderr, /kms\.keyId/);
+  });
+
+  it('refuses maxReplicas below minReplicas', () => {
+    const stderr = renderFails([valuesFile('max-below-min', { autoscaling: { minReplicas: 4, maxReplicas: 3 } })]);
+    assert.match(stderr, /maxReplicas must be at least/);
+  });
+
+  it('refuses a termination grace period that does not cover the shutdown grace', () => {
+    const stderr = renderFails([valuesFile('short-grace', { terminationGracePeriodSeconds: 12, config: { SHUTDOWN_GRACE_MS: 10000 } })]);
+    assert.match(stderr, /terminationGracePeriodSeconds/);
+  });
+});
+
+describe('Helm chart: README', () => {
+  it('documents every value the schema accepts', () => {
+    const schema = JSON.parse(readFileSync(join(chart, 'values.schema.json'), 'utf8'));
+    const readme = readFileSync(join(chart, 'README.md'), 'utf8');
+    const paths: string[] = [];
+    const walk = (node: any, prefix: string) => {
+      for (const [key, child] of Object.entries<any>(node.properties ?? {})) {
+        const path = prefix ? `${prefix}.${key}` : key;
+        if (child.properties && !child.$ref) walk(child, path);
+        else paths.push(path);
+      }
+    };
+    walk(schema, '');
+    const missing = paths.filter((path) => path !== 'global' && !readme.includes(`\`${path}\``));
+    assert.deepEqual(missing, []);
+  });
+});
