@@ -1,10 +1,12 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { ScheduleModule } from '@nestjs/schedule';
 import { AuthModule } from './auth/auth.module';
 import { ConfigModule } from './config/config.module';
 import { CryptoModule } from './crypto/crypto.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { KeysModule } from './keys/keys.module';
+import { RotationModule } from './rotation/rotation.module';
 
 @Module({})
 export class AppModule {
@@ -12,7 +14,16 @@ export class AppModule {
   static forRoot(environment?: Record<string, string | undefined>): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(environment), DatabaseModule, AuthModule, KeysModule, CryptoModule, HealthModule],
+      imports: [
+        ConfigModule.forRoot(environment),
+        ScheduleModule.forRoot(),
+        DatabaseModule,
+        AuthModule,
+        KeysModule,
+        CryptoModule,
+        RotationModule,
+        HealthModule,
+      ],
     };
   }
 }

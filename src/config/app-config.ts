@@ -51,7 +51,13 @@ export class AppConfig {
   };
   limits: { maxBatchItems: number; maxItemBytes: number; bodyLimitBytes: number };
   rateLimitPerMinute: number;
-  rotation: { cron: string; maxAgeDays: number };
+  rotation: { enabled: boolean; cron: string; maxAgeDays: number; historyRetentionDays: number };
+  audit: {
+    /** AUDIT_FAIL_OPEN: an event that cannot be stored is logged loudly and the operation proceeds. */
+    failOpen: boolean;
+    requirePurpose: boolean;
+    retentionDays: number;
+  };
   swaggerEnabled: boolean;
 }
 
@@ -119,7 +125,17 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
       bodyLimitBytes: parseBodyLimit(env.BODY_LIMIT, problems),
     },
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE ?? 1000,
-    rotation: { cron: env.ROTATION_CRON ?? '0 3 * * *', maxAgeDays: env.ROTATION_MAX_AGE_DAYS ?? 90 },
+    rotation: {
+      enabled: env.ROTATION_ENABLED ?? true,
+      cron: env.ROTATION_CRON ?? '0 3 * * *',
+      maxAgeDays: env.ROTATION_MAX_AGE_DAYS ?? 90,
+      historyRetentionDays: env.HISTORY_RETENTION_DAYS ?? 2555,
+    },
+    audit: {
+      failOpen: env.AUDIT_FAIL_OPEN ?? false,
+      requirePurpose: env.AUDIT_REQUIRE_PURPOSE ?? false,
+      retentionDays: env.AUDIT_RETENTION_DAYS ?? 2555,
+    },
     swaggerEnabled: env.SWAGGER_ENABLED ?? !isProduction,
   };
 }

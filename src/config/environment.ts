@@ -112,6 +112,21 @@ export class EnvironmentVariables {
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(36_500)
   ROTATION_MAX_AGE_DAYS?: number;
 
+  @IsOptional() @Transform(toBool) @IsBoolean()
+  ROTATION_ENABLED?: boolean;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(36_500)
+  HISTORY_RETENTION_DAYS?: number;
+
+  @IsOptional() @Transform(toBool) @IsBoolean()
+  AUDIT_FAIL_OPEN?: boolean;
+
+  @IsOptional() @Transform(toBool) @IsBoolean()
+  AUDIT_REQUIRE_PURPOSE?: boolean;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(36_500)
+  AUDIT_RETENTION_DAYS?: number;
+
   @IsOptional() @Transform(toInt) @IsInt()
   @Min(LIMIT_BOUNDS.maxBatchItems.min) @Max(LIMIT_BOUNDS.maxBatchItems.max)
   MAX_BATCH_ITEMS?: number;
@@ -168,6 +183,11 @@ class EnvironmentVariablesKeys implements Record<keyof EnvironmentVariables, und
   RATE_LIMIT_PER_MINUTE = undefined;
   ROTATION_CRON = undefined;
   ROTATION_MAX_AGE_DAYS = undefined;
+  ROTATION_ENABLED = undefined;
+  HISTORY_RETENTION_DAYS = undefined;
+  AUDIT_FAIL_OPEN = undefined;
+  AUDIT_REQUIRE_PURPOSE = undefined;
+  AUDIT_RETENTION_DAYS = undefined;
   MAX_BATCH_ITEMS = undefined;
   MAX_ITEM_BYTES = undefined;
   BODY_LIMIT = undefined;

@@ -23,19 +23,27 @@ export class CryptoService {
 
   /** All or nothing: the first malformed item is ENC001, the first unauthentic one ENC002. */
   async decrypt(userId: string, items: string[]): Promise<string[]> {
-    const parsed = this.parseAll('data', items);
-    const privateKeys = await this.keys.unsealPrivateKeys(userId, parsed.map((item) => item.keyVersion));
+    return this.decryptParsed(userId, this.parseAll('data', items), (index) => `data[${index}]`);
+  }
+
+  /**
+   * Decrypts parsed ciphertexts of one user: one key-provider call per version named, one
+   * unwrap per distinct data key. ENC002 names the first item that fails, as `nameOf` spells it.
+   */
+  async decryptParsed(userId: string, items: CiphertextParts[], nameOf: (index: number) => string): Promise<string[]> {
+    const privateKeys = await this.keys.unsealPrivateKeys(userId, items.map((item) => item.keyVersion));
     try {
-      return decryptBatch(userId, parsed, (version) => privateKeys.get(version));
+      return decryptBatch(userId, items, (version) => privateKeys.get(version));
     } catch (error) {
       if (error instanceof AuthenticationFailedError) {
-        throw new ApiError('ENC002', `data[${error.index}] failed authentication: tampered, or not encrypted for this user`);
+        throw new ApiError('ENC002', `${nameOf(error.index)} failed authentication: tampered, or not encrypted for this user`);
       }
       throw error;
     }
   }
 
-  private parseAll(field: string, items: string[]): CiphertextParts[] {
+  /** Parses a batch of ciphertext strings; ENC001 names the first malformed one. */
+  parseAll(field: string, items: string[]): CiphertextParts[] {
     assertBatchWithinLimits(field, items, { ...this.config.limits, maxItemBytes: ciphertextLimit(this.config.limits.maxItemBytes) });
     return items.map((item, index) => {
       try {

@@ -1,5 +1,5 @@
-import { Body, Controller, Get, Param, Post, Res } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, Param, Post, Res } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { createPublicKey } from 'node:crypto';
 import { RequirePermission } from '../auth/decorators';
@@ -7,7 +7,7 @@ import { ErrorResponse } from '../common/error-response.dto';
 import { USER_ID_EXAMPLE } from '../common/user-id';
 import { UserIdPipe } from '../common/validation';
 import { CreateKeyRequest, CreateKeyResponse } from './dto/create-key.dto';
-import { KeyDetailsResponse, KeyVersionSummary } from './dto/key-details.dto';
+import { KeyDetailsResponse, KeyVersionSummary, ShredReceiptResponse } from './dto/key-details.dto';
 import { KeysService } from './keys.service';
 
 @ApiTags('keys')
@@ -56,5 +56,18 @@ export class KeysController {
       updatedAt: key.updatedAt.toISOString(),
       versions,
     };
+  }
+
+  @Delete(':userId')
+  @RequirePermission('keys:delete')
+  @ApiOperation({
+    summary: 'Crypto-shred: destroy the private key of every version; no ciphertext of the user can be decrypted again',
+  })
+  @ApiParam({ name: 'userId', example: USER_ID_EXAMPLE })
+  @ApiOkResponse({ type: ShredReceiptResponse })
+  @ApiNotFoundResponse({ description: 'KEY001: the user has no key', type: ErrorResponse })
+  @ApiConflictResponse({ description: 'KEY002: a rotation for this user is in progress', type: ErrorResponse })
+  destroy(@Param('userId', UserIdPipe) userId: string): Promise<ShredReceiptResponse> {
+    return this.keys.destroyKeys(userId);
   }
 }

@@ -1,19 +1,55 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import { createPrivateKey, createPublicKey, KeyObject } from 'node:crypto';
-import { DataSource, In, Repository } from 'typeorm';
-import { keyNotFound } from '../common/api-error';
+import { createPrivateKey, createPublicKey, KeyObject, randomUUID } from 'node:crypto';
+import { DataSource, EntityManager, In, QueryFailedError, Repository } from 'typeorm';
+import { ApiError, keyNotFound } from '../common/api-error';
+import { toUserId } from '../common/user-id';
 import { AppConfig } from '../config/app-config';
-import { KEY_PROVIDER, KeyProvider } from '../crypto/key-provider/key-provider';
+import { KEY_PROVIDER, KeyProvider, SealedKey } from '../crypto/key-provider/key-provider';
 import { generateRsaKeyPair } from '../crypto/key-pair';
 import { UserKey } from './entities/user-key.entity';
-import { UserKeyHistory } from './entities/user-key-history.entity';
+import { RotationReason, UserKeyHistory } from './entities/user-key-history.entity';
 import { PublicKeyCache } from './public-key-cache';
 
 export interface CurrentPublicKey {
   keyVersion: number;
   publicKey: KeyObject;
 }
+
+/** A new key pair, its private half already sealed for (userId, keyVersion). */
+export interface PreparedKey {
+  keyVersion: number;
+  publicKeyPem: string;
+  publicKey: KeyObject;
+  sealed: SealedKey;
+}
+
+export interface ShredReceipt {
+  userId: string;
+  versionsDestroyed: number;
+  destroyedAt: string;
+}
+
+/** Longest a rotation may hold a user before another may start (KMS calls are bounded well below). */
+const ROTATION_LEASE_SECONDS = 120;
+
+/** PostgreSQL's lock_not_available: a NOWAIT lock found the row taken. */
+const LOCK_NOT_AVAILABLE = '55P03';
+
+/** Locks the user's current key row without waiting; returns its version. KEY002 if taken, KEY001 if none. */
+async function lockCurrentKey(tx: EntityManager, userId: string): Promise<number> {
+  const rows: Array<{ key_version: number }> = await tx
+    .query(`SELECT key_version FROM user_keys WHERE user_id = $1 AND is_active FOR UPDATE NOWAIT`, [userId])
+    .catch((error: unknown) => {
+      const code = error instanceof QueryFailedError ? (error.driverError as { code?: string }).code : undefined;
+      throw code === LOCK_NOT_AVAILABLE ? rotationConflict(userId) : error;
+    });
+  if (rows.length === 0) throw keyNotFound(userId);
+  return rows[0].key_version;
+}
+
+const rotationConflict = (userId: string) =>
+  new ApiError('KEY002', `A rotation for user ${userId} is already in progress; retry when it has finished`);
 
 /** Storage and lookup of users' key pairs. Private keys leave this class only unsealed in memory. */
 @Injectable()
@@ -35,13 +71,11 @@ export class KeysService {
     const existing = await this.keys.findOne({ where: { userId } });
     if (existing?.isActive) return { created: false, keyVersion: existing.keyVersion };
 
+    // After a crypto-shred the row stays as a tombstone, so new versions never reuse old numbers.
     const keyVersion = existing ? existing.keyVersion + 1 : 1;
-    const pair = await generateRsaKeyPair(this.config.keys.rsaBits);
-    const sealed = await this.keyProvider
-      .seal(pair.privateKeyDer, { userId, keyVersion })
-      .finally(() => pair.privateKeyDer.fill(0));
+    const { publicKeyPem, sealed } = await this.prepareKey(userId, keyVersion);
 
-    const params = [userId, pair.publicKeyPem, keyVersion, sealed.ciphertext, sealed.provider, sealed.keyId];
+    const params = [userId, publicKeyPem, keyVersion, sealed.ciphertext, sealed.provider, sealed.keyId];
     const written: unknown[] = existing
       ? await this.dataSource.query(
           `UPDATE user_keys SET key = $2, key_version = $3, sealed_private_key = $4, key_provider = $5,
@@ -132,6 +166,133 @@ export class KeysService {
       }),
     );
     return privateKeys;
+  }
+
+  /** Generates a key pair off the event loop and seals its private half for (userId, keyVersion). */
+  async prepareKey(userId: string, keyVersion: number): Promise<PreparedKey> {
+    const pair = await generateRsaKeyPair(this.config.keys.rsaBits);
+    const sealed = await this.keyProvider
+      .seal(pair.privateKeyDer, { userId, keyVersion })
+      .finally(() => pair.privateKeyDer.fill(0));
+    return { keyVersion, publicKeyPem: pair.publicKeyPem, publicKey: createPublicKey(pair.publicKeyPem), sealed };
+  }
+
+  /**
+   * Runs `work(currentVersion)` while holding the user's rotation lease, so a second rotation
+   * of the same user gets KEY002 at once instead of queueing. The lease is a row claim, not a
+   * held connection, and expires by itself if this process dies mid-rotation.
+   */
+  async withRotationLease<T>(userId: string, work: (currentVersion: number) => Promise<T>): Promise<T> {
+    const leaseId = randomUUID();
+    const [claimed] = await this.dataSource.query(
+      `UPDATE user_keys SET rotation_lease_id = $2, rotation_lease_until = now() + make_interval(secs => $3)
+        WHERE user_id = $1 AND is_active AND (rotation_lease_until IS NULL OR rotation_lease_until < now())
+        RETURNING key_version`,
+      [userId, leaseId, ROTATION_LEASE_SECONDS],
+    );
+    if ((claimed as unknown[]).length === 0) {
+      await this.findActive(userId); // KEY001 when there is no key at all
+      throw rotationConflict(userId);
+    }
+    try {
+      return await work((claimed as Array<{ key_version: number }>)[0].key_version);
+    } finally {
+      await this.dataSource.query(
+        `UPDATE user_keys SET rotation_lease_id = NULL, rotation_lease_until = NULL WHERE user_id = $1 AND rotation_lease_id = $2`,
+        [userId, leaseId],
+      );
+    }
+  }
+
+  /**
+   * Makes `next` the current key and moves version `fromVersion` into history, in one
+   * transaction. KEY002 when the current version is no longer `fromVersion` or its row is
+   * locked by another rotation: nothing is written then.
+   */
+  async replaceCurrentKey(userId: string, fromVersion: number, next: PreparedKey, reason: RotationReason, manager?: EntityManager): Promise<void> {
+    const write = async (tx: EntityManager) => {
+      if ((await lockCurrentKey(tx, userId)) !== fromVersion) throw rotationConflict(userId);
+      await tx.query(
+        `INSERT INTO user_key_history (user_id, key_version, key_value, sealed_private_key, key_provider, kms_key_id, created_at, rotation_reason)
+         SELECT user_id, key_version, key, sealed_private_key, key_provider, kms_key_id, created_at, $2
+           FROM user_keys WHERE user_id = $1`,
+        [userId, reason],
+      );
+      await tx.query(
+        `UPDATE user_keys SET key = $2, key_version = $3, sealed_private_key = $4, key_provider = $5, kms_key_id = $6,
+                created_at = now(), updated_at = now()
+          WHERE user_id = $1`,
+        [userId, next.publicKeyPem, next.keyVersion, next.sealed.ciphertext, next.sealed.provider, next.sealed.keyId],
+      );
+    };
+    if (manager) return write(manager); // the caller's transaction; it evicts after commit
+    await this.dataSource.transaction(write);
+    await this.cache.evict(userId);
+  }
+
+  /**
+   * Scheduled rotation of one key whose current version was created at or before `cutoff`.
+   * `FOR UPDATE SKIP LOCKED` lets replicas running the job at once share the due keys: each is
+   * rotated by exactly one of them. Returns null when no key is due.
+   */
+  async rotateNextDueKey(cutoff: Date): Promise<{ userId: string; keyVersion: number } | null> {
+    const rotated = await this.dataSource.transaction(async (tx) => {
+      const [due] = await tx.query(
+        `SELECT user_id, key_version FROM user_keys
+          WHERE is_active AND created_at <= $1 AND (rotation_lease_until IS NULL OR rotation_lease_until < now())
+          ORDER BY created_at LIMIT 1
+          FOR UPDATE SKIP LOCKED`,
+        [cutoff],
+      );
+      if (!due) return null;
+      const userId = toUserId(due.user_id);
+      const next = await this.prepareKey(userId, due.key_version + 1);
+      await this.replaceCurrentKey(userId, due.key_version, next, 'scheduled', tx);
+      return { userId, keyVersion: next.keyVersion };
+    });
+    if (rotated) await this.cache.evict(rotated.userId);
+    return rotated;
+  }
+
+  /** Deletes retired versions rotated out before `cutoff`; their ciphertexts can no longer be decrypted. */
+  async purgeHistory(cutoff: Date): Promise<Array<{ userId: string; keyVersion: number }>> {
+    const [rows] = await this.dataSource.query(
+      `DELETE FROM user_key_history WHERE rotation_date < $1 RETURNING user_id, key_version`,
+      [cutoff],
+    );
+    return (rows as Array<{ user_id: string; key_version: number }>).map((row) => ({
+      userId: toUserId(row.user_id),
+      keyVersion: row.key_version,
+    }));
+  }
+
+  /** The database's clock, so that every replica measures key age the same way. */
+  async databaseNow(): Promise<Date> {
+    const [{ now }] = await this.dataSource.query(`SELECT now() AS now`);
+    return new Date(now);
+  }
+
+  /**
+   * Crypto-shredding: destroys the sealed private key of every version, current and retired,
+   * so no ciphertext of the user can ever be decrypted again. The row stays as a tombstone
+   * (inactive, no key material) so a later key for the user starts at a higher version.
+   */
+  async destroyKeys(userId: string): Promise<ShredReceipt> {
+    const versionsDestroyed = await this.dataSource.transaction(async (tx) => {
+      await lockCurrentKey(tx, userId);
+      const [, retired] = await tx.query(
+        `UPDATE user_key_history SET sealed_private_key = NULL, key_value = NULL
+          WHERE user_id = $1 AND sealed_private_key IS NOT NULL`,
+        [userId],
+      );
+      await tx.query(
+        `UPDATE user_keys SET is_active = false, key = NULL, sealed_private_key = NULL, updated_at = now() WHERE user_id = $1`,
+        [userId],
+      );
+      return 1 + (retired as number);
+    });
+    await this.cache.evict(userId);
+    return { userId, versionsDestroyed, destroyedAt: new Date().toISOString() };
   }
 
   private async findActive(userId: string): Promise<UserKey> {

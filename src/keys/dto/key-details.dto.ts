@@ -46,3 +46,14 @@ export class KeyDetailsResponse {
   @ApiProperty({ type: [KeyVersionSummary], description: 'Every version, newest first' })
   versions: KeyVersionSummary[];
 }
+
+export class ShredReceiptResponse {
+  @ApiProperty({ example: '42' })
+  userId: string;
+
+  @ApiProperty({ description: 'Key versions whose private keys were destroyed', example: 3 })
+  versionsDestroyed: number;
+
+  @ApiProperty({ example: '2026-11-25T10:00:00.000Z' })
+  destroyedAt: string;
+}

@@ -1,0 +1,51 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsDefined, IsIn, IsOptional } from 'class-validator';
+import { IsStringArray, IsUserId } from '../../common/validation';
+import { USER_ID_EXAMPLE, USER_ID_PATTERN } from '../../common/user-id';
+
+export const MANUAL_ROTATION_REASONS = ['manual', 'compliance', 'compromise'] as const;
+export type ManualRotationReason = (typeof MANUAL_ROTATION_REASONS)[number];
+
+const CIPHERTEXT = 'ek1:1:…';
+
+export class RotateRequest {
+  @ApiProperty({ example: USER_ID_EXAMPLE, pattern: USER_ID_PATTERN.source })
+  @IsUserId()
+  userId: string;
+
+  @ApiProperty({
+    description:
+      'Any JSON value. Every string in it that is a ciphertext of this user (any version still kept) is re-encrypted under the new version; every other value comes back unchanged. At most MAX_BATCH_ITEMS ciphertexts, nesting at most 32 levels.',
+    example: [{ name: CIPHERTEXT, account: { sin: CIPHERTEXT, branch: 'Toronto' }, balance: 1200 }],
+  })
+  @IsDefined({ message: 'data is required (any JSON value)' })
+  data: unknown;
+
+  @ApiPropertyOptional({ enum: MANUAL_ROTATION_REASONS, default: 'manual' })
+  @IsOptional()
+  @IsIn(MANUAL_ROTATION_REASONS)
+  reason?: ManualRotationReason;
+}
+
+export class RotateResponse {
+  @ApiProperty({ description: '`data` with every ciphertext re-encrypted under the new version', example: [{ name: 'ek1:2:…', account: { sin: 'ek1:2:…', branch: 'Toronto' }, balance: 1200 }] })
+  rotatedData: unknown;
+
+  @ApiProperty({ example: 2 })
+  keyVersion: number;
+}
+
+export class RewrapRequest {
+  @ApiProperty({ example: USER_ID_EXAMPLE, pattern: USER_ID_PATTERN.source })
+  @IsUserId()
+  userId: string;
+
+  @ApiProperty({ description: 'Ciphertexts of any kept version of this user', type: [String], example: [CIPHERTEXT] })
+  @IsStringArray()
+  data: string[];
+}
+
+export class RewrapResponse {
+  @ApiProperty({ description: 'The same plaintexts under the current version, same order', type: [String], example: ['ek1:2:…'] })
+  rewrappedData: string[];
+}

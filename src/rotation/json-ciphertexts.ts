@@ -1,0 +1,66 @@
+import { invalidInput } from '../common/api-error';
+import { MAX_JSON_DEPTH } from '../common/limits';
+import { CiphertextParts, looksLikeCiphertext, MalformedCiphertextError, parseCiphertext } from '../crypto/ciphertext-format';
+
+/** A ciphertext found inside a JSON document, with its JSON path for error messages. */
+export interface FoundCiphertext {
+  path: string;
+  parts: CiphertextParts;
+}
+
+/**
+ * Finds every string in `document` that parses as a ciphertext. Strings that merely look like
+ * one (the prefix without a valid body) are ordinary values and stay untouched. Refuses
+ * documents deeper than MAX_JSON_DEPTH or holding more than `maxCiphertexts` ciphertexts.
+ */
+export function findCiphertexts(document: unknown, root: string, maxCiphertexts: number): FoundCiphertext[] {
+  const found: FoundCiphertext[] = [];
+  const visit = (value: unknown, path: string, depth: number): void => {
+    if (depth > MAX_JSON_DEPTH) throw invalidInput(`${path} is nested deeper than ${MAX_JSON_DEPTH} levels`);
+    if (typeof value === 'string') {
+      const parts = asCiphertext(value);
+      if (!parts) return;
+      found.push({ path, parts });
+      if (found.length > maxCiphertexts) {
+        throw invalidInput(`${root} holds more than ${maxCiphertexts} ciphertexts`);
+      }
+    } else if (Array.isArray(value)) {
+      value.forEach((item, index) => visit(item, `${path}[${index}]`, depth + 1));
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, item] of Object.entries(value)) visit(item, `${path}${propertyPath(key)}`, depth + 1);
+    }
+  };
+  visit(document, root, 0);
+  return found;
+}
+
+/**
+ * A copy of `document` with the string at each found path replaced, in the order found.
+ * Every other value, including key order, stays as it was.
+ */
+export function replaceCiphertexts(document: unknown, replacements: readonly string[]): unknown {
+  let next = 0;
+  const rebuild = (value: unknown): unknown => {
+    if (typeof value === 'string') return asCiphertext(value) ? replacements[next++] : value;
+    if (Array.isArray(value)) return value.map(rebuild);
+    if (value !== null && typeof value === 'object') {
+      return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, rebuild(item)]));
+    }
+    return value;
+  };
+  return rebuild(document);
+}
+
+function asCiphertext(value: string): CiphertextParts | undefined {
+  if (!looksLikeCiphertext(value)) return undefined;
+  try {
+    return parseCiphertext(value);
+  } catch (error) {
+    if (error instanceof MalformedCiphertextError) return undefined;
+    throw error;
+  }
+}
+
+function propertyPath(key: string): string {
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
+}

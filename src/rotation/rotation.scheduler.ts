@@ -1,0 +1,71 @@
+import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { CronJob } from 'cron';
+import { AppConfig } from '../config/app-config';
+import { KeysService } from '../keys/keys.service';
+
+const JOB_NAME = 'key-rotation';
+const DAY_MS = 86_400_000;
+/** Progress is logged every batch; one run stops after MAX_PER_RUN keys and continues next time. */
+const BATCH_SIZE = 50;
+const MAX_PER_RUN = 10_000;
+
+/**
+ * The scheduled job (ROTATION_CRON, UTC): rotates every active key older than
+ * ROTATION_MAX_AGE_DAYS with reason `scheduled`, then purges history older than
+ * HISTORY_RETENTION_DAYS. Safe on any number of replicas at once: keys are claimed with
+ * `FOR UPDATE SKIP LOCKED`, and a key rotated in this run is newer than the run's cutoff.
+ * It only creates new versions; callers re-encrypt stored data with /rewrap when they like.
+ */
+@Injectable()
+export class RotationScheduler implements OnApplicationBootstrap {
+  private readonly logger = new Logger('RotationJob');
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly keys: KeysService,
+    private readonly registry: SchedulerRegistry,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    if (!this.config.rotation.enabled) return;
+    const job = CronJob.from({
+      cronTime: this.config.rotation.cron,
+      onTick: async () => {
+        await this.run();
+      },
+      timeZone: 'UTC',
+      waitForCompletion: true,
+      start: true,
+    });
+    this.registry.addCronJob(JOB_NAME, job);
+  }
+
+  /** One run of the job; never throws (a failed run is logged and retried at the next tick). */
+  async run(): Promise<{ rotated: number; purged: number }> {
+    try {
+      const startedAt = await this.keys.databaseNow();
+      const rotated = await this.rotateDueKeys(new Date(startedAt.getTime() - this.config.rotation.maxAgeDays * DAY_MS));
+      const purged = await this.keys.purgeHistory(new Date(startedAt.getTime() - this.config.rotation.historyRetentionDays * DAY_MS));
+      if (purged.length) {
+        this.logger.log(`Purged ${purged.length} retired key version(s) past retention: ${purged.map((p) => `user ${p.userId} v${p.keyVersion}`).join(', ')}`);
+      }
+      if (rotated || purged.length) this.logger.log(`Rotation run done: ${rotated} key(s) rotated, ${purged.length} version(s) purged`);
+      return { rotated, purged: purged.length };
+    } catch (error) {
+      this.logger.error(`Rotation run failed: ${(error as Error).name}; it will be retried at the next tick`);
+      return { rotated: 0, purged: 0 };
+    }
+  }
+
+  private async rotateDueKeys(cutoff: Date): Promise<number> {
+    let rotated = 0;
+    while (rotated < MAX_PER_RUN) {
+      const next = await this.keys.rotateNextDueKey(cutoff);
+      if (!next) break;
+      rotated++;
+      if (rotated % BATCH_SIZE === 0) this.logger.log(`Scheduled rotation in progress: ${rotated} key(s) rotated`);
+    }
+    return rotated;
+  }
+}
