@@ -25,3 +25,24 @@ export interface BatchLimits {
   maxBatchItems: number;
   maxItemBytes: number;
 }
+
+/** The `purpose` a caller may state with a decrypt: printable text, stored in the audit trail. */
+export const MAX_PURPOSE_LENGTH = 200;
+export const PURPOSE_PATTERN = /^[\p{L}\p{N}\p{P}\p{S} ]+$/u;
+
+/** Page size of GET /audit. */
+export const AUDIT_PAGE_SIZE = { default: 50, max: 500 } as const;
+
+/** Caller groups listed by one access report. */
+export const MAX_ACCESS_REPORT_ROWS = 1000;
+
+/** One call to KMS, retries included, answers within this budget (DESIGN.md: 503 within 15 s). */
+export const KMS_CALL_BUDGET_MS = 15_000;
+/** Upper bound of KMS_TIMEOUT_MS (one attempt), so that an attempt always fits the budget. */
+export const KMS_TIMEOUT_MAX_MS = 10_000;
+/** Attempts of one KMS call: the first and its retries on throttling and 5xx. */
+export const KMS_MAX_ATTEMPTS = 3;
+/** Consecutive failures (errors or timeouts) that open a dependency's circuit breaker. */
+export const CIRCUIT_BREAKER_FAILURES = 5;
+/** How long a token id revoked without its token stays listed: Cognito's longest access-token lifetime. */
+export const MAX_ACCESS_TOKEN_LIFETIME_SECONDS = 86_400;

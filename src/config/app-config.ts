@@ -31,14 +31,30 @@ export class AppConfig {
     /** Unset: the embedded PGlite database under dataDir. */
     url?: string;
     migrationsRun: boolean;
+    /** Read replicas (PostgreSQL only): key reads go there, writes to `url`. */
+    replicaUrls: string[];
+    connectTimeoutMs: number;
+    /** PostgreSQL only; the embedded PGlite server ignores it. */
+    statementTimeoutMs: number;
   };
-  cache: { redisUrl?: string; keyTtlSeconds: number };
+  cache: { redisUrl?: string; keyTtlSeconds: number; redisTimeoutMs: number };
   keys: {
     provider: KeyProviderName;
     rsaBits: 2048 | 3072 | 4096;
     kmsKeyId?: string;
     awsRegion: string;
     kmsEndpoint?: string;
+    /** One KMS attempt; retries and the whole call are bounded by limits.ts. */
+    kmsTimeoutMs: number;
+  };
+  /** How long an open circuit breaker (KMS, Redis) waits before letting one trial call through. */
+  circuitBreakerResetMs: number;
+  http: {
+    /** Express's `trust proxy`: whether and how far X-Forwarded-For is believed. */
+    trustProxy: boolean | number | string;
+    /** Empty: CORS off. */
+    corsOrigins: string[];
+    shutdownGraceMs: number;
   };
   auth: {
     mode: AuthMode;
@@ -59,6 +75,7 @@ export class AppConfig {
     retentionDays: number;
   };
   swaggerEnabled: boolean;
+  grantApprovalsRequired: number;
 }
 
 export function loadAppConfig(raw: Record<string, string | undefined> = process.env): AppConfig {
@@ -102,14 +119,31 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
     isProduction,
     logLevel: (env.LOG_LEVEL ?? 'info') as LogLevel,
     dataDir: resolve(env.DATA_DIR ?? 'data'),
-    database: { url: env.DATABASE_URL, migrationsRun: env.MIGRATIONS_RUN ?? true },
-    cache: { redisUrl: env.REDIS_URL, keyTtlSeconds: env.KEY_CACHE_TTL_SECONDS ?? 900 },
+    database: {
+      url: env.DATABASE_URL,
+      migrationsRun: env.MIGRATIONS_RUN ?? true,
+      replicaUrls: env.DATABASE_REPLICA_URLS?.split(',') ?? [],
+      connectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS ?? 5000,
+      statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS ?? 5000,
+    },
+    cache: {
+      redisUrl: env.REDIS_URL,
+      keyTtlSeconds: env.KEY_CACHE_TTL_SECONDS ?? 900,
+      redisTimeoutMs: env.REDIS_TIMEOUT_MS ?? 500,
+    },
     keys: {
       provider,
       rsaBits: (env.KEY_RSA_BITS ?? 2048) as 2048 | 3072 | 4096,
       kmsKeyId: env.KMS_KEY_ID,
       awsRegion: env.AWS_REGION ?? 'ca-central-1',
       kmsEndpoint: env.KMS_ENDPOINT,
+      kmsTimeoutMs: env.KMS_TIMEOUT_MS ?? 3000,
+    },
+    circuitBreakerResetMs: env.CIRCUIT_BREAKER_RESET_MS ?? 10_000,
+    http: {
+      trustProxy: parseTrustProxy(env.TRUST_PROXY),
+      corsOrigins: env.CORS_ORIGINS?.split(',') ?? [],
+      shutdownGraceMs: env.SHUTDOWN_GRACE_MS ?? 10_000,
     },
     auth: {
       mode: authMode,
@@ -137,7 +171,15 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
       retentionDays: env.AUDIT_RETENTION_DAYS ?? 2555,
     },
     swaggerEnabled: env.SWAGGER_ENABLED ?? !isProduction,
+    grantApprovalsRequired: env.GRANT_APPROVALS_REQUIRED ?? 2,
   };
+}
+
+/** "false" (default) | "true" | a hop count | "loopback, 10.0.0.0/8": Express's `trust proxy` values. */
+function parseTrustProxy(value: string | undefined): boolean | number | string {
+  if (value === undefined || value === 'false') return false;
+  if (value === 'true') return true;
+  return /^\d+$/.test(value) ? Number(value) : value;
 }
 
 /** "pii-admins=keys:write keys:read;auditors=audit:read" → { 'pii-admins': [...], auditors: [...] } */

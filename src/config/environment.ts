@@ -12,7 +12,7 @@ import {
   Min,
   validateSync,
 } from 'class-validator';
-import { LIMIT_BOUNDS } from '../common/limits';
+import { KMS_TIMEOUT_MAX_MS, LIMIT_BOUNDS } from '../common/limits';
 
 const toInt = ({ value }: { value: unknown }) =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
@@ -48,10 +48,24 @@ export class EnvironmentVariables {
   @IsOptional() @Transform(toBool) @IsBoolean()
   MIGRATIONS_RUN?: boolean;
 
+  @IsOptional() @Transform(emptyToUndefined) @Matches(/^postgres(ql)?:\/\/[^\s,]+(,postgres(ql)?:\/\/[^\s,]+)*$/, {
+    message: 'DATABASE_REPLICA_URLS must be a comma-separated list of postgres:// URLs',
+  })
+  DATABASE_REPLICA_URLS?: string;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(100) @Max(60_000)
+  DATABASE_CONNECT_TIMEOUT_MS?: number;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(100) @Max(600_000)
+  DATABASE_STATEMENT_TIMEOUT_MS?: number;
+
   @IsOptional() @Transform(emptyToUndefined) @Matches(/^rediss?:\/\/\S+$/, {
     message: 'REDIS_URL must be a redis:// or rediss:// URL',
   })
   REDIS_URL?: string;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(10) @Max(10_000)
+  REDIS_TIMEOUT_MS?: number;
 
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(86_400)
   KEY_CACHE_TTL_SECONDS?: number;
@@ -70,6 +84,12 @@ export class EnvironmentVariables {
 
   @IsOptional() @Transform(emptyToUndefined) @IsUrl(URL_OPTIONS)
   KMS_ENDPOINT?: string;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(100) @Max(KMS_TIMEOUT_MAX_MS)
+  KMS_TIMEOUT_MS?: number;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(100) @Max(600_000)
+  CIRCUIT_BREAKER_RESET_MS?: number;
 
   @IsOptional() @IsIn(['cognito', 'local'])
   AUTH_MODE?: string;
@@ -140,6 +160,22 @@ export class EnvironmentVariables {
 
   @IsOptional() @Transform(toBool) @IsBoolean()
   SWAGGER_ENABLED?: boolean;
+
+  @IsOptional() @Matches(/^(true|false|\d{1,2}|[\w.:/]+(\s*,\s*[\w.:/]+)*)$/, {
+    message: 'TRUST_PROXY must be true, false, a hop count, or comma-separated addresses/subnets (e.g. loopback, 10.0.0.0/8)',
+  })
+  TRUST_PROXY?: string;
+
+  @IsOptional() @Transform(emptyToUndefined) @Matches(/^https?:\/\/[^\s,/]+(,https?:\/\/[^\s,/]+)*$/, {
+    message: 'CORS_ORIGINS must be a comma-separated list of origins such as https://app.example.com',
+  })
+  CORS_ORIGINS?: string;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(600_000)
+  SHUTDOWN_GRACE_MS?: number;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(10)
+  GRANT_APPROVALS_REQUIRED?: number;
 }
 
 /** Parses and validates the raw environment; returns the problems, one line per variable. */
@@ -165,13 +201,19 @@ class EnvironmentVariablesKeys implements Record<keyof EnvironmentVariables, und
   DATA_DIR = undefined;
   DATABASE_URL = undefined;
   MIGRATIONS_RUN = undefined;
+  DATABASE_REPLICA_URLS = undefined;
+  DATABASE_CONNECT_TIMEOUT_MS = undefined;
+  DATABASE_STATEMENT_TIMEOUT_MS = undefined;
   REDIS_URL = undefined;
+  REDIS_TIMEOUT_MS = undefined;
   KEY_CACHE_TTL_SECONDS = undefined;
   KEY_PROVIDER = undefined;
   KEY_RSA_BITS = undefined;
   KMS_KEY_ID = undefined;
   AWS_REGION = undefined;
   KMS_ENDPOINT = undefined;
+  KMS_TIMEOUT_MS = undefined;
+  CIRCUIT_BREAKER_RESET_MS = undefined;
   AUTH_MODE = undefined;
   COGNITO_REGION = undefined;
   COGNITO_USER_POOL_ID = undefined;
@@ -192,4 +234,8 @@ class EnvironmentVariablesKeys implements Record<keyof EnvironmentVariables, und
   MAX_ITEM_BYTES = undefined;
   BODY_LIMIT = undefined;
   SWAGGER_ENABLED = undefined;
+  TRUST_PROXY = undefined;
+  CORS_ORIGINS = undefined;
+  SHUTDOWN_GRACE_MS = undefined;
+  GRANT_APPROVALS_REQUIRED = undefined;
 }
