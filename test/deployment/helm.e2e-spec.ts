@@ -1,25 +1,18 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { dump, load, loadAll } from 'js-yaml';
+import { dump, load } from 'js-yaml';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { Job } from 'kubernetes-models/batch/v1';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { CHART as chart, env, find, helm, K8sObject, only, PRODUCTION_VALUES as productionValues, render, renderFails } from './chart';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- rendered manifests are checked field by field */
-type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [field: string]: any };
-
-// Compiled to .build/test/test/deployment: the repository is four levels up.
-const root = resolve(__dirname, '..', '..', '..', '..');
-const chart = join(root, 'helm', 'pii-encryption-api');
-const productionValues = join(chart, 'examples', 'values-production.yaml');
-const RELEASE = 'pii';
 
 /** Every kind the chart renders, with the kubernetes-models class that validates it. */
 const MODELS: Record<string, new (data: any) => { validate(): void }> = {
@@ -34,50 +27,12 @@ const MODELS: Record<string, new (data: any) => { validate(): void }> = {
   'v1 ServiceAccount': ServiceAccount,
 };
 
-let helmBinary: string;
 let scratch: string;
-
-function helm(args: string[]) {
-  const run = spawnSync(helmBinary, args, { encoding: 'utf8' });
-  if (run.error) throw run.error;
-  return run;
-}
 
 function valuesFile(name: string, values: unknown): string {
   const path = join(scratch, `${name}.yaml`);
   writeFileSync(path, dump(values));
   return path;
-}
-
-function render(valueFiles: string[] = [], set: string[] = []): K8sObject[] {
-  const args = ['template', RELEASE, chart, '--namespace', 'pii'];
-  for (const file of valueFiles) args.push('--values', file);
-  for (const pair of set) args.push('--set', pair);
-  const run = helm(args);
-  assert.equal(run.status, 0, `helm ${args.join(' ')} failed:\n${run.stderr}`);
-  return (loadAll(run.stdout) as (K8sObject | null)[]).filter((doc): doc is K8sObject => doc !== null);
-}
-
-function renderFails(valueFiles: string[]): string {
-  const args = ['template', RELEASE, chart];
-  for (const file of valueFiles) args.push('--values', file);
-  const run = helm(args);
-  assert.notEqual(run.status, 0, `helm template succeeded with ${valueFiles.join(', ')}`);
-  return run.stderr;
-}
-
-function find(objects: K8sObject[], kind: string): K8sObject[] {
-  return objects.filter((object) => object.kind === kind);
-}
-
-function only(objects: K8sObject[], kind: string): K8sObject {
-  const found = find(objects, kind);
-  assert.equal(found.length, 1, `expected one ${kind}, found ${found.length}`);
-  return found[0];
-}
-
-function env(container: any, name: string): string | undefined {
-  return container.env?.find((variable: { name: string }) => variable.name === name)?.value;
 }
 
 function matches(selector: Record<string, string>, labels: Record<string, string>): boolean {
@@ -152,8 +107,6 @@ function apiContainer(objects: K8sObject[]): any {
 }
 
 before(() => {
-  helmBinary = execFileSync(process.execPath, [join(root, 'scripts', 'helm.js')], { encoding: 'utf8' }).trim();
-  assert.ok(existsSync(helmBinary), `helm binary missing at ${helmBinary}`);
   assert.match(helm(['version', '--short']).stdout, /^v3\./);
   scratch = mkdtempSync(join(tmpdir(), 'pii-helm-'));
 });

