@@ -19,7 +19,8 @@ const tsc = spawnSync(
   [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json', '--outDir', outDir, '--tsBuildInfoFile', join(outDir, '.tsbuildinfo')],
   { cwd: root, stdio: 'inherit' },
 );
-if (tsc.status !== 0) process.exit(tsc.status ?? 1);
+// TEST_ALLOW_TYPE_ERRORS=1 runs what tsc emitted anyway (handy while a colleague's file is half-written; never in CI).
+if (tsc.status !== 0 && !(process.env.TEST_ALLOW_TYPE_ERRORS === '1' && !process.env.CI)) process.exit(tsc.status ?? 1);
 
 function compiledSpecs(dir, suffix) {
   const found = [];

@@ -4,8 +4,10 @@ import { AuthModule } from './auth/auth.module';
 import { ConfigModule } from './config/config.module';
 import { CryptoModule } from './crypto/crypto.module';
 import { DatabaseModule } from './database/database.module';
+import { DelegationModule } from './delegation/delegation.module';
 import { HealthModule } from './health/health.module';
 import { KeysModule } from './keys/keys.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { RotationModule } from './rotation/rotation.module';
 
 @Module({})
@@ -17,11 +19,13 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(environment),
         ScheduleModule.forRoot(),
+        MetricsModule,
         DatabaseModule,
         AuthModule,
         KeysModule,
         CryptoModule,
         RotationModule,
+        DelegationModule,
         HealthModule,
       ],
     };

@@ -12,16 +12,18 @@ export const SUBJECT_FIELDS = 'auth:subject-fields';
 export const Public = () => SetMetadata(PUBLIC_ROUTE, true);
 
 /**
- * The route needs `permission`. `subjectFields` name the body or path fields holding user ids:
+ * The route needs `permission` (any one of them, for a list). `subjectFields` name the body or path fields holding user ids:
  * a token carrying AUTH_USER_ID_CLAIM may only name its own user there.
  */
-export function RequirePermission(permission: Permission, subjectFields: string[] = ['userId']) {
+export function RequirePermission(permission: Permission | Permission[], subjectFields: string[] = ['userId']) {
+  const anyOf = Array.isArray(permission) ? permission : [permission];
+  const named = anyOf.map((p) => `\`${p}\``).join(' or ');
   return applyDecorators(
-    SetMetadata(REQUIRED_PERMISSION, permission),
+    SetMetadata(REQUIRED_PERMISSION, anyOf),
     SetMetadata(SUBJECT_FIELDS, subjectFields),
     ApiBearerAuth(),
     ApiUnauthorizedResponse({ description: 'AUTH001: missing, malformed, expired or untrusted token', type: ErrorResponse }),
-    ApiForbiddenResponse({ description: `AUTH002: the token lacks \`${permission}\` or may not act for this user`, type: ErrorResponse }),
+    ApiForbiddenResponse({ description: `AUTH002: the token lacks ${named} or may not act for this user`, type: ErrorResponse }),
   );
 }
 

@@ -43,12 +43,12 @@ export class PermissionsGuard implements CanActivate {
   constructor(private readonly reflector: Reflector) {}
 
   canActivate(context: ExecutionContext): boolean {
-    const permission = this.reflector.get<Permission | undefined>(REQUIRED_PERMISSION, context.getHandler());
-    if (!permission) return true;
+    const anyOf = this.reflector.get<Permission[] | undefined>(REQUIRED_PERMISSION, context.getHandler());
+    if (!anyOf) return true;
     const request = context.switchToHttp().getRequest();
     const principal: Principal = request.user;
-    if (!principal.permissions.has(permission)) {
-      throw new ApiError('AUTH002', `This token lacks the "${permission}" permission`);
+    if (!anyOf.some((permission) => principal.permissions.has(permission))) {
+      throw new ApiError('AUTH002', `This token lacks the ${anyOf.map((p) => `"${p}"`).join(' or ')} permission`);
     }
     if (principal.actsForUserId !== undefined) {
       const fields = this.reflector.get<string[]>(SUBJECT_FIELDS, context.getHandler()) ?? [];

@@ -8,6 +8,8 @@ export const ERROR_CODES = {
   ENC002: { status: HttpStatus.BAD_REQUEST, summary: 'A ciphertext failed authentication: tampered, or not this user’s' },
   AUTH001: { status: HttpStatus.UNAUTHORIZED, summary: 'Missing, malformed, expired or untrusted token' },
   AUTH002: { status: HttpStatus.FORBIDDEN, summary: 'The token lacks the permission, or may not act for this user' },
+  GRANT001: { status: HttpStatus.NOT_FOUND, summary: 'No such grant' },
+  GRANT002: { status: HttpStatus.CONFLICT, summary: 'The grant can no longer change (revoked or expired)' },
   RATE001: { status: HttpStatus.TOO_MANY_REQUESTS, summary: 'Rate limit exceeded' },
   ROUTE001: { status: HttpStatus.NOT_FOUND, summary: 'No such route' },
   SYS001: { status: HttpStatus.INTERNAL_SERVER_ERROR, summary: 'Unexpected error' },

@@ -20,6 +20,8 @@ export interface Stack {
   readonly env: Environment;
   /** An access token with these permissions (default: all), issued the way this stack trusts. */
   token(permissions?: readonly Permission[]): Promise<string>;
+  /** A token of a distinct caller identity (its own `sub`), e.g. for approvals by several people. */
+  identity(name: string, permissions: readonly Permission[]): Promise<string>;
   /** SQL against the keys database the app uses. */
   query<T = Record<string, any>>(sql: string, params?: unknown[]): Promise<T[]>;
   http(): request.Agent;
@@ -46,7 +48,7 @@ function makeStack(
   name: string,
   env: Environment,
   running: { app: NestExpressApplication; url: string },
-  token: (permissions: readonly Permission[]) => Promise<string>,
+  token: (permissions: readonly Permission[], identity?: string) => Promise<string>,
   cleanup: () => Promise<void>,
 ): Stack {
   const others: NestExpressApplication[] = [];
@@ -55,6 +57,7 @@ function makeStack(
     env,
     ...running,
     token: (permissions = PERMISSIONS) => token(permissions),
+    identity: (name, permissions) => token(permissions, name),
     query: (sql, params = []) => running.app.get(DataSource).query(sql, params),
     http: () => request.agent(running.url),
     async startAnother(overrides = {}) {
@@ -82,7 +85,7 @@ export const embeddedStack: StackDefinition = {
       this.name,
       env,
       running,
-      async (permissions) => issuer.mint(600, { scope: permissions.join(' ') }),
+      async (permissions, identity) => issuer.mint(600, { scope: permissions.join(' '), ...(identity && { sub: identity }) }),
       async () => rmSync(dataDir, { recursive: true, force: true }),
     );
   },
@@ -117,8 +120,8 @@ export const awsStack: StackDefinition = {
       this.name,
       env,
       running,
-      (permissions) => {
-        const key = [...permissions].sort().join(' ');
+      (permissions, identity) => {
+        const key = `${identity ?? ''}|${[...permissions].sort().join(' ')}`;
         if (!tokens.has(key)) tokens.set(key, pool.accessToken(permissions));
         return tokens.get(key)!;
       },

@@ -1,5 +1,10 @@
 import { CreateKeyTables1764000000000 } from './1764000000000-create-key-tables';
 import { AddRotationLease1764000100000 } from './1764000100000-add-rotation-lease';
+import { CreateKeyGrants1764000400000 } from './1764000400000-create-key-grants';
 
 /** Every migration, in order. Forward-only: a released migration is never edited. */
-export const MIGRATIONS = [CreateKeyTables1764000000000, AddRotationLease1764000100000];
+export const MIGRATIONS = [
+  CreateKeyTables1764000000000,
+  AddRotationLease1764000100000,
+  CreateKeyGrants1764000400000,
+];

@@ -1,0 +1,144 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
+import { randomUUID } from 'node:crypto';
+import { DataSource, Repository } from 'typeorm';
+import { ApiError, invalidInput } from '../common/api-error';
+import { AppConfig } from '../config/app-config';
+import { CryptoService } from '../crypto/crypto.service';
+import { encryptBatch } from '../crypto/envelope';
+import { KeysService } from '../keys/keys.service';
+import { findCiphertexts, replaceCiphertexts } from '../rotation/json-ciphertexts';
+import { CreateGrantRequest, GrantView } from './dto/grant.dto';
+import { KeyGrant, KeyGrantApproval } from './entities/key-grant.entity';
+import { grantState, whyNotActive } from './grant-state';
+
+const grantNotFound = (id: string) => new ApiError('GRANT001', `No grant ${id}`);
+
+/**
+ * Delegated release: grants from a person's data to a delegate's key, approved by callers other
+ * than the creator, and /translate, which re-encrypts inside the service so that plaintext never
+ * crosses the API.
+ */
+@Injectable()
+export class DelegationService {
+  private readonly logger = new Logger('Delegation');
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @InjectRepository(KeyGrant) private readonly grants: Repository<KeyGrant>,
+    private readonly keys: KeysService,
+    private readonly crypto: CryptoService,
+    private readonly config: AppConfig,
+  ) {}
+
+  async create(request: CreateGrantRequest, createdBy: string): Promise<GrantView> {
+    if (request.fromUserId === request.toUserId) throw invalidInput('fromUserId and toUserId must differ');
+    const notBefore = request.notBefore ? new Date(request.notBefore) : null;
+    const expiresAt = request.expiresAt ? new Date(request.expiresAt) : null;
+    if (expiresAt && expiresAt <= (notBefore ?? new Date())) {
+      throw invalidInput('expiresAt must be later than notBefore and than now');
+    }
+    const id = randomUUID();
+    await this.dataSource.query(
+      `INSERT INTO key_grants (id, from_user_id, to_user_id, reason, created_by, not_before, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [id, request.fromUserId, request.toUserId, request.reason, createdBy, notBefore, expiresAt],
+    );
+    const grant = await this.load(id);
+    this.logger.log(`grant ${id} created by ${createdBy}: user ${grant.fromUserId} -> user ${grant.toUserId}`);
+    return grant;
+  }
+
+  /** Records `approver`'s approval. The creator may not approve; a repeated approval changes nothing. */
+  async approve(id: string, approver: string): Promise<GrantView> {
+    const grant = await this.load(id);
+    if (grant.createdBy === approver) throw new ApiError('AUTH002', 'The creator of a grant may not approve it');
+    if (grant.state === 'revoked' || grant.state === 'expired') {
+      throw new ApiError('GRANT002', `The grant is ${grant.state} and can no longer be approved`);
+    }
+    await this.dataSource.query(
+      `INSERT INTO key_grant_approvals (grant_id, approver) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+      [id, approver],
+    );
+    this.logger.log(`grant ${id} approved by ${approver}`);
+    return this.load(id);
+  }
+
+  async revoke(id: string, revokedBy: string): Promise<GrantView> {
+    const [, updated] = await this.dataSource.query(
+      `UPDATE key_grants SET revoked_at = now(), revoked_by = $2 WHERE id = $1 AND revoked_at IS NULL`,
+      [id, revokedBy],
+    );
+    const grant = await this.load(id);
+    if (updated) this.logger.log(`grant ${id} revoked by ${revokedBy}`);
+    return grant;
+  }
+
+  async list(filter: { fromUserId?: string; toUserId?: string }): Promise<GrantView[]> {
+    const grants = await this.grants.find({
+      where: { ...(filter.fromUserId && { fromUserId: filter.fromUserId }), ...(filter.toUserId && { toUserId: filter.toUserId }) },
+      relations: { approvals: true },
+      order: { createdAt: 'DESC' },
+      take: 500,
+    });
+    const now = new Date();
+    return grants.map((grant) => this.view(grant, now));
+  }
+
+  /**
+   * Re-encrypts every ciphertext of `fromUserId` in `data` under `toUserId`'s current key. Needs
+   * an active grant from → to (AUTH002 says why not). All or nothing; plaintext stays in memory.
+   */
+  async translate(fromUserId: string, toUserId: string, data: unknown): Promise<unknown> {
+    await this.requireActiveGrant(fromUserId, toUserId);
+    const found = findCiphertexts(data, 'data', this.config.limits.maxBatchItems);
+    const recipient = await this.keys.currentPublicKey(toUserId);
+    const plaintexts = await this.crypto.decryptParsed(
+      fromUserId,
+      found.map((item) => item.parts),
+      (index) => found[index].path,
+    );
+    const translated = encryptBatch(plaintexts, { userId: toUserId, ...recipient });
+    this.logger.log(`translated ${found.length} item(s) from user ${fromUserId} to user ${toUserId}`);
+    return replaceCiphertexts(data, translated);
+  }
+
+  private async requireActiveGrant(fromUserId: string, toUserId: string): Promise<void> {
+    const candidates = await this.list({ fromUserId, toUserId });
+    if (candidates.some((grant) => grant.state === 'active')) return;
+    if (candidates.length === 0) {
+      throw new ApiError('AUTH002', `No grant releases user ${fromUserId}'s data to user ${toUserId}`);
+    }
+    const newest = candidates[0];
+    throw new ApiError('AUTH002', `No active grant: ${whyNotActive(newest.state, newest.approvalsCounted, newest.approvalsRequired)}`);
+  }
+
+  private async load(id: string): Promise<GrantView> {
+    if (!/^[0-9a-f-]{36}$/i.test(id)) throw grantNotFound(id);
+    const grant = await this.grants.findOne({ where: { id }, relations: { approvals: true } });
+    if (!grant) throw grantNotFound(id);
+    return this.view(grant, new Date());
+  }
+
+  private view(grant: KeyGrant, now: Date): GrantView {
+    const required = this.config.grantApprovalsRequired;
+    const { state, countedApprovals } = grantState(grant, required, now);
+    return {
+      id: grant.id,
+      fromUserId: grant.fromUserId,
+      toUserId: grant.toUserId,
+      reason: grant.reason,
+      state,
+      createdBy: grant.createdBy,
+      createdAt: grant.createdAt.toISOString(),
+      notBefore: grant.notBefore?.toISOString(),
+      expiresAt: grant.expiresAt?.toISOString(),
+      revokedAt: grant.revokedAt?.toISOString(),
+      approvalsCounted: countedApprovals,
+      approvalsRequired: required,
+      approvals: grant.approvals
+        .sort((a, b) => a.approvedAt.getTime() - b.approvedAt.getTime())
+        .map((a: KeyGrantApproval) => ({ approver: a.approver, approvedAt: a.approvedAt.toISOString() })),
+    };
+  }
+}
