@@ -7,6 +7,7 @@ import { HttpExceptionFilter, routeNotFoundHandler } from './common/http-excepti
 import { requestIdMiddleware } from './common/request-id';
 import { createValidationPipe } from './common/validation';
 import { AppConfig, LogLevel as AppLogLevel } from './config/app-config';
+import { MetricsService } from './metrics/metrics.service';
 
 export const API_PREFIX = 'api/v1';
 
@@ -33,6 +34,7 @@ export async function createApp(environment?: Record<string, string | undefined>
   app.useLogger(NEST_LOG_LEVELS[config.logLevel]);
   app.disable('x-powered-by');
   app.use(requestIdMiddleware);
+  app.use(app.get(MetricsService).recordHttpRequests);
   app.useBodyParser('json', { limit: config.limits.bodyLimitBytes, strict: true });
   app.setGlobalPrefix(API_PREFIX, {
     exclude: [

@@ -1,8 +1,9 @@
 import { KMSClient } from '@aws-sdk/client-kms';
-import { Module } from '@nestjs/common';
+import { Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../../config/app-config';
+import { MetricsService } from '../../metrics/metrics.service';
 import { KEY_PROVIDER, KeyProvider } from './key-provider';
-import { KmsKeyProvider } from './kms-key.provider';
+import { createKmsPolicy, KmsKeyProvider } from './kms-key.provider';
 import { LocalKeyProvider } from './local-key.provider';
 
 export const KMS_CLIENT = Symbol('KMS_CLIENT');
@@ -15,16 +16,25 @@ export const KMS_CLIENT = Symbol('KMS_CLIENT');
       inject: [AppConfig],
       useFactory: ({ keys }: AppConfig) =>
         keys.provider === 'kms'
-          ? new KMSClient({ region: keys.awsRegion, endpoint: keys.kmsEndpoint, maxAttempts: 3 })
+          ? // Retries belong to the policy in KmsKeyProvider, so the SDK makes one attempt per call.
+            new KMSClient({ region: keys.awsRegion, endpoint: keys.kmsEndpoint, maxAttempts: 1 })
           : undefined,
     },
     {
       provide: KEY_PROVIDER,
-      inject: [AppConfig, KMS_CLIENT],
-      useFactory: async ({ keys, dataDir }: AppConfig, kms?: KMSClient): Promise<KeyProvider> =>
-        keys.provider === 'kms' ? new KmsKeyProvider(kms!, keys.kmsKeyId!) : LocalKeyProvider.open(dataDir),
+      inject: [AppConfig, KMS_CLIENT, MetricsService],
+      useFactory: async (config: AppConfig, kms: KMSClient | undefined, metrics: MetricsService): Promise<KeyProvider> =>
+        config.keys.provider === 'kms'
+          ? new KmsKeyProvider(kms!, config.keys.kmsKeyId!, createKmsPolicy(config, metrics), metrics)
+          : LocalKeyProvider.open(config.dataDir),
     },
   ],
   exports: [KEY_PROVIDER],
 })
-export class KeyProviderModule {}
+export class KeyProviderModule implements OnApplicationShutdown {
+  constructor(@Inject(KMS_CLIENT) private readonly kms: KMSClient | undefined) {}
+
+  onApplicationShutdown(): void {
+    this.kms?.destroy();
+  }
+}

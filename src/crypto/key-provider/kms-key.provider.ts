@@ -1,5 +1,52 @@
 import { DecryptCommand, DescribeKeyCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
+import { performance } from 'node:perf_hooks';
+import { dependencyUnavailable } from '../../common/api-error';
+import { DependencyPolicy, isCircuitOpen, isTimeout } from '../../common/dependency-policy';
+import { KMS_CALL_BUDGET_MS, KMS_MAX_ATTEMPTS } from '../../common/limits';
+import { AppConfig } from '../../config/app-config';
+import { MetricsService } from '../../metrics/metrics.service';
 import { KeyProvider, SealContext, SealedKey, UnsealFailedError } from './key-provider';
+
+/** KMS errors that say "try again later": throttling, KMS's own faults, a key not usable right now. */
+const UNAVAILABLE_ERROR_NAMES = new Set([
+  'ThrottlingException',
+  'KMSInternalException',
+  'DependencyTimeoutException',
+  'KMSInvalidStateException',
+  'DisabledException',
+  'KeyUnavailableException',
+]);
+const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN']);
+
+type AwsError = Error & { code?: string; $metadata?: { httpStatusCode?: number } };
+
+const isServerFault = (error: AwsError) =>
+  (error.$metadata?.httpStatusCode ?? 0) >= 500 || error.name === 'KMSInternalException' || error.name === 'DependencyTimeoutException';
+
+/** Retried: throttling and 5xx only; anything else would fail the same way again. */
+const isRetryable = (error: AwsError) => error.name === 'ThrottlingException' || isServerFault(error);
+
+/** Counted against the breaker and answered with SYS002. */
+const isUnavailable = (error: AwsError) =>
+  UNAVAILABLE_ERROR_NAMES.has(error.name) || isServerFault(error) || NETWORK_ERROR_CODES.has(error.code ?? '') ||
+  error.name === 'TimeoutError';
+
+/**
+ * Per attempt KMS_TIMEOUT_MS, up to KMS_MAX_ATTEMPTS attempts on throttling and 5xx with
+ * exponential backoff and jitter, the whole call within KMS_CALL_BUDGET_MS, and a circuit breaker
+ * shared by every KMS call of this process.
+ */
+export function createKmsPolicy(config: AppConfig, metrics: MetricsService): DependencyPolicy {
+  return new DependencyPolicy({
+    name: 'kms',
+    attemptTimeoutMs: config.keys.kmsTimeoutMs,
+    totalTimeoutMs: KMS_CALL_BUDGET_MS,
+    breakerResetMs: config.circuitBreakerResetMs,
+    isDependencyFailure: isUnavailable,
+    retry: { attempts: KMS_MAX_ATTEMPTS, when: isRetryable },
+    metrics,
+  });
+}
 
 /**
  * Seals private keys with KMS Encrypt/Decrypt under one symmetric key (KMS_KEY_ID). The
@@ -12,11 +59,16 @@ export class KmsKeyProvider implements KeyProvider {
   constructor(
     private readonly client: KMSClient,
     private readonly keyId: string,
+    private readonly policy: DependencyPolicy,
+    private readonly metrics: MetricsService,
   ) {}
 
   async seal(plaintext: Buffer, context: SealContext): Promise<SealedKey> {
-    const result = await this.client.send(
-      new EncryptCommand({ KeyId: this.keyId, Plaintext: plaintext, EncryptionContext: encryptionContext(context) }),
+    const result = await this.call('Encrypt', (abortSignal) =>
+      this.client.send(
+        new EncryptCommand({ KeyId: this.keyId, Plaintext: plaintext, EncryptionContext: encryptionContext(context) }),
+        { abortSignal },
+      ),
     );
     if (!result.CiphertextBlob) throw new Error('KMS Encrypt returned no ciphertext');
     return { provider: this.name, keyId: result.KeyId ?? this.keyId, ciphertext: Buffer.from(result.CiphertextBlob) };
@@ -24,12 +76,15 @@ export class KmsKeyProvider implements KeyProvider {
 
   async unseal(sealed: SealedKey, context: SealContext): Promise<Buffer> {
     try {
-      const result = await this.client.send(
-        new DecryptCommand({
-          KeyId: sealed.keyId,
-          CiphertextBlob: sealed.ciphertext,
-          EncryptionContext: encryptionContext(context),
-        }),
+      const result = await this.call('Decrypt', (abortSignal) =>
+        this.client.send(
+          new DecryptCommand({
+            KeyId: sealed.keyId,
+            CiphertextBlob: sealed.ciphertext,
+            EncryptionContext: encryptionContext(context),
+          }),
+          { abortSignal },
+        ),
       );
       if (!result.Plaintext) throw new Error('KMS Decrypt returned no plaintext');
       return Buffer.from(result.Plaintext.buffer, result.Plaintext.byteOffset, result.Plaintext.byteLength);
@@ -42,9 +97,27 @@ export class KmsKeyProvider implements KeyProvider {
   }
 
   async checkHealth(): Promise<Record<string, unknown>> {
-    const { KeyMetadata } = await this.client.send(new DescribeKeyCommand({ KeyId: this.keyId }));
+    const { KeyMetadata } = await this.call('DescribeKey', (abortSignal) =>
+      this.client.send(new DescribeKeyCommand({ KeyId: this.keyId }), { abortSignal }),
+    );
     if (!KeyMetadata?.Enabled) throw new Error(`KMS key is ${KeyMetadata?.KeyState ?? 'unknown'}`);
     return { provider: this.name, keyState: KeyMetadata.KeyState };
+  }
+
+  /** One KMS call through the policy, measured; unavailability becomes SYS002. */
+  private async call<T>(operation: string, send: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
+    try {
+      const result = await this.policy.execute(send);
+      this.metrics.observeKmsCall(operation, 'success', seconds());
+      return result;
+    } catch (error) {
+      const outcome = isCircuitOpen(error) ? 'rejected' : isTimeout(error) ? 'timeout' : 'error';
+      this.metrics.observeKmsCall(operation, outcome, seconds());
+      if (outcome !== 'error' || isUnavailable(error as AwsError)) throw dependencyUnavailable('KMS', error);
+      throw error;
+    }
   }
 }
 

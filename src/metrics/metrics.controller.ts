@@ -1,0 +1,23 @@
+import { Controller, Get, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { SkipThrottle } from '@nestjs/throttler';
+import type { Response } from 'express';
+import { Public } from '../auth/decorators';
+import { MetricsService } from './metrics.service';
+
+@ApiTags('metrics')
+@Public()
+@SkipThrottle()
+@Controller('metrics')
+export class MetricsController {
+  constructor(private readonly metrics: MetricsService) {}
+
+  @Get()
+  @ApiOperation({ summary: 'Prometheus metrics (no token; scrape from inside the cluster)' })
+  @ApiProduces('text/plain')
+  @ApiOkResponse({ description: 'Prometheus text exposition format' })
+  async scrape(@Res({ passthrough: true }) response: Response): Promise<string> {
+    response.type(this.metrics.registry.contentType);
+    return this.metrics.render();
+  }
+}

@@ -1,0 +1,128 @@
+import { Injectable } from '@nestjs/common';
+import type { NextFunction, Request, Response } from 'express';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export type CircuitStateName = 'closed' | 'open' | 'half-open';
+export type KmsOutcome = 'success' | 'error' | 'timeout' | 'rejected';
+export type CacheResult = 'hit' | 'miss' | 'unavailable';
+
+const CIRCUIT_STATE_VALUES: Record<CircuitStateName, number> = { closed: 0, open: 1, 'half-open': 2 };
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15];
+
+/**
+ * The service's Prometheus metrics, served at GET /metrics. Each application instance has its
+ * own registry (tests run several in one process). Labels are bounded: route templates, never
+ * paths with user ids in them.
+ */
+@Injectable()
+export class MetricsService {
+  readonly registry = new Registry();
+
+  private readonly httpRequests = new Counter({
+    name: 'pii_api_http_requests_total',
+    help: 'HTTP requests answered, by method, route template and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  });
+  private readonly httpDuration = new Histogram({
+    name: 'pii_api_http_request_duration_seconds',
+    help: 'HTTP request latency, by method, route template and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly kmsRequests = new Counter({
+    name: 'pii_api_kms_requests_total',
+    help: 'KMS calls by operation and outcome (success, error, timeout, rejected by the open circuit breaker)',
+    labelNames: ['operation', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly kmsDuration = new Histogram({
+    name: 'pii_api_kms_request_duration_seconds',
+    help: 'KMS call latency (retries included), by operation',
+    labelNames: ['operation'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly cacheLookups = new Counter({
+    name: 'pii_api_cache_lookups_total',
+    help: 'Cache lookups by cache and result (hit, miss, unavailable)',
+    labelNames: ['cache', 'result'] as const,
+    registers: [this.registry],
+  });
+  private readonly circuitState = new Gauge({
+    name: 'pii_api_circuit_breaker_state',
+    help: 'Circuit breaker state by dependency: 0 closed, 1 open, 2 half-open',
+    labelNames: ['dependency'] as const,
+    registers: [this.registry],
+  });
+  private readonly rateLimited = new Counter({
+    name: 'pii_api_rate_limited_requests_total',
+    help: 'Requests refused with 429 RATE001',
+    registers: [this.registry],
+  });
+  private readonly rotationRuns = new Counter({
+    name: 'pii_api_rotation_job_runs_total',
+    help: 'Runs of the scheduled rotation job, by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly keysRotated = new Counter({
+    name: 'pii_api_keys_rotated_total',
+    help: 'Key versions rotated, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Express middleware: counts and times every request once its response is done. */
+  readonly recordHttpRequests = (request: Request, response: Response, next: NextFunction): void => {
+    const stopTimer = this.httpDuration.startTimer();
+    response.once('close', () => {
+      const labels = { method: request.method, route: routeTemplate(request), status: String(response.statusCode) };
+      stopTimer(labels);
+      this.httpRequests.inc(labels);
+    });
+    next();
+  };
+
+  observeKmsCall(operation: string, outcome: KmsOutcome, seconds: number): void {
+    this.kmsRequests.inc({ operation, outcome });
+    this.kmsDuration.observe({ operation }, seconds);
+  }
+
+  countCacheLookup(cache: string, result: CacheResult): void {
+    this.cacheLookups.inc({ cache, result });
+  }
+
+  setCircuitState(dependency: string, state: CircuitStateName): void {
+    this.circuitState.set({ dependency }, CIRCUIT_STATE_VALUES[state]);
+  }
+
+  countRateLimited(): void {
+    this.rateLimited.inc();
+  }
+
+  /** For the rotation job: one call per run. */
+  countRotationRun(outcome: 'success' | 'failure'): void {
+    this.rotationRuns.inc({ outcome });
+  }
+
+  /** For rotation (scheduled or manual): `count` key versions rotated for `reason`. */
+  countKeysRotated(reason: string, count = 1): void {
+    this.keysRotated.inc({ reason }, count);
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
+
+/** The matched route's template ("/api/v1/keys/:userId"), never the raw path. */
+function routeTemplate(request: Request): string {
+  const path = (request.route as { path?: unknown } | undefined)?.path;
+  return typeof path === 'string' ? path : 'unmatched';
+}
