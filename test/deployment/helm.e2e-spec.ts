@@ -10,7 +10,8 @@ import { Job } from 'kubernetes-models/batch/v1';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, Service, ServiceAccount } from 'kubernetes-models/v1';
-import { CHART as chart, env, find, helm, K8sObject, only, PRODUCTION_VALUES as productionValues, render, renderFails } from './chart';
+import { loadAppConfig } from '../../src/config/app-config';
+import { CHART as chart, env, find, helm, K8sObject, only, PRODUCTION_VALUES as productionValues, render, renderFails, ROOT } from './chart';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- rendered manifests are checked field by field */
 
@@ -347,6 +348,51 @@ describe('Helm chart: values that must be refused', () => {
   it('refuses a termination grace period that does not cover the shutdown grace', () => {
     const stderr = renderFails([valuesFile('short-grace', { terminationGracePeriodSeconds: 12, config: { SHUTDOWN_GRACE_MS: 10000 } })]);
     assert.match(stderr, /terminationGracePeriodSeconds/);
+  });
+});
+
+const SECRET_STAND_INS: Record<string, string> = {
+  DATABASE_URL: 'postgres://pii:secret@keys-db.internal:5432/keys',
+  DATABASE_REPLICA_URLS: 'postgres://pii:secret@keys-db-ro.internal:5432/keys',
+  REDIS_URL: 'rediss://cache.internal:6379',
+};
+
+/** What the API container sees: the ConfigMap, its own env, and stand-ins for the Secret. */
+function containerEnvironment(objects: K8sObject[]): Record<string, string> {
+  const environment: Record<string, string> = { ...only(objects, 'ConfigMap').data };
+  for (const variable of apiContainer(objects).env) {
+    environment[variable.name] = variable.valueFrom ? SECRET_STAND_INS[variable.name] : variable.value;
+  }
+  return environment;
+}
+
+describe('Helm chart: settings the service accepts', () => {
+  it("renders settings that pass the service's own configuration validation, in both modes", () => {
+    const production = loadAppConfig(containerEnvironment(render([productionValues])));
+    assert.equal(production.isProduction, true);
+    assert.equal(production.keys.provider, 'kms');
+    assert.equal(production.auth.mode, 'cognito');
+    assert.equal(production.database.migrationsRun, false);
+    assert.equal(production.dataDir, '/tmp/data');
+    const evaluation = loadAppConfig(containerEnvironment(render()));
+    assert.equal(evaluation.isProduction, false);
+    assert.equal(evaluation.keys.provider, 'local');
+    assert.equal(evaluation.database.migrationsRun, true);
+  });
+
+  it('can set every variable of .env.example: by the chart, from the Secret, or under config', () => {
+    const chartManaged = [
+      'NODE_ENV', 'PORT', 'DATA_DIR', 'KEY_PROVIDER', 'AUTH_MODE', 'MIGRATIONS_RUN', 'KMS_KEY_ID', 'AWS_REGION',
+      'COGNITO_REGION', 'COGNITO_USER_POOL_ID', 'COGNITO_CLIENT_IDS', 'AUTH_USER_ID_CLAIM', 'AUTH_GROUP_PERMISSIONS',
+    ];
+    const fromSecret = ['DATABASE_URL', 'REDIS_URL', 'DATABASE_REPLICA_URLS'];
+    const schema = JSON.parse(readFileSync(join(chart, 'values.schema.json'), 'utf8'));
+    const underConfig = Object.keys(schema.properties.config.properties);
+    const variables = [...readFileSync(join(ROOT, '.env.example'), 'utf8').matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((match) => match[1]);
+    assert.ok(variables.length > 20);
+    const unsupported = variables.filter((name) => ![...chartManaged, ...fromSecret, ...underConfig].includes(name));
+    assert.deepEqual(unsupported, [], 'add these to values.schema.json (config) and the chart README');
+    for (const name of chartManaged) assert.ok(!underConfig.includes(name), `${name} is set by the chart; config must not accept it`);
   });
 });
 

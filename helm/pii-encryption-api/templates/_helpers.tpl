@@ -96,6 +96,13 @@ app.kubernetes.io/component: api
       name: {{ $.Values.existingSecret }}
       key: {{ . }}
 {{- end }}
+{{- with .Values.existingSecretKeys.databaseReplicaUrls }}
+- name: DATABASE_REPLICA_URLS
+  valueFrom:
+    secretKeyRef:
+      name: {{ $.Values.existingSecret }}
+      key: {{ . }}
+{{- end }}
 {{- end }}
 {{- end }}
 
