@@ -98,6 +98,12 @@ function checkPodPolicies(workload: K8sObject): void {
     assert.doesNotMatch(container.image, /:latest(@|$)/, `${where}: latest tag`);
     const tmp = container.volumeMounts.find((mount: { mountPath: string }) => mount.mountPath === '/tmp');
     assert.ok(tmp && volumes.get(tmp.name)?.emptyDir, `${where}: /tmp is not an emptyDir`);
+    const caFile = env(container, 'NODE_EXTRA_CA_CERTS');
+    if (caFile) {
+      const mount = container.volumeMounts.find((m: { mountPath: string }) => caFile.startsWith(`${m.mountPath}/`));
+      const items = volumes.get(mount?.name)?.configMap?.items ?? [];
+      assert.ok(items.some((item: { path: string }) => `${mount.mountPath}/${item.path}` === caFile), `${where}: ${caFile} is not mounted`);
+    }
   }
 }
 
@@ -253,6 +259,12 @@ describe('Helm chart: production example', () => {
     const paths = ingress.spec.rules.flatMap((rule: any) => rule.http.paths);
     assert.deepEqual(paths.map((path: any) => path.path), ['/api']);
     for (const path of paths) assert.deepEqual(path.backend.service, { name: service.metadata.name, port: { name: 'http' } });
+  });
+
+  it('mounts the CA bundle that NODE_EXTRA_CA_CERTS names, in the service and the migration Job', () => {
+    for (const container of [apiContainer(objects), only(objects, 'Job').spec.template.spec.containers[0]]) {
+      assert.equal(env(container, 'NODE_EXTRA_CA_CERTS'), `/etc/pii-encryption-api/ca/${example.extraCaBundle.key}`);
+    }
   });
 
   it('pins the image to the example tag', () => {

@@ -83,6 +83,10 @@ app.kubernetes.io/component: api
 - name: AWS_REGION
   value: {{ . | quote }}
 {{- end }}
+{{- with .Values.extraCaBundle.configMap }}
+- name: NODE_EXTRA_CA_CERTS
+  value: /etc/pii-encryption-api/ca/{{ $.Values.extraCaBundle.key }}
+{{- end }}
 {{- if .Values.existingSecret }}
 - name: DATABASE_URL
   valueFrom:
@@ -109,6 +113,26 @@ app.kubernetes.io/component: api
 {{/* Whether a pre-install/pre-upgrade Job migrates (it needs DATABASE_URL from the Secret). */}}
 {{- define "pii-encryption-api.migrationJob" -}}
 {{- if and .Values.migrations.enabled .Values.existingSecret }}true{{ end }}
+{{- end }}
+
+{{/* The extra CA bundle's mount and volume, when configured. */}}
+{{- define "pii-encryption-api.caMount" -}}
+{{- if .Values.extraCaBundle.configMap }}
+- name: extra-ca
+  mountPath: /etc/pii-encryption-api/ca
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "pii-encryption-api.caVolume" -}}
+{{- with .Values.extraCaBundle.configMap }}
+- name: extra-ca
+  configMap:
+    name: {{ . }}
+    items:
+      - key: {{ $.Values.extraCaBundle.key }}
+        path: {{ $.Values.extraCaBundle.key }}
+{{- end }}
 {{- end }}
 
 {{- define "pii-encryption-api.podSecurityContext" -}}
