@@ -3,7 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module';
-import { HttpExceptionFilter, routeNotFoundHandler } from './common/http-exception.filter';
+import { ERROR_RESPONSE_HOOK, HttpExceptionFilter, routeNotFoundHandler } from './common/http-exception.filter';
 import { requestIdMiddleware } from './common/request-id';
 import { createValidationPipe } from './common/validation';
 import { AppConfig, LogLevel as AppLogLevel } from './config/app-config';
@@ -44,7 +44,7 @@ export async function createApp(environment?: Record<string, string | undefined>
     ],
   });
   app.useGlobalPipes(createValidationPipe());
-  app.useGlobalFilters(new HttpExceptionFilter());
+  app.useGlobalFilters(new HttpExceptionFilter(app.get(ERROR_RESPONSE_HOOK)));
   app.enableShutdownHooks();
   if (config.swaggerEnabled) setUpSwagger(app);
   await app.init();

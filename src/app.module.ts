@@ -1,5 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
+import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
 import { ConfigModule } from './config/config.module';
 import { CryptoModule } from './crypto/crypto.module';
@@ -22,6 +23,7 @@ export class AppModule {
         MetricsModule,
         DatabaseModule,
         AuthModule,
+        AuditModule,
         KeysModule,
         CryptoModule,
         RotationModule,

@@ -10,6 +10,15 @@ const UNAVAILABLE_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '
 const AWS_UNAVAILABLE = new Set(['ThrottlingException', 'KMSInternalException', 'DependencyTimeoutException', 'TimeoutError', 'KMSInvalidStateException', 'DisabledException', 'KeyUnavailableException', 'NetworkingError', 'RequestTimeout', 'AbortError']);
 
 /**
+ * Called before an error response is sent, so that the audit trail can record refusals (401,
+ * 403, 429) before the caller learns of them. It must not throw.
+ */
+export interface ErrorResponseHook {
+  beforeErrorResponse(request: RequestWithId, error: ApiError): Promise<void>;
+}
+export const ERROR_RESPONSE_HOOK = Symbol('ERROR_RESPONSE_HOOK');
+
+/**
  * The one place that turns any thrown thing into the DESIGN.md error body. Bodies never carry a
  * stack, a query or a dependency's message; the log line carries the error name only.
  */
@@ -17,34 +26,45 @@ const AWS_UNAVAILABLE = new Set(['ThrottlingException', 'KMSInternalException', 
 export class HttpExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('Errors');
 
+  constructor(private readonly hook?: ErrorResponseHook) {}
+
   catch(exception: unknown, host: ArgumentsHost): void {
     const context = host.switchToHttp();
     const request = context.getRequest<RequestWithId>();
     const response = context.getResponse<Response>();
-    const error = this.toApiError(exception);
+    const error = toApiError(exception);
     if (error.status >= 500) {
       this.logger.error(
         `${request.method} ${request.route?.path ?? 'unmatched'} failed with ${error.code}: ${describeCause(exception)}`,
       );
     }
-    if (response.headersSent) return;
-    for (const [name, value] of Object.entries(error.headers)) response.setHeader(name, value);
-    const body: ErrorBody = {
-      statusCode: error.status,
-      code: error.code,
-      message: error.message,
-      requestId: request.requestId ?? 'unknown',
-      ...(error.details === undefined ? {} : { details: error.details }),
-    };
-    response.status(error.status).json(body);
+    if (!this.hook) return send(request, response, error);
+    void this.hook
+      .beforeErrorResponse(request, error)
+      .catch(() => undefined)
+      .then(() => send(request, response, error));
   }
+}
 
-  private toApiError(exception: unknown): ApiError {
-    if (exception instanceof ApiError) return exception;
-    if (exception instanceof HttpException) return fromHttpException(exception);
-    if (isUnavailable(exception)) return new ApiError('SYS002', 'A dependency is unavailable; try again later');
-    return new ApiError('SYS001', 'Unexpected error');
-  }
+function send(request: RequestWithId, response: Response, error: ApiError): void {
+  if (response.headersSent) return;
+  for (const [name, value] of Object.entries(error.headers)) response.setHeader(name, value);
+  const body: ErrorBody = {
+    statusCode: error.status,
+    code: error.code,
+    message: error.message,
+    requestId: request.requestId ?? 'unknown',
+    ...(error.details === undefined ? {} : { details: error.details }),
+  };
+  response.status(error.status).json(body);
+}
+
+/** The API error any thrown thing is answered with. */
+export function toApiError(exception: unknown): ApiError {
+  if (exception instanceof ApiError) return exception;
+  if (exception instanceof HttpException) return fromHttpException(exception);
+  if (isUnavailable(exception)) return new ApiError('SYS002', 'A dependency is unavailable; try again later');
+  return new ApiError('SYS001', 'Unexpected error');
 }
 
 /** Exceptions raised by the framework itself (parser, router, throttler): fixed messages only. */

@@ -1,7 +1,7 @@
 import { ArgumentMetadata, Injectable, PipeTransform, ValidationError, ValidationPipe } from '@nestjs/common';
 import { ValidateBy, ValidationOptions } from 'class-validator';
 import { ApiError, invalidInput } from './api-error';
-import { BatchLimits } from './limits';
+import { BatchLimits, MAX_PURPOSE_LENGTH, PURPOSE_PATTERN } from './limits';
 import { isUserId, USER_ID_PATTERN } from './user-id';
 
 export const USER_ID_MESSAGE = 'must be a decimal string of a positive 64-bit integer, e.g. "42"';
@@ -10,6 +10,24 @@ export const USER_ID_MESSAGE = 'must be a decimal string of a positive 64-bit in
 export function IsUserId(options?: ValidationOptions): PropertyDecorator {
   return ValidateBy(
     { name: 'isUserId', validator: { validate: isUserId, defaultMessage: (args) => `${args?.property} ${USER_ID_MESSAGE}` } },
+    options,
+  );
+}
+
+/** A stated purpose: printable text, not blank, at most MAX_PURPOSE_LENGTH characters. */
+export function isPurpose(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= MAX_PURPOSE_LENGTH && PURPOSE_PATTERN.test(value) && value.trim() !== '';
+}
+
+export function IsPurpose(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isPurpose',
+      validator: {
+        validate: isPurpose,
+        defaultMessage: (args) => `${args?.property} must be printable text of 1 to ${MAX_PURPOSE_LENGTH} characters`,
+      },
+    },
     options,
   );
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { formatCiphertext, looksLikeCiphertext, MalformedCiphertextError, parseCiphertext } from './ciphertext-format';
+import { formatCiphertext, keyVersionOf, looksLikeCiphertext, MalformedCiphertextError, parseCiphertext } from './ciphertext-format';
 
 const parts = () => ({
   keyVersion: 3,
@@ -51,5 +51,13 @@ describe('ciphertext format', () => {
     assert.equal(looksLikeCiphertext('ek1:garbage'), true);
     assert.equal(looksLikeCiphertext('ek12345'), false);
     assert.equal(looksLikeCiphertext('Jane ek1:1'), false);
+  });
+
+  it('reads the key version a ciphertext names without decoding it, and none from other strings', () => {
+    assert.equal(keyVersionOf(formatCiphertext(parts())), 3);
+    assert.equal(keyVersionOf('ek1:12:not-even-base64!'), 12);
+    for (const other of ['ek1:12', 'ek1:0:x', 'ek1:01:x', 'ek1:99999999999:x', 'ek1::x', 'Jane Doe']) {
+      assert.equal(keyVersionOf(other), undefined, other);
+    }
   });
 });

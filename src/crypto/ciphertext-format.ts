@@ -70,6 +70,18 @@ export function parseCiphertext(value: string): CiphertextParts {
   return parts;
 }
 
+/**
+ * The key version a ciphertext names, read without decoding the rest (the audit trail records
+ * it); undefined when the string names none. Says nothing about whether the ciphertext is valid.
+ */
+export function keyVersionOf(value: string): number | undefined {
+  if (!looksLikeCiphertext(value)) return undefined;
+  const start = FORMAT_PREFIX.length + 1;
+  const end = value.indexOf(':', start);
+  const version = end < 0 ? '' : value.slice(start, end);
+  return VERSION.test(version) && Number(version) <= MAX_KEY_VERSION ? Number(version) : undefined;
+}
+
 /** GCM additional data: binds format, user and key version to every item. */
 export function additionalData(userId: string, keyVersion: number): Buffer {
   return Buffer.from(`${FORMAT_PREFIX}|${userId}|${keyVersion}`, 'ascii');

@@ -1,5 +1,6 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Audited } from '../audit/audited.decorator';
 import { RequirePermission } from '../auth/decorators';
 import { ErrorResponse } from '../common/error-response.dto';
 import { CryptoService } from './crypto.service';
@@ -14,6 +15,7 @@ export class CryptoController {
   @Post('encrypt')
   @HttpCode(200)
   @RequirePermission('encrypt')
+  @Audited('encrypt')
   @ApiOperation({ summary: 'Encrypt a batch of strings under the user’s current key' })
   @ApiOkResponse({ type: EncryptResponse })
   @ApiBadRequestResponse({ description: 'ENC001: invalid input (the field or item index is named)', type: ErrorResponse })
@@ -24,6 +26,7 @@ export class CryptoController {
   @Post('decrypt')
   @HttpCode(200)
   @RequirePermission('decrypt')
+  @Audited('decrypt')
   @ApiOperation({ summary: 'Decrypt a batch of the user’s ciphertexts (all or nothing)' })
   @ApiOkResponse({ type: DecryptResponse })
   @ApiBadRequestResponse({ description: 'ENC001: malformed input; ENC002: an item failed authentication (its index is named)', type: ErrorResponse })

@@ -1,5 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Audited } from '../audit/audited.decorator';
 import { CurrentPrincipal, RequirePermission } from '../auth/decorators';
 import { Principal } from '../auth/principal';
 import { ErrorResponse } from '../common/error-response.dto';
@@ -13,6 +14,7 @@ export class DelegationController {
 
   @Post('grants')
   @RequirePermission('grants:write', ['fromUserId'])
+  @Audited('grant.create')
   @ApiOperation({ summary: 'Create a pending grant releasing one person’s data to a delegate' })
   @ApiCreatedResponse({ type: GrantView })
   @ApiBadRequestResponse({ description: 'ENC001: invalid input', type: ErrorResponse })
@@ -23,6 +25,7 @@ export class DelegationController {
   @Post('grants/:id/approve')
   @HttpCode(200)
   @RequirePermission('grants:approve', [])
+  @Audited('grant.approve')
   @ApiOperation({ summary: 'Approve a grant as the calling identity (never the creator; repeats are not counted)' })
   @ApiOkResponse({ type: GrantView })
   @ApiNotFoundResponse({ description: 'GRANT001: no such grant', type: ErrorResponse })
@@ -32,6 +35,7 @@ export class DelegationController {
 
   @Delete('grants/:id')
   @RequirePermission('grants:write', [])
+  @Audited('grant.revoke')
   @ApiOperation({ summary: 'Revoke a grant' })
   @ApiOkResponse({ type: GrantView })
   @ApiNotFoundResponse({ description: 'GRANT001: no such grant', type: ErrorResponse })
@@ -41,6 +45,7 @@ export class DelegationController {
 
   @Get('grants')
   @RequirePermission(['grants:write', 'grants:approve'], ['fromUserId', 'toUserId'])
+  @Audited('grant.list')
   @ApiOperation({ summary: 'List grants with their state, newest first' })
   @ApiOkResponse({ type: [GrantView] })
   list(@Query() query: ListGrantsQuery): Promise<GrantView[]> {
@@ -50,6 +55,7 @@ export class DelegationController {
   @Post('translate')
   @HttpCode(200)
   @RequirePermission('translate', [])
+  @Audited('translate')
   @ApiOperation({ summary: 'Re-encrypt a person’s ciphertexts under a delegate’s key, under an active grant; plaintext never leaves the service' })
   @ApiOkResponse({ type: TranslateResponse })
   @ApiBadRequestResponse({ description: 'ENC001: invalid input; ENC002: a ciphertext failed authentication (JSON path named)', type: ErrorResponse })

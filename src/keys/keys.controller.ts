@@ -2,6 +2,7 @@ import { Body, Controller, Delete, Get, Param, Post, Res } from '@nestjs/common'
 import { ApiBadRequestResponse, ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { createPublicKey } from 'node:crypto';
+import { Audited } from '../audit/audited.decorator';
 import { RequirePermission } from '../auth/decorators';
 import { ErrorResponse } from '../common/error-response.dto';
 import { USER_ID_EXAMPLE } from '../common/user-id';
@@ -18,6 +19,7 @@ export class KeysController {
 
   @Post()
   @RequirePermission('keys:write')
+  @Audited('key.create')
   @ApiOperation({ summary: 'Create the user’s key pair (idempotent)' })
   @ApiCreatedResponse({ description: 'A new key pair was created', type: CreateKeyResponse })
   @ApiOkResponse({ description: 'The user already had an active key (created: false)', type: CreateKeyResponse })
@@ -29,6 +31,7 @@ export class KeysController {
 
   @Get(':userId')
   @RequirePermission('keys:read')
+  @Audited('key.read')
   @ApiOperation({ summary: 'Key metadata, versions and the current public key (PEM); never private material' })
   @ApiParam({ name: 'userId', example: USER_ID_EXAMPLE })
   @ApiOkResponse({ type: KeyDetailsResponse })
@@ -60,6 +63,7 @@ export class KeysController {
 
   @Delete(':userId')
   @RequirePermission('keys:delete')
+  @Audited('key.delete')
   @ApiOperation({
     summary: 'Crypto-shred: destroy the private key of every version; no ciphertext of the user can be decrypted again',
   })

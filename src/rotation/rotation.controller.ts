@@ -1,5 +1,6 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Audited } from '../audit/audited.decorator';
 import { RequirePermission } from '../auth/decorators';
 import { ErrorResponse } from '../common/error-response.dto';
 import { RewrapRequest, RewrapResponse, RotateRequest, RotateResponse } from './dto/rotation.dto';
@@ -14,6 +15,7 @@ export class RotationController {
   @Post('rotate')
   @HttpCode(200)
   @RequirePermission('rotate')
+  @Audited('rotate')
   @ApiOperation({ summary: 'Create a new key version and re-encrypt every ciphertext found in `data` under it' })
   @ApiOkResponse({ type: RotateResponse })
   @ApiBadRequestResponse({ description: 'ENC001: invalid input; ENC002: a ciphertext failed authentication (its JSON path is named); no version is created', type: ErrorResponse })
@@ -25,6 +27,7 @@ export class RotationController {
   @Post('rewrap')
   @HttpCode(200)
   @RequirePermission('rotate')
+  @Audited('rewrap')
   @ApiOperation({ summary: 'Re-encrypt ciphertexts of older versions under the current version (no new version)' })
   @ApiOkResponse({ type: RewrapResponse })
   @ApiBadRequestResponse({ description: 'ENC001: invalid input; ENC002: an item failed authentication (index named)', type: ErrorResponse })

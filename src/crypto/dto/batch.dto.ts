@@ -1,6 +1,7 @@
-import { ApiProperty } from '@nestjs/swagger';
-import { IsStringArray, IsUserId } from '../../common/validation';
-import { LIMIT_DEFAULTS } from '../../common/limits';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsOptional } from 'class-validator';
+import { IsPurpose, IsStringArray, IsUserId } from '../../common/validation';
+import { LIMIT_DEFAULTS, MAX_PURPOSE_LENGTH } from '../../common/limits';
 import { USER_ID_EXAMPLE, USER_ID_PATTERN } from '../../common/user-id';
 
 const EXAMPLE_CIPHERTEXT = 'ek1:1:dGhlLXdyYXBwZWQta2V5Li4u:AAECAwQFBgcICQoL:c2VjcmV0:AAECAwQFBgcICQoLDA0ODw';
@@ -25,6 +26,15 @@ export class DecryptRequest extends UserBatchRequest {
   @ApiProperty({ description: 'Ciphertexts returned by /encrypt (any version of this user still kept)', type: [String], example: [EXAMPLE_CIPHERTEXT] })
   @IsStringArray()
   data: string[];
+
+  @ApiPropertyOptional({
+    description: `Why the data is decrypted, recorded in the audit trail and shown in the person's access report (required when AUDIT_REQUIRE_PURPOSE=true); printable text, at most ${MAX_PURPOSE_LENGTH} characters`,
+    example: 'estate settlement: executor statement',
+    maxLength: MAX_PURPOSE_LENGTH,
+  })
+  @IsOptional()
+  @IsPurpose()
+  purpose?: string;
 }
 
 export class EncryptResponse {

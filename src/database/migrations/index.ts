@@ -1,10 +1,12 @@
 import { CreateKeyTables1764000000000 } from './1764000000000-create-key-tables';
 import { AddRotationLease1764000100000 } from './1764000100000-add-rotation-lease';
+import { CreateAuditEvents1764000300000 } from './1764000300000-create-audit-events';
 import { CreateKeyGrants1764000400000 } from './1764000400000-create-key-grants';
 
 /** Every migration, in order. Forward-only: a released migration is never edited. */
 export const MIGRATIONS = [
   CreateKeyTables1764000000000,
   AddRotationLease1764000100000,
+  CreateAuditEvents1764000300000,
   CreateKeyGrants1764000400000,
 ];

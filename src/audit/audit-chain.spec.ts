@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { AuditEventContent, ChainAnchor, ChainVerifier, eventHash, GENESIS_HASH, SealedAuditEvent, sealEvent } from './audit-chain';
+
+const content = (overrides: Partial<AuditEventContent> = {}): AuditEventContent => ({
+  id: randomUUID(),
+  time: '2026-03-01T12:00:00.000Z',
+  requestId: 'req-1',
+  actor: { sub: 'svc', clientId: 'client', username: null },
+  action: 'decrypt',
+  userId: '42',
+  keyVersions: [1, 2],
+  itemCount: 3,
+  outcome: 'success',
+  errorCode: null,
+  sourceIp: '127.0.0.1',
+  purpose: 'estate settlement',
+  details: { b: 1, a: [true, null] },
+  ...overrides,
+});
+
+function chain(length: number, chainId = randomUUID()): SealedAuditEvent[] {
+  const events: SealedAuditEvent[] = [];
+  for (let seq = 1; seq <= length; seq++) {
+    events.push(sealEvent(content(), { chainId, seq, prevHash: events.at(-1)?.hash ?? GENESIS_HASH }));
+  }
+  return events;
+}
+
+function verify(events: SealedAuditEvent[], anchors: ChainAnchor[] = []) {
+  const verifier = new ChainVerifier(anchors);
+  for (const event of events) {
+    const broken = verifier.accept(event);
+    if (broken) return { ok: false, problem: broken.problem, seq: broken.seq };
+  }
+  return { ok: true, chains: verifier.chains, events: verifier.events };
+}
+
+describe('audit hash chain', () => {
+  it('hashes the same content the same way whatever the key order of its details (as jsonb returns them)', () => {
+    const link = { chainId: randomUUID(), seq: 1, prevHash: GENESIS_HASH };
+    const event = content();
+    const reordered = { ...event, details: { a: [true, null], b: 1 } };
+    assert.equal(eventHash({ ...event, ...link }), eventHash({ ...reordered, ...link }));
+    assert.match(eventHash({ ...event, ...link }), /^[0-9a-f]{64}$/);
+  });
+
+  it('changes the hash when any field or the link changes', () => {
+    const link = { chainId: randomUUID(), seq: 1, prevHash: GENESIS_HASH };
+    const original = eventHash({ ...content({ id: 'x' }), ...link });
+    for (const changed of [{ purpose: 'other' }, { itemCount: 4 }, { keyVersions: [1] }, { actor: { sub: 'svc', clientId: 'c2', username: null } }]) {
+      assert.notEqual(eventHash({ ...content({ id: 'x', ...changed }), ...link }), original);
+    }
+    assert.notEqual(eventHash({ ...content({ id: 'x' }), ...link, seq: 2 }), original);
+  });
+
+  it('accepts intact chains and counts them', () => {
+    assert.deepEqual(verify([...chain(3), ...chain(2)]), { ok: true, chains: 2, events: 5 });
+  });
+
+  it('finds an edited event', () => {
+    const events = chain(4);
+    events[2] = { ...events[2], purpose: 'edited afterwards' };
+    assert.deepEqual(verify(events), { ok: false, problem: 'content-hash-mismatch', seq: 3 });
+  });
+
+  it('finds a removed event, and an event re-hashed after an edit', () => {
+    const events = chain(4);
+    assert.deepEqual(verify([events[0], events[1], events[3]]), { ok: false, problem: 'sequence-gap', seq: 4 });
+
+    const forged = { ...events[1], purpose: 'forged' };
+    const rehashed = [events[0], { ...forged, hash: eventHash(forged) }, events[2]];
+    assert.deepEqual(verify(rehashed), { ok: false, problem: 'previous-hash-mismatch', seq: 3 });
+  });
+
+  it('accepts a chain that starts where a purge recorded an anchor, and no other cut', () => {
+    const events = chain(5);
+    const kept = events.slice(2);
+    const anchor = { chainId: events[0].chainId, resumesAtSeq: 3, prevHash: events[1].hash };
+    assert.deepEqual(verify(kept, [anchor]), { ok: true, chains: 1, events: 3 });
+    assert.deepEqual(verify(kept), { ok: false, problem: 'unanchored-start', seq: 3 });
+    assert.deepEqual(verify(events.slice(3), [anchor]), { ok: false, problem: 'unanchored-start', seq: 4 });
+  });
+});

@@ -1,0 +1,149 @@
+import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { dependencyUnavailable } from '../common/api-error';
+import { AppConfig } from '../config/app-config';
+import { AuditActor, AuditEventContent, GENESIS_HASH, SealedAuditEvent, sealEvent } from './audit-chain';
+import { AuditStore } from './audit-store';
+
+/** What a caller of the writer says; id and time are assigned when it is appended unless given. */
+export type AuditDraft = Pick<AuditEventContent, 'action' | 'outcome'> &
+  Partial<Omit<AuditEventContent, 'action' | 'outcome' | 'actor'>> & { actor?: Partial<AuditActor> };
+
+/** Actor of events the service records on its own behalf (scheduled jobs). */
+export const SYSTEM_ACTOR: AuditActor = { sub: 'system', clientId: null, username: null };
+
+/** Events per INSERT statement (19 parameters each, well under PostgreSQL's 65,535). */
+export const MAX_EVENTS_PER_INSERT = 500;
+const MAX_ACTOR_LENGTH = 256;
+
+interface Pending {
+  content: AuditEventContent;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Appends events to this process's own hash chain (a random chain id per process; see
+ * docs/audit.md). Appends are serialized in-process, so the chain needs no lock in the
+ * database and replicas never contend. Events of concurrent requests are grouped: while one
+ * INSERT is in flight the next ones queue, and go together in the next multi-row INSERT; each
+ * caller's promise settles when its own event is durable (or failed).
+ */
+@Injectable()
+export class AuditWriter implements BeforeApplicationShutdown {
+  readonly chainId = randomUUID();
+  private readonly logger = new Logger('Audit');
+  private head: { seq: number; hash: string } | undefined = { seq: 0, hash: GENESIS_HASH };
+  private queue: Pending[] = [];
+  private flushing?: Promise<void>;
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly store: AuditStore,
+    private readonly config: AppConfig,
+  ) {}
+
+  /**
+   * Resolves once the event is stored. When it cannot be, rejects with 503 SYS002 — or, with
+   * AUDIT_FAIL_OPEN=true, logs the loss loudly and resolves.
+   */
+  append(draft: AuditDraft): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ content: complete(draft), resolve, reject });
+      // setImmediate: appends made in the same turn of the event loop share the first INSERT.
+      this.flushing ??= new Promise<void>((done) => setImmediate(done)).then(() => this.drain());
+    });
+  }
+
+  /**
+   * Runs `work` while holding the chain: `sealNext` gives the next link, and the chain head
+   * moves past the events sealed only if `work` succeeds. `work` must store what it sealed
+   * (the retention purge stores its event inside its own transaction).
+   */
+  withChain<T>(work: (sealNext: (draft: AuditDraft) => SealedAuditEvent) => Promise<T>): Promise<T> {
+    const run = this.tail.then(async () => {
+      let head = this.head ?? (await this.loadHead());
+      const sealed: SealedAuditEvent[] = [];
+      const sealNext = (draft: AuditDraft) => {
+        const event = sealEvent(complete(draft), { chainId: this.chainId, seq: head.seq + 1, prevHash: head.hash });
+        head = { seq: event.seq, hash: event.hash };
+        sealed.push(event);
+        return event;
+      };
+      try {
+        const result = await work(sealNext);
+        this.head = head;
+        for (const event of sealed) this.logger.log(JSON.stringify({ audit: event }));
+        return result;
+      } catch (error) {
+        // The statement may have committed even though it reported an error: read the head back.
+        if (sealed.length) this.head = undefined;
+        throw error;
+      }
+    });
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.flushing;
+    await this.tail;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length) {
+      const batch = this.queue.splice(0, MAX_EVENTS_PER_INSERT);
+      try {
+        await this.withChain((sealNext) => this.store.insert(batch.map((pending) => sealNext(pending.content))));
+        for (const pending of batch) pending.resolve();
+      } catch (error) {
+        this.refuse(batch, error);
+      }
+    }
+    this.flushing = undefined;
+  }
+
+  private refuse(batch: Pending[], error: unknown): void {
+    const reason = (error as Error)?.name ?? 'error';
+    if (this.config.audit.failOpen) {
+      for (const pending of batch) {
+        this.logger.error(`AUDIT EVENT NOT STORED (${reason}); AUDIT_FAIL_OPEN=true lets the operation proceed: ${JSON.stringify({ audit: pending.content })}`);
+        pending.resolve();
+      }
+      return;
+    }
+    this.logger.error(`Audit trail write failed (${reason}): ${batch.length} operation(s) refused with SYS002`);
+    const refusal = dependencyUnavailable('The audit trail', error);
+    for (const pending of batch) pending.reject(refusal);
+  }
+
+  private async loadHead(): Promise<{ seq: number; hash: string }> {
+    return (await this.store.lastLink(this.chainId)) ?? { seq: 0, hash: GENESIS_HASH };
+  }
+}
+
+function complete(draft: AuditDraft): AuditEventContent {
+  return {
+    id: draft.id ?? randomUUID(),
+    time: draft.time ?? new Date().toISOString(),
+    requestId: draft.requestId ?? null,
+    actor: {
+      sub: clip(draft.actor?.sub),
+      clientId: clip(draft.actor?.clientId),
+      username: clip(draft.actor?.username),
+    },
+    action: draft.action,
+    userId: draft.userId ?? null,
+    keyVersions: draft.keyVersions ?? [],
+    itemCount: draft.itemCount ?? null,
+    outcome: draft.outcome,
+    errorCode: draft.errorCode ?? null,
+    sourceIp: draft.sourceIp ?? null,
+    purpose: draft.purpose ?? null,
+    details: draft.details ?? null,
+  };
+}
+
+function clip(value: string | null | undefined): string | null {
+  return value === undefined || value === null ? null : value.slice(0, MAX_ACTOR_LENGTH);
+}

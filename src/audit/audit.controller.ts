@@ -1,0 +1,53 @@
+import { Controller, Get, Param, Query } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import { RequirePermission } from '../auth/decorators';
+import { ErrorResponse } from '../common/error-response.dto';
+import { USER_ID_EXAMPLE } from '../common/user-id';
+import { UserIdPipe } from '../common/validation';
+import { AuditService } from './audit.service';
+import { Audited } from './audited.decorator';
+import { AuditQuery, TimeRangeQuery } from './dto/audit-query.dto';
+import { AccessReport, AuditPage, VerifyResponse } from './dto/audit-responses.dto';
+
+@ApiTags('audit')
+@ApiBadRequestResponse({ description: 'ENC001: an invalid query parameter (named)', type: ErrorResponse })
+@Controller('audit')
+export class AuditController {
+  constructor(private readonly audit: AuditService) {}
+
+  @Get()
+  @RequirePermission('audit:read')
+  @Audited('audit.query')
+  @ApiOperation({ summary: 'Audit events, newest first, filtered and cursor-paginated' })
+  @ApiOkResponse({ type: AuditPage })
+  query(@Query() query: AuditQuery): Promise<AuditPage> {
+    return this.audit.query(query);
+  }
+
+  @Get('verify')
+  @RequirePermission('audit:read')
+  @Audited('audit.verify')
+  @ApiOperation({ summary: 'Walk every hash chain: ok, or the first broken link (an edited, removed or inserted event)' })
+  @ApiOkResponse({ type: VerifyResponse })
+  verify(): Promise<VerifyResponse> {
+    return this.audit.verify();
+  }
+}
+
+/** The access report lives under the person's keys, as DESIGN.md names it. */
+@ApiTags('audit')
+@Controller('keys')
+export class AccessReportController {
+  constructor(private readonly audit: AuditService) {}
+
+  @Get(':userId/access-report')
+  @RequirePermission('audit:read')
+  @Audited('audit.report')
+  @ApiOperation({ summary: 'Who encrypted or decrypted this person’s data, how many items, when, and for what stated purpose' })
+  @ApiParam({ name: 'userId', example: USER_ID_EXAMPLE })
+  @ApiOkResponse({ type: AccessReport })
+  @ApiBadRequestResponse({ description: 'ENC001: invalid userId, from or to', type: ErrorResponse })
+  report(@Param('userId', UserIdPipe) userId: string, @Query() range: TimeRangeQuery): Promise<AccessReport> {
+    return this.audit.accessReport(userId, range);
+  }
+}

@@ -1,0 +1,60 @@
+import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { from, lastValueFrom, Observable } from 'rxjs';
+import { invalidInput } from '../common/api-error';
+import { toApiError } from '../common/http-exception.filter';
+import { AppConfig } from '../config/app-config';
+import { AuditAction, DESCRIBE, STATE_CHANGING_ACTIONS } from './audit-actions';
+import { AuditWriter } from './audit-writer';
+import { AUDITED_ACTION } from './audited.decorator';
+import { AuditedRequest, bodyOf, requestFacts } from './request-facts';
+
+/**
+ * Records one event per @Audited operation and holds the response until it is stored, so a
+ * caller never gets a result the trail does not know of: if the event cannot be stored, the
+ * caller gets 503 SYS002 instead (a decrypt returns no plaintext). State-changing operations
+ * first store a `started` event, and do not run unless it is stored.
+ */
+@Injectable()
+export class AuditInterceptor implements NestInterceptor {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly writer: AuditWriter,
+    private readonly config: AppConfig,
+  ) {}
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const action = this.reflector.get<AuditAction | undefined>(AUDITED_ACTION, context.getHandler());
+    if (!action || context.getType() !== 'http') return next.handle();
+    const request = context.switchToHttp().getRequest<AuditedRequest>();
+    request.auditRecorded = true;
+    return from(this.run(action, request, () => lastValueFrom(next.handle(), { defaultValue: undefined })));
+  }
+
+  private async run(action: AuditAction, request: AuditedRequest, operation: () => Promise<unknown>): Promise<unknown> {
+    const described = { params: request.params ?? {}, body: bodyOf(request) };
+    const describe = (response?: unknown) => (DESCRIBE[action] ?? (() => ({})))(described, asRecord(response));
+    const facts = { ...requestFacts(request), action };
+
+    if (action === 'decrypt' && this.config.audit.requirePurpose && facts.purpose === null) {
+      await this.writer.append({ ...facts, ...describe(), outcome: 'failure', errorCode: 'ENC001' });
+      throw invalidInput('purpose is required: state why the data is decrypted (AUDIT_REQUIRE_PURPOSE=true)');
+    }
+    if (STATE_CHANGING_ACTIONS.has(action)) {
+      await this.writer.append({ ...facts, ...describe(), outcome: 'started' });
+    }
+    let result: unknown;
+    try {
+      result = await operation();
+    } catch (error) {
+      await this.writer.append({ ...facts, ...describe(), outcome: 'failure', errorCode: toApiError(error).code });
+      throw error;
+    }
+    await this.writer.append({ ...facts, ...describe(result), outcome: 'success' });
+    return result;
+  }
+}
+
+function asRecord(value: unknown): Record<string, unknown> | undefined {
+  return value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : undefined;
+}

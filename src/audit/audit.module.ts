@@ -1,0 +1,33 @@
+import { Module } from '@nestjs/common';
+import { APP_INTERCEPTOR } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { ERROR_RESPONSE_HOOK } from '../common/http-exception.filter';
+import { AccessReportController, AuditController } from './audit.controller';
+import { AuditInterceptor } from './audit.interceptor';
+import { AuditService } from './audit.service';
+import { AuditRetention } from './audit-retention';
+import { AuditStore, TypeOrmAuditStore } from './audit-store';
+import { AuditWriter } from './audit-writer';
+import { AuditEventRow } from './entities/audit-event.entity';
+import { RefusalRecorder } from './refusal-recorder';
+
+/**
+ * The audit trail (docs/audit.md): every @Audited route and every refusal is recorded as a
+ * hash-chained event before its response is sent. Other modules inject AuditWriter to record
+ * what they do outside a request (scheduled jobs).
+ */
+@Module({
+  imports: [TypeOrmModule.forFeature([AuditEventRow])],
+  controllers: [AuditController, AccessReportController],
+  providers: [
+    { provide: AuditStore, useClass: TypeOrmAuditStore },
+    AuditWriter,
+    AuditService,
+    AuditRetention,
+    RefusalRecorder,
+    { provide: ERROR_RESPONSE_HOOK, useExisting: RefusalRecorder },
+    { provide: APP_INTERCEPTOR, useClass: AuditInterceptor },
+  ],
+  exports: [AuditWriter, ERROR_RESPONSE_HOOK],
+})
+export class AuditModule {}

@@ -1,0 +1,146 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { AUDIT_ACTIONS, AUDIT_OUTCOMES } from '../audit-actions';
+import type { ChainProblem } from '../audit-chain';
+
+export class AuditActorView {
+  @ApiProperty({ nullable: true, type: String, example: '5kq2m1example' })
+  sub: string | null;
+
+  @ApiProperty({ nullable: true, type: String, example: '5kq2m1example' })
+  clientId: string | null;
+
+  @ApiProperty({ nullable: true, type: String, example: null })
+  username: string | null;
+}
+
+export class AuditEventView {
+  @ApiProperty({ format: 'uuid' })
+  id: string;
+
+  @ApiProperty({ example: '2026-03-01T12:00:00.000Z' })
+  time: string;
+
+  @ApiProperty({ nullable: true, type: String })
+  requestId: string | null;
+
+  @ApiProperty({ type: AuditActorView })
+  actor: AuditActorView;
+
+  @ApiProperty({ enum: AUDIT_ACTIONS, example: 'decrypt' })
+  action: string;
+
+  @ApiProperty({ nullable: true, type: String, example: '42', description: 'The end user the operation concerned' })
+  userId: string | null;
+
+  @ApiProperty({ type: [Number], example: [1, 2] })
+  keyVersions: number[];
+
+  @ApiProperty({ nullable: true, type: Number, example: 3 })
+  itemCount: number | null;
+
+  @ApiProperty({ enum: AUDIT_OUTCOMES, example: 'success' })
+  outcome: string;
+
+  @ApiProperty({ nullable: true, type: String, example: null })
+  errorCode: string | null;
+
+  @ApiProperty({ nullable: true, type: String, example: '10.0.3.17' })
+  sourceIp: string | null;
+
+  @ApiProperty({ nullable: true, type: String, example: 'estate settlement: executor statement' })
+  purpose: string | null;
+
+  @ApiProperty({ nullable: true, type: Object, example: null })
+  details: Record<string, unknown> | null;
+
+  @ApiProperty({ format: 'uuid', description: 'The hash chain (one per application process)' })
+  chainId: string;
+
+  @ApiProperty({ example: 1207 })
+  seq: number;
+
+  @ApiProperty({ description: 'SHA-256 of the previous event of the chain (hex)' })
+  prevHash: string;
+
+  @ApiProperty({ description: 'SHA-256 of this event (hex); see docs/audit.md' })
+  hash: string;
+}
+
+export class AuditPage {
+  @ApiProperty({ type: [AuditEventView], description: 'Newest first' })
+  events: AuditEventView[];
+
+  @ApiProperty({ nullable: true, type: String, description: 'Pass as `cursor` for the next page; null on the last page' })
+  nextCursor: string | null;
+}
+
+export class BrokenLinkView {
+  @ApiProperty({ format: 'uuid' })
+  chainId: string;
+
+  @ApiProperty()
+  seq: number;
+
+  @ApiProperty({ format: 'uuid' })
+  eventId: string;
+
+  @ApiProperty({ enum: ['content-hash-mismatch', 'previous-hash-mismatch', 'sequence-gap', 'unanchored-start'] })
+  problem: ChainProblem;
+
+  @ApiProperty({ example: 'the event does not match its hash: it was edited' })
+  description: string;
+}
+
+export class VerifyResponse {
+  @ApiProperty({ description: 'true when every chain is intact' })
+  ok: boolean;
+
+  @ApiProperty({ description: 'Chains walked' })
+  chains: number;
+
+  @ApiProperty({ description: 'Events checked (up to the broken link, if any)' })
+  events: number;
+
+  @ApiPropertyOptional({ type: BrokenLinkView, description: 'The first broken link found' })
+  brokenLink?: BrokenLinkView;
+}
+
+export class AccessReportEntry {
+  @ApiProperty({ type: AuditActorView })
+  actor: AuditActorView;
+
+  @ApiProperty({ enum: ['encrypt', 'decrypt', 'rotate', 'rewrap'], example: 'decrypt' })
+  action: string;
+
+  @ApiProperty({ nullable: true, type: String, example: 'estate settlement: executor statement' })
+  purpose: string | null;
+
+  @ApiProperty({ description: 'Successful requests', example: 3 })
+  requests: number;
+
+  @ApiProperty({ description: 'Items encrypted or decrypted in them', example: 12 })
+  items: number;
+
+  @ApiProperty({ example: '2026-03-01T12:00:00.000Z' })
+  firstAt: string;
+
+  @ApiProperty({ example: '2026-03-04T09:30:00.000Z' })
+  lastAt: string;
+}
+
+export class AccessReport {
+  @ApiProperty({ example: '42' })
+  userId: string;
+
+  @ApiProperty({ nullable: true, type: String })
+  from: string | null;
+
+  @ApiProperty({ nullable: true, type: String })
+  to: string | null;
+
+  @ApiProperty({ type: [AccessReportEntry], description: 'One entry per caller, action and stated purpose; most recent first' })
+  accesses: AccessReportEntry[];
+
+  @ApiProperty({ description: 'true when there were more entries than one report lists' })
+  truncated: boolean;
+}
