@@ -2,11 +2,13 @@ import { INestApplication, Logger, LogLevel, RequestMethod } from '@nestjs/commo
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import helmet from 'helmet';
 import { AppModule } from './app.module';
 import { ERROR_RESPONSE_HOOK, HttpExceptionFilter, routeNotFoundHandler } from './common/http-exception.filter';
 import { requestIdMiddleware } from './common/request-id';
 import { createValidationPipe } from './common/validation';
 import { AppConfig, LogLevel as AppLogLevel } from './config/app-config';
+import { GracefulShutdown } from './health/graceful-shutdown';
 import { MetricsService } from './metrics/metrics.service';
 
 export const API_PREFIX = 'api/v1';
@@ -29,12 +31,26 @@ export async function createApp(environment?: Record<string, string | undefined>
     bodyParser: false,
     bufferLogs: true,
     abortOnError: false,
+    // Closing destroys the connections still open: main.ts has drained them first (SHUTDOWN_GRACE_MS).
+    forceCloseConnections: true,
   });
   const config = app.get(AppConfig);
   app.useLogger(NEST_LOG_LEVELS[config.logLevel]);
   app.disable('x-powered-by');
+  app.set('trust proxy', config.http.trustProxy);
   app.use(requestIdMiddleware);
+  app.use(app.get(GracefulShutdown).trackRequests);
   app.use(app.get(MetricsService).recordHttpRequests);
+  app.use(helmet());
+  if (config.http.corsOrigins.length) {
+    app.enableCors({
+      origin: config.http.corsOrigins,
+      methods: ['GET', 'POST', 'DELETE'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
+      exposedHeaders: ['X-Request-Id', 'Retry-After'],
+      maxAge: 600,
+    });
+  }
   app.useBodyParser('json', { limit: config.limits.bodyLimitBytes, strict: true });
   app.setGlobalPrefix(API_PREFIX, {
     exclude: [
@@ -45,7 +61,6 @@ export async function createApp(environment?: Record<string, string | undefined>
   });
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new HttpExceptionFilter(app.get(ERROR_RESPONSE_HOOK)));
-  app.enableShutdownHooks();
   if (config.swaggerEnabled) setUpSwagger(app);
   await app.init();
   app.use(routeNotFoundHandler);

@@ -9,6 +9,7 @@ import { DelegationModule } from './delegation/delegation.module';
 import { HealthModule } from './health/health.module';
 import { KeysModule } from './keys/keys.module';
 import { MetricsModule } from './metrics/metrics.module';
+import { RedisModule } from './redis/redis.module';
 import { RotationModule } from './rotation/rotation.module';
 
 @Module({})
@@ -21,6 +22,7 @@ export class AppModule {
         ConfigModule.forRoot(environment),
         ScheduleModule.forRoot(),
         MetricsModule,
+        RedisModule,
         DatabaseModule,
         AuthModule,
         AuditModule,

@@ -2,12 +2,28 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory';
 import { AppConfig, ConfigValidationError } from './config/app-config';
+import { GracefulShutdown } from './health/graceful-shutdown';
 
 async function bootstrap(): Promise<void> {
   const logger = new Logger('Bootstrap');
   const app = await createApp();
   const config = app.get(AppConfig);
   await app.listen(config.port);
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      app
+        .get(GracefulShutdown)
+        .drain(signal)
+        .then(() => app.close())
+        .then(
+          () => process.exit(0),
+          (error: unknown) => {
+            logger.error(`Shutdown failed: ${(error as Error)?.name ?? error}`);
+            process.exit(1);
+          },
+        );
+    });
+  }
   logger.log(`Listening on port ${config.port} (NODE_ENV=${config.nodeEnv}, key provider ${config.keys.provider}, ` +
     `${config.database.url ? 'PostgreSQL' : `embedded PGlite in ${config.dataDir}`}, ` +
     `${config.cache.redisUrl ? 'Redis' : 'in-memory'} cache, auth ${config.auth.mode})`);

@@ -1,10 +1,13 @@
 import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { SkipThrottle } from '@nestjs/throttler';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import { Public } from '../auth/decorators';
 import { ApiError } from '../common/api-error';
 import { SIGNING_KEY_SOURCE, SigningKeySource } from '../auth/signing-keys';
 import { KEY_PROVIDER, KeyProvider } from '../crypto/key-provider/key-provider';
+import { RedisConnection } from '../redis/redis-connection';
+import { GracefulShutdown } from './graceful-shutdown';
 
 const CHECK_TIMEOUT_MS = 3000;
 /** KMS DescribeKey and the JWKS fetch are cached briefly so probes do not hammer them. */
@@ -12,6 +15,7 @@ const DEPENDENCY_CACHE_MS = 5000;
 
 @ApiTags('health')
 @Public()
+@SkipThrottle()
 @Controller('health')
 export class HealthController {
   constructor(
@@ -20,6 +24,8 @@ export class HealthController {
     private readonly database: TypeOrmHealthIndicator,
     @Inject(KEY_PROVIDER) private readonly keyProvider: KeyProvider,
     @Inject(SIGNING_KEY_SOURCE) private readonly signingKeys: SigningKeySource,
+    private readonly redis: RedisConnection,
+    private readonly shutdown: GracefulShutdown,
   ) {}
 
   @Get('live')
@@ -31,8 +37,12 @@ export class HealthController {
 
   @Get('ready')
   @HealthCheck()
-  @ApiOperation({ summary: 'Readiness: database reachable, key provider usable, signing keys loaded' })
+  @ApiOperation({
+    summary: 'Readiness: database reachable, key provider usable, signing keys loaded; 503 while shutting down. ' +
+      'Redis is optional: when it is unreachable the answer stays 200 with redis "degraded".',
+  })
   ready() {
+    if (this.shutdown.isDraining) throw new ApiError('SYS002', 'Service is shutting down');
     return this.health
       .check([
       () => this.database.pingCheck('database').withTimeout(CHECK_TIMEOUT_MS),
@@ -48,10 +58,22 @@ export class HealthController {
           .attempt(() => this.signingKeys.checkHealth())
           .withTimeout(CHECK_TIMEOUT_MS)
           .cacheFor(DEPENDENCY_CACHE_MS),
+      ...(this.redis.isConfigured ? [() => this.checkRedis()] : []),
       ])
       .catch((error: unknown) => {
         if (!(error instanceof ServiceUnavailableException)) throw error;
         throw new ApiError('SYS002', 'Service is not ready', { details: error.getResponse() });
       });
+  }
+
+  /** Bounded by REDIS_TIMEOUT_MS; never `down`, since every request still succeeds without Redis. */
+  private async checkRedis() {
+    const redis = this.indicators.check('redis');
+    try {
+      await this.redis.execute((client) => client.ping());
+      return redis.up();
+    } catch {
+      return redis.degraded({ message: 'Redis is unavailable; serving from the database and reconnecting' });
+    }
   }
 }

@@ -1,17 +1,33 @@
-import { CacheModule } from '@nestjs/cache-manager';
+import { CacheModule, CacheModuleOptions } from '@nestjs/cache-manager';
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import KeyvRedis, { Keyv } from '@keyv/redis';
+import { RedisConnection } from '../redis/redis-connection';
 import { KeyProviderModule } from '../crypto/key-provider/key-provider.module';
 import { UserKey } from './entities/user-key.entity';
 import { UserKeyHistory } from './entities/user-key-history.entity';
 import { KeysController } from './keys.controller';
 import { KeysService } from './keys.service';
+import { PrivateKeyCache } from './private-key-cache';
 import { PublicKeyCache } from './public-key-cache';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([UserKey, UserKeyHistory]), KeyProviderModule, CacheModule.register()],
+  imports: [
+    TypeOrmModule.forFeature([UserKey, UserKeyHistory]),
+    KeyProviderModule,
+    // Redis (shared by the replicas) when REDIS_URL is set, else in-memory. Store errors are
+    // thrown, not swallowed, so that PublicKeyCache knows when an eviction did not happen.
+    CacheModule.registerAsync({
+      inject: [RedisConnection],
+      useFactory: ({ client }: RedisConnection): CacheModuleOptions => ({
+        stores: client
+          ? [new Keyv({ store: new KeyvRedis(client, { throwOnConnectError: false, throwOnErrors: true }), useKeyPrefix: false, throwOnErrors: true })]
+          : undefined,
+      }),
+    }),
+  ],
   controllers: [KeysController],
-  providers: [KeysService, PublicKeyCache],
+  providers: [KeysService, PublicKeyCache, PrivateKeyCache],
   exports: [KeysService, KeyProviderModule, PublicKeyCache],
 })
 export class KeysModule {}

@@ -1,0 +1,89 @@
+import { Logger } from '@nestjs/common';
+import { createClient, RedisClientType } from '@keyv/redis';
+import { DependencyPolicy } from '../common/dependency-policy';
+import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
+
+/** Hung commands a frozen Redis may hold before new ones are refused at once. */
+const MAX_QUEUED_COMMANDS = 1000;
+const RECONNECT_MAX_DELAY_MS = 2000;
+
+/**
+ * The one Redis client of the process (REDIS_URL), shared by the public-key cache, the rate
+ * limiter and the token denylist; `null` client when Redis is not configured.
+ *
+ * Redis is optional at run time: the client connects and reconnects in the background with
+ * backoff, commands fail at once while it is disconnected (no offline queue), and `execute`
+ * bounds every call by REDIS_TIMEOUT_MS behind a circuit breaker, because node-redis cannot time
+ * out a command it has already written to a server that stopped answering.
+ */
+export class RedisConnection {
+  private readonly logger = new Logger('Redis');
+  private readonly policy: DependencyPolicy;
+  private readonly readyListeners: Array<() => void> = [];
+  private wasReady = false;
+
+  readonly client: RedisClientType | null;
+
+  constructor(config: AppConfig, metrics: MetricsService) {
+    this.policy = new DependencyPolicy({
+      name: 'redis',
+      attemptTimeoutMs: config.cache.redisTimeoutMs,
+      breakerResetMs: config.circuitBreakerResetMs,
+      isDependencyFailure: () => true,
+      metrics,
+    });
+    this.client = config.cache.redisUrl ? this.connect(config.cache.redisUrl, config.cache.redisTimeoutMs) : null;
+  }
+
+  get isConfigured(): boolean {
+    return this.client !== null;
+  }
+
+  /** Runs `command` against Redis within REDIS_TIMEOUT_MS; rejects when Redis is absent, down or slow. */
+  execute<T>(command: (client: RedisClientType) => Promise<T>): Promise<T> {
+    const client = this.client;
+    if (!client) return Promise.reject(new Error('Redis is not configured'));
+    return this.policy.execute(() => command(client));
+  }
+
+  /** Bounds any operation that reaches Redis indirectly (through cache-manager) the same way. */
+  guard<T>(operation: () => Promise<T>): Promise<T> {
+    return this.client ? this.policy.execute(operation) : operation();
+  }
+
+  /** Called each time the client (re)connects: state kept elsewhere can be copied back in. */
+  onReady(listener: () => void): void {
+    this.readyListeners.push(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.client?.isOpen) await this.client.close().catch(() => this.client?.destroy());
+  }
+
+  private connect(url: string, timeoutMs: number): RedisClientType {
+    const client: RedisClientType = createClient({
+      url,
+      disableOfflineQueue: true,
+      commandsQueueMaxLength: MAX_QUEUED_COMMANDS,
+      socket: {
+        connectTimeout: Math.max(timeoutMs, 1000),
+        reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, RECONNECT_MAX_DELAY_MS) + Math.floor(Math.random() * 100),
+      },
+    });
+    // Without an error listener a lost connection would crash the process. Log transitions only:
+    // a reconnect loop raises an error per attempt.
+    client.on('error', (error: Error) => {
+      if (!this.wasReady) return;
+      this.wasReady = false;
+      this.logger.warn(`Redis connection lost (${error.name}); serving from the database and reconnecting`);
+    });
+    client.on('ready', () => {
+      this.wasReady = true;
+      this.logger.log('Redis connected');
+      for (const listener of this.readyListeners) listener();
+    });
+    client.connect().catch((error: Error) => this.logger.warn(`Redis is not reachable (${error.name}); retrying in the background`));
+    return client;
+  }
+}
