@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { ChildProcess, spawnSync, SpawnSyncOptions } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -10,45 +10,35 @@ import { freePort, spawnLogged, stopProcess, waitFor } from '../support/processe
 import { env, only, PRODUCTION_VALUES, render, ROOT } from './chart';
 
 /**
- * The Dockerfile's runtime stage, replayed without a container engine: a fresh directory with
- * the built dist, package.json, the lockfile and exactly the stage's `npm ci --omit=dev`, then
- * the migration Job's and the Deployment's commands, in the chart's production configuration,
- * against PostgreSQL and moto's KMS and Cognito. A runtime import of a dev dependency fails here.
+ * The Dockerfile replayed without a container engine. Build stage: only the files it copies, the
+ * repository's node_modules standing in for its `npm ci` (same lockfile), and its `npm run build`.
+ * Runtime stage: a fresh directory with that dist, package.json, the lockfile and exactly the
+ * stage's `npm ci --omit=dev`; then the migration Job's and the Deployment's commands, in the
+ * chart's production configuration, against PostgreSQL and moto's KMS and Cognito. A runtime
+ * import of a dev dependency, or a file the build needs but the Dockerfile does not copy, fails here.
  */
 
-interface RuntimeStage {
-  env: Record<string, string>;
-  install: string;
-  user: string;
-  cmd: string[];
-  copiesDist: boolean;
+/** The instructions of each stage, by its `AS` name, with continuation lines joined. */
+function readDockerfile(): Map<string, string[]> {
+  const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
+  const stages = new Map<string, string[]>();
+  let current: string[] = [];
+  for (const line of text.split('\n').map((l) => l.trim())) {
+    if (!line || line.startsWith('#')) continue;
+    const from = /^FROM\s+\S+\s+AS\s+(\S+)$/i.exec(line);
+    if (from) stages.set(from[1], (current = []));
+    current.push(line);
+  }
+  return stages;
 }
 
-/** The last stage of the Dockerfile: its ENV, npm ci, USER and CMD. */
-function readRuntimeStage(): RuntimeStage {
-  const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
-  const lines = text.split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('#'));
-  const stageStart = lines.map((line) => /^FROM\s/i.test(line)).lastIndexOf(true);
-  const stage = lines.slice(stageStart);
-  const instructions = (name: string) => stage.filter((line) => line.toUpperCase().startsWith(`${name} `)).map((line) => line.slice(name.length).trim());
-  const stageEnv: Record<string, string> = {};
-  for (const pair of instructions('ENV').flatMap((line) => line.split(/\s+/))) {
-    const [key, ...value] = pair.split('=');
-    stageEnv[key] = value.join('=');
-  }
-  const install = instructions('RUN')
-    .flatMap((line) => line.split('&&').map((part) => part.trim()))
-    .find((command) => command.startsWith('npm ci'));
-  assert.ok(install, 'the runtime stage has no npm ci');
-  const cmd = instructions('CMD');
-  assert.equal(cmd.length, 1, 'the runtime stage needs one CMD');
-  return {
-    env: stageEnv,
-    install,
-    user: instructions('USER').at(-1) ?? '',
-    cmd: JSON.parse(cmd[0]),
-    copiesDist: instructions('COPY').some((line) => /--from=build\s+\/app\/dist\s+\.\/dist/.test(line)),
-  };
+/** The arguments of every `keyword` instruction of a stage. */
+function instructions(stage: string[], keyword: string): string[] {
+  return stage.filter((line) => line.toUpperCase().startsWith(`${keyword} `)).map((line) => line.slice(keyword.length).trim());
+}
+
+function shellCommands(stage: string[]): string[] {
+  return instructions(stage, 'RUN').flatMap((line) => line.split('&&').map((part) => part.trim()));
 }
 
 function run(command: string, args: string[], options: SpawnSyncOptions): void {
@@ -57,10 +47,11 @@ function run(command: string, args: string[], options: SpawnSyncOptions): void {
   assert.equal(result.status, 0, `${command} ${args.join(' ')} failed:\n${result.stdout}${result.stderr}`);
 }
 
-describe('runtime image stage, replayed', () => {
+describe('Docker image stages, replayed without a container engine', () => {
   let work: string;
   let app: string;
-  let stage: RuntimeStage;
+  let build: string[];
+  let runtime: string[];
   let moto: Moto;
   let database: TestDatabase;
   let pool: CognitoPool;
@@ -69,19 +60,31 @@ describe('runtime image stage, replayed', () => {
   let url: string;
 
   before(async () => {
-    stage = readRuntimeStage();
+    const stages = readDockerfile();
+    assert.deepEqual([...stages.keys()], ['build', 'runtime']);
+    build = stages.get('build')!;
+    runtime = stages.get('runtime')!;
     work = mkdtempSync(join(tmpdir(), 'pii-runtime-'));
+    const buildDir = join(work, 'build');
     app = join(work, 'app');
+    mkdirSync(buildDir);
     mkdirSync(app);
 
-    // Build stage: `npm run build` is `nest build`, i.e. tsc with tsconfig.build.json.
-    const tsc = require.resolve('typescript/bin/tsc');
-    run(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', join(app, 'dist'), '--tsBuildInfoFile', join(work, 'build.tsbuildinfo')], { cwd: ROOT });
+    // Build stage: the files it copies, the repository's node_modules for its npm ci, its build.
+    for (const line of instructions(build, 'COPY')) {
+      const sources = line.split(/\s+/).slice(0, -1);
+      for (const source of sources) cpSync(join(ROOT, source), join(buildDir, source), { recursive: true });
+    }
+    symlinkSync(join(ROOT, 'node_modules'), join(buildDir, 'node_modules'), 'dir');
+    for (const command of shellCommands(build).filter((c) => !c.startsWith('npm ci'))) run('sh', ['-c', command], { cwd: buildDir });
 
     // Runtime stage: the manifests and the stage's own npm ci (from the npm cache when it can).
+    const install = shellCommands(runtime).find((command) => command.startsWith('npm ci'));
+    assert.ok(install, 'the runtime stage has no npm ci');
     copyFileSync(join(ROOT, 'package.json'), join(app, 'package.json'));
     copyFileSync(join(ROOT, 'package-lock.json'), join(app, 'package-lock.json'));
-    run('sh', ['-c', `${stage.install} --prefer-offline`], { cwd: app });
+    run('sh', ['-c', `${install} --prefer-offline`], { cwd: app });
+    cpSync(join(buildDir, 'dist'), join(app, 'dist'), { recursive: true });
 
     [moto, database] = await Promise.all([Moto.start(), TestDatabase.create()]);
     const kmsKeyId = await moto.createKmsKey();
@@ -127,20 +130,27 @@ describe('runtime image stage, replayed', () => {
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  it('matches the Dockerfile: production env, dist from the build stage, non-root user, node dist/main', () => {
-    assert.equal(stage.env.NODE_ENV, 'production');
-    assert.match(stage.install, /^npm ci\b.*--omit=dev/);
-    assert.ok(stage.copiesDist, 'the runtime stage does not copy dist from the build stage');
-    assert.match(stage.user, /^[1-9]\d*(:\d+)?$/, 'USER must be a non-root numeric uid');
-    assert.deepEqual(stage.cmd, ['node', 'dist/main']);
+  it('matches the Dockerfile: pinned Node base, production env, dist from the build stage, non-root user, node dist/main', () => {
     const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
-    assert.match(dockerfile, /^ARG NODE_IMAGE=node:20\.\d+\.\d+-[a-z]+-slim$/m, 'base image must be a pinned Node 20');
+    const [, major, minor] = /^ARG NODE_IMAGE=node:(\d+)\.(\d+)\.\d+-[a-z]+-slim$/m.exec(dockerfile) ?? [];
+    assert.ok(major, 'the base image must be pinned to a full Node version');
+    const { engines } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+    const [, minMajor, minMinor] = /^>=(\d+)\.(\d+)$/.exec(engines.node)!;
+    assert.ok(Number(major) > Number(minMajor) || (Number(major) === Number(minMajor) && Number(minor) >= Number(minMinor)), `node ${major}.${minor} does not satisfy engines ${engines.node}`);
+    for (const stage of [build, runtime]) assert.match(stage[0], /^FROM \$\{NODE_IMAGE\} AS /);
+    assert.match(instructions(runtime, 'ENV').join(' '), /\bNODE_ENV=production\b/);
+    assert.ok(shellCommands(runtime).some((command) => /^npm ci\b.*--omit=dev/.test(command)));
+    assert.deepEqual(instructions(runtime, 'COPY').filter((line) => line.startsWith('--from=')), ['--from=build /app/dist ./dist']);
+    assert.match(instructions(runtime, 'USER').at(-1) ?? '', /^[1-9]\d*(:\d+)?$/, 'USER must be a non-root numeric uid');
+    assert.deepEqual(instructions(runtime, 'CMD').map((cmd) => JSON.parse(cmd)), [['node', 'dist/main']]);
     assert.equal(productionEnv.NODE_ENV, 'production');
   });
 
-  it('keeps secrets, local data, tests and node_modules out of the build context', () => {
+  it('keeps secrets, local data, tests and node_modules out of the build context, but not what the build copies', () => {
     const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((line) => line.trim());
     for (const entry of ['.env', 'data/', 'test/', 'node_modules/', '.git/']) assert.ok(ignored.includes(entry), `.dockerignore lacks ${entry}`);
+    const copied = instructions(build, 'COPY').flatMap((line) => line.split(/\s+/).slice(0, -1));
+    for (const source of copied) assert.ok(!ignored.includes(source) && !ignored.includes(`${source}/`), `${source} is copied but ignored`);
   });
 
   it('installs the production dependency tree and nothing marked dev-only in the lockfile', () => {
@@ -166,7 +176,7 @@ describe('runtime image stage, replayed', () => {
 
   it('starts node dist/main in production with MIGRATIONS_RUN=false and answers /health/ready with 200', async () => {
     assert.equal(productionEnv.MIGRATIONS_RUN, 'false');
-    server = spawnLogged(process.execPath, stage.cmd.slice(1), { cwd: app, env: productionEnv });
+    server = spawnLogged(process.execPath, ['dist/main'], { cwd: app, env: productionEnv });
     const exited = new Promise<never>((_, reject) =>
       server!.child.once('exit', (code, signal) => reject(new Error(`node dist/main exited (${code ?? signal}):\n${server!.output()}`))),
     );
