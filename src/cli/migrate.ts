@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
-import { DataSource, DataSourceOptions } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { loadAppConfig } from '../config/app-config';
-import { connectionOptions } from '../database/database.module';
+import { connectionOptions, migrationOptions } from '../database/database.module';
 import { runMigrationsExclusively } from '../database/migrate';
 
 /**
@@ -16,8 +16,7 @@ async function main(): Promise<void> {
   if (!config.database.url) {
     throw new Error('DATABASE_URL is required: the embedded database migrates itself when the service starts');
   }
-  const options = { ...connectionOptions(config, null), migrationsRun: false } as DataSourceOptions;
-  const dataSource = await new DataSource(options).initialize();
+  const dataSource = await new DataSource(migrationOptions(connectionOptions(config, null))).initialize();
   try {
     await runMigrationsExclusively(dataSource, logger);
     const pending = await dataSource.showMigrations();

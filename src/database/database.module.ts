@@ -1,6 +1,7 @@
-import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import { Global, Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource, DataSourceOptions } from 'typeorm';
+import type { PostgresDataSourceOptions } from 'typeorm/driver/postgres/PostgresDataSourceOptions';
 import { AppConfig } from '../config/app-config';
 import { EMBEDDED_MAX_CONNECTIONS, EmbeddedPostgres } from './embedded-postgres';
 import { runMigrationsExclusively } from './migrate';
@@ -29,30 +30,63 @@ class EmbeddedDatabaseModule implements OnApplicationShutdown {
   }
 }
 
-/** Connection settings for PostgreSQL (DATABASE_URL) or the embedded server: same driver, same SQL. */
+const poolLogger = new Logger('Database');
+
+/**
+ * Connection settings for PostgreSQL (DATABASE_URL) or the embedded server: same driver, same SQL.
+ * On PostgreSQL every statement is bounded: the server cancels it after
+ * DATABASE_STATEMENT_TIMEOUT_MS, and the client gives up a second later if the server stopped
+ * answering altogether. With DATABASE_REPLICA_URLS, TypeORM sends reads made through
+ * repositories and query builders to a replica and everything else to the primary.
+ */
 export function connectionOptions(config: AppConfig, embedded: EmbeddedPostgres | null): DataSourceOptions {
-  const target = embedded
+  const { database } = config;
+  const primary = embedded
     ? { ...embedded.connection, username: 'postgres', database: 'postgres' }
-    : { url: config.database.url };
+    : { url: database.url };
+  const replicas = embedded ? [] : database.replicaUrls;
   return {
     type: 'postgres',
-    ...target,
+    ...(replicas.length ? { replication: { master: primary, slaves: replicas.map((url) => ({ url })) } } : primary),
     migrations: MIGRATIONS,
     migrationsTableName: 'schema_migrations',
-    migrationsRun: config.database.migrationsRun,
+    migrationsRun: database.migrationsRun,
     synchronize: false,
     poolSize: embedded ? EMBEDDED_MAX_CONNECTIONS - 1 : DB_POOL_SIZE,
-    connectTimeoutMS: 5000,
+    connectTimeoutMS: database.connectTimeoutMs,
     applicationName: 'pii-encryption-api',
+    // PGlite ignores statement_timeout and serves one query at a time: no timeouts there.
+    extra: embedded
+      ? {}
+      : { statement_timeout: database.statementTimeoutMs, query_timeout: database.statementTimeoutMs + 1000, keepAlive: true },
+    // A connection lost while idle in the pool; the next query opens a new one.
+    poolErrorHandler: (error: Error & { code?: string }) =>
+      poolLogger.warn(`PostgreSQL connection lost: ${error.name}${error.code ? ` (${error.code})` : ''}`),
   };
 }
 
-/** Opens the pool, then runs pending migrations under an advisory lock (MIGRATIONS_RUN). */
+/**
+ * Options for running migrations: the primary only, without the statement timeouts, because a
+ * migration may legitimately run long or wait for another replica's migration lock.
+ */
+export function migrationOptions(options: DataSourceOptions): DataSourceOptions {
+  const { replication, extra, ...rest } = options as PostgresDataSourceOptions;
+  const { statement_timeout, query_timeout, ...keptExtra } = (extra ?? {}) as Record<string, unknown>;
+  return { ...rest, ...(replication?.master ?? {}), extra: keptExtra, migrationsRun: false, poolSize: 2 } as DataSourceOptions;
+}
+
+/** Runs pending migrations under an advisory lock (MIGRATIONS_RUN) on their own connections, then opens the pool. */
 async function initializeDataSource(options?: DataSourceOptions): Promise<DataSource> {
   const { migrationsRun, ...rest } = options!;
-  const dataSource = await new DataSource({ ...rest, migrationsRun: false } as DataSourceOptions).initialize();
-  if (migrationsRun) await runMigrationsExclusively(dataSource);
-  return dataSource;
+  if (migrationsRun) {
+    const migrator = await new DataSource(migrationOptions(options!)).initialize();
+    try {
+      await runMigrationsExclusively(migrator);
+    } finally {
+      await migrator.destroy();
+    }
+  }
+  return new DataSource({ ...rest, migrationsRun: false } as DataSourceOptions).initialize();
 }
 
 @Module({

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { createPrivateKey, createPublicKey, KeyObject, randomUUID } from 'node:crypto';
-import { DataSource, EntityManager, In, QueryFailedError, Repository } from 'typeorm';
+import { DataSource, EntityManager, QueryFailedError, Repository } from 'typeorm';
 import { ApiError, keyNotFound } from '../common/api-error';
 import { toUserId } from '../common/user-id';
 import { AppConfig } from '../config/app-config';
@@ -9,6 +9,7 @@ import { KEY_PROVIDER, KeyProvider, SealedKey } from '../crypto/key-provider/key
 import { generateRsaKeyPair } from '../crypto/key-pair';
 import { UserKey } from './entities/user-key.entity';
 import { RotationReason, UserKeyHistory } from './entities/user-key-history.entity';
+import { PrivateKeyCache } from './private-key-cache';
 import { PublicKeyCache } from './public-key-cache';
 
 export interface CurrentPublicKey {
@@ -60,6 +61,7 @@ export class KeysService {
     @InjectRepository(UserKeyHistory) private readonly history: Repository<UserKeyHistory>,
     @Inject(KEY_PROVIDER) private readonly keyProvider: KeyProvider,
     private readonly cache: PublicKeyCache,
+    private readonly privateKeyCache: PrivateKeyCache,
     private readonly config: AppConfig,
   ) {}
 
@@ -68,7 +70,7 @@ export class KeysService {
    * one user race on the primary key: exactly one insert wins, the others report its key.
    */
   async createKey(userId: string): Promise<{ created: boolean; keyVersion: number }> {
-    const existing = await this.keys.findOne({ where: { userId } });
+    const existing = await this.onPrimary((db) => db.findOne(UserKey, { where: { userId } }));
     if (existing?.isActive) return { created: false, keyVersion: existing.keyVersion };
 
     // After a crypto-shred the row stays as a tombstone, so new versions never reuse old numbers.
@@ -93,7 +95,7 @@ export class KeysService {
         );
     if (written.length) return { created: true, keyVersion };
 
-    const winner = await this.keys.findOne({ where: { userId, isActive: true } });
+    const winner = await this.onPrimary((db) => db.findOne(UserKey, { where: { userId, isActive: true } }));
     if (!winner) return this.createKey(userId);
     return { created: false, keyVersion: winner.keyVersion };
   }
@@ -109,7 +111,8 @@ export class KeysService {
   async currentPublicKey(userId: string): Promise<CurrentPublicKey> {
     let cached = await this.cache.get(userId);
     if (!cached) {
-      const key = await this.findActive(userId);
+      // From the primary: a lagging replica could put a just-rotated or destroyed key in the cache.
+      const key = await this.findActive(userId, 'primary');
       cached = { keyVersion: key.keyVersion, publicKeyPem: key.publicKey! };
       await this.cache.set(userId, cached);
     }
@@ -117,53 +120,40 @@ export class KeysService {
   }
 
   /**
-   * Unseals the private keys of the requested versions (one provider call per version).
-   * Versions the user does not have are absent from the map. KEY001 when the user has no key.
+   * The private keys of the requested versions, unsealed: from the in-process cache when the
+   * sealed key read now is one already unsealed, otherwise one key-provider call per version.
+   * Versions the user does not have (or that were purged) are absent from the map.
+   * KEY001 when the user has no active key.
    */
   async unsealPrivateKeys(userId: string, versions: readonly number[]): Promise<Map<number, KeyObject>> {
-    const current = await this.keys
-      .createQueryBuilder('k')
-      .addSelect('k.sealedPrivateKey')
-      .where('k.userId = :userId AND k.isActive = true', { userId })
-      .getOne();
-    if (!current) throw keyNotFound(userId);
-
-    const wanted = [...new Set(versions)];
-    const sealedByVersion = new Map<number, { sealed: Buffer; provider: string; keyId: string | null }>();
-    if (wanted.includes(current.keyVersion)) {
-      sealedByVersion.set(current.keyVersion, {
-        sealed: current.sealedPrivateKey!,
-        provider: current.keyProvider,
-        keyId: current.kmsKeyId,
-      });
-    }
-    const older = wanted.filter((v) => v < current.keyVersion);
-    if (older.length) {
-      const rows = await this.history
-        .createQueryBuilder('h')
-        .addSelect('h.sealedPrivateKey')
-        .where({ userId, keyVersion: In(older) })
-        .getMany();
-      for (const row of rows) {
-        if (row.sealedPrivateKey) {
-          sealedByVersion.set(row.keyVersion, { sealed: row.sealedPrivateKey, provider: row.keyProvider, keyId: row.kmsKeyId });
-        }
-      }
-    }
-
+    const rows: Array<{ key_version: number; sealed: Buffer; provider: string; key_id: string | null }> = await this.dataSource.query(
+      `SELECT key_version, sealed_private_key AS sealed, key_provider AS provider, kms_key_id AS key_id
+         FROM user_keys WHERE user_id = $1 AND is_active
+       UNION ALL
+       SELECT h.key_version, h.sealed_private_key, h.key_provider, h.kms_key_id
+         FROM user_key_history h JOIN user_keys k ON k.user_id = h.user_id AND k.is_active
+        WHERE h.user_id = $1 AND h.key_version = ANY($2::int[]) AND h.sealed_private_key IS NOT NULL`,
+      [userId, [...new Set(versions)]],
+    );
+    if (rows.length === 0) throw keyNotFound(userId);
+    const wanted = new Set(versions);
     const privateKeys = new Map<number, KeyObject>();
     await Promise.all(
-      [...sealedByVersion].map(async ([keyVersion, { sealed, provider, keyId }]) => {
-        const der = await this.keyProvider.unseal(
-          { provider, keyId: keyId ?? 'local', ciphertext: sealed },
-          { userId, keyVersion },
-        );
-        try {
-          privateKeys.set(keyVersion, createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }));
-        } finally {
-          der.fill(0);
-        }
-      }),
+      rows
+        .filter((row) => wanted.has(row.key_version))
+        .map(async ({ key_version: keyVersion, sealed, provider, key_id: keyId }) => {
+          let key = this.privateKeyCache.get(sealed);
+          if (!key) {
+            const der = await this.keyProvider.unseal({ provider, keyId: keyId ?? 'local', ciphertext: sealed }, { userId, keyVersion });
+            try {
+              key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+            } finally {
+              der.fill(0);
+            }
+            this.privateKeyCache.set(sealed, key);
+          }
+          privateKeys.set(keyVersion, key);
+        }),
     );
     return privateKeys;
   }
@@ -295,9 +285,27 @@ export class KeysService {
     return { userId, versionsDestroyed, destroyedAt: new Date().toISOString() };
   }
 
-  private async findActive(userId: string): Promise<UserKey> {
-    const key = await this.keys.findOne({ where: { userId, isActive: true } });
+  /**
+   * The user's active key row, read from a replica when DATABASE_REPLICA_URLS are set; a replica
+   * that has not yet seen a new key is rechecked against the primary before answering KEY001.
+   */
+  private async findActive(userId: string, from: 'replica' | 'primary' = 'replica'): Promise<UserKey> {
+    const where = { userId, isActive: true };
+    const fromPrimary = () => this.onPrimary((db) => db.findOne(UserKey, { where }));
+    const replicated = 'replication' in this.dataSource.options && Boolean(this.dataSource.options.replication);
+    const key =
+      from === 'primary' ? await fromPrimary() : ((await this.keys.findOne({ where })) ?? (replicated ? await fromPrimary() : null));
     if (!key) throw keyNotFound(userId);
     return key;
+  }
+
+  /** Reads that decide a write or fill the shared cache go to the primary, never to a replica. */
+  private async onPrimary<T>(read: (db: EntityManager) => Promise<T>): Promise<T> {
+    const runner = this.dataSource.createQueryRunner('master');
+    try {
+      return await read(runner.manager);
+    } finally {
+      await runner.release();
+    }
   }
 }
