@@ -2,13 +2,15 @@ import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { PassportModule } from '@nestjs/passport';
 import { AppConfig } from '../config/app-config';
+import { RateLimitGuard } from '../rate-limit/rate-limit.guard';
+import { RateLimitModule } from '../rate-limit/rate-limit.module';
 import { JwtAuthGuard, PermissionsGuard } from './guards';
 import { JwksController } from './jwks.controller';
 import { JwtStrategy } from './jwt.strategy';
 import { JwksSigningKeySource, LocalIssuer, SIGNING_KEY_SOURCE, SigningKeySource } from './signing-keys';
 
 @Module({
-  imports: [PassportModule],
+  imports: [PassportModule, RateLimitModule],
   controllers: [JwksController],
   providers: [
     {
@@ -18,7 +20,9 @@ import { JwksSigningKeySource, LocalIssuer, SIGNING_KEY_SOURCE, SigningKeySource
         auth.mode === 'local' ? LocalIssuer.open(dataDir) : new JwksSigningKeySource(auth.jwksUri!),
     },
     JwtStrategy,
+    // Global guards run in this order: authenticate, then count the caller, then check permissions.
     { provide: APP_GUARD, useClass: JwtAuthGuard },
+    { provide: APP_GUARD, useExisting: RateLimitGuard },
     { provide: APP_GUARD, useClass: PermissionsGuard },
   ],
   exports: [SIGNING_KEY_SOURCE],

@@ -3,20 +3,33 @@ import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
 import { TokenExpiredError, NotBeforeError } from 'jsonwebtoken';
 import { ApiError } from '../common/api-error';
+import { RateLimitGuard } from '../rate-limit/rate-limit.guard';
 import { PUBLIC_ROUTE, REQUIRED_PERMISSION, SUBJECT_FIELDS } from './decorators';
 import { Permission } from './permissions';
 import { Principal } from './principal';
 
-/** Every route needs a valid access token unless marked @Public(). */
+/**
+ * Every route needs a valid access token unless marked @Public(). A request whose token is
+ * refused still counts against its client IP's rate limit, so that the 401 turns into 429 for a
+ * client that keeps trying.
+ */
 @Injectable()
 export class JwtAuthGuard extends AuthGuard('jwt') {
-  constructor(private readonly reflector: Reflector) {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly rateLimit: RateLimitGuard,
+  ) {
     super();
   }
 
-  override canActivate(context: ExecutionContext) {
+  override async canActivate(context: ExecutionContext): Promise<boolean> {
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, [context.getHandler(), context.getClass()])) return true;
-    return super.canActivate(context);
+    try {
+      return (await super.canActivate(context)) as boolean;
+    } catch (error) {
+      await this.rateLimit.canActivate(context);
+      throw error;
+    }
   }
 
   override handleRequest<T>(error: unknown, principal: T, info: unknown): T {

@@ -19,21 +19,24 @@ const RECONNECT_MAX_DELAY_MS = 2000;
  */
 export class RedisConnection {
   private readonly logger = new Logger('Redis');
-  private readonly policy: DependencyPolicy;
+  private readonly policy?: DependencyPolicy;
   private readonly readyListeners: Array<() => void> = [];
   private wasReady = false;
 
   readonly client: RedisClientType | null;
 
   constructor(config: AppConfig, metrics: MetricsService) {
-    this.policy = new DependencyPolicy({
-      name: 'redis',
-      attemptTimeoutMs: config.cache.redisTimeoutMs,
-      breakerResetMs: config.circuitBreakerResetMs,
-      isDependencyFailure: () => true,
-      metrics,
-    });
-    this.client = config.cache.redisUrl ? this.connect(config.cache.redisUrl, config.cache.redisTimeoutMs) : null;
+    const { redisUrl, redisTimeoutMs } = config.cache;
+    this.client = redisUrl ? this.connect(redisUrl, redisTimeoutMs) : null;
+    if (redisUrl) {
+      this.policy = new DependencyPolicy({
+        name: 'redis',
+        attemptTimeoutMs: redisTimeoutMs,
+        breakerResetMs: config.circuitBreakerResetMs,
+        isDependencyFailure: () => true,
+        metrics,
+      });
+    }
   }
 
   get isConfigured(): boolean {
@@ -42,14 +45,14 @@ export class RedisConnection {
 
   /** Runs `command` against Redis within REDIS_TIMEOUT_MS; rejects when Redis is absent, down or slow. */
   execute<T>(command: (client: RedisClientType) => Promise<T>): Promise<T> {
-    const client = this.client;
-    if (!client) return Promise.reject(new Error('Redis is not configured'));
-    return this.policy.execute(() => command(client));
+    const { client, policy } = this;
+    if (!client || !policy) return Promise.reject(new Error('Redis is not configured'));
+    return policy.execute(() => command(client));
   }
 
-  /** Bounds any operation that reaches Redis indirectly (through cache-manager) the same way. */
+  /** Bounds an operation that reaches Redis indirectly (through cache-manager) the same way; without Redis, just runs it. */
   guard<T>(operation: () => Promise<T>): Promise<T> {
-    return this.client ? this.policy.execute(operation) : operation();
+    return this.policy ? this.policy.execute(operation) : operation();
   }
 
   /** Called each time the client (re)connects: state kept elsewhere can be copied back in. */
