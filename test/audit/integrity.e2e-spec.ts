@@ -1,0 +1,153 @@
+import { SchedulerRegistry } from '@nestjs/schedule';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import request from 'supertest';
+import { GENESIS_HASH, SealedAuditEvent, sealEvent } from '../../src/audit/audit-chain';
+import { AUDIT_RETENTION_JOB, AuditRetention } from '../../src/audit/audit-retention';
+import { AuditStore } from '../../src/audit/audit-store';
+import { Stack, STACKS } from '../support/stacks';
+import { AuditRow, newRequestId } from './support';
+
+for (const definition of STACKS) {
+  describe(`audit trail integrity — ${definition.name}`, () => {
+    let stack: Stack;
+    let token: string;
+    let auditor: string;
+    let ciphertexts: string[];
+    const verify = async () => (await stack.http().get('/api/v1/audit/verify').auth(auditor, { type: 'bearer' })).body;
+    const decrypt = (agent: request.Agent, requestId: string) =>
+      agent.post('/api/v1/decrypt').auth(token, { type: 'bearer' }).set('X-Request-Id', requestId).send({ userId: '701', data: ciphertexts });
+    const someDecryptEvent = async () =>
+      (await stack.query<AuditRow>(`SELECT * FROM audit_events WHERE action = 'decrypt' ORDER BY occurred_at LIMIT 1 OFFSET 1`))[0];
+
+    before(async () => {
+      stack = await definition.start();
+      token = await stack.token();
+      auditor = await stack.token(['audit:read']);
+      await stack.http().post('/api/v1/keys').auth(token, { type: 'bearer' }).send({ userId: '701' });
+      const encrypted = await stack.http().post('/api/v1/encrypt').auth(token, { type: 'bearer' }).send({ userId: '701', data: ['a', 'b'] });
+      ciphertexts = encrypted.body.encryptedData;
+    });
+    after(() => stack?.close());
+
+    it('refuses to update, delete or truncate audit rows in the database', async () => {
+      await decrypt(stack.http(), newRequestId());
+      await decrypt(stack.http(), newRequestId());
+      const { id } = await someDecryptEvent();
+      await assert.rejects(stack.query(`UPDATE audit_events SET purpose = 'edited' WHERE id = $1`, [id]), /append-only: UPDATE refused/);
+      await assert.rejects(stack.query(`DELETE FROM audit_events WHERE id = $1`, [id]), /append-only: DELETE refused/);
+      await assert.rejects(stack.query(`TRUNCATE audit_events`), /append-only: TRUNCATE refused/);
+      const [{ purpose }] = await stack.query(`SELECT purpose FROM audit_events WHERE id = $1`, [id]);
+      assert.equal(purpose, null);
+    });
+
+    it('keeps every chain intact through 200 concurrent decrypts, each recorded exactly once', async () => {
+      // On PostgreSQL the requests are spread over two replicas, each with its own chain.
+      const agents = [stack.http()];
+      if (stack.env.DATABASE_URL) {
+        const { port } = (await stack.startAnother()).getHttpServer().address() as { port: number };
+        agents.push(request.agent(`http://127.0.0.1:${port}`));
+      }
+      const requestIds = Array.from({ length: 200 }, () => newRequestId());
+      const responses = await Promise.all(requestIds.map((id, i) => decrypt(agents[i % agents.length], id)));
+      assert.deepEqual(new Set(responses.map((r) => r.status)), new Set([200]));
+      const rows = await stack.query<{ request_id: string; count: string; chains: string }>(
+        `SELECT request_id, count(*) AS count, count(DISTINCT chain_id) AS chains FROM audit_events WHERE request_id = ANY($1) GROUP BY request_id`,
+        [requestIds],
+      );
+      assert.equal(rows.length, 200);
+      assert.ok(rows.every((row) => Number(row.count) === 1));
+      const [{ chains }] = await stack.query(`SELECT count(DISTINCT chain_id) AS chains FROM audit_events WHERE request_id = ANY($1)`, [requestIds]);
+      assert.equal(Number(chains), agents.length);
+      const [{ total }] = await stack.query(`SELECT count(*) AS total FROM audit_events`);
+      const result = await verify();
+      assert.equal(result.ok, true, JSON.stringify(result.brokenLink));
+      assert.equal(result.events, Number(total));
+    });
+
+    it('schedules the retention purge daily', () => {
+      assert.ok(stack.app.get(SchedulerRegistry).getCronJob(AUDIT_RETENTION_JOB));
+    });
+
+    it('purges events past AUDIT_RETENTION_DAYS and records the purge, leaving the trail verifiable', async () => {
+      // A chain from 2015, long past the default 2555 days: its events are inserted as they were sealed.
+      const chainId = randomUUID();
+      const old: SealedAuditEvent[] = [];
+      for (const seq of [1, 2, 3]) {
+        old.push(
+          sealEvent(
+            { id: randomUUID(), time: `2015-06-0${seq}T00:00:00.000Z`, requestId: null, actor: { sub: 'legacy', clientId: null, username: null }, action: 'encrypt', userId: '701', keyVersions: [1], itemCount: 1, outcome: 'success', errorCode: null, sourceIp: null, purpose: null, details: null },
+            { chainId, seq, prevHash: old.at(-1)?.hash ?? GENESIS_HASH },
+          ),
+        );
+      }
+      await stack.app.get(AuditStore).insert(old);
+      assert.equal((await verify()).ok, true);
+
+      await stack.app.get(AuditRetention).purgeExpired();
+      assert.equal((await stack.query(`SELECT * FROM audit_events WHERE chain_id = $1`, [chainId])).length, 0);
+      const [purge] = await stack.query<AuditRow>(`SELECT * FROM audit_events WHERE action = 'audit.purge'`);
+      assert.equal(purge.item_count, 3);
+      assert.deepEqual((purge.details as { anchors: unknown[] }).anchors, [{ chainId, resumesAtSeq: 4, prevHash: old[2].hash }]);
+      assert.equal((await verify()).ok, true);
+    });
+
+    it('keeps the trail verifiable when a purge cuts live chains, and when a later purge removes the earlier purge event', async () => {
+      const before = await stack.query(`SELECT count(*) AS n FROM audit_events`);
+      const [{ cutoff }] = await stack.query(`SELECT max(occurred_at) + interval '1 millisecond' AS cutoff FROM audit_events`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await decrypt(stack.http(), newRequestId());
+      const purged = await stack.app.get(AuditRetention).purgeBefore(new Date(cutoff));
+      assert.equal(purged, Number(before[0].n));
+      const kept = await stack.query<{ action: string }>(`SELECT action FROM audit_events ORDER BY occurred_at`);
+      assert.deepEqual(kept.map((row) => row.action), ['decrypt', 'audit.purge']);
+      assert.deepEqual(await verify(), { ok: true, chains: 1, events: 2 });
+
+      const [{ later }] = await stack.query(`SELECT max(occurred_at) + interval '1 millisecond' AS later FROM audit_events`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await decrypt(stack.http(), newRequestId());
+      assert.equal(await stack.app.get(AuditRetention).purgeBefore(new Date(later)), 3);
+      const result = await verify();
+      assert.equal(result.ok, true, JSON.stringify(result.brokenLink));
+      await assert.rejects(stack.query(`DELETE FROM audit_events`), /append-only/);
+    });
+
+    it('reports an event edited with the trigger disabled as the first broken link, and passes again once it is restored', async () => {
+      await Promise.all([1, 2, 3].map(() => decrypt(stack.http(), newRequestId())));
+      const edited = await someDecryptEvent();
+      await stack.query(`ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only`);
+      try {
+        await stack.query(`UPDATE audit_events SET item_count = 1 WHERE id = $1`, [edited.id]);
+        const result = await verify();
+        assert.equal(result.ok, false);
+        assert.deepEqual(
+          { ...result.brokenLink, description: undefined },
+          { chainId: edited.chain_id, seq: Number(edited.seq), eventId: edited.id, problem: 'content-hash-mismatch', description: undefined },
+        );
+        await stack.query(`UPDATE audit_events SET item_count = $2 WHERE id = $1`, [edited.id, edited.item_count]);
+        assert.equal((await verify()).ok, true);
+      } finally {
+        await stack.query(`ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only`);
+      }
+    });
+
+    it('reports an event deleted with the trigger disabled at the event that followed it', async () => {
+      const removed = await someDecryptEvent();
+      const [copy] = await stack.query(`SELECT row_to_json(e) AS row FROM audit_events e WHERE id = $1`, [removed.id]);
+      await stack.query(`ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only`);
+      try {
+        await stack.query(`DELETE FROM audit_events WHERE id = $1`, [removed.id]);
+        const result = await verify();
+        assert.equal(result.ok, false);
+        assert.equal(result.brokenLink.chainId, removed.chain_id);
+        assert.equal(result.brokenLink.seq, Number(removed.seq) + 1);
+        assert.equal(result.brokenLink.problem, 'sequence-gap');
+        await stack.query(`INSERT INTO audit_events SELECT * FROM json_populate_record(null::audit_events, $1)`, [JSON.stringify(copy.row)]);
+        assert.equal((await verify()).ok, true);
+      } finally {
+        await stack.query(`ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only`);
+      }
+    });
+  });
+}

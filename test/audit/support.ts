@@ -1,0 +1,76 @@
+import { Logger } from '@nestjs/common';
+import { decode } from 'jsonwebtoken';
+import { randomUUID } from 'node:crypto';
+import { mock } from 'node:test';
+import { Stack } from '../support/stacks';
+
+/** An audit row as the tests read it straight from the table. */
+export interface AuditRow {
+  id: string;
+  chain_id: string;
+  seq: string;
+  request_id: string | null;
+  action: string;
+  outcome: string;
+  error_code: string | null;
+  actor_sub: string | null;
+  actor_client_id: string | null;
+  actor_username: string | null;
+  user_id: string | null;
+  key_versions: number[];
+  item_count: number | null;
+  source_ip: string | null;
+  purpose: string | null;
+  details: Record<string, unknown> | null;
+}
+
+/** The events one request left, in the order they were written. */
+export function eventsOf(stack: Stack, requestId: string): Promise<AuditRow[]> {
+  return stack.query<AuditRow>(
+    `SELECT id, chain_id, seq, request_id, action, outcome, error_code, actor_sub, actor_client_id, actor_username,
+            target_user_id::text AS user_id, key_versions, item_count, source_ip, purpose, details
+       FROM audit_events WHERE request_id = $1 ORDER BY occurred_at, seq`,
+    [requestId],
+  );
+}
+
+/** The whole table as text, for searching it for anything that must never be there. */
+export async function wholeTrail(stack: Stack): Promise<string> {
+  const rows = await stack.query<{ row: string }>(`SELECT t::text AS row FROM audit_events t`);
+  return rows.map((r) => r.row).join('\n');
+}
+
+export const newRequestId = () => `audit-test-${randomUUID()}`;
+
+/** Who a token says its caller is, as the trail should record it. */
+export function actorOf(token: string): { sub: string; clientId: string; username: string | null } {
+  const claims = decode(token) as Record<string, unknown>;
+  return {
+    sub: String(claims.sub),
+    clientId: String(claims.client_id),
+    username: typeof claims.username === 'string' ? claims.username : null,
+  };
+}
+
+/**
+ * Captures every message given to a Nest Logger (whichever logger is installed behind it)
+ * until `restore`: the audit lines, and anything else the service logs meanwhile.
+ */
+export function captureLogs() {
+  const lines: string[] = [];
+  for (const level of ['log', 'error', 'warn', 'debug', 'verbose', 'fatal'] as const) {
+    mock.method(Logger.prototype, level, (...args: unknown[]) => {
+      lines.push(args.map((arg) => (typeof arg === 'string' ? arg : JSON.stringify(arg))).join(' '));
+    });
+  }
+  return {
+    text: () => lines.join('\n'),
+    /** The audit events logged, parsed from their JSON lines. */
+    auditEvents: () =>
+      lines.flatMap((line) => {
+        const start = line.indexOf('{"audit":');
+        return start >= 0 && line.trimEnd().endsWith('}') ? [JSON.parse(line.slice(start)).audit] : [];
+      }),
+    restore: () => mock.restoreAll(),
+  };
+}
