@@ -7,11 +7,13 @@ import { RateLimitModule } from '../rate-limit/rate-limit.module';
 import { JwtAuthGuard, PermissionsGuard } from './guards';
 import { JwksController } from './jwks.controller';
 import { JwtStrategy } from './jwt.strategy';
+import { RevocationController } from './revocation/revocation.controller';
+import { TokenRevocations } from './revocation/token-revocations';
 import { JwksSigningKeySource, LocalIssuer, SIGNING_KEY_SOURCE, SigningKeySource } from './signing-keys';
 
 @Module({
   imports: [PassportModule, RateLimitModule],
-  controllers: [JwksController],
+  controllers: [JwksController, RevocationController],
   providers: [
     {
       provide: SIGNING_KEY_SOURCE,
@@ -20,6 +22,7 @@ import { JwksSigningKeySource, LocalIssuer, SIGNING_KEY_SOURCE, SigningKeySource
         auth.mode === 'local' ? LocalIssuer.open(dataDir) : new JwksSigningKeySource(auth.jwksUri!),
     },
     JwtStrategy,
+    TokenRevocations,
     // Global guards run in this order: authenticate, then count the caller, then check permissions.
     { provide: APP_GUARD, useClass: JwtAuthGuard },
     { provide: APP_GUARD, useExisting: RateLimitGuard },

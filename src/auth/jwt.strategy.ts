@@ -5,6 +5,7 @@ import { ExtractJwt, Strategy } from 'passport-jwt';
 import { ApiError } from '../common/api-error';
 import { AppConfig } from '../config/app-config';
 import { AccessTokenClaims, Principal, principalFromClaims } from './principal';
+import { TokenRevocations } from './revocation/token-revocations';
 import { SIGNING_KEY_SOURCE, SigningKeySource } from './signing-keys';
 
 /** Clock skew allowed on exp and nbf. */
@@ -20,6 +21,7 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
   constructor(
     private readonly config: AppConfig,
     @Inject(SIGNING_KEY_SOURCE) signingKeys: SigningKeySource,
+    private readonly revocations: TokenRevocations,
   ) {
     super({
       jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
@@ -38,12 +40,15 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     });
   }
 
-  validate(claims: AccessTokenClaims): Principal {
+  async validate(claims: AccessTokenClaims): Promise<Principal> {
     if (claims.token_use !== 'access') throw new ApiError('AUTH001', 'An access token is required');
     if (typeof claims.client_id !== 'string' || !this.config.auth.clientIds.includes(claims.client_id)) {
       throw new ApiError('AUTH001', 'Token was issued to a client this service does not trust');
     }
     if (typeof claims.sub !== 'string' || !claims.sub) throw new ApiError('AUTH001', 'Token has no subject');
+    if (typeof claims.jti === 'string' && (await this.revocations.isRevoked(claims.jti))) {
+      throw new ApiError('AUTH001', 'Token has been revoked');
+    }
     return principalFromClaims(claims, {
       groupPermissions: this.config.auth.groupPermissions,
       userIdClaim: this.config.auth.userIdClaim,

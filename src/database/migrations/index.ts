@@ -1,5 +1,6 @@
 import { CreateKeyTables1764000000000 } from './1764000000000-create-key-tables';
 import { AddRotationLease1764000100000 } from './1764000100000-add-rotation-lease';
+import { CreateRevokedTokens1764000200000 } from './1764000200000-create-revoked-tokens';
 import { CreateAuditEvents1764000300000 } from './1764000300000-create-audit-events';
 import { CreateKeyGrants1764000400000 } from './1764000400000-create-key-grants';
 
@@ -7,6 +8,7 @@ import { CreateKeyGrants1764000400000 } from './1764000400000-create-key-grants'
 export const MIGRATIONS = [
   CreateKeyTables1764000000000,
   AddRotationLease1764000100000,
+  CreateRevokedTokens1764000200000,
   CreateAuditEvents1764000300000,
   CreateKeyGrants1764000400000,
 ];

@@ -1,0 +1,28 @@
+import { Body, Controller, HttpCode, Post } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { invalidInput } from '../../common/api-error';
+import { ErrorResponse } from '../../common/error-response.dto';
+import { CurrentPrincipal, RequirePermission } from '../decorators';
+import type { Principal } from '../principal';
+import { RevokeTokenRequest, RevokeTokenResponse } from './dto/revoke-token.dto';
+import { TokenRevocations } from './token-revocations';
+
+@ApiTags('tokens')
+@Controller('tokens')
+export class RevocationController {
+  constructor(private readonly revocations: TokenRevocations) {}
+
+  @Post('revoke')
+  @HttpCode(200)
+  @RequirePermission('tokens:revoke', [])
+  @ApiOperation({ summary: 'Revoke an access token: every replica refuses it (AUTH001) until it expires' })
+  @ApiOkResponse({ type: RevokeTokenResponse })
+  @ApiBadRequestResponse({ description: 'ENC001: neither or both of jti and token, or a token this service does not trust', type: ErrorResponse })
+  async revoke(@Body() request: RevokeTokenRequest, @CurrentPrincipal() principal: Principal): Promise<RevokeTokenResponse> {
+    if ((request.jti === undefined) === (request.token === undefined)) throw invalidInput('give exactly one of jti and token');
+    const until = request.token
+      ? await this.revocations.revokeToken(request.token, principal.sub)
+      : await this.revocations.revokeId(request.jti!, principal.sub);
+    return { revoked: true, until: until.toISOString() };
+  }
+}

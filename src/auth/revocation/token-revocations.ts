@@ -1,0 +1,138 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { decode, verify } from 'jsonwebtoken';
+import { DataSource } from 'typeorm';
+import { dependencyUnavailable, invalidInput } from '../../common/api-error';
+import { MAX_ACCESS_TOKEN_LIFETIME_SECONDS } from '../../common/limits';
+import { AppConfig } from '../../config/app-config';
+import { RedisConnection } from '../../redis/redis-connection';
+import { SIGNING_KEY_SOURCE, SigningKeySource } from '../signing-keys';
+
+const redisKey = (tokenId: string) => `pii-api:revoked-token:${tokenId}`;
+
+/**
+ * The token denylist. Every revocation is stored in the database (`revoked_tokens`), so every
+ * replica sees it; with REDIS_URL it is copied into Redis, which then answers the per-request
+ * check. A replica trusts Redis's "not revoked" only while its copy is known complete: after any
+ * Redis failure it checks the database and copies the list back into Redis before trusting it
+ * again, and every replica copies it whenever its Redis connection is (re)established, so a
+ * revocation made while Redis was down or restarted empty is never forgotten.
+ */
+@Injectable()
+export class TokenRevocations {
+  private readonly logger = new Logger(TokenRevocations.name);
+  private redisComplete = false;
+  private copying?: Promise<void>;
+  private nextCopyAttempt = 0;
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly redis: RedisConnection,
+    private readonly config: AppConfig,
+    @Inject(SIGNING_KEY_SOURCE) private readonly signingKeys: SigningKeySource,
+  ) {
+    redis.onReady(() => void this.copyToRedis());
+  }
+
+  /** Lists `tokenId` until `expiresAt`; a token that has already expired needs nothing. */
+  async revoke(tokenId: string, expiresAt: Date, revokedBy: string): Promise<void> {
+    if (expiresAt.getTime() <= Date.now()) return;
+    await this.dataSource.query(
+      `INSERT INTO revoked_tokens (token_id, expires_at, revoked_by) VALUES ($1, $2, $3)
+       ON CONFLICT (token_id) DO UPDATE SET expires_at = GREATEST(revoked_tokens.expires_at, EXCLUDED.expires_at)`,
+      [tokenId, expiresAt, revokedBy],
+    );
+    await this.dataSource.query(`DELETE FROM revoked_tokens WHERE expires_at < now()`);
+    if (this.redis.isConfigured) {
+      await this.redis
+        .execute((client) => client.set(redisKey(tokenId), '1', { expiration: { type: 'PXAT', value: expiresAt.getTime() } }))
+        .catch(() => this.distrustRedis());
+    }
+  }
+
+  /** Lists the token id for Cognito's longest access-token lifetime: its real expiry is unknown. */
+  revokeId(tokenId: string, revokedBy: string): Promise<Date> {
+    const expiresAt = new Date(Date.now() + MAX_ACCESS_TOKEN_LIFETIME_SECONDS * 1000);
+    return this.revoke(tokenId, expiresAt, revokedBy).then(() => expiresAt);
+  }
+
+  /**
+   * Lists a whole token, after checking that it is one this service would accept (signature,
+   * issuer): an unverified token's `jti` and `exp` could be anything. Expired tokens are fine.
+   */
+  async revokeToken(token: string, revokedBy: string): Promise<Date> {
+    const claims = await this.verifiedClaims(token);
+    if (typeof claims.jti !== 'string' || !claims.jti) throw invalidInput('token has no jti claim and cannot be revoked');
+    if (typeof claims.exp !== 'number') throw invalidInput('token has no exp claim');
+    const expiresAt = new Date(claims.exp * 1000);
+    await this.revoke(claims.jti, expiresAt, revokedBy);
+    return expiresAt;
+  }
+
+  /** SYS002 when neither Redis nor the database can answer: a revoked token must not slip through. */
+  async isRevoked(tokenId: string): Promise<boolean> {
+    if (this.redisComplete) {
+      try {
+        return (await this.redis.execute((client) => client.exists(redisKey(tokenId)))) === 1;
+      } catch {
+        this.distrustRedis();
+      }
+    } else if (this.redis.isConfigured && Date.now() >= this.nextCopyAttempt) {
+      void this.copyToRedis();
+    }
+    try {
+      const rows: unknown[] = await this.dataSource.query(
+        `SELECT 1 FROM revoked_tokens WHERE token_id = $1 AND expires_at > now()`,
+        [tokenId],
+      );
+      return rows.length > 0;
+    } catch (error) {
+      throw dependencyUnavailable('The token denylist', error);
+    }
+  }
+
+  private distrustRedis(): void {
+    this.redisComplete = false;
+  }
+
+  /** Copies the unexpired denylist into Redis; afterwards Redis's answers are trusted again. */
+  private copyToRedis(): Promise<void> {
+    this.copying ??= (async () => {
+      try {
+        const rows: Array<{ token_id: string; expires_at: Date }> = await this.dataSource.query(
+          `SELECT token_id, expires_at FROM revoked_tokens WHERE expires_at > now()`,
+        );
+        await this.redis.execute(async (client) => {
+          const batch = client.multi();
+          for (const row of rows) {
+            batch.set(redisKey(row.token_id), '1', { expiration: { type: 'PXAT', value: new Date(row.expires_at).getTime() } });
+          }
+          await batch.exec();
+        });
+        this.redisComplete = true;
+      } catch (error) {
+        this.nextCopyAttempt = Date.now() + this.config.circuitBreakerResetMs;
+        this.logger.warn(`token denylist not copied to Redis yet (${(error as Error).name}); checking the database meanwhile`);
+      } finally {
+        this.copying = undefined;
+      }
+    })();
+    return this.copying;
+  }
+
+  private async verifiedClaims(token: string): Promise<{ jti?: unknown; exp?: unknown }> {
+    const header = decode(token, { complete: true })?.header;
+    if (!header || header.alg !== 'RS256') throw invalidInput('token is not an RS256 JWT');
+    const key = await this.signingKeys.publicKeyFor(header.kid).catch(() => {
+      throw invalidInput('token is signed by a key this service does not trust');
+    });
+    try {
+      return verify(token, key, { algorithms: ['RS256'], issuer: this.config.auth.issuer, ignoreExpiration: true }) as {
+        jti?: unknown;
+        exp?: unknown;
+      };
+    } catch {
+      throw invalidInput('token is not a valid token of the trusted issuer');
+    }
+  }
+}
