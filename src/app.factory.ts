@@ -1,26 +1,18 @@
-import { INestApplication, Logger, LogLevel, RequestMethod } from '@nestjs/common';
+import { INestApplication, Logger, RequestMethod } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import helmet from 'helmet';
+import { Logger as PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { ERROR_RESPONSE_HOOK, HttpExceptionFilter, routeNotFoundHandler } from './common/http-exception.filter';
 import { requestIdMiddleware } from './common/request-id';
 import { createValidationPipe } from './common/validation';
-import { AppConfig, LogLevel as AppLogLevel } from './config/app-config';
+import { AppConfig } from './config/app-config';
 import { GracefulShutdown } from './health/graceful-shutdown';
 import { MetricsService } from './metrics/metrics.service';
 
 export const API_PREFIX = 'api/v1';
-
-const NEST_LOG_LEVELS: Record<AppLogLevel, LogLevel[]> = {
-  fatal: ['fatal'],
-  error: ['fatal', 'error'],
-  warn: ['fatal', 'error', 'warn'],
-  info: ['fatal', 'error', 'warn', 'log'],
-  debug: ['fatal', 'error', 'warn', 'log', 'debug'],
-  trace: ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'],
-};
 
 /**
  * Builds the application exactly as it serves: body limit, prefix, validation, Swagger.
@@ -35,7 +27,7 @@ export async function createApp(environment?: Record<string, string | undefined>
     forceCloseConnections: true,
   });
   const config = app.get(AppConfig);
-  app.useLogger(NEST_LOG_LEVELS[config.logLevel]);
+  app.useLogger(app.get(PinoLogger));
   app.disable('x-powered-by');
   app.set('trust proxy', config.http.trustProxy);
   app.use(requestIdMiddleware);

@@ -8,6 +8,7 @@ import { DatabaseModule } from './database/database.module';
 import { DelegationModule } from './delegation/delegation.module';
 import { HealthModule } from './health/health.module';
 import { KeysModule } from './keys/keys.module';
+import { LoggingModule } from './logging/logging.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { RedisModule } from './redis/redis.module';
 import { RotationModule } from './rotation/rotation.module';
@@ -20,6 +21,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(environment),
+        LoggingModule,
         ScheduleModule.forRoot(),
         MetricsModule,
         RedisModule,
