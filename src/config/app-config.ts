@@ -76,6 +76,7 @@ export class AppConfig {
   };
   swaggerEnabled: boolean;
   grantApprovalsRequired: number;
+  privateKeyCache: { ttlSeconds: number; maxEntries: number };
 }
 
 export function loadAppConfig(raw: Record<string, string | undefined> = process.env): AppConfig {
@@ -172,6 +173,7 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
     },
     swaggerEnabled: env.SWAGGER_ENABLED ?? !isProduction,
     grantApprovalsRequired: env.GRANT_APPROVALS_REQUIRED ?? 2,
+    privateKeyCache: { ttlSeconds: env.PRIVATE_KEY_CACHE_SECONDS ?? 300, maxEntries: env.PRIVATE_KEY_CACHE_MAX ?? 1000 },
   };
 }
 

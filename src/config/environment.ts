@@ -176,6 +176,12 @@ export class EnvironmentVariables {
 
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(10)
   GRANT_APPROVALS_REQUIRED?: number;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(86_400)
+  PRIVATE_KEY_CACHE_SECONDS?: number;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(1_000_000)
+  PRIVATE_KEY_CACHE_MAX?: number;
 }
 
 /** Parses and validates the raw environment; returns the problems, one line per variable. */
@@ -238,4 +244,6 @@ class EnvironmentVariablesKeys implements Record<keyof EnvironmentVariables, und
   CORS_ORIGINS = undefined;
   SHUTDOWN_GRACE_MS = undefined;
   GRANT_APPROVALS_REQUIRED = undefined;
+  PRIVATE_KEY_CACHE_SECONDS = undefined;
+  PRIVATE_KEY_CACHE_MAX = undefined;
 }

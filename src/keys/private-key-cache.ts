@@ -1,0 +1,43 @@
+import { Injectable } from '@nestjs/common';
+import { createHash, KeyObject } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import { AppConfig } from '../config/app-config';
+
+/**
+ * In-process cache of unsealed private keys, so steady-state decrypt makes no KMS call. Never in
+ * Redis, never on disk. Entries are keyed by a digest of the sealed key as stored: a lookup
+ * needs the sealed key read from the database in the same request, so a key that was destroyed
+ * (crypto-shredded) or purged on any replica can never be served from here — its sealed bytes
+ * are gone. PRIVATE_KEY_CACHE_SECONDS bounds how long an unsealed key stays in memory
+ * (0 disables the cache), PRIVATE_KEY_CACHE_MAX how many.
+ *
+ * Node cannot wipe a KeyObject in place; eviction drops the last reference and OpenSSL clears
+ * the private components (BN_clear_free) when the object is garbage-collected.
+ */
+@Injectable()
+export class PrivateKeyCache {
+  private readonly cache?: LRUCache<string, KeyObject>;
+
+  constructor(config: AppConfig) {
+    const { ttlSeconds, maxEntries } = config.privateKeyCache;
+    if (ttlSeconds > 0 && maxEntries > 0) {
+      this.cache = new LRUCache({ max: maxEntries, ttl: ttlSeconds * 1000, ttlAutopurge: true });
+    }
+  }
+
+  get(sealed: Buffer): KeyObject | undefined {
+    return this.cache?.get(digest(sealed));
+  }
+
+  set(sealed: Buffer, key: KeyObject): void {
+    this.cache?.set(digest(sealed), key);
+  }
+
+  clear(): void {
+    this.cache?.clear();
+  }
+}
+
+function digest(sealed: Buffer): string {
+  return createHash('sha256').update(sealed).digest('base64url');
+}
