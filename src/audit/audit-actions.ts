@@ -1,3 +1,5 @@
+import { decode } from 'jsonwebtoken';
+import { TOKEN_ID_PATTERN } from '../auth/revocation/dto/revoke-token.dto';
 import { isUserId } from '../common/user-id';
 import { keyVersionOf } from '../crypto/ciphertext-format';
 import { findCiphertexts } from '../rotation/json-ciphertexts';
@@ -97,8 +99,10 @@ export const DESCRIBE: Partial<Record<AuditAction, Describe>> = {
     };
   },
   'token.revoke': ({ body }, response) => {
-    // The token id (jti) names a token without being one; a token sent whole is never recorded.
-    const tokenId = [body?.jti, response?.jti].find((value) => typeof value === 'string' && /^[\w.:-]{1,128}$/.test(value));
+    // The revoked token's id (jti) names it without being a credential; the token itself is never
+    // recorded. A token sent whole has been verified by the time there is a response.
+    const fromToken = response && typeof body?.token === 'string' ? decode(body.token, { json: true })?.jti : undefined;
+    const tokenId = [body?.jti, fromToken].find((value) => typeof value === 'string' && TOKEN_ID_PATTERN.test(value));
     return { details: tokenId ? { tokenId } : null };
   },
   translate: ({ body }) => {

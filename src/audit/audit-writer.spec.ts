@@ -51,7 +51,8 @@ describe('audit writer', () => {
   let store: ManualStore;
 
   before(() => {
-    const capture: LoggerService = { log: (m) => logged.push(String(m)), error: (m) => errors.push(String(m)), warn: () => undefined };
+    const text = (message: unknown) => (typeof message === 'string' ? message : JSON.stringify(message));
+    const capture: LoggerService = { log: (m) => logged.push(text(m)), error: (m) => errors.push(text(m)), warn: () => undefined };
     Logger.overrideLogger(capture);
   });
   after(() => Logger.overrideLogger(['error']));

@@ -73,7 +73,8 @@ export class AuditWriter implements BeforeApplicationShutdown {
       try {
         const result = await work(sealNext);
         this.head = head;
-        for (const event of sealed) this.logger.log(JSON.stringify({ audit: event }));
+        // One structured line per event (the JSON logger merges `audit` into the line) for the SIEM.
+        for (const event of sealed) this.logger.log({ audit: event });
         return result;
       } catch (error) {
         // The statement may have committed even though it reported an error: read the head back.
@@ -107,7 +108,7 @@ export class AuditWriter implements BeforeApplicationShutdown {
     const reason = (error as Error)?.name ?? 'error';
     if (this.config.audit.failOpen) {
       for (const pending of batch) {
-        this.logger.error(`AUDIT EVENT NOT STORED (${reason}); AUDIT_FAIL_OPEN=true lets the operation proceed: ${JSON.stringify({ audit: pending.content })}`);
+        this.logger.error({ msg: `AUDIT EVENT NOT STORED (${reason}); AUDIT_FAIL_OPEN=true lets the operation proceed`, auditLost: pending.content });
         pending.resolve();
       }
       return;

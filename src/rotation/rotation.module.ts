@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module';
 import { CryptoModule } from '../crypto/crypto.module';
 import { KeysModule } from '../keys/keys.module';
 import { RotationController } from './rotation.controller';
@@ -6,7 +7,7 @@ import { RotationScheduler } from './rotation.scheduler';
 import { RotationService } from './rotation.service';
 
 @Module({
-  imports: [KeysModule, CryptoModule],
+  imports: [KeysModule, CryptoModule, AuditModule],
   controllers: [RotationController],
   providers: [RotationService, RotationScheduler],
   exports: [RotationService, RotationScheduler],

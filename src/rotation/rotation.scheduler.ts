@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
+import { AuditWriter, SYSTEM_ACTOR } from '../audit/audit-writer';
 import { AppConfig } from '../config/app-config';
 import { KeysService } from '../keys/keys.service';
 
@@ -25,6 +26,7 @@ export class RotationScheduler implements OnApplicationBootstrap {
     private readonly config: AppConfig,
     private readonly keys: KeysService,
     private readonly registry: SchedulerRegistry,
+    private readonly audit: AuditWriter,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -45,7 +47,10 @@ export class RotationScheduler implements OnApplicationBootstrap {
   async run(): Promise<{ rotated: number; purged: number }> {
     try {
       const startedAt = await this.keys.databaseNow();
-      const rotated = await this.rotateDueKeys(new Date(startedAt.getTime() - this.config.rotation.maxAgeDays * DAY_MS));
+      const cutoff = new Date(startedAt.getTime() - this.config.rotation.maxAgeDays * DAY_MS);
+      // No rotation runs unless the audit trail has recorded that the run started.
+      await this.audit.append({ action: 'rotation.scheduled', outcome: 'started', actor: SYSTEM_ACTOR, details: { dueBefore: cutoff.toISOString() } });
+      const rotated = await this.rotateDueKeys(cutoff);
       const purged = await this.keys.purgeHistory(new Date(startedAt.getTime() - this.config.rotation.historyRetentionDays * DAY_MS));
       if (purged.length) {
         this.logger.log(`Purged ${purged.length} retired key version(s) past retention: ${purged.map((p) => `user ${p.userId} v${p.keyVersion}`).join(', ')}`);
@@ -64,6 +69,14 @@ export class RotationScheduler implements OnApplicationBootstrap {
       const next = await this.keys.rotateNextDueKey(cutoff);
       if (!next) break;
       rotated++;
+      await this.audit.append({
+        action: 'rotation.scheduled',
+        outcome: 'success',
+        actor: SYSTEM_ACTOR,
+        userId: next.userId,
+        keyVersions: [next.keyVersion - 1, next.keyVersion],
+        details: { reason: 'scheduled' },
+      });
       if (rotated % BATCH_SIZE === 0) this.logger.log(`Scheduled rotation in progress: ${rotated} key(s) rotated`);
     }
     return rotated;

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { LocalIssuer } from '../../src/auth/signing-keys';
 import { Stack, STACKS } from '../support/stacks';
-import { actorOf } from './support';
+import { actorOf, anotherCaller } from './support';
 
 for (const definition of STACKS) {
   describe(`audit query and access report — ${definition.name}`, () => {
@@ -16,16 +15,10 @@ for (const definition of STACKS) {
     const encrypt = async (bearer: string, userId: string, data: string[]): Promise<string[]> => (await post(bearer, 'encrypt', { userId, data })).body.encryptedData;
     const decrypt = (bearer: string, userId: string, data: string[], purpose?: string) => post(bearer, 'decrypt', { userId, data, purpose });
 
-    /** A second caller with its own identity: another user of moto's pool, or another local subject. */
-    async function anotherCaller(): Promise<string> {
-      if (stack.env.DATABASE_URL) return stack.token(['encrypt', 'decrypt']);
-      return (await LocalIssuer.open(stack.env.DATA_DIR)).mint(600, { sub: 'billing-service', scope: 'encrypt decrypt' });
-    }
-
     before(async () => {
       stack = await definition.start();
       owner = await stack.token();
-      billing = await anotherCaller();
+      billing = await anotherCaller(stack, 'billing-service', ['encrypt', 'decrypt']);
       auditor = await stack.token(['audit:read']);
       for (const userId of ['901', '902', '903']) await post(owner, 'keys', { userId });
     });

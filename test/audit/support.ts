@@ -2,6 +2,9 @@ import { Logger } from '@nestjs/common';
 import { decode } from 'jsonwebtoken';
 import { randomUUID } from 'node:crypto';
 import { mock } from 'node:test';
+import { Permission } from '../../src/auth/permissions';
+import { LocalIssuer } from '../../src/auth/signing-keys';
+import { CognitoPool } from '../support/moto';
 import { Stack } from '../support/stacks';
 
 /** An audit row as the tests read it straight from the table. */
@@ -24,15 +27,18 @@ export interface AuditRow {
   details: Record<string, unknown> | null;
 }
 
-/** The events one request left, in the order they were written. */
-export function eventsOf(stack: Stack, requestId: string): Promise<AuditRow[]> {
+/** Audit rows matching `where`, in the order they were written. */
+export function auditRows(stack: Stack, where: string, params: unknown[] = []): Promise<AuditRow[]> {
   return stack.query<AuditRow>(
     `SELECT id, chain_id, seq, request_id, action, outcome, error_code, actor_sub, actor_client_id, actor_username,
             target_user_id::text AS user_id, key_versions, item_count, source_ip, purpose, details
-       FROM audit_events WHERE request_id = $1 ORDER BY occurred_at, seq`,
-    [requestId],
+       FROM audit_events WHERE ${where} ORDER BY occurred_at, seq`,
+    params,
   );
 }
+
+/** The events one request left, in the order they were written. */
+export const eventsOf = (stack: Stack, requestId: string) => auditRows(stack, 'request_id = $1', [requestId]);
 
 /** The whole table as text, for searching it for anything that must never be there. */
 export async function wholeTrail(stack: Stack): Promise<string> {
@@ -50,6 +56,13 @@ export function actorOf(token: string): { sub: string; clientId: string; usernam
     clientId: String(claims.client_id),
     username: typeof claims.username === 'string' ? claims.username : null,
   };
+}
+
+/** A token of a caller distinct from every other: a new user of moto's pool, or a new local subject. */
+export async function anotherCaller(stack: Stack, name: string, permissions: Permission[]): Promise<string> {
+  const pool = (stack as Stack & { pool?: CognitoPool }).pool;
+  if (pool) return pool.accessToken(permissions);
+  return (await LocalIssuer.open(stack.env.DATA_DIR)).mint(600, { sub: name, scope: permissions.join(' ') });
 }
 
 /**

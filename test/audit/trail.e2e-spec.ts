@@ -1,11 +1,14 @@
+import { decode } from 'jsonwebtoken';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Stack, STACKS } from '../support/stacks';
-import { actorOf, AuditRow, captureLogs, eventsOf, newRequestId, wholeTrail } from './support';
+import { RotationScheduler } from '../../src/rotation/rotation.scheduler';
+import { actorOf, anotherCaller, AuditRow, auditRows, captureLogs, eventsOf, newRequestId, wholeTrail } from './support';
 
 const MARKER = `PLAINTEXT-MARKER-${randomUUID()}`;
 const PURPOSE = 'estate settlement: executor statement';
+const RATE_LIMIT = 100;
 
 for (const definition of STACKS) {
   describe(`audit trail: one event per operation — ${definition.name}`, () => {
@@ -41,7 +44,13 @@ for (const definition of STACKS) {
 
     before(async () => {
       logs = captureLogs();
-      stack = await definition.start({ AUDIT_REQUIRE_PURPOSE: 'true' });
+      // Rotation runs only when a test calls it, and then finds every key due.
+      stack = await definition.start({
+        AUDIT_REQUIRE_PURPOSE: 'true',
+        ROTATION_ENABLED: 'false',
+        ROTATION_MAX_AGE_DAYS: '0',
+        RATE_LIMIT_PER_MINUTE: String(RATE_LIMIT),
+      });
       token = await stack.token();
       secrets.push(token);
     });
@@ -185,6 +194,36 @@ for (const definition of STACKS) {
       assertActor(events[0], encryptOnly);
     });
 
+    it('records a token revocation as started and success with the token id, never the token', async () => {
+      const compromised = await anotherCaller(stack, 'compromised-service', ['keys:read']);
+      secrets.push(compromised);
+      const { jti } = decode(compromised) as { jti: string };
+      const byToken = await call('post', 'tokens/revoke', { token: compromised });
+      assert.equal(byToken.response.status, 200);
+      assert.deepEqual(byToken.events.map((e) => [e.action, e.outcome]), [['token.revoke', 'started'], ['token.revoke', 'success']]);
+      assert.deepEqual(byToken.events[1].details, { tokenId: jti });
+      const refused = await call('get', 'keys/601', undefined, compromised);
+      assert.equal(refused.response.status, 401);
+      assert.deepEqual(refused.events.map((e) => [e.action, e.error_code]), [['auth.failure', 'AUTH001']]);
+
+      const byId = await call('post', 'tokens/revoke', { jti: 'a-leaked-token-id' });
+      assert.equal(byId.response.status, 200);
+      assert.deepEqual(byId.events.map((e) => [e.outcome, e.details]), [['started', { tokenId: 'a-leaked-token-id' }], ['success', { tokenId: 'a-leaked-token-id' }]]);
+    });
+
+    it('records a rate-limited request as one refusal naming the caller', async () => {
+      const hasty = await anotherCaller(stack, 'hasty-service', ['keys:read']);
+      secrets.push(hasty);
+      let last = await call('get', 'keys/601', undefined, hasty);
+      for (let sent = 1; last.response.status !== 429 && sent <= RATE_LIMIT * 2; sent++) {
+        last = await call('get', 'keys/601', undefined, hasty);
+      }
+      assert.equal(last.response.status, 429);
+      assert.equal(last.response.body.code, 'RATE001');
+      assert.deepEqual(last.events.map((e) => [e.action, e.outcome, e.error_code, e.user_id]), [['rate.limited', 'denied', 'RATE001', '601']]);
+      assertActor(last.events[0], hasty);
+    });
+
     it('records reads of the trail itself', async () => {
       const query = await call('get', 'audit?limit=5');
       assert.deepEqual(query.events.map((e) => [e.action, e.outcome, e.item_count]), [['audit.query', 'success', 5]]);
@@ -198,6 +237,19 @@ for (const definition of STACKS) {
       const { response, events } = await call('get', 'grants?fromUserId=601');
       assert.equal(response.status, 200);
       assert.deepEqual(events.map((e) => [e.action, e.outcome]), [['grant.list', 'success']]);
+    });
+
+    it('records a scheduled rotation run before it rotates anything, and each key it rotated', async () => {
+      await call('post', 'keys', { userId: '604' });
+      const { rotated } = await stack.app.get(RotationScheduler).run();
+      assert.ok(rotated >= 1);
+      const [started, ...done] = await auditRows(stack, `action = 'rotation.scheduled'`);
+      assert.deepEqual([started.outcome, started.actor_sub, started.user_id], ['started', 'system', null]);
+      assert.equal(done.length, rotated);
+      assert.ok(done.every((event) => event.outcome === 'success' && event.actor_sub === 'system'));
+      const forNewKey = done.find((event) => event.user_id === '604');
+      assert.deepEqual(forNewKey?.key_versions, [1, 2]);
+      assert.deepEqual(forNewKey?.details, { reason: 'scheduled' });
     });
 
     it('keeps no plaintext, ciphertext, key or token in the table', async () => {

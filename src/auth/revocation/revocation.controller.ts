@@ -1,5 +1,6 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Audited } from '../../audit/audited.decorator';
 import { invalidInput } from '../../common/api-error';
 import { ErrorResponse } from '../../common/error-response.dto';
 import { CurrentPrincipal, RequirePermission } from '../decorators';
@@ -15,6 +16,7 @@ export class RevocationController {
   @Post('revoke')
   @HttpCode(200)
   @RequirePermission('tokens:revoke', [])
+  @Audited('token.revoke')
   @ApiOperation({ summary: 'Revoke an access token: every replica refuses it (AUTH001) until it expires' })
   @ApiOkResponse({ type: RevokeTokenResponse })
   @ApiBadRequestResponse({ description: 'ENC001: neither or both of jti and token, or a token this service does not trust', type: ErrorResponse })
