@@ -1,4 +1,5 @@
 import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
+import { AsyncResource } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { dependencyUnavailable } from '../common/api-error';
 import { AppConfig } from '../config/app-config';
@@ -37,6 +38,12 @@ export class AuditWriter implements BeforeApplicationShutdown {
   private queue: Pending[] = [];
   private flushing?: Promise<void>;
   private tail: Promise<unknown> = Promise.resolve();
+  /**
+   * Drains run outside the async context of the request that happened to start them, so that
+   * request-scoped log fields (the JSON logger's requestId) are not stamped on other requests'
+   * events written in the same batch.
+   */
+  private readonly drainOutsideRequests = AsyncResource.bind(() => this.drain());
 
   constructor(
     private readonly store: AuditStore,
@@ -51,7 +58,7 @@ export class AuditWriter implements BeforeApplicationShutdown {
     return new Promise((resolve, reject) => {
       this.queue.push({ content: complete(draft), resolve, reject });
       // setImmediate: appends made in the same turn of the event loop share the first INSERT.
-      this.flushing ??= new Promise<void>((done) => setImmediate(done)).then(() => this.drain());
+      this.flushing ??= new Promise<void>((done) => setImmediate(done)).then(this.drainOutsideRequests);
     });
   }
 

@@ -106,6 +106,15 @@ for (const definition of STACKS) {
       assert.equal((await get('keys/0/access-report')).body.code, 'ENC001');
     });
 
+    it('documents the audit routes and their parameters in the OpenAPI document', async () => {
+      const { body: openapi } = await stack.http().get('/docs-json');
+      const query = openapi.paths['/api/v1/audit']?.get;
+      assert.deepEqual(query.parameters.map((p: { name: string }) => p.name).sort(), ['action', 'actor', 'cursor', 'from', 'limit', 'to', 'userId']);
+      assert.ok(openapi.paths['/api/v1/audit/verify']?.get);
+      assert.ok(openapi.paths['/api/v1/keys/{userId}/access-report']?.get);
+      assert.ok(openapi.components.schemas.DecryptRequest.properties.purpose);
+    });
+
     it('requires the audit:read permission to read the trail, verify it or see a report', async () => {
       for (const path of ['audit', 'audit/verify', 'keys/901/access-report']) {
         const response = await get(path, billing);
