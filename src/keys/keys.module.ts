@@ -1,7 +1,7 @@
 import { CacheModule, CacheModuleOptions } from '@nestjs/cache-manager';
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import KeyvRedis, { Keyv } from '@keyv/redis';
+import { createKeyv } from '@keyv/redis';
 import { RedisConnection } from '../redis/redis-connection';
 import { KeyProviderModule } from '../crypto/key-provider/key-provider.module';
 import { UserKey } from './entities/user-key.entity';
@@ -21,7 +21,7 @@ import { PublicKeyCache } from './public-key-cache';
       inject: [RedisConnection],
       useFactory: ({ client }: RedisConnection): CacheModuleOptions => ({
         stores: client
-          ? [new Keyv({ store: new KeyvRedis(client, { throwOnConnectError: false, throwOnErrors: true }), useKeyPrefix: false, throwOnErrors: true })]
+          ? [createKeyv(client, { throwOnConnectError: false, throwOnErrors: true })]
           : undefined,
       }),
     }),

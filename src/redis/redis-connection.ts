@@ -19,24 +19,19 @@ const RECONNECT_MAX_DELAY_MS = 2000;
  */
 export class RedisConnection {
   private readonly logger = new Logger('Redis');
-  private readonly policy?: DependencyPolicy;
+  private policy?: DependencyPolicy;
   private readonly readyListeners: Array<() => void> = [];
   private wasReady = false;
 
   readonly client: RedisClientType | null;
 
-  constructor(config: AppConfig, metrics: MetricsService) {
+  constructor(
+    private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
+  ) {
     const { redisUrl, redisTimeoutMs } = config.cache;
     this.client = redisUrl ? this.connect(redisUrl, redisTimeoutMs) : null;
-    if (redisUrl) {
-      this.policy = new DependencyPolicy({
-        name: 'redis',
-        attemptTimeoutMs: redisTimeoutMs,
-        breakerResetMs: config.circuitBreakerResetMs,
-        isDependencyFailure: () => true,
-        metrics,
-      });
-    }
+    if (redisUrl) this.policy = this.newPolicy();
   }
 
   get isConfigured(): boolean {
@@ -64,6 +59,16 @@ export class RedisConnection {
     if (this.client?.isOpen) await this.client.close().catch(() => this.client?.destroy());
   }
 
+  private newPolicy(): DependencyPolicy {
+    return new DependencyPolicy({
+      name: 'redis',
+      attemptTimeoutMs: this.config.cache.redisTimeoutMs,
+      breakerResetMs: this.config.circuitBreakerResetMs,
+      isDependencyFailure: () => true,
+      metrics: this.metrics,
+    });
+  }
+
   private connect(url: string, timeoutMs: number): RedisClientType {
     const client: RedisClientType = createClient({
       url,
@@ -83,6 +88,8 @@ export class RedisConnection {
     });
     client.on('ready', () => {
       this.wasReady = true;
+      // A fresh connection is proof enough: no need to wait for the open breaker's trial call.
+      this.policy = this.newPolicy();
       this.logger.log('Redis connected');
       for (const listener of this.readyListeners) listener();
     });

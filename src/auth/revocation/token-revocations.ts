@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { decode, verify } from 'jsonwebtoken';
 import { DataSource } from 'typeorm';
@@ -19,11 +19,13 @@ const redisKey = (tokenId: string) => `pii-api:revoked-token:${tokenId}`;
  * revocation made while Redis was down or restarted empty is never forgotten.
  */
 @Injectable()
-export class TokenRevocations {
+export class TokenRevocations implements OnModuleInit {
   private readonly logger = new Logger(TokenRevocations.name);
   private redisComplete = false;
+  /** Bumped by every Redis failure, so that a copy overtaken by one does not count as complete. */
+  private failures = 0;
   private copying?: Promise<void>;
-  private nextCopyAttempt = 0;
+  private copyTimer?: NodeJS.Timeout;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -32,6 +34,10 @@ export class TokenRevocations {
     @Inject(SIGNING_KEY_SOURCE) private readonly signingKeys: SigningKeySource,
   ) {
     redis.onReady(() => void this.copyToRedis());
+  }
+
+  onModuleInit(): void {
+    void this.copyToRedis();
   }
 
   /** Lists `tokenId` until `expiresAt`; a token that has already expired needs nothing. */
@@ -77,8 +83,6 @@ export class TokenRevocations {
       } catch {
         this.distrustRedis();
       }
-    } else if (this.redis.isConfigured && Date.now() >= this.nextCopyAttempt) {
-      void this.copyToRedis();
     }
     try {
       const rows: unknown[] = await this.dataSource.query(
@@ -93,11 +97,26 @@ export class TokenRevocations {
 
   private distrustRedis(): void {
     this.redisComplete = false;
+    this.failures += 1;
+    this.copyLater();
+  }
+
+  /** Retried until it succeeds; a reconnect of the client also triggers it at once. */
+  private copyLater(): void {
+    if (this.copyTimer) return;
+    this.copyTimer = setTimeout(() => {
+      this.copyTimer = undefined;
+      void this.copyToRedis();
+    }, this.config.circuitBreakerResetMs);
+    this.copyTimer.unref();
   }
 
   /** Copies the unexpired denylist into Redis; afterwards Redis's answers are trusted again. */
   private copyToRedis(): Promise<void> {
+    // Disconnected: the 'ready' event of the reconnect calls again.
+    if (!this.redis.client?.isReady) return Promise.resolve();
     this.copying ??= (async () => {
+      const failuresBefore = this.failures;
       try {
         const rows: Array<{ token_id: string; expires_at: Date }> = await this.dataSource.query(
           `SELECT token_id, expires_at FROM revoked_tokens WHERE expires_at > now()`,
@@ -109,10 +128,11 @@ export class TokenRevocations {
           }
           await batch.exec();
         });
-        this.redisComplete = true;
+        if (this.failures === failuresBefore) this.redisComplete = true;
+        else this.copyLater();
       } catch (error) {
-        this.nextCopyAttempt = Date.now() + this.config.circuitBreakerResetMs;
         this.logger.warn(`token denylist not copied to Redis yet (${(error as Error).name}); checking the database meanwhile`);
+        this.copyLater();
       } finally {
         this.copying = undefined;
       }
