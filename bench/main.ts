@@ -1,0 +1,174 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { load, LoadResult, LoadSpec } from './load';
+import { CeilingResult, KeygenResult, PEER_SUITES, PeerResult, PeerSuite } from './references';
+import { References } from './references-client';
+import { BenchResults, judgeTargets, printReport, ScenarioResult, writeResults } from './report';
+import { ROOT, ServiceUnderTest } from './service';
+import { BATCH_SIZES, CONNECTIONS, makeItems, MANY_CONNECTIONS, randomUserIdBase, TEN_ITEMS } from './workload';
+
+/**
+ * `npm run bench`: the service in production configuration under autocannon, against the
+ * in-process ceiling and the AWS Encryption SDK, measured in one run (see docs/performance.md).
+ *
+ * BENCH_SECONDS   seconds per measured load run (default 6; each run has a 1 s warm-up before it)
+ * BENCH_ONLY      a regular expression: run only the scenarios whose name matches (results not saved)
+ * BENCH_CPU_PROF  1: run the service under `node --cpu-prof`; profiles go to .build/bench-profile
+ */
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
+const CEILING_SECONDS = 3;
+const PEER_SECONDS = 2;
+const KEYGEN_SECONDS = 6;
+const WARM_UP_SECONDS = 1;
+const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
+const PROFILE_DIR = join(ROOT, '.build/bench-profile');
+/** Connections for POST /keys: enough to keep every core generating. */
+const KEY_CONNECTIONS = availableParallelism() * 8;
+
+const selected = (name: string) => !ONLY || ONLY.test(name);
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+async function main(): Promise<void> {
+  if (!Number.isFinite(SECONDS) || SECONDS < 1 || SECONDS > 30) throw new Error('BENCH_SECONDS must be between 1 and 30');
+  const startedAt = new Date();
+  const loadAtStart = loadavg();
+  const profiling = process.env.BENCH_CPU_PROF === '1';
+  if (profiling) rmSync(PROFILE_DIR, { recursive: true, force: true }), mkdirSync(PROFILE_DIR, { recursive: true });
+
+  const references = new References();
+  log('starting PostgreSQL database, moto (KMS), token issuer and the service (node dist/main)...');
+  const service = await ServiceUnderTest.start({ cpuProfileDir: profiling ? PROFILE_DIR : undefined });
+  const scenarios: ScenarioResult[] = [];
+  const results: Partial<BenchResults> = {};
+  try {
+    const runId = Date.now().toString(36);
+    let callers = 0;
+    const tokenFor = () => service.token(`bench-${runId}-${++callers}`);
+    const userId = randomUserIdBase().toString();
+    const created = await post(service.url, '/api/v1/keys', tokenFor(), { userId });
+    if (!created.ok) throw new Error(`POST /keys answered ${created.status}: ${await created.text()}`);
+
+    const plaintexts = makeItems(Math.max(...BATCH_SIZES));
+    const encrypted = await post(service.url, '/api/v1/encrypt', tokenFor(), { userId, data: plaintexts });
+    const ciphertexts = ((await encrypted.json()) as { encryptedData: string[] }).encryptedData;
+
+    /** A load run preceded by a short warm-up; each run has its own caller (its own rate-limit count). */
+    const measure = async (spec: Omit<LoadSpec, 'url' | 'token' | 'seconds'>, afterWarmUp?: () => void): Promise<LoadResult> => {
+      const token = tokenFor();
+      await load({ ...spec, url: service.url, token, seconds: WARM_UP_SECONDS });
+      afterWarmUp?.();
+      return load({ ...spec, url: service.url, token, seconds: SECONDS });
+    };
+
+    for (const operation of ['encrypt', 'decrypt'] as const) {
+      // 10 items last, so that the 1,000-connection run follows its 50-connection reference directly.
+      const runs = [...BATCH_SIZES.filter((size) => size !== TEN_ITEMS), TEN_ITEMS].map((items) => ({ items, connections: CONNECTIONS }));
+      runs.push({ items: TEN_ITEMS, connections: MANY_CONNECTIONS });
+      for (const { items, connections } of runs) {
+        const name = `${operation} ${items} @${connections}`;
+        if (!selected(name)) continue;
+        log(`${name}: ceiling...`);
+        const ceiling = await references.run<CeilingResult>({ kind: 'ceiling', operation, items, seconds: CEILING_SECONDS });
+        log(`${name}: service...`);
+        const body = { userId, data: (operation === 'encrypt' ? plaintexts : ciphertexts).slice(0, items) };
+        let kmsBefore = 0;
+        // A decrypt answer must be exactly the plaintexts: any other body counts as an error.
+        const expectBody = operation === 'decrypt' ? JSON.stringify({ decryptedData: plaintexts.slice(0, items) }) : undefined;
+        const result = await measure({ path: `/api/v1/${operation}`, connections, body, expectBody }, () => (kmsBefore = service.kmsCalls));
+        const kmsCalls = service.kmsCalls - kmsBefore;
+        scenarios.push({
+          name,
+          operation,
+          items,
+          connections,
+          service: { ...result, itemsPerSecond: result.requestsPerSecond * items },
+          ceiling,
+          ...(operation === 'decrypt' ? { kmsCallsPerRequest: kmsCalls / Math.max(1, result.requests) } : {}),
+        });
+      }
+    }
+
+    if (selected('keys')) {
+      log('keys: RSA key generation on all cores...');
+      const keygen = await references.run<KeygenResult>({ kind: 'keygen', bits: 2048, seconds: KEYGEN_SECONDS });
+      let nextUser = randomUserIdBase();
+      const newUser = () => ({ userId: (nextUser++).toString() });
+      log('keys: POST /keys for new users...');
+      const keys = await load({ url: service.url, path: '/api/v1/keys', token: tokenFor(), connections: KEY_CONNECTIONS, seconds: SECONDS, body: newUser });
+      results.keys = { keygen, service: keys, connections: KEY_CONNECTIONS };
+
+      log('keys: encrypt p99 with and without POST /keys at a quarter of the key-generation rate...');
+      const encrypt = { path: '/api/v1/encrypt', connections: CONNECTIONS, body: { userId, data: plaintexts.slice(0, 100) } };
+      const alone = await measure(encrypt);
+      const keysRate = Math.max(1, Math.round(keygen.keysPerSecond / 4));
+      const background = load({
+        url: service.url,
+        path: '/api/v1/keys',
+        token: tokenFor(),
+        connections: availableParallelism() * 2,
+        seconds: SECONDS + 2 * WARM_UP_SECONDS + 1,
+        overallRate: keysRate,
+        body: newUser,
+      });
+      await sleep(1000);
+      const withKeys = await measure(encrypt);
+      const keysDuringEncrypt = await background;
+      results.keygenInterference = { keysRate, alone, withKeys, keys: keysDuringEncrypt };
+    }
+
+    if (selected('peer')) {
+      results.peer = [];
+      for (const suite of Object.keys(PEER_SUITES) as PeerSuite[]) {
+        log(`peer: AWS Encryption SDK, ${suite}...`);
+        results.peer.push(await references.run<PeerResult>({ kind: 'peer', suite, seconds: PEER_SECONDS }));
+      }
+    }
+    const warnings = service.log.trim();
+    if (warnings) log(`the service logged:\n${warnings.split('\n').slice(-20).join('\n')}`);
+  } finally {
+    log('stopping the service...');
+    await service.stop();
+    references.stop();
+  }
+
+  const complete: BenchResults = {
+    date: startedAt.toISOString(),
+    commit: spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim(),
+    machine: {
+      cpu: cpus()[0]?.model ?? 'unknown',
+      cores: availableParallelism(),
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+      platform: `${process.platform} ${process.arch}`,
+      loadAverageAtStart: loadAtStart[0],
+      loadAverageAtEnd: loadavg()[0],
+    },
+    settings: { secondsPerRun: SECONDS, warmUpSeconds: WARM_UP_SECONDS, ceilingSeconds: CEILING_SECONDS, peerSeconds: PEER_SECONDS, itemBytes: 32 },
+    scenarios,
+    peer: results.peer ?? [],
+    keys: results.keys,
+    keygenInterference: results.keygenInterference,
+    targets: [],
+  };
+  complete.targets = judgeTargets(complete);
+  printReport(complete);
+  if (ONLY) log('BENCH_ONLY is set: partial run, results not saved');
+  else writeResults(complete);
+  if (profiling) log(`CPU profile(s): ${readdirSync(PROFILE_DIR).map((file) => join(PROFILE_DIR, file)).join(', ')}`);
+}
+
+function post(url: string, path: string, token: string, body: unknown): Promise<Response> {
+  return fetch(`${url}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

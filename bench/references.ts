@@ -1,0 +1,187 @@
+import {
+  AlgorithmSuiteIdentifier,
+  buildClient,
+  CommitmentPolicy,
+  RawRsaKeyringNode,
+} from '@aws-crypto/client-node';
+import { availableParallelism } from 'node:os';
+import { generateKeyPairSync, KeyPairKeyObjectResult } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { parseCiphertext } from '../src/crypto/ciphertext-format';
+import { decryptBatch, encryptBatch } from '../src/crypto/envelope';
+import { generateRsaKeyPair } from '../src/crypto/key-pair';
+import { makeItems } from './workload';
+
+/**
+ * The benchmark's references, in a child process of their own driven by bench/main.ts over IPC:
+ * - the ceiling: src/crypto/envelope.ts called in-process on this one thread (one core), no HTTP;
+ * - the peer: the AWS Encryption SDK with a raw RSA-OAEP-SHA256 keyring, one message per item;
+ * - the machine's RSA key-generation rate on all cores (the service's own generateRsaKeyPair).
+ */
+
+export type PeerSuite = keyof typeof PEER_SUITES;
+
+export type ReferenceTask =
+  | { kind: 'ceiling'; operation: 'encrypt' | 'decrypt'; items: number; seconds: number }
+  | { kind: 'peer'; suite: PeerSuite; seconds: number }
+  | { kind: 'keygen'; bits: number; seconds: number };
+
+export interface CeilingResult {
+  requestsPerSecond: number;
+  itemsPerSecond: number;
+}
+
+export interface PeerResult {
+  suite: PeerSuite;
+  signed: boolean;
+  encryptItemsPerSecond: number;
+  decryptItemsPerSecond: number;
+}
+
+export interface KeygenResult {
+  keysPerSecond: number;
+  concurrency: number;
+}
+
+export const PEER_SUITES = {
+  'unsigned, AES-256-GCM, HKDF-SHA256': {
+    signed: false,
+    policy: CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT,
+    suiteId: AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA256,
+  },
+  'unsigned, AES-256-GCM, no KDF': {
+    signed: false,
+    policy: CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT,
+    suiteId: AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16,
+  },
+  'unsigned, committing, HKDF-SHA512': {
+    signed: false,
+    policy: CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
+    suiteId: AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY,
+  },
+  'default: signed ECDSA P-384, committing': {
+    signed: true,
+    policy: CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
+    suiteId: undefined,
+  },
+} as const;
+
+const USER_ID = '4242';
+const KEY_VERSION = 1;
+/** Distinct batches, each under its own data key, cycled through by the decrypt ceiling. */
+const DECRYPT_POOL = 8;
+
+let keyPair: KeyPairKeyObjectResult | undefined;
+const referenceKeys = () => (keyPair ??= generateKeyPairSync('rsa', { modulusLength: 2048 }));
+
+function ceiling(operation: 'encrypt' | 'decrypt', count: number, seconds: number): CeilingResult {
+  const { publicKey, privateKey } = referenceKeys();
+  const recipient = { userId: USER_ID, keyVersion: KEY_VERSION, publicKey };
+  const items = makeItems(count);
+  let step: () => void;
+  if (operation === 'encrypt') {
+    step = () => encryptBatch(items, recipient);
+  } else {
+    // As the service does per request: parse every item, unwrap the batch's data key (one RSA
+    // private operation), decrypt every item.
+    const pool = Array.from({ length: DECRYPT_POOL }, () => encryptBatch(items, recipient));
+    let next = 0;
+    step = () => {
+      const batch = pool[next++ % DECRYPT_POOL];
+      decryptBatch(USER_ID, batch.map(parseCiphertext), () => privateKey);
+    };
+  }
+  const batchesPerSecond = rate(seconds, step);
+  return { requestsPerSecond: batchesPerSecond, itemsPerSecond: batchesPerSecond * count };
+}
+
+async function peer(suite: PeerSuite, seconds: number): Promise<PeerResult> {
+  const { policy, suiteId, signed } = PEER_SUITES[suite];
+  const client = buildClient(policy);
+  const { publicKey, privateKey } = referenceKeys();
+  const keyring = new RawRsaKeyringNode({
+    keyNamespace: 'pii-bench',
+    keyName: 'user-4242',
+    rsaKey: { publicKey: publicKey as never, privateKey: privateKey as never },
+    oaepHash: 'sha256',
+  });
+  const encryptionContext = { userId: USER_ID };
+  const items = makeItems(64);
+  let next = 0;
+  const encryptOne = () =>
+    client.encrypt(keyring, items[next++ % items.length], suiteId === undefined ? { encryptionContext } : { encryptionContext, suiteId });
+  const encryptItemsPerSecond = await rateAsync(seconds, encryptOne);
+  const messages = await Promise.all(items.map(async () => (await encryptOne()).result));
+  const decryptItemsPerSecond = await rateAsync(seconds, () => client.decrypt(keyring, messages[next++ % messages.length]));
+  return { suite, signed, encryptItemsPerSecond, decryptItemsPerSecond };
+}
+
+/** Key pairs per second with one generation in flight per core (libuv's pool is sized to match). */
+async function keygen(bits: number, seconds: number): Promise<KeygenResult> {
+  const concurrency = availableParallelism();
+  const start = performance.now();
+  const deadline = start + seconds * 1000;
+  let generated = 0;
+  const generator = async () => {
+    while (performance.now() < deadline) {
+      const pair = await generateRsaKeyPair(bits);
+      pair.privateKeyDer.fill(0);
+      generated++;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, generator));
+  return { keysPerSecond: generated / ((performance.now() - start) / 1000), concurrency };
+}
+
+/** Operations per second of a synchronous step, after a warm-up of a fifth of the time. */
+function rate(seconds: number, step: () => void): number {
+  const run = (ms: number) => {
+    const start = performance.now();
+    let count = 0;
+    let now = start;
+    while (now - start < ms) {
+      step();
+      count++;
+      now = performance.now();
+    }
+    return count / ((now - start) / 1000);
+  };
+  run(seconds * 200);
+  return run(seconds * 1000);
+}
+
+async function rateAsync(seconds: number, step: () => Promise<unknown>): Promise<number> {
+  const run = async (ms: number) => {
+    const start = performance.now();
+    let count = 0;
+    let now = start;
+    while (now - start < ms) {
+      await step();
+      count++;
+      now = performance.now();
+    }
+    return count / ((now - start) / 1000);
+  };
+  await run(seconds * 200);
+  return run(seconds * 1000);
+}
+
+async function perform(task: ReferenceTask): Promise<unknown> {
+  switch (task.kind) {
+    case 'ceiling':
+      return ceiling(task.operation, task.items, task.seconds);
+    case 'peer':
+      return peer(task.suite, task.seconds);
+    case 'keygen':
+      return keygen(task.bits, task.seconds);
+  }
+}
+
+if (require.main === module) {
+  process.on('message', (message: { id: number; task: ReferenceTask }) => {
+    perform(message.task).then(
+      (result) => process.send!({ id: message.id, result }),
+      (error: unknown) => process.send!({ id: message.id, error: String((error as Error)?.stack ?? error) }),
+    );
+  });
+}

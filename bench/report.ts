@@ -1,0 +1,185 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LoadResult } from './load';
+import type { CeilingResult, KeygenResult, PeerResult } from './references';
+import { ROOT } from './service';
+import { CONNECTIONS, MANY_CONNECTIONS, TARGET_BATCH, TEN_ITEMS } from './workload';
+
+export interface ScenarioResult {
+  name: string;
+  operation: 'encrypt' | 'decrypt';
+  items: number;
+  connections: number;
+  service: LoadResult & { itemsPerSecond: number };
+  ceiling: CeilingResult;
+  /** KMS requests per successful decrypt during the measured run (the warm-up before it excluded). */
+  kmsCallsPerRequest?: number;
+}
+
+export interface Target {
+  target: string;
+  measured: string;
+  met: boolean;
+}
+
+export interface BenchResults {
+  date: string;
+  commit: string;
+  machine: {
+    cpu: string;
+    cores: number;
+    memoryGiB: number;
+    node: string;
+    platform: string;
+    loadAverageAtStart: number;
+    loadAverageAtEnd: number;
+  };
+  settings: Record<string, number>;
+  scenarios: ScenarioResult[];
+  peer: PeerResult[];
+  keys?: { keygen: KeygenResult; service: LoadResult; connections: number };
+  keygenInterference?: { keysRate: number; alone: LoadResult; withKeys: LoadResult; keys: LoadResult };
+  targets: Target[];
+}
+
+const RESULTS_FILE = join(ROOT, 'bench/results.json');
+const DOC_FILE = join(ROOT, 'docs/performance.md');
+const DOC_START = '<!-- bench-results:start -->';
+const DOC_END = '<!-- bench-results:end -->';
+
+const failures = (result: LoadResult) => result.errors + result.mismatches;
+
+/** The fastest unsigned configuration of the peer for an operation, and its default (signed) one. */
+function peerRates(results: BenchResults, operation: 'encrypt' | 'decrypt') {
+  const rate = (peer: PeerResult) => (operation === 'encrypt' ? peer.encryptItemsPerSecond : peer.decryptItemsPerSecond);
+  const unsigned = results.peer.filter((peer) => !peer.signed).map(rate);
+  const signed = results.peer.filter((peer) => peer.signed).map(rate);
+  return { fastest: unsigned.length ? Math.max(...unsigned) : undefined, signed: signed[0] };
+}
+
+export function judgeTargets(results: BenchResults): Target[] {
+  const targets: Target[] = [];
+  const scenario = (operation: string, items: number, connections: number) =>
+    results.scenarios.find((s) => s.operation === operation && s.items === items && s.connections === connections);
+
+  for (const operation of ['encrypt', 'decrypt'] as const) {
+    const batch = scenario(operation, TARGET_BATCH, CONNECTIONS);
+    if (batch) {
+      const share = batch.service.itemsPerSecond / batch.ceiling.itemsPerSecond;
+      targets.push({ target: `${operation}, ${TARGET_BATCH}-item batches @${CONNECTIONS}: ≥ 60 % of in-process items/s`, measured: percent(share), met: share >= 0.6 });
+      const peer = peerRates(results, operation).fastest;
+      const wanted = operation === 'encrypt' ? 40 : 100;
+      if (peer) {
+        const times = batch.service.itemsPerSecond / peer;
+        targets.push({ target: `${operation} items/s ≥ ${wanted}× the peer's fastest unsigned suite (${TARGET_BATCH}-item batches)`, measured: `${times.toFixed(1)}×`, met: times >= wanted });
+      }
+    }
+    const many = scenario(operation, TEN_ITEMS, MANY_CONNECTIONS);
+    const few = scenario(operation, TEN_ITEMS, CONNECTIONS);
+    if (many) {
+      const failed = failures(many.service) + many.service.non2xx;
+      targets.push({ target: `${operation}, ${TEN_ITEMS} items @${MANY_CONNECTIONS}: zero errors`, measured: `${failed} errors or non-2xx`, met: failed === 0 });
+      targets.push({ target: `${operation}, ${TEN_ITEMS} items @${MANY_CONNECTIONS}: p99 < 3 s`, measured: `${ms(many.service.p99Ms)} ms`, met: many.service.p99Ms < 3000 });
+      if (few) {
+        const share = many.service.itemsPerSecond / few.service.itemsPerSecond;
+        targets.push({ target: `${operation}, ${TEN_ITEMS} items @${MANY_CONNECTIONS}: ≥ 80 % of the @${CONNECTIONS} throughput`, measured: percent(share), met: share >= 0.8 });
+      }
+    }
+  }
+  if (results.keys) {
+    const share = results.keys.service.requestsPerSecond / results.keys.keygen.keysPerSecond;
+    targets.push({ target: 'POST /keys: ≥ 80 % of the machine’s RSA-2048 key generation rate (all cores)', measured: percent(share), met: share >= 0.8 });
+  }
+  if (results.keygenInterference) {
+    const { alone, withKeys, keysRate } = results.keygenInterference;
+    const factor = withKeys.p99Ms / alone.p99Ms;
+    targets.push({ target: `encrypt p99 with POST /keys at ${keysRate}/s (¼ of keygen rate) ≤ 2× without`, measured: `${factor.toFixed(2)}×`, met: factor <= 2 });
+  }
+  const decrypts = results.scenarios.filter((s) => s.kmsCallsPerRequest !== undefined);
+  if (decrypts.length) {
+    const calls = decrypts.reduce((sum, s) => sum + s.kmsCallsPerRequest! * s.service.requests, 0);
+    const requests = decrypts.reduce((sum, s) => sum + s.service.requests, 0);
+    targets.push({ target: 'steady-state decrypt: ≈ 0 KMS calls per request', measured: `${calls} calls in ${requests} requests`, met: calls / Math.max(1, requests) < 0.001 });
+  }
+  return targets;
+}
+
+/** The report as Markdown: printed on stdout and kept in docs/performance.md. */
+export function renderReport(results: BenchResults): string {
+  const lines: string[] = [];
+  const { machine } = results;
+  lines.push(
+    `Measured ${results.date} at commit ${results.commit} on ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ` +
+      `Node ${machine.node} (${machine.platform}); load average ${machine.loadAverageAtStart.toFixed(2)} at start, ${machine.loadAverageAtEnd.toFixed(2)} at end. ` +
+      `${results.settings.secondsPerRun} s per run, items of ${results.settings.itemBytes} bytes.`,
+    '',
+  );
+  if (results.scenarios.length) {
+    lines.push(
+      '| scenario | req/s | items/s | p50 ms | p99 ms | errors | non-2xx | ceiling items/s | service ÷ ceiling | ÷ peer (fastest unsigned) | ÷ peer (default signed) | KMS calls/req |',
+      '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+    );
+    const ordered = [...results.scenarios].sort(
+      (a, b) => a.operation.localeCompare(b.operation) * -1 || a.connections - b.connections || a.items - b.items,
+    );
+    for (const s of ordered) {
+      const peer = peerRates(results, s.operation);
+      lines.push(
+        `| ${s.operation} ${s.items} @${s.connections} | ${int(s.service.requestsPerSecond)} | ${int(s.service.itemsPerSecond)} | ${ms(s.service.p50Ms)} | ${ms(s.service.p99Ms)} | ` +
+          `${failures(s.service)} | ${s.service.non2xx} | ${int(s.ceiling.itemsPerSecond)} | ${percent(s.service.itemsPerSecond / s.ceiling.itemsPerSecond)} | ` +
+          `${times(s.service.itemsPerSecond, peer.fastest)} | ${times(s.service.itemsPerSecond, peer.signed)} | ${s.kmsCallsPerRequest === undefined ? '–' : s.kmsCallsPerRequest.toFixed(3)} |`,
+      );
+    }
+    lines.push('');
+  }
+  if (results.peer.length) {
+    lines.push('| peer: AWS Encryption SDK, raw RSA-OAEP-SHA256 keyring, one message per item | encrypt items/s | decrypt items/s |', '|---|--:|--:|');
+    for (const peer of results.peer) lines.push(`| ${peer.suite} | ${int(peer.encryptItemsPerSecond)} | ${int(peer.decryptItemsPerSecond)} |`);
+    lines.push('');
+  }
+  if (results.keys) {
+    const { keygen, service, connections } = results.keys;
+    lines.push(
+      '| POST /keys (new users) | keys/s | p50 ms | p99 ms | errors | non-2xx | machine keygen/s (all cores) | service ÷ machine |',
+      '|---|--:|--:|--:|--:|--:|--:|--:|',
+      `| ${connections} connections | ${service.requestsPerSecond.toFixed(1)} | ${ms(service.p50Ms)} | ${ms(service.p99Ms)} | ${failures(service)} | ${service.non2xx} | ` +
+        `${keygen.keysPerSecond.toFixed(1)} (${keygen.concurrency} at once) | ${percent(service.requestsPerSecond / keygen.keysPerSecond)} |`,
+      '',
+    );
+  }
+  if (results.keygenInterference) {
+    const { alone, withKeys, keysRate, keys } = results.keygenInterference;
+    lines.push(
+      `| encrypt ${TARGET_BATCH} @${CONNECTIONS} | req/s | p50 ms | p99 ms | errors | non-2xx |`,
+      '|---|--:|--:|--:|--:|--:|',
+      `| alone | ${int(alone.requestsPerSecond)} | ${ms(alone.p50Ms)} | ${ms(alone.p99Ms)} | ${failures(alone)} | ${alone.non2xx} |`,
+      `| with POST /keys at ${keysRate}/s (achieved ${keys.requestsPerSecond.toFixed(1)}/s) | ${int(withKeys.requestsPerSecond)} | ${ms(withKeys.p50Ms)} | ${ms(withKeys.p99Ms)} | ${failures(withKeys)} | ${withKeys.non2xx} |`,
+      '',
+    );
+  }
+  if (results.targets.length) {
+    lines.push('| target | measured | met |', '|---|--:|:-:|');
+    for (const target of results.targets) lines.push(`| ${target.target} | ${target.measured} | ${target.met ? 'yes' : '**no**'} |`);
+  }
+  return lines.join('\n');
+}
+
+export function printReport(results: BenchResults): void {
+  process.stdout.write(`\n${renderReport(results)}\n`);
+}
+
+/** bench/results.json (raw figures) and the results section of docs/performance.md. */
+export function writeResults(results: BenchResults): void {
+  writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
+  const doc = readFileSync(DOC_FILE, 'utf8');
+  const start = doc.indexOf(DOC_START);
+  const end = doc.indexOf(DOC_END);
+  if (start < 0 || end < start) throw new Error(`${DOC_FILE} lacks the ${DOC_START} … ${DOC_END} markers`);
+  writeFileSync(DOC_FILE, `${doc.slice(0, start + DOC_START.length)}\n${renderReport(results)}\n${doc.slice(end)}`);
+  process.stderr.write(`wrote ${RESULTS_FILE} and the results in ${DOC_FILE}\n`);
+}
+
+const int = (value: number) => Math.round(value).toLocaleString('en-US');
+const ms = (value: number) => (value >= 100 ? Math.round(value).toString() : value.toFixed(1));
+const percent = (share: number) => `${Math.round(share * 100)} %`;
+const times = (value: number, reference: number | undefined) => (reference ? `${(value / reference).toFixed(1)}×` : '–');

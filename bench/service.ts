@@ -1,0 +1,104 @@
+import { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { PERMISSIONS } from '../src/auth/permissions';
+import { KmsFaultProxy } from '../test/support/kms-fault-proxy';
+import { Moto, MOTO_REGION } from '../test/support/moto';
+import { TestDatabase } from '../test/support/postgres';
+import { freePort, spawnLogged, stopProcess, waitFor } from '../test/support/processes';
+import { TestIssuer } from '../test/support/test-issuer';
+
+export const ROOT = resolve(__dirname, '../../..');
+const MACHINE_REDIS_URL = 'redis://127.0.0.1:6379';
+/** A bench token outlives any run. */
+const TOKEN_LIFETIME = '2h';
+
+export interface ServiceOptions {
+  /** Directory for `node --cpu-prof` output; no profiling when unset. */
+  cpuProfileDir?: string;
+  /** Extra environment for the service (e.g. to measure a setting's cost). */
+  env?: Record<string, string>;
+}
+
+/**
+ * The service as production runs it (`node dist/main`, NODE_ENV=production) on real parts: a
+ * fresh database on the machine's PostgreSQL, the machine's Redis, KMS on a private moto_server
+ * behind a counting proxy, and Cognito-shaped tokens from an issuer of the bench's own.
+ */
+export class ServiceUnderTest {
+  private constructor(
+    readonly url: string,
+    private readonly child: ChildProcess,
+    private readonly output: () => string,
+    private readonly parts: { database: TestDatabase; moto: Moto; kms: KmsFaultProxy; issuer: TestIssuer; cwd: string },
+  ) {}
+
+  static async start(options: ServiceOptions = {}): Promise<ServiceUnderTest> {
+    const database = await TestDatabase.create();
+    const moto = await Moto.start();
+    const kms = await new KmsFaultProxy(moto.endpoint).start();
+    const issuer = await new TestIssuer().start();
+    const port = await freePort();
+    // A directory of its own: no developer's .env is read, and profiles land in one place.
+    const cwd = mkdtempSync(join(tmpdir(), 'pii-bench-'));
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '',
+      AWS_ACCESS_KEY_ID: 'bench',
+      AWS_SECRET_ACCESS_KEY: 'bench',
+      NODE_ENV: 'production',
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+      DATABASE_URL: database.url,
+      REDIS_URL: MACHINE_REDIS_URL,
+      KEY_PROVIDER: 'kms',
+      KMS_KEY_ID: await moto.createKmsKey(),
+      KMS_ENDPOINT: kms.endpoint,
+      AWS_REGION: MOTO_REGION,
+      ...issuer.env(),
+      RATE_LIMIT_PER_MINUTE: '1000000',
+      ...options.env,
+    };
+    const profiling = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
+    const { child, output } = spawnLogged(process.execPath, [...profiling, join(ROOT, 'dist/main.js')], { cwd, env });
+    const service = new ServiceUnderTest(`http://127.0.0.1:${port}`, child, output, { database, moto, kms, issuer, cwd });
+    try {
+      await waitFor('the service', async () => {
+        if (child.exitCode !== null) throw new Error(`it exited with ${child.exitCode}:\n${output()}`);
+        const response = await fetch(`${service.url}/health/ready`);
+        if (response.status !== 200) throw new Error(`/health/ready answered ${response.status}`);
+      }, 60_000);
+    } catch (error) {
+      await service.stop();
+      throw error;
+    }
+    return service;
+  }
+
+  /** An access token with every permission, for its own caller (each caller has its own rate limit). */
+  token(caller: string): string {
+    const scope = PERMISSIONS.map((permission) => `pii-api/${permission}`).join(' ');
+    return this.parts.issuer.token({ sub: caller, scope }, { expiresIn: TOKEN_LIFETIME });
+  }
+
+  /** KMS requests the service has made so far. */
+  get kmsCalls(): number {
+    return this.parts.kms.calls.length;
+  }
+
+  /** What the service wrote (LOG_LEVEL=warn: warnings and errors only). */
+  get log(): string {
+    return this.output();
+  }
+
+  async query<T>(sql: string): Promise<T[]> {
+    return this.parts.database.query<T>(sql);
+  }
+
+  async stop(): Promise<void> {
+    const { database, moto, kms, issuer, cwd } = this.parts;
+    await stopProcess(this.child);
+    await Promise.allSettled([kms.stop(), moto.stop(), issuer.stop(), database.drop()]);
+    rmSync(cwd, { recursive: true, force: true });
+  }
+}
