@@ -4,6 +4,7 @@ import { decode } from 'jsonwebtoken';
 import { ExtractJwt, Strategy } from 'passport-jwt';
 import { ApiError } from '../common/api-error';
 import { AppConfig } from '../config/app-config';
+import { publicKeyObject } from '../crypto/public-key-objects';
 import { AccessTokenClaims, Principal, principalFromClaims } from './principal';
 import { TokenRevocations } from './revocation/token-revocations';
 import { SIGNING_KEY_SOURCE, SigningKeySource } from './signing-keys';
@@ -29,11 +30,12 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
       issuer: config.auth.issuer,
       ignoreExpiration: false,
       jsonWebTokenOptions: { clockTolerance: CLOCK_TOLERANCE_SECONDS },
+      // jsonwebtoken takes a KeyObject as well as a PEM; passport-jwt's typing knows only the PEM.
       secretOrKeyProvider: (_request: unknown, rawToken: string, done: (err: unknown, key?: string) => void) => {
         const header = decode(rawToken, { complete: true })?.header;
         if (header?.alg !== 'RS256') return done(new ApiError('AUTH001', 'Token must be signed with RS256'));
-        signingKeys.publicKeyFor(header.kid).then(
-          (key) => done(null, key),
+        signingKeys.publicKeyFor(header.kid).then(publicKeyObject).then(
+          (key) => done(null, key as unknown as string),
           () => done(new ApiError('AUTH001', 'Token is signed by an unknown key')),
         );
       },

@@ -7,6 +7,7 @@ import { toUserId } from '../common/user-id';
 import { AppConfig } from '../config/app-config';
 import { KEY_PROVIDER, KeyProvider, SealedKey } from '../crypto/key-provider/key-provider';
 import { generateRsaKeyPair } from '../crypto/key-pair';
+import { publicKeyObject } from '../crypto/public-key-objects';
 import { UserKey } from './entities/user-key.entity';
 import { RotationReason, UserKeyHistory } from './entities/user-key-history.entity';
 import { PrivateKeyCache } from './private-key-cache';
@@ -116,7 +117,7 @@ export class KeysService {
       cached = { keyVersion: key.keyVersion, publicKeyPem: key.publicKey! };
       await this.cache.set(userId, cached);
     }
-    return { keyVersion: cached.keyVersion, publicKey: createPublicKey(cached.publicKeyPem) };
+    return { keyVersion: cached.keyVersion, publicKey: publicKeyObject(cached.publicKeyPem) };
   }
 
   /**
