@@ -15,7 +15,8 @@ export const SYSTEM_ACTOR: AuditActor = { sub: 'system', clientId: null, usernam
 
 /** Events per INSERT statement (19 parameters each, well under PostgreSQL's 65,535). */
 export const MAX_EVENTS_PER_INSERT = 500;
-const MAX_ACTOR_LENGTH = 256;
+/** Column widths of the free-form fields: an over-long value is cut, never a reason to fail a batch. */
+const WIDTH = { requestId: 128, actor: 256, sourceIp: 64 } as const;
 
 interface Pending {
   content: AuditEventContent;
@@ -134,11 +135,11 @@ function complete(draft: AuditDraft): AuditEventContent {
   return {
     id: draft.id ?? randomUUID(),
     time: draft.time ?? new Date().toISOString(),
-    requestId: draft.requestId ?? null,
+    requestId: clip(draft.requestId, WIDTH.requestId),
     actor: {
-      sub: clip(draft.actor?.sub),
-      clientId: clip(draft.actor?.clientId),
-      username: clip(draft.actor?.username),
+      sub: clip(draft.actor?.sub, WIDTH.actor),
+      clientId: clip(draft.actor?.clientId, WIDTH.actor),
+      username: clip(draft.actor?.username, WIDTH.actor),
     },
     action: draft.action,
     userId: draft.userId ?? null,
@@ -146,12 +147,12 @@ function complete(draft: AuditDraft): AuditEventContent {
     itemCount: draft.itemCount ?? null,
     outcome: draft.outcome,
     errorCode: draft.errorCode ?? null,
-    sourceIp: draft.sourceIp ?? null,
+    sourceIp: clip(draft.sourceIp, WIDTH.sourceIp),
     purpose: draft.purpose ?? null,
     details: draft.details ?? null,
   };
 }
 
-function clip(value: string | null | undefined): string | null {
-  return value === undefined || value === null ? null : value.slice(0, MAX_ACTOR_LENGTH);
+function clip(value: string | null | undefined, width: number): string | null {
+  return value === undefined || value === null ? null : value.slice(0, width);
 }
