@@ -82,7 +82,8 @@ export interface ChainAnchor {
   prevHash: string;
 }
 
-export type ChainProblem = 'content-hash-mismatch' | 'previous-hash-mismatch' | 'sequence-gap' | 'unanchored-start';
+export const CHAIN_PROBLEMS = ['content-hash-mismatch', 'previous-hash-mismatch', 'sequence-gap', 'unanchored-start'] as const;
+export type ChainProblem = (typeof CHAIN_PROBLEMS)[number];
 
 export interface BrokenLink {
   chainId: string;

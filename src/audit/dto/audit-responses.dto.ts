@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { AUDIT_ACTIONS, AUDIT_OUTCOMES } from '../audit-actions';
-import type { ChainProblem } from '../audit-chain';
+import { AUDIT_ACTIONS, AUDIT_OUTCOMES, DATA_ACCESS_ACTIONS } from '../audit-actions';
+import { CHAIN_PROBLEMS, ChainProblem } from '../audit-chain';
 
 export class AuditActorView {
   @ApiProperty({ nullable: true, type: String, example: '5kq2m1example' })
@@ -84,7 +84,7 @@ export class BrokenLinkView {
   @ApiProperty({ format: 'uuid' })
   eventId: string;
 
-  @ApiProperty({ enum: ['content-hash-mismatch', 'previous-hash-mismatch', 'sequence-gap', 'unanchored-start'] })
+  @ApiProperty({ enum: CHAIN_PROBLEMS })
   problem: ChainProblem;
 
   @ApiProperty({ example: 'the event does not match its hash: it was edited' })
@@ -109,7 +109,7 @@ export class AccessReportEntry {
   @ApiProperty({ type: AuditActorView })
   actor: AuditActorView;
 
-  @ApiProperty({ enum: ['encrypt', 'decrypt', 'rotate', 'rewrap'], example: 'decrypt' })
+  @ApiProperty({ enum: DATA_ACCESS_ACTIONS, example: 'decrypt' })
   action: string;
 
   @ApiProperty({ nullable: true, type: String, example: 'estate settlement: executor statement' })
