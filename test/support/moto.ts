@@ -91,7 +91,16 @@ export class CognitoPool {
 
   /** An access token for a new user in the given permission groups. */
   async accessToken(groups: readonly string[]): Promise<string> {
-    const username = `svc-${++this.users}`;
+    return (await this.signInNewUser('svc', groups)).AccessToken!;
+  }
+
+  /** The id token of a new user: a token of the right issuer that must still be refused. */
+  async idToken(): Promise<string> {
+    return (await this.signInNewUser('person', [])).IdToken!;
+  }
+
+  private async signInNewUser(prefix: string, groups: readonly string[]) {
+    const username = `${prefix}-${++this.users}`;
     const password = 'Test-Passw0rd!';
     await this.cognito.send(new AdminCreateUserCommand({ UserPoolId: this.poolId, Username: username }));
     await this.cognito.send(
@@ -108,25 +117,6 @@ export class CognitoPool {
         AuthParameters: { USERNAME: username, PASSWORD: password },
       }),
     );
-    return AuthenticationResult!.AccessToken!;
-  }
-
-  /** The id token of a new user: a token of the right issuer that must still be refused. */
-  async idToken(): Promise<string> {
-    const username = `person-${++this.users}`;
-    const password = 'Test-Passw0rd!';
-    await this.cognito.send(new AdminCreateUserCommand({ UserPoolId: this.poolId, Username: username }));
-    await this.cognito.send(
-      new AdminSetUserPasswordCommand({ UserPoolId: this.poolId, Username: username, Password: password, Permanent: true }),
-    );
-    const { AuthenticationResult } = await this.cognito.send(
-      new AdminInitiateAuthCommand({
-        UserPoolId: this.poolId,
-        ClientId: this.clientId,
-        AuthFlow: 'ADMIN_USER_PASSWORD_AUTH',
-        AuthParameters: { USERNAME: username, PASSWORD: password },
-      }),
-    );
-    return AuthenticationResult!.IdToken!;
+    return AuthenticationResult!;
   }
 }
