@@ -16,7 +16,10 @@ async function bootstrap(): Promise<void> {
         .drain(signal)
         .then(() => app.close())
         .then(
-          () => process.exit(0),
+          () => {
+            logger.log('Stopped: requests finished, connections closed');
+            process.exit(0);
+          },
           (error: unknown) => {
             logger.error(`Shutdown failed: ${(error as Error)?.name ?? error}`);
             process.exit(1);
