@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { CIRCUIT_BREAKER_FAILURES } from './limits';
+import { DependencyPolicy, isCircuitOpen, isTimeout } from './dependency-policy';
+import { MetricsService } from '../metrics/metrics.service';
+
+class Transient extends Error {}
+class Permanent extends Error {}
+
+const policy = (overrides: Partial<ConstructorParameters<typeof DependencyPolicy>[0]> = {}) => {
+  const metrics = new MetricsService();
+  return {
+    metrics,
+    policy: new DependencyPolicy({
+      name: 'dep',
+      attemptTimeoutMs: 1000,
+      breakerResetMs: 60_000,
+      isDependencyFailure: (error) => error instanceof Transient,
+      metrics,
+      ...overrides,
+    }),
+  };
+};
+
+describe('dependency policy', () => {
+  it('retries only the errors it is told to, up to the attempt limit', async () => {
+    const { policy: retrying } = policy({ retry: { attempts: 3, when: (error) => error instanceof Transient } });
+    let calls = 0;
+    await assert.rejects(retrying.execute(async () => { calls += 1; throw new Transient(); }), Transient);
+    assert.equal(calls, 3);
+    calls = 0;
+    await assert.rejects(retrying.execute(async () => { calls += 1; throw new Permanent(); }), Permanent);
+    assert.equal(calls, 1);
+    calls = 0;
+    assert.equal(await retrying.execute(async () => (++calls < 2 ? Promise.reject(new Transient()) : 'ok')), 'ok');
+  });
+
+  it('times out an attempt that never settles, and aborts its signal', async () => {
+    const { policy: bounded } = policy({ attemptTimeoutMs: 20 });
+    let aborted = false;
+    const error = await bounded
+      .execute((signal) => new Promise(() => signal.addEventListener('abort', () => (aborted = true))))
+      .catch((caught: unknown) => caught);
+    assert.ok(isTimeout(error));
+    assert.ok(aborted);
+  });
+
+  it('opens after consecutive dependency failures, then refuses without calling; caller mistakes do not count', async () => {
+    const { policy: guarded, metrics } = policy();
+    for (let i = 0; i < CIRCUIT_BREAKER_FAILURES * 2; i++) {
+      await assert.rejects(guarded.execute(async () => { throw new Permanent(); }), Permanent);
+    }
+    for (let i = 0; i < CIRCUIT_BREAKER_FAILURES; i++) {
+      await assert.rejects(guarded.execute(async () => { throw new Transient(); }), Transient);
+    }
+    let called = false;
+    const error = await guarded.execute(async () => (called = true)).catch((caught: unknown) => caught);
+    assert.ok(isCircuitOpen(error));
+    assert.equal(called, false);
+    assert.match(await metrics.render(), /pii_api_circuit_breaker_state\{dependency="dep"\} 1/);
+  });
+});
