@@ -4,6 +4,7 @@ import { CronJob } from 'cron';
 import { AuditWriter, SYSTEM_ACTOR } from '../audit/audit-writer';
 import { AppConfig } from '../config/app-config';
 import { KeysService } from '../keys/keys.service';
+import { MetricsService } from '../metrics/metrics.service';
 
 const JOB_NAME = 'key-rotation';
 const DAY_MS = 86_400_000;
@@ -27,6 +28,7 @@ export class RotationScheduler implements OnApplicationBootstrap {
     private readonly keys: KeysService,
     private readonly registry: SchedulerRegistry,
     private readonly audit: AuditWriter,
+    private readonly metrics: MetricsService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -56,8 +58,10 @@ export class RotationScheduler implements OnApplicationBootstrap {
         this.logger.log(`Purged ${purged.length} retired key version(s) past retention: ${purged.map((p) => `user ${p.userId} v${p.keyVersion}`).join(', ')}`);
       }
       if (rotated || purged.length) this.logger.log(`Rotation run done: ${rotated} key(s) rotated, ${purged.length} version(s) purged`);
+      this.metrics.countRotationRun('success');
       return { rotated, purged: purged.length };
     } catch (error) {
+      this.metrics.countRotationRun('failure');
       this.logger.error(`Rotation run failed: ${(error as Error).name}; it will be retried at the next tick`);
       return { rotated: 0, purged: 0 };
     }
@@ -69,6 +73,7 @@ export class RotationScheduler implements OnApplicationBootstrap {
       const next = await this.keys.rotateNextDueKey(cutoff);
       if (!next) break;
       rotated++;
+      this.metrics.countKeysRotated('scheduled');
       await this.audit.append({
         action: 'rotation.scheduled',
         outcome: 'success',

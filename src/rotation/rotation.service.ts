@@ -4,6 +4,7 @@ import { CryptoService } from '../crypto/crypto.service';
 import { encryptBatch } from '../crypto/envelope';
 import { RotationReason } from '../keys/entities/user-key-history.entity';
 import { KeysService } from '../keys/keys.service';
+import { MetricsService } from '../metrics/metrics.service';
 import { findCiphertexts, replaceCiphertexts } from './json-ciphertexts';
 
 /** Manual rotation with re-encryption, and rewrap under the current version. */
@@ -13,6 +14,7 @@ export class RotationService {
     private readonly keys: KeysService,
     private readonly crypto: CryptoService,
     private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
   ) {}
 
   /**
@@ -31,6 +33,7 @@ export class RotationService {
       const next = await this.keys.prepareKey(userId, fromVersion + 1);
       const reencrypted = encryptBatch(plaintexts, { userId, keyVersion: next.keyVersion, publicKey: next.publicKey });
       await this.keys.replaceCurrentKey(userId, fromVersion, next, reason);
+      this.metrics.countKeysRotated(reason);
       return { rotatedData: replaceCiphertexts(data, reencrypted), keyVersion: next.keyVersion };
     });
   }

@@ -52,6 +52,7 @@ describe('KMS faults, metrics, hardening and graceful shutdown — production co
       KMS_TIMEOUT_MS: '1000',
       CIRCUIT_BREAKER_RESET_MS: '1000',
       PRIVATE_KEY_CACHE_SECONDS: '0',
+      ROTATION_CRON: '* * * * * *', // every second: no key is due, but each run is counted
     };
     app = await AppProcess.start(env, logs);
     token = await pool.accessToken(PERMISSIONS);
@@ -135,6 +136,11 @@ describe('KMS faults, metrics, hardening and graceful shutdown — production co
   });
 
   it('serves Prometheus metrics without a token: requests by route and status, KMS calls, cache, breakers, rotation', async () => {
+    await app.http().post('/api/v1/rotate').auth(token, bearer).send({ userId: '2002', data: [], reason: 'manual' }).expect(200);
+    assert.equal(await metric(app.url, 'pii_api_keys_rotated_total', { reason: 'manual' }), 1);
+    await waitFor('a scheduled rotation run', async () =>
+      assert.ok((await metric(app.url, 'pii_api_rotation_job_runs_total', { outcome: 'success' })) >= 1),
+    );
     const response = await app.http().get('/metrics').expect(200);
     assert.match(response.headers['content-type'], /^text\/plain; version=0\.0\.4/);
     const text = response.text;
