@@ -32,7 +32,7 @@ function compiledSpecs(dir, suffix) {
       else if (name.endsWith(`${suffix}.js`)) {
         // Skip compiled leftovers of deleted sources.
         const source = join(root, relative(outDir, path)).replace(/\.js$/, '.ts');
-        if (existsSync(source) && (!filter || path.includes(filter))) found.push(path);
+        if (existsSync(source) && (!filter || relative(outDir, path).includes(filter))) found.push(path);
       }
     }
   };
