@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { load, LoadResult, LoadSpec } from './load';
 import { CeilingResult, KeygenResult, PEER_SUITES, PeerResult, PeerSuite } from './references';
-import { References } from './references-client';
+import { References, startBareExpress } from './references-client';
 import { BenchResults, judgeTargets, printReport, ScenarioResult, writeResults } from './report';
 import { ROOT, ServiceUnderTest } from './service';
 import { BATCH_SIZES, CONNECTIONS, makeItems, MANY_CONNECTIONS, randomUserIdBase, TEN_ITEMS } from './workload';
@@ -17,6 +17,7 @@ import { BATCH_SIZES, CONNECTIONS, makeItems, MANY_CONNECTIONS, randomUserIdBase
  * BENCH_SECONDS   seconds per measured load run (default 6; each run has a 1 s warm-up before it)
  * BENCH_ONLY      a regular expression: run only the scenarios whose name matches (results not saved)
  * BENCH_CPU_PROF  1: run the service under `node --cpu-prof`; profiles go to .build/bench-profile
+ * BENCH_SERVICE_ENTRY  another build of the service to run instead of dist/main.js (to compare builds)
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const CEILING_SECONDS = 3;
@@ -31,6 +32,8 @@ const KEY_CONNECTIONS = availableParallelism() * 8;
 const selected = (name: string) => !ONLY || ONLY.test(name);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
+type Measured = LoadResult & { cpuMsPerRequest?: number; kmsCalls: number };
+
 async function main(): Promise<void> {
   if (!Number.isFinite(SECONDS) || SECONDS < 1 || SECONDS > 30) throw new Error('BENCH_SECONDS must be between 1 and 30');
   const startedAt = new Date();
@@ -43,6 +46,7 @@ async function main(): Promise<void> {
   const service = await ServiceUnderTest.start({ cpuProfileDir: profiling ? PROFILE_DIR : undefined });
   const scenarios: ScenarioResult[] = [];
   const results: Partial<BenchResults> = {};
+  let stopBare = () => {};
   try {
     const runId = Date.now().toString(36);
     let callers = 0;
@@ -55,13 +59,27 @@ async function main(): Promise<void> {
     const encrypted = await post(service.url, '/api/v1/encrypt', tokenFor(), { userId, data: plaintexts });
     const ciphertexts = ((await encrypted.json()) as { encryptedData: string[] }).encryptedData;
 
-    /** A load run preceded by a short warm-up; each run has its own caller (its own rate-limit count). */
-    const measure = async (spec: Omit<LoadSpec, 'url' | 'token' | 'seconds'>, afterWarmUp?: () => void): Promise<LoadResult> => {
-      const token = tokenFor();
-      await load({ ...spec, url: service.url, token, seconds: WARM_UP_SECONDS });
-      afterWarmUp?.();
-      return load({ ...spec, url: service.url, token, seconds: SECONDS });
+    const bare = await startBareExpress();
+    stopBare = bare.stop;
+    const bareEncrypted = await post(bare.url, '/api/v1/encrypt', '', { userId: bare.userId, data: plaintexts });
+    const bareCiphertexts = ((await bareEncrypted.json()) as { encryptedData: string[] }).encryptedData;
+
+    /**
+     * A load run preceded by a short warm-up. Requests the warm-up left in flight are let finish
+     * first (its client hung up on them, the server still serves them), so the run starts clean.
+     */
+    const measureAt = async (url: string, token: string, spec: Omit<LoadSpec, 'url' | 'token' | 'seconds'>): Promise<Measured> => {
+      await load({ ...spec, url, token, seconds: WARM_UP_SECONDS });
+      await settle(url);
+      const kmsBefore = service.kmsCalls;
+      const cpuBefore = url === service.url ? service.cpuSeconds : undefined;
+      const result = await load({ ...spec, url, token, seconds: SECONDS });
+      const cpuAfter = url === service.url ? service.cpuSeconds : undefined;
+      const cpuMsPerRequest = cpuBefore === undefined || cpuAfter === undefined ? undefined : (1000 * (cpuAfter - cpuBefore)) / Math.max(1, result.requests);
+      return { ...result, cpuMsPerRequest, kmsCalls: service.kmsCalls - kmsBefore };
     };
+    // Each run has its own caller, so its own rate-limit count.
+    const measure = (spec: Omit<LoadSpec, 'url' | 'token' | 'seconds'>) => measureAt(service.url, tokenFor(), spec);
 
     for (const operation of ['encrypt', 'decrypt'] as const) {
       // 10 items last, so that the 1,000-connection run follows its 50-connection reference directly.
@@ -72,13 +90,17 @@ async function main(): Promise<void> {
         if (!selected(name)) continue;
         log(`${name}: ceiling...`);
         const ceiling = await references.run<CeilingResult>({ kind: 'ceiling', operation, items, seconds: CEILING_SECONDS });
-        log(`${name}: service...`);
-        const body = { userId, data: (operation === 'encrypt' ? plaintexts : ciphertexts).slice(0, items) };
-        let kmsBefore = 0;
         // A decrypt answer must be exactly the plaintexts: any other body counts as an error.
         const expectBody = operation === 'decrypt' ? JSON.stringify({ decryptedData: plaintexts.slice(0, items) }) : undefined;
-        const result = await measure({ path: `/api/v1/${operation}`, connections, body, expectBody }, () => (kmsBefore = service.kmsCalls));
-        const kmsCalls = service.kmsCalls - kmsBefore;
+        const spec = (data: string[], owner: string) => ({ path: `/api/v1/${operation}`, connections, expectBody, body: { userId: owner, data: data.slice(0, items) } });
+        let bareExpress: LoadResult | undefined;
+        if (connections === CONNECTIONS) {
+          log(`${name}: bare express...`);
+          const { kmsCalls: _none, cpuMsPerRequest: _unmeasured, ...bareResult } = await measureAt(bare.url, '', spec(operation === 'encrypt' ? plaintexts : bareCiphertexts, bare.userId));
+          bareExpress = bareResult;
+        }
+        log(`${name}: service...`);
+        const { kmsCalls, ...result } = await measure(spec(operation === 'encrypt' ? plaintexts : ciphertexts, userId));
         scenarios.push({
           name,
           operation,
@@ -86,6 +108,7 @@ async function main(): Promise<void> {
           connections,
           service: { ...result, itemsPerSecond: result.requestsPerSecond * items },
           ceiling,
+          ...(bareExpress ? { bareExpress: { ...bareExpress, itemsPerSecond: bareExpress.requestsPerSecond * items } } : {}),
           ...(operation === 'decrypt' ? { kmsCallsPerRequest: kmsCalls / Math.max(1, result.requests) } : {}),
         });
       }
@@ -132,6 +155,7 @@ async function main(): Promise<void> {
     log('stopping the service...');
     await service.stop();
     references.stop();
+    stopBare();
   }
 
   const complete: BenchResults = {
@@ -158,6 +182,17 @@ async function main(): Promise<void> {
   if (ONLY) log('BENCH_ONLY is set: partial run, results not saved');
   else writeResults(complete);
   if (profiling) log(`CPU profile(s): ${readdirSync(PROFILE_DIR).map((file) => join(PROFILE_DIR, file)).join(', ')}`);
+}
+
+/** Waits until the server answers a liveness probe promptly: nothing left over is queued ahead. */
+async function settle(url: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const start = Date.now();
+    await fetch(`${url}/health/live`);
+    if (Date.now() - start < 50) return;
+    await sleep(100);
+  }
 }
 
 function post(url: string, path: string, token: string, body: unknown): Promise<Response> {

@@ -70,12 +70,36 @@ for (const [id, time] of selfTime) {
   }
 }
 
+/** Where the service's time goes, by concern: the first pattern matching `function place` of the self time. */
+const CONCERNS: Array<[string, RegExp]> = [
+  ['garbage collection', /^\(garbage collector\) /],
+  ['envelope (the ceiling’s own work)', /crypto\/(envelope|ciphertext-format)\.js|node:internal\/crypto\/(cipher|random)/],
+  ['token check (passport, jws, RSA verify)', /passport|jws|jwa|jsonwebtoken|dist\/auth\/|node:internal\/crypto\/sig/],
+  ['audit trail (audit, typeorm, canonicalize, pg)', /dist\/audit\/|typeorm|canonicalize| pg|pg-protocol|pg-pool/],
+  ['logging (pino, pino-http, nestjs-pino, async context)', /pino|redact|async_hooks/],
+  ['Redis and its policy (node-redis, cockatiel, keyv, abort signals)', /@redis|cockatiel|keyv|cache-manager|abort_controller|domexception|event_target|dist\/redis\/|dist\/rate-limit\/|@nestjs\/throttler/],
+  ['validation (class-validator, class-transformer)', /class-validator|class-transformer|dist\/common\/validation/],
+  ['Nest pipeline and promises (core, rxjs, metadata, microtasks)', /@nestjs\/(core|common|platform-express)|rxjs|reflect-metadata|^runMicrotasks |task_queues/],
+  ['HTTP and JSON (node http, express, body-parser, helmet, sockets)', /node:(_http|net|internal\/streams|internal\/stream_base|events)|express|router|body-parser|raw-body|helmet|type-is|parseurl|content-type|on-finished|^writev /],
+];
+const byConcern = new Map<string, number>();
+const otherFunctions = new Map<string, number>();
+for (const [id, time] of selfTime) {
+  const node = byId.get(id)!;
+  const described = `${node.callFrame.functionName} ${where(node.callFrame.url)}`;
+  const concern = CONCERNS.find(([, pattern]) => pattern.test(described))?.[0] ?? 'other';
+  if (concern === 'other') otherFunctions.set(frameKey(node), (otherFunctions.get(frameKey(node)) ?? 0) + time);
+  byConcern.set(concern, (byConcern.get(concern) ?? 0) + time);
+}
+
 const share = (time: number) => `${((100 * time) / totalTime).toFixed(1).padStart(5)} %`;
 const print = (title: string, entries: Map<string, number>) => {
   console.log(`\n${title}`);
   for (const [name, time] of [...entries].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${share(time)}  ${name}`);
 };
 console.log(`${file}: ${(totalTime / 1e6).toFixed(1)} s busy (shares below are of busy time)`);
+print('self time by concern', byConcern);
+print('“other” by function', otherFunctions);
 print('self time by package / file', byPlace);
 print('self time by function', selfByFunction);
 print('inclusive time by function', inclusiveByFunction);

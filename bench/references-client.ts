@@ -39,3 +39,20 @@ export class References {
     this.child.kill();
   }
 }
+
+/** Reference (c), bench/bare-express.ts, running in a process of its own. */
+export interface BareExpress {
+  url: string;
+  userId: string;
+  stop(): void;
+}
+
+export function startBareExpress(): Promise<BareExpress> {
+  const child = fork(join(__dirname, 'bare-express.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`the bare express reference exited with ${code}`)));
+    child.once('message', ({ port, userId }: { port: number; userId: string }) =>
+      resolve({ url: `http://127.0.0.1:${port}`, userId, stop: () => child.kill() }),
+    );
+  });
+}

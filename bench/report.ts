@@ -10,8 +10,11 @@ export interface ScenarioResult {
   operation: 'encrypt' | 'decrypt';
   items: number;
   connections: number;
-  service: LoadResult & { itemsPerSecond: number };
+  /** cpuMsPerRequest: CPU time of the service process (all threads) per successful request. */
+  service: LoadResult & { itemsPerSecond: number; cpuMsPerRequest?: number };
   ceiling: CeilingResult;
+  /** Reference (c), at 50 connections only: the same envelope behind a bare express server. */
+  bareExpress?: LoadResult & { itemsPerSecond: number };
   /** KMS requests per successful decrypt during the measured run (the warm-up before it excluded). */
   kmsCallsPerRequest?: number;
 }
@@ -115,19 +118,33 @@ export function renderReport(results: BenchResults): string {
     '',
   );
   if (results.scenarios.length) {
-    lines.push(
-      '| scenario | req/s | items/s | p50 ms | p99 ms | errors | non-2xx | ceiling items/s | service ÷ ceiling | ÷ peer (fastest unsigned) | ÷ peer (default signed) | KMS calls/req |',
-      '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
-    );
     const ordered = [...results.scenarios].sort(
-      (a, b) => a.operation.localeCompare(b.operation) * -1 || a.connections - b.connections || a.items - b.items,
+      (a, b) => b.operation.localeCompare(a.operation) || a.connections - b.connections || a.items - b.items,
+    );
+    lines.push(
+      '| the service | req/s | items/s | p50 ms | p99 ms | errors | non-2xx | KMS calls/req | CPU ms/req |',
+      '|---|--:|--:|--:|--:|--:|--:|--:|--:|',
+    );
+    for (const s of ordered) {
+      lines.push(
+        `| ${s.operation} ${s.items} @${s.connections} | ${int(s.service.requestsPerSecond)} | ${int(s.service.itemsPerSecond)} | ${ms(s.service.p50Ms)} | ${ms(s.service.p99Ms)} | ` +
+          `${failures(s.service)} | ${s.service.non2xx} | ${s.kmsCallsPerRequest === undefined ? '–' : s.kmsCallsPerRequest.toFixed(3)} | ` +
+          `${s.service.cpuMsPerRequest === undefined ? '–' : s.service.cpuMsPerRequest.toFixed(2)} |`,
+      );
+    }
+    lines.push(
+      '',
+      '| against the references | ceiling items/s (one core) | ceiling ms/batch | bare express items/s | service ÷ ceiling | bare express ÷ ceiling | service ÷ bare express | service ÷ peer (fastest unsigned) | service ÷ peer (default signed) |',
+      '|---|--:|--:|--:|--:|--:|--:|--:|--:|',
     );
     for (const s of ordered) {
       const peer = peerRates(results, s.operation);
+      const bare = s.bareExpress;
       lines.push(
-        `| ${s.operation} ${s.items} @${s.connections} | ${int(s.service.requestsPerSecond)} | ${int(s.service.itemsPerSecond)} | ${ms(s.service.p50Ms)} | ${ms(s.service.p99Ms)} | ` +
-          `${failures(s.service)} | ${s.service.non2xx} | ${int(s.ceiling.itemsPerSecond)} | ${percent(s.service.itemsPerSecond / s.ceiling.itemsPerSecond)} | ` +
-          `${times(s.service.itemsPerSecond, peer.fastest)} | ${times(s.service.itemsPerSecond, peer.signed)} | ${s.kmsCallsPerRequest === undefined ? '–' : s.kmsCallsPerRequest.toFixed(3)} |`,
+        `| ${s.operation} ${s.items} @${s.connections} | ${int(s.ceiling.itemsPerSecond)} | ${(1000 / s.ceiling.requestsPerSecond).toFixed(2)} | ` +
+          `${bare ? int(bare.itemsPerSecond) : '–'} | ${percent(s.service.itemsPerSecond / s.ceiling.itemsPerSecond)} | ` +
+          `${bare ? percent(bare.itemsPerSecond / s.ceiling.itemsPerSecond) : '–'} | ${bare ? percent(s.service.itemsPerSecond / bare.itemsPerSecond) : '–'} | ` +
+          `${times(s.service.itemsPerSecond, peer.fastest)} | ${times(s.service.itemsPerSecond, peer.signed)} |`,
       );
     }
     lines.push('');

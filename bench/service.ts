@@ -1,5 +1,5 @@
 import { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PERMISSIONS } from '../src/auth/permissions';
@@ -60,7 +60,8 @@ export class ServiceUnderTest {
       ...options.env,
     };
     const profiling = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
-    const { child, output } = spawnLogged(process.execPath, [...profiling, join(ROOT, 'dist/main.js')], { cwd, env });
+    const entry = process.env.BENCH_SERVICE_ENTRY ?? join(ROOT, 'dist/main.js');
+    const { child, output } = spawnLogged(process.execPath, [...profiling, entry], { cwd, env });
     const service = new ServiceUnderTest(`http://127.0.0.1:${port}`, child, output, { database, moto, kms, issuer, cwd });
     try {
       await waitFor('the service', async () => {
@@ -84,6 +85,21 @@ export class ServiceUnderTest {
   /** KMS requests the service has made so far. */
   get kmsCalls(): number {
     return this.parts.kms.calls.length;
+  }
+
+  /**
+   * CPU seconds the service process has used so far (all its threads), from /proc on Linux;
+   * undefined elsewhere. Per request it is far less disturbed by other load on the machine than
+   * throughput is.
+   */
+  get cpuSeconds(): number | undefined {
+    try {
+      const fields = readFileSync(`/proc/${this.child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      // utime and stime (fields 14 and 15 of proc(5)), in clock ticks of 1/100 s on Linux.
+      return (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      return undefined;
+    }
   }
 
   /** What the service wrote (LOG_LEVEL=warn: warnings and errors only). */
