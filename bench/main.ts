@@ -32,7 +32,7 @@ const KEY_CONNECTIONS = availableParallelism() * 8;
 const selected = (name: string) => !ONLY || ONLY.test(name);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
-type Measured = LoadResult & { cpuMsPerRequest?: number; kmsCalls: number };
+type Measured = LoadResult & { cpuMsPerRequest?: number; redisFallbacks?: number; kmsCalls: number };
 
 async function main(): Promise<void> {
   if (!Number.isFinite(SECONDS) || SECONDS < 1 || SECONDS > 30) throw new Error('BENCH_SECONDS must be between 1 and 30');
@@ -71,12 +71,15 @@ async function main(): Promise<void> {
     const measureAt = async (url: string, token: string, spec: Omit<LoadSpec, 'url' | 'token' | 'seconds'>): Promise<Measured> => {
       await load({ ...spec, url, token, seconds: WARM_UP_SECONDS });
       await settle(url);
+      if (url !== service.url) return { ...(await load({ ...spec, url, token, seconds: SECONDS })), kmsCalls: 0 };
       const kmsBefore = service.kmsCalls;
-      const cpuBefore = url === service.url ? service.cpuSeconds : undefined;
+      const cpuBefore = service.cpuSeconds;
+      const fallbacksBefore = await service.redisFallbacks();
       const result = await load({ ...spec, url, token, seconds: SECONDS });
-      const cpuAfter = url === service.url ? service.cpuSeconds : undefined;
+      const cpuAfter = service.cpuSeconds;
       const cpuMsPerRequest = cpuBefore === undefined || cpuAfter === undefined ? undefined : (1000 * (cpuAfter - cpuBefore)) / Math.max(1, result.requests);
-      return { ...result, cpuMsPerRequest, kmsCalls: service.kmsCalls - kmsBefore };
+      const redisFallbacks = (await service.redisFallbacks()) - fallbacksBefore;
+      return { ...result, cpuMsPerRequest, redisFallbacks, kmsCalls: service.kmsCalls - kmsBefore };
     };
     // Each run has its own caller, so its own rate-limit count.
     const measure = (spec: Omit<LoadSpec, 'url' | 'token' | 'seconds'>) => measureAt(service.url, tokenFor(), spec);
@@ -96,7 +99,7 @@ async function main(): Promise<void> {
         let bareExpress: LoadResult | undefined;
         if (connections === CONNECTIONS) {
           log(`${name}: bare express...`);
-          const { kmsCalls: _none, cpuMsPerRequest: _unmeasured, ...bareResult } = await measureAt(bare.url, '', spec(operation === 'encrypt' ? plaintexts : bareCiphertexts, bare.userId));
+          const { kmsCalls: _none, ...bareResult } = await measureAt(bare.url, '', spec(operation === 'encrypt' ? plaintexts : bareCiphertexts, bare.userId));
           bareExpress = bareResult;
         }
         log(`${name}: service...`);

@@ -10,8 +10,11 @@ export interface ScenarioResult {
   operation: 'encrypt' | 'decrypt';
   items: number;
   connections: number;
-  /** cpuMsPerRequest: CPU time of the service process (all threads) per successful request. */
-  service: LoadResult & { itemsPerSecond: number; cpuMsPerRequest?: number };
+  /**
+   * cpuMsPerRequest: CPU time of the service process (all threads) per successful request;
+   * redisFallbacks: public-key lookups that found Redis unavailable (timeout or open breaker).
+   */
+  service: LoadResult & { itemsPerSecond: number; cpuMsPerRequest?: number; redisFallbacks?: number };
   ceiling: CeilingResult;
   /** Reference (c), at 50 connections only: the same envelope behind a bare express server. */
   bareExpress?: LoadResult & { itemsPerSecond: number };
@@ -122,14 +125,14 @@ export function renderReport(results: BenchResults): string {
       (a, b) => b.operation.localeCompare(a.operation) || a.connections - b.connections || a.items - b.items,
     );
     lines.push(
-      '| the service | req/s | items/s | p50 ms | p99 ms | errors | non-2xx | KMS calls/req | CPU ms/req |',
-      '|---|--:|--:|--:|--:|--:|--:|--:|--:|',
+      '| the service | req/s | items/s | p50 ms | p99 ms | errors | non-2xx | KMS calls/req | CPU ms/req | Redis fallbacks |',
+      '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
     );
     for (const s of ordered) {
       lines.push(
         `| ${s.operation} ${s.items} @${s.connections} | ${int(s.service.requestsPerSecond)} | ${int(s.service.itemsPerSecond)} | ${ms(s.service.p50Ms)} | ${ms(s.service.p99Ms)} | ` +
           `${failures(s.service)} | ${s.service.non2xx} | ${s.kmsCallsPerRequest === undefined ? '–' : s.kmsCallsPerRequest.toFixed(3)} | ` +
-          `${s.service.cpuMsPerRequest === undefined ? '–' : s.service.cpuMsPerRequest.toFixed(2)} |`,
+          `${s.service.cpuMsPerRequest === undefined ? '–' : s.service.cpuMsPerRequest.toFixed(2)} | ${s.service.redisFallbacks ?? '–'} |`,
       );
     }
     lines.push(

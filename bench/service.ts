@@ -102,6 +102,16 @@ export class ServiceUnderTest {
     }
   }
 
+  /**
+   * Public-key cache lookups that found Redis unavailable (timed out, or its circuit breaker open)
+   * and fell back to the database, from the service's own /metrics.
+   */
+  async redisFallbacks(): Promise<number> {
+    const metrics = await (await fetch(`${this.url}/metrics`)).text();
+    const line = metrics.split('\n').find((l) => l.startsWith('pii_api_cache_lookups_total{') && l.includes('result="unavailable"'));
+    return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+  }
+
   /** What the service wrote (LOG_LEVEL=warn: warnings and errors only). */
   get log(): string {
     return this.output();
