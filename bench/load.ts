@@ -27,7 +27,7 @@ export interface LoadResult {
   statusCodes: Record<string, number>;
 }
 
-/** One bounded autocannon run against the service, over loopback. */
+/** One bounded autocannon run, over loopback. */
 export async function load(spec: LoadSpec): Promise<LoadResult> {
   const headers = { authorization: `Bearer ${spec.token}`, 'content-type': 'application/json' };
   const { body } = spec;

@@ -8,7 +8,7 @@ import { CeilingResult, KeygenResult, PEER_SUITES, PeerResult, PeerSuite } from 
 import { References, startBareExpress } from './references-client';
 import { BenchResults, judgeTargets, printReport, ScenarioResult, writeResults } from './report';
 import { ROOT, ServiceUnderTest } from './service';
-import { BATCH_SIZES, CONNECTIONS, makeItems, MANY_CONNECTIONS, randomUserIdBase, TEN_ITEMS } from './workload';
+import { BATCH_SIZES, CONNECTIONS, ITEM_BYTES, makeItems, MANY_CONNECTIONS, randomUserIdBase, TARGET_BATCH, TEN_ITEMS } from './workload';
 
 /**
  * `npm run bench`: the service in production configuration under autocannon, against the
@@ -21,7 +21,7 @@ import { BATCH_SIZES, CONNECTIONS, makeItems, MANY_CONNECTIONS, randomUserIdBase
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const CEILING_SECONDS = 3;
-const PEER_SECONDS = 2;
+const PEER_SECONDS = 3;
 const KEYGEN_SECONDS = 6;
 const WARM_UP_SECONDS = 1;
 const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
@@ -32,14 +32,18 @@ const KEY_CONNECTIONS = availableParallelism() * 8;
 const selected = (name: string) => !ONLY || ONLY.test(name);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
-type Measured = LoadResult & { cpuMsPerRequest?: number; redisFallbacks?: number; kmsCalls: number };
+type Workload = Omit<LoadSpec, 'url' | 'token' | 'seconds'>;
+type Measured = LoadResult & { cpuMsPerRequest?: number; redisFallbacks: number; kmsCalls: number };
 
 async function main(): Promise<void> {
   if (!Number.isFinite(SECONDS) || SECONDS < 1 || SECONDS > 30) throw new Error('BENCH_SECONDS must be between 1 and 30');
   const startedAt = new Date();
   const loadAtStart = loadavg();
   const profiling = process.env.BENCH_CPU_PROF === '1';
-  if (profiling) rmSync(PROFILE_DIR, { recursive: true, force: true }), mkdirSync(PROFILE_DIR, { recursive: true });
+  if (profiling) {
+    rmSync(PROFILE_DIR, { recursive: true, force: true });
+    mkdirSync(PROFILE_DIR, { recursive: true });
+  }
 
   const references = new References();
   log('starting PostgreSQL database, moto (KMS), token issuer and the service (node dist/main)...');
@@ -65,24 +69,30 @@ async function main(): Promise<void> {
     const bareCiphertexts = ((await bareEncrypted.json()) as { encryptedData: string[] }).encryptedData;
 
     /**
-     * A load run preceded by a short warm-up. Requests the warm-up left in flight are let finish
-     * first (its client hung up on them, the server still serves them), so the run starts clean.
+     * A short warm-up, then the requests it left in flight are let finish (its client hung up on
+     * them, the server still serves them), so the measured run starts clean.
      */
-    const measureAt = async (url: string, token: string, spec: Omit<LoadSpec, 'url' | 'token' | 'seconds'>): Promise<Measured> => {
-      await load({ ...spec, url, token, seconds: WARM_UP_SECONDS });
+    const warmUp = async (url: string, token: string, workload: Workload) => {
+      await load({ ...workload, url, token, seconds: WARM_UP_SECONDS });
       await settle(url);
-      if (url !== service.url) return { ...(await load({ ...spec, url, token, seconds: SECONDS })), kmsCalls: 0 };
-      const kmsBefore = service.kmsCalls;
-      const cpuBefore = service.cpuSeconds;
-      const fallbacksBefore = await service.redisFallbacks();
-      const result = await load({ ...spec, url, token, seconds: SECONDS });
-      const cpuAfter = service.cpuSeconds;
-      const cpuMsPerRequest = cpuBefore === undefined || cpuAfter === undefined ? undefined : (1000 * (cpuAfter - cpuBefore)) / Math.max(1, result.requests);
-      const redisFallbacks = (await service.redisFallbacks()) - fallbacksBefore;
-      return { ...result, cpuMsPerRequest, redisFallbacks, kmsCalls: service.kmsCalls - kmsBefore };
     };
-    // Each run has its own caller, so its own rate-limit count.
-    const measure = (spec: Omit<LoadSpec, 'url' | 'token' | 'seconds'>) => measureAt(service.url, tokenFor(), spec);
+    const measureBare = async (workload: Workload) => {
+      await warmUp(bare.url, '', workload);
+      return load({ ...workload, url: bare.url, token: '', seconds: SECONDS });
+    };
+    const measure = async (workload: Workload): Promise<Measured> => {
+      const token = tokenFor(); // its own caller, so its own rate-limit count
+      await warmUp(service.url, token, workload);
+      const before = { kmsCalls: service.kmsCalls, cpuSeconds: service.cpuSeconds, redisFallbacks: await service.redisFallbacks() };
+      const result = await load({ ...workload, url: service.url, token, seconds: SECONDS });
+      const cpuSeconds = service.cpuSeconds;
+      return {
+        ...result,
+        cpuMsPerRequest: cpuSeconds === undefined || before.cpuSeconds === undefined ? undefined : (1000 * (cpuSeconds - before.cpuSeconds)) / Math.max(1, result.requests),
+        redisFallbacks: (await service.redisFallbacks()) - before.redisFallbacks,
+        kmsCalls: service.kmsCalls - before.kmsCalls,
+      };
+    };
 
     for (const operation of ['encrypt', 'decrypt'] as const) {
       // 10 items last, so that the 1,000-connection run follows its 50-connection reference directly.
@@ -95,15 +105,14 @@ async function main(): Promise<void> {
         const ceiling = await references.run<CeilingResult>({ kind: 'ceiling', operation, items, seconds: CEILING_SECONDS });
         // A decrypt answer must be exactly the plaintexts: any other body counts as an error.
         const expectBody = operation === 'decrypt' ? JSON.stringify({ decryptedData: plaintexts.slice(0, items) }) : undefined;
-        const spec = (data: string[], owner: string) => ({ path: `/api/v1/${operation}`, connections, expectBody, body: { userId: owner, data: data.slice(0, items) } });
+        const workload = (data: string[], owner: string): Workload => ({ path: `/api/v1/${operation}`, connections, expectBody, body: { userId: owner, data: data.slice(0, items) } });
         let bareExpress: LoadResult | undefined;
         if (connections === CONNECTIONS) {
           log(`${name}: bare express...`);
-          const { kmsCalls: _none, ...bareResult } = await measureAt(bare.url, '', spec(operation === 'encrypt' ? plaintexts : bareCiphertexts, bare.userId));
-          bareExpress = bareResult;
+          bareExpress = await measureBare(workload(operation === 'encrypt' ? plaintexts : bareCiphertexts, bare.userId));
         }
         log(`${name}: service...`);
-        const { kmsCalls, ...result } = await measure(spec(operation === 'encrypt' ? plaintexts : ciphertexts, userId));
+        const { kmsCalls, ...result } = await measure(workload(operation === 'encrypt' ? plaintexts : ciphertexts, userId));
         scenarios.push({
           name,
           operation,
@@ -127,7 +136,7 @@ async function main(): Promise<void> {
       results.keys = { keygen, service: keys, connections: KEY_CONNECTIONS };
 
       log('keys: encrypt p99 with and without POST /keys at a quarter of the key-generation rate...');
-      const encrypt = { path: '/api/v1/encrypt', connections: CONNECTIONS, body: { userId, data: plaintexts.slice(0, 100) } };
+      const encrypt = { path: '/api/v1/encrypt', connections: CONNECTIONS, body: { userId, data: plaintexts.slice(0, TARGET_BATCH) } };
       const alone = await measure(encrypt);
       const keysRate = Math.max(1, Math.round(keygen.keysPerSecond / 4));
       const background = load({
@@ -163,7 +172,7 @@ async function main(): Promise<void> {
 
   const complete: BenchResults = {
     date: startedAt.toISOString(),
-    commit: spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim(),
+    commit: describeCommit(),
     machine: {
       cpu: cpus()[0]?.model ?? 'unknown',
       cores: availableParallelism(),
@@ -173,7 +182,7 @@ async function main(): Promise<void> {
       loadAverageAtStart: loadAtStart[0],
       loadAverageAtEnd: loadavg()[0],
     },
-    settings: { secondsPerRun: SECONDS, warmUpSeconds: WARM_UP_SECONDS, ceilingSeconds: CEILING_SECONDS, peerSeconds: PEER_SECONDS, itemBytes: 32 },
+    settings: { secondsPerRun: SECONDS, warmUpSeconds: WARM_UP_SECONDS, ceilingSeconds: CEILING_SECONDS, peerSeconds: PEER_SECONDS, itemBytes: ITEM_BYTES },
     scenarios,
     peer: results.peer ?? [],
     keys: results.keys,
@@ -185,6 +194,13 @@ async function main(): Promise<void> {
   if (ONLY) log('BENCH_ONLY is set: partial run, results not saved');
   else writeResults(complete);
   if (profiling) log(`CPU profile(s): ${readdirSync(PROFILE_DIR).map((file) => join(PROFILE_DIR, file)).join(', ')}`);
+}
+
+/** The commit measured, marked when the working tree had uncommitted changes. */
+function describeCommit(): string {
+  const git = (...args: string[]) => spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' }).stdout?.trim() ?? '';
+  const commit = git('rev-parse', '--short', 'HEAD') || 'unknown';
+  return git('status', '--porcelain', '--untracked-files=no') ? `${commit} (with uncommitted changes)` : commit;
 }
 
 /** Waits until the server answers a liveness probe promptly: nothing left over is queued ahead. */

@@ -195,7 +195,7 @@ export function writeResults(results: BenchResults): void {
   const start = doc.indexOf(DOC_START);
   const end = doc.indexOf(DOC_END);
   if (start < 0 || end < start) throw new Error(`${DOC_FILE} lacks the ${DOC_START} … ${DOC_END} markers`);
-  writeFileSync(DOC_FILE, `${doc.slice(0, start + DOC_START.length)}\n${renderReport(results)}\n${doc.slice(end)}`);
+  writeFileSync(DOC_FILE, `${doc.slice(0, start + DOC_START.length)}\n${renderReport(results)}\n\n${doc.slice(end)}`);
   process.stderr.write(`wrote ${RESULTS_FILE} and the results in ${DOC_FILE}\n`);
 }
 
