@@ -17,8 +17,6 @@ const TOKEN_LIFETIME = '2h';
 export interface ServiceOptions {
   /** Directory for `node --cpu-prof` output; no profiling when unset. */
   cpuProfileDir?: string;
-  /** Extra environment for the service (e.g. to measure a setting's cost). */
-  env?: Record<string, string>;
 }
 
 /**
@@ -57,7 +55,6 @@ export class ServiceUnderTest {
       AWS_REGION: MOTO_REGION,
       ...issuer.env(),
       RATE_LIMIT_PER_MINUTE: '1000000',
-      ...options.env,
     };
     const profiling = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
     const entry = process.env.BENCH_SERVICE_ENTRY ?? join(ROOT, 'dist/main.js');
@@ -115,10 +112,6 @@ export class ServiceUnderTest {
   /** What the service wrote (LOG_LEVEL=warn: warnings and errors only). */
   get log(): string {
     return this.output();
-  }
-
-  async query<T>(sql: string): Promise<T[]> {
-    return this.parts.database.query<T>(sql);
   }
 
   async stop(): Promise<void> {
