@@ -1,8 +1,8 @@
 import express from 'express';
 import { generateKeyPairSync } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { parseCiphertext } from '../src/crypto/ciphertext-format';
-import { decryptBatch, encryptBatch } from '../src/crypto/envelope';
+import { parseCiphertext } from '../src/envelope/ciphertext-format';
+import { decryptBatch, encryptBatch } from '../src/envelope/envelope';
 
 /**
  * Reference (c) of the benchmark: the same envelope behind a bare express server — a JSON body

@@ -8,9 +8,9 @@ import {
 import { availableParallelism } from 'node:os';
 import { generateKeyPairSync, KeyPairKeyObjectResult } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { parseCiphertext } from '../src/crypto/ciphertext-format';
-import { decryptBatch, encryptBatch } from '../src/crypto/envelope';
-import { generateRsaKeyPair } from '../src/crypto/key-pair';
+import { parseCiphertext } from '../src/envelope/ciphertext-format';
+import { decryptBatch, encryptBatch } from '../src/envelope/envelope';
+import { generateRsaKeyPair } from '../src/envelope/key-pair';
 import { makeItems } from './workload';
 
 /**

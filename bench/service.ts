@@ -2,7 +2,7 @@ import { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { PERMISSIONS } from '../src/auth/permissions';
+import { PERMISSIONS } from '../src/common/permissions';
 import { KmsFaultProxy } from '../test/support/kms-fault-proxy';
 import { Moto, MOTO_REGION } from '../test/support/moto';
 import { TestDatabase } from '../test/support/postgres';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Logger } from '@nestjs/common';
 import { after, before, describe, it, mock } from 'node:test';
-import { Permission } from '../src/auth/permissions';
+import { Permission } from '../src/common/permissions';
 import { embeddedStack, Stack, STACKS } from './support/stacks';
 
 const MARKER = 'PLAINTEXT-MARKER-7f3a';

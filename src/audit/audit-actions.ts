@@ -1,8 +1,8 @@
 import { decode } from 'jsonwebtoken';
 import { TOKEN_ID_PATTERN } from '../auth/revocation/dto/revoke-token.dto';
 import { isUserId } from '../common/user-id';
-import { keyVersionOf } from '../crypto/ciphertext-format';
-import { findCiphertexts } from '../rotation/json-ciphertexts';
+import { keyVersionOf } from '../envelope/ciphertext-format';
+import { findCiphertexts } from '../envelope/json-ciphertexts';
 
 /** Every action the audit trail records. */
 export const AUDIT_ACTIONS = [

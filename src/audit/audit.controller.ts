@@ -1,11 +1,11 @@
 import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
-import { RequirePermission } from '../auth/decorators';
+import { RequirePermission } from '../common/decorators/require-permission.decorator';
 import { ErrorResponse } from '../common/error-response.dto';
 import { USER_ID_EXAMPLE } from '../common/user-id';
 import { UserIdPipe } from '../common/validation';
 import { AuditService } from './audit.service';
-import { Audited } from './audited.decorator';
+import { Audited } from '../common/decorators/audited.decorator';
 import { AuditQuery, TimeRangeQuery } from './dto/audit-query.dto';
 import { AccessReport, AuditPage, VerifyResponse } from './dto/audit-responses.dto';
 

@@ -6,7 +6,7 @@ import { toApiError } from '../common/http-exception.filter';
 import { AppConfig } from '../config/app-config';
 import { AuditAction, DESCRIBE, STATE_CHANGING_ACTIONS } from './audit-actions';
 import { AuditWriter } from './audit-writer';
-import { AUDITED_ACTION } from './audited.decorator';
+import { AUDITED_ACTION } from '../common/decorators/audited.decorator';
 import { AuditedRequest, bodyOf, requestFacts } from './request-facts';
 
 /**

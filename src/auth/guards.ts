@@ -4,8 +4,9 @@ import { AuthGuard } from '@nestjs/passport';
 import { TokenExpiredError, NotBeforeError } from 'jsonwebtoken';
 import { ApiError } from '../common/api-error';
 import { RateLimitGuard } from '../rate-limit/rate-limit.guard';
-import { PUBLIC_ROUTE, REQUIRED_PERMISSION, SUBJECT_FIELDS } from './decorators';
-import { Permission } from './permissions';
+import { PUBLIC_ROUTE } from '../common/decorators/public.decorator';
+import { REQUIRED_PERMISSION, SUBJECT_FIELDS } from '../common/decorators/require-permission.decorator';
+import { Permission } from '../common/permissions';
 import { Principal } from './principal';
 
 /**

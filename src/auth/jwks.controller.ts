@@ -1,6 +1,6 @@
 import { Controller, Get, Inject, NotFoundException } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
-import { Public } from './decorators';
+import { Public } from '../common/decorators/public.decorator';
 import { LocalIssuer, SIGNING_KEY_SOURCE, SigningKeySource } from './signing-keys';
 
 /** Publishes the local issuer's JWKS (AUTH_MODE=local); Cognito publishes its own. */

@@ -4,7 +4,7 @@ import { decode } from 'jsonwebtoken';
 import { ExtractJwt, Strategy } from 'passport-jwt';
 import { ApiError } from '../common/api-error';
 import { AppConfig } from '../config/app-config';
-import { publicKeyObject } from '../crypto/public-key-objects';
+import { publicKeyObject } from '../envelope/public-key-objects';
 import { AccessTokenClaims, Principal, principalFromClaims } from './principal';
 import { TokenRevocations } from './revocation/token-revocations';
 import { SIGNING_KEY_SOURCE, SigningKeySource } from './signing-keys';

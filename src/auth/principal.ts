@@ -1,4 +1,4 @@
-import { isPermission, Permission } from './permissions';
+import { isPermission, Permission } from '../common/permissions';
 
 /** The authenticated caller, derived from a verified access token. */
 export interface Principal {

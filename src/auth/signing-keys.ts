@@ -5,7 +5,7 @@ import { JwksClient } from 'jwks-rsa';
 import { sign } from 'jsonwebtoken';
 import { randomUUID } from 'node:crypto';
 import { LOCAL_CLIENT_ID, LOCAL_ISSUER } from '../config/app-config';
-import { PERMISSIONS } from './permissions';
+import { PERMISSIONS } from '../common/permissions';
 
 /** Where the strategy gets the public key that verifies a token, by `kid`. */
 export const SIGNING_KEY_SOURCE = Symbol('SIGNING_KEY_SOURCE');

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { LIMIT_BOUNDS, LIMIT_DEFAULTS } from '../common/limits';
-import { isPermission, Permission } from '../auth/permissions';
+import { isPermission, Permission } from '../common/permissions';
 import { EnvironmentVariables, parseEnvironment } from './environment';
 
 export type KeyProviderName = 'local' | 'kms';

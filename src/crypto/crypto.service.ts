@@ -3,8 +3,8 @@ import { ApiError, invalidInput } from '../common/api-error';
 import { assertBatchWithinLimits } from '../common/validation';
 import { AppConfig } from '../config/app-config';
 import { KeysService } from '../keys/keys.service';
-import { CiphertextParts, MalformedCiphertextError, parseCiphertext } from './ciphertext-format';
-import { AuthenticationFailedError, decryptBatch, encryptBatch } from './envelope';
+import { CiphertextParts, MalformedCiphertextError, parseCiphertext } from '../envelope/ciphertext-format';
+import { AuthenticationFailedError, decryptBatch, encryptBatch } from '../envelope/envelope';
 
 /** Batch encrypt and decrypt for one user: validation, key lookup, and the envelope. */
 @Injectable()

@@ -1,7 +1,8 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { Audited } from '../audit/audited.decorator';
-import { CurrentPrincipal, RequirePermission } from '../auth/decorators';
+import { Audited } from '../common/decorators/audited.decorator';
+import { CurrentPrincipal } from '../auth/current-principal.decorator';
+import { RequirePermission } from '../common/decorators/require-permission.decorator';
 import { Principal } from '../auth/principal';
 import { ErrorResponse } from '../common/error-response.dto';
 import { DelegationService } from './delegation.service';

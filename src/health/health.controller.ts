@@ -2,10 +2,10 @@ import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/co
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
-import { Public } from '../auth/decorators';
+import { Public } from '../common/decorators/public.decorator';
 import { ApiError } from '../common/api-error';
 import { SIGNING_KEY_SOURCE, SigningKeySource } from '../auth/signing-keys';
-import { KEY_PROVIDER, KeyProvider } from '../crypto/key-provider/key-provider';
+import { KEY_PROVIDER, KeyProvider } from '../key-provider/key-provider';
 import { RedisConnection } from '../redis/redis-connection';
 import { GracefulShutdown } from './graceful-shutdown';
 

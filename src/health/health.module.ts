@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { AuthModule } from '../auth/auth.module';
-import { KeyProviderModule } from '../crypto/key-provider/key-provider.module';
+import { KeyProviderModule } from '../key-provider/key-provider.module';
 import { GracefulShutdown } from './graceful-shutdown';
 import { HealthController } from './health.controller';
 

@@ -2,8 +2,8 @@ import { Body, Controller, Delete, Get, Param, Post, Res } from '@nestjs/common'
 import { ApiBadRequestResponse, ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { createPublicKey } from 'node:crypto';
-import { Audited } from '../audit/audited.decorator';
-import { RequirePermission } from '../auth/decorators';
+import { Audited } from '../common/decorators/audited.decorator';
+import { RequirePermission } from '../common/decorators/require-permission.decorator';
 import { ErrorResponse } from '../common/error-response.dto';
 import { USER_ID_EXAMPLE } from '../common/user-id';
 import { UserIdPipe } from '../common/validation';

@@ -3,7 +3,7 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { createKeyv } from '@keyv/redis';
 import { RedisConnection } from '../redis/redis-connection';
-import { KeyProviderModule } from '../crypto/key-provider/key-provider.module';
+import { KeyProviderModule } from '../key-provider/key-provider.module';
 import { UserKey } from './entities/user-key.entity';
 import { UserKeyHistory } from './entities/user-key-history.entity';
 import { KeysController } from './keys.controller';

@@ -5,9 +5,9 @@ import { DataSource, EntityManager, QueryFailedError, Repository } from 'typeorm
 import { ApiError, keyNotFound } from '../common/api-error';
 import { toUserId } from '../common/user-id';
 import { AppConfig } from '../config/app-config';
-import { KEY_PROVIDER, KeyProvider, SealedKey } from '../crypto/key-provider/key-provider';
-import { generateRsaKeyPair } from '../crypto/key-pair';
-import { publicKeyObject } from '../crypto/public-key-objects';
+import { KEY_PROVIDER, KeyProvider, SealedKey } from '../key-provider/key-provider';
+import { generateRsaKeyPair } from '../envelope/key-pair';
+import { publicKeyObject } from '../envelope/public-key-objects';
 import { UserKey } from './entities/user-key.entity';
 import { RotationReason, UserKeyHistory } from './entities/user-key-history.entity';
 import { PrivateKeyCache } from './private-key-cache';

@@ -2,7 +2,7 @@ import { Controller, Get, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
 import type { Response } from 'express';
-import { Public } from '../auth/decorators';
+import { Public } from '../common/decorators/public.decorator';
 import { MetricsService } from './metrics.service';
 
 @ApiTags('metrics')

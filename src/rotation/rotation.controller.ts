@@ -1,7 +1,7 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { Audited } from '../audit/audited.decorator';
-import { RequirePermission } from '../auth/decorators';
+import { Audited } from '../common/decorators/audited.decorator';
+import { RequirePermission } from '../common/decorators/require-permission.decorator';
 import { ErrorResponse } from '../common/error-response.dto';
 import { RewrapRequest, RewrapResponse, RotateRequest, RotateResponse } from './dto/rotation.dto';
 import { RotationService } from './rotation.service';

@@ -1,11 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { CryptoService } from '../crypto/crypto.service';
-import { encryptBatch } from '../crypto/envelope';
+import { encryptBatch } from '../envelope/envelope';
 import { RotationReason } from '../keys/entities/user-key-history.entity';
 import { KeysService } from '../keys/keys.service';
 import { MetricsService } from '../metrics/metrics.service';
-import { findCiphertexts, replaceCiphertexts } from './json-ciphertexts';
+import { findCiphertexts, replaceCiphertexts } from '../envelope/json-ciphertexts';
 
 /** Manual rotation with re-encryption, and rewrap under the current version. */
 @Injectable()

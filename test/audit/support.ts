@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { decode } from 'jsonwebtoken';
 import { randomUUID } from 'node:crypto';
 import { mock } from 'node:test';
-import { Permission } from '../../src/auth/permissions';
+import { Permission } from '../../src/common/permissions';
 import { LocalIssuer } from '../../src/auth/signing-keys';
 import { CognitoPool } from '../support/moto';
 import { Stack } from '../support/stacks';

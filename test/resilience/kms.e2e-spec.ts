@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { PERMISSIONS } from '../../src/auth/permissions';
+import { PERMISSIONS } from '../../src/common/permissions';
 import { KMS_MAX_ATTEMPTS } from '../../src/common/limits';
 import { KmsFaultProxy } from '../support/kms-fault-proxy';
 import { CognitoPool, Moto, MOTO_REGION } from '../support/moto';

@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-cognito-identity-provider';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { ChildProcess } from 'node:child_process';
-import { PERMISSIONS } from '../../src/auth/permissions';
+import { PERMISSIONS } from '../../src/common/permissions';
 import { freePort, spawnLogged, stopProcess, waitFor } from './processes';
 
 export const MOTO_REGION = 'us-east-1';

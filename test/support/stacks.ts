@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory';
-import { Permission, PERMISSIONS } from '../../src/auth/permissions';
+import { Permission, PERMISSIONS } from '../../src/common/permissions';
 import { LocalIssuer } from '../../src/auth/signing-keys';
 import { CognitoPool, Moto, MOTO_REGION } from './moto';
 import { TestDatabase } from './postgres';

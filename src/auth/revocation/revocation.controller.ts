@@ -1,9 +1,10 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { Audited } from '../../audit/audited.decorator';
+import { Audited } from '../../common/decorators/audited.decorator';
 import { invalidInput } from '../../common/api-error';
 import { ErrorResponse } from '../../common/error-response.dto';
-import { CurrentPrincipal, RequirePermission } from '../decorators';
+import { CurrentPrincipal } from '../current-principal.decorator';
+import { RequirePermission } from '../../common/decorators/require-permission.decorator';
 import type { Principal } from '../principal';
 import { RevokeTokenRequest, RevokeTokenResponse } from './dto/revoke-token.dto';
 import { TokenRevocations } from './token-revocations';

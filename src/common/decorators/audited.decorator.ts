@@ -1,7 +1,7 @@
 import { applyDecorators, SetMetadata } from '@nestjs/common';
 import { ApiServiceUnavailableResponse } from '@nestjs/swagger';
-import { ErrorResponse } from '../common/error-response.dto';
-import type { AuditAction } from './audit-actions';
+import { ErrorResponse } from '../error-response.dto';
+import type { AuditAction } from '../../audit/audit-actions';
 
 export const AUDITED_ACTION = 'audit:action';
 

@@ -1,15 +1,10 @@
-import { applyDecorators, createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
+import { applyDecorators, SetMetadata } from '@nestjs/common';
 import { ApiBearerAuth, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
-import { ErrorResponse } from '../common/error-response.dto';
-import { Permission } from './permissions';
-import { Principal } from './principal';
+import { ErrorResponse } from '../error-response.dto';
+import { Permission } from '../permissions';
 
-export const PUBLIC_ROUTE = 'auth:public';
 export const REQUIRED_PERMISSION = 'auth:permission';
 export const SUBJECT_FIELDS = 'auth:subject-fields';
-
-/** No token needed (health, docs, metrics, JWKS). */
-export const Public = () => SetMetadata(PUBLIC_ROUTE, true);
 
 /**
  * The route needs `permission` (any one of them, for a list). `subjectFields` name the body or path fields holding user ids:
@@ -26,8 +21,3 @@ export function RequirePermission(permission: Permission | Permission[], subject
     ApiForbiddenResponse({ description: `AUTH002: the token lacks ${named} or may not act for this user`, type: ErrorResponse }),
   );
 }
-
-/** The authenticated caller. */
-export const CurrentPrincipal = createParamDecorator(
-  (_data: unknown, context: ExecutionContext): Principal => context.switchToHttp().getRequest().user,
-);

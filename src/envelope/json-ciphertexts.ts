@@ -1,6 +1,6 @@
 import { invalidInput } from '../common/api-error';
 import { MAX_JSON_DEPTH } from '../common/limits';
-import { CiphertextParts, looksLikeCiphertext, MalformedCiphertextError, parseCiphertext } from '../crypto/ciphertext-format';
+import { CiphertextParts, looksLikeCiphertext, MalformedCiphertextError, parseCiphertext } from './ciphertext-format';
 
 /** A ciphertext found inside a JSON document, with its JSON path for error messages. */
 export interface FoundCiphertext {

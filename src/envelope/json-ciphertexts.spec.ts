@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { ApiError } from '../common/api-error';
-import { encryptBatch } from '../crypto/envelope';
+import { encryptBatch } from './envelope';
 import { findCiphertexts, replaceCiphertexts } from './json-ciphertexts';
 
 const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });

@@ -1,10 +1,10 @@
 import { DecryptCommand, DescribeKeyCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { performance } from 'node:perf_hooks';
-import { dependencyUnavailable } from '../../common/api-error';
-import { DependencyPolicy, isCircuitOpen, isTimeout } from '../../common/dependency-policy';
-import { KMS_CALL_BUDGET_MS, KMS_MAX_ATTEMPTS } from '../../common/limits';
-import { AppConfig } from '../../config/app-config';
-import { MetricsService } from '../../metrics/metrics.service';
+import { dependencyUnavailable } from '../common/api-error';
+import { DependencyPolicy, isCircuitOpen, isTimeout } from '../common/dependency-policy';
+import { KMS_CALL_BUDGET_MS, KMS_MAX_ATTEMPTS } from '../common/limits';
+import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
 import { KeyProvider, SealContext, SealedKey, UnsealFailedError } from './key-provider';
 
 /** KMS errors that say "try again later": throttling, KMS's own faults, a key not usable right now. */

@@ -1,7 +1,7 @@
 import { KMSClient } from '@aws-sdk/client-kms';
 import { Inject, Module, OnApplicationShutdown } from '@nestjs/common';
-import { AppConfig } from '../../config/app-config';
-import { MetricsService } from '../../metrics/metrics.service';
+import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
 import { KEY_PROVIDER, KeyProvider } from './key-provider';
 import { createKmsPolicy, KmsKeyProvider } from './kms-key.provider';
 import { LocalKeyProvider } from './local-key.provider';
