@@ -34,7 +34,7 @@ export class AuditController {
   }
 }
 
-/** The access report lives under the person's keys, as DESIGN.md names it. */
+/** The access report lives under the person's keys (README, API table). */
 @ApiTags('audit')
 @Controller('keys')
 export class AccessReportController {

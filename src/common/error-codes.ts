@@ -1,6 +1,6 @@
 import { HttpStatus } from '@nestjs/common';
 
-/** Every error code the API can answer with, and the HTTP status it travels with (DESIGN.md). */
+/** Every error code the API can answer with, and the HTTP status it travels with (the README's error table). */
 export const ERROR_CODES = {
   KEY001: { status: HttpStatus.NOT_FOUND, summary: 'The user has no key (or it was deleted)' },
   KEY002: { status: HttpStatus.CONFLICT, summary: 'A rotation for this user is already in progress' },

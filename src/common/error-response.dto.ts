@@ -1,7 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { ERROR_CODES } from './error-codes';
 
-/** The body of every error (DESIGN.md). */
+/** The body of every error (README, errors). */
 export class ErrorResponse {
   @ApiProperty({ example: 400 })
   statusCode: number;

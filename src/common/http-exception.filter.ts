@@ -18,7 +18,7 @@ export interface ErrorResponseHook {
 export const ERROR_RESPONSE_HOOK = Symbol('ERROR_RESPONSE_HOOK');
 
 /**
- * The one place that turns any thrown thing into the DESIGN.md error body. Bodies never carry a
+ * The one place that turns any thrown thing into the error body of the README's error table. Bodies never carry a
  * stack, a query or a dependency's message; the log line carries the error name only.
  */
 @Catch()

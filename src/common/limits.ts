@@ -1,5 +1,5 @@
 /**
- * Size limits of the API. The defaults are the contract of DESIGN.md; each can be lowered or
+ * Size limits of the API. The defaults are the README's limits table; each can be lowered or
  * raised by configuration within the hard bounds below, so one value never lives in two places.
  */
 export const LIMIT_DEFAULTS = {
@@ -36,7 +36,7 @@ export const AUDIT_PAGE_SIZE = { default: 50, max: 500 } as const;
 /** Caller groups listed by one access report. */
 export const MAX_ACCESS_REPORT_ROWS = 1000;
 
-/** One call to KMS, retries included, answers within this budget (DESIGN.md: 503 within 15 s). */
+/** One call to KMS, retries included, answers within this budget (README: 503 within 15 s). */
 export const KMS_CALL_BUDGET_MS = 15_000;
 /** Upper bound of KMS_TIMEOUT_MS (one attempt), so that an attempt always fits the budget. */
 export const KMS_TIMEOUT_MAX_MS = 10_000;

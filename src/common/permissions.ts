@@ -1,4 +1,4 @@
-/** Permission names (DESIGN.md): the token's scopes and Cognito groups grant them. */
+/** Permission names (README, permissions table): the token's scopes and Cognito groups grant them. */
 export const PERMISSIONS = [
   'keys:write',
   'keys:read',

@@ -24,7 +24,7 @@ const emptyToUndefined = ({ value }: { value: unknown }) =>
 const URL_OPTIONS = { require_tld: false, require_protocol: true } as const;
 
 /**
- * The environment as the service accepts it. Every variable of DESIGN.md is here; defaults
+ * The environment as the service accepts it. Every variable of the README's configuration table is here; defaults
  * that depend on NODE_ENV are applied in app-config.ts.
  */
 export class EnvironmentVariables {

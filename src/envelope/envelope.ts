@@ -16,7 +16,7 @@ import {
 } from './ciphertext-format';
 
 /**
- * The hybrid envelope of DESIGN.md as pure functions: no I/O, no Nest, so the benchmark's
+ * The hybrid envelope of docs/ciphertext-format.md as pure functions: no I/O, no Nest, so the benchmark's
  * in-process ceiling and the service run exactly the same code.
  */
 const OAEP = { padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' } as const;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 
-/** The machine's PostgreSQL (DESIGN.md): trust auth, user postgres, database test. */
+/** The test machine's PostgreSQL (README, running the tests): trust auth, user postgres, database test. */
 export const ADMIN_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /**

@@ -1,6 +1,6 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
-/** The current key of a user (table `user_keys`, DESIGN.md). bigint ids are decimal strings. */
+/** The current key of a user (table `user_keys`, docs/architecture.md). bigint ids are decimal strings. */
 @Entity({ name: 'user_keys' })
 @Index('idx_user_keys_active_user', ['isActive', 'userId'])
 export class UserKey {
