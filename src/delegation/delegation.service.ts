@@ -4,10 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { DataSource, Repository } from 'typeorm';
 import { ApiError, invalidInput } from '../common/api-error';
 import { AppConfig } from '../config/app-config';
-import { CryptoService } from '../crypto/crypto.service';
-import { encryptBatch } from '../envelope/envelope';
+import { ReEncryptionService } from '../crypto/re-encryption.service';
 import { KeysService } from '../keys/keys.service';
-import { findCiphertexts, replaceCiphertexts } from '../envelope/json-ciphertexts';
 import { CreateGrantRequest, GrantView } from './dto/grant.dto';
 import { KeyGrant, KeyGrantApproval } from './entities/key-grant.entity';
 import { grantState, whyNotActive } from './grant-state';
@@ -27,7 +25,7 @@ export class DelegationService {
     @InjectDataSource() private readonly dataSource: DataSource,
     @InjectRepository(KeyGrant) private readonly grants: Repository<KeyGrant>,
     private readonly keys: KeysService,
-    private readonly crypto: CryptoService,
+    private readonly reencryption: ReEncryptionService,
     private readonly config: AppConfig,
   ) {}
 
@@ -91,16 +89,11 @@ export class DelegationService {
    */
   async translate(fromUserId: string, toUserId: string, data: unknown): Promise<unknown> {
     await this.requireActiveGrant(fromUserId, toUserId);
-    const found = findCiphertexts(data, 'data', this.config.limits.maxBatchItems);
+    const found = this.reencryption.findInDocument('data', data);
     const recipient = await this.keys.currentPublicKey(toUserId);
-    const plaintexts = await this.crypto.decryptParsed(
-      fromUserId,
-      found.map((item) => item.parts),
-      (index) => found[index].path,
-    );
-    const translated = encryptBatch(plaintexts, { userId: toUserId, ...recipient });
+    const { ciphertexts } = await this.reencryption.reencrypt(fromUserId, found, { userId: toUserId, key: recipient });
     this.logger.log(`translated ${found.length} item(s) from user ${fromUserId} to user ${toUserId}`);
-    return replaceCiphertexts(data, translated);
+    return this.reencryption.replaceInDocument(data, ciphertexts);
   }
 
   private async requireActiveGrant(fromUserId: string, toUserId: string): Promise<void> {
