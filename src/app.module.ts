@@ -11,6 +11,7 @@ import { KeysModule } from './keys/keys.module';
 import { LoggingModule } from './logging/logging.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { RedisModule } from './redis/redis.module';
+import { RepositoriesModule } from './repositories/repositories.module';
 import { RotationModule } from './rotation/rotation.module';
 
 @Module({})
@@ -26,6 +27,7 @@ export class AppModule {
         MetricsModule,
         RedisModule,
         DatabaseModule,
+        RepositoriesModule,
         AuthModule,
         AuditModule,
         KeysModule,

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { ApiError, invalidInput } from '../common/api-error';
 import { assertBatchWithinLimits } from '../common/validation';
 import { AppConfig } from '../config/app-config';
-import { KeysService } from '../keys/keys.service';
+import { KeyMaterialService } from '../keys/key-material.service';
 import { CiphertextParts, MalformedCiphertextError, parseCiphertext } from '../envelope/ciphertext-format';
 import { AuthenticationFailedError, decryptBatch, encryptBatch } from '../envelope/envelope';
 
@@ -10,7 +10,7 @@ import { AuthenticationFailedError, decryptBatch, encryptBatch } from '../envelo
 @Injectable()
 export class CryptoService {
   constructor(
-    private readonly keys: KeysService,
+    private readonly keys: KeyMaterialService,
     private readonly config: AppConfig,
   ) {}
 

@@ -5,7 +5,7 @@ import { DataSource, Repository } from 'typeorm';
 import { ApiError, invalidInput } from '../common/api-error';
 import { AppConfig } from '../config/app-config';
 import { ReEncryptionService } from '../crypto/re-encryption.service';
-import { KeysService } from '../keys/keys.service';
+import { KeyMaterialService } from '../keys/key-material.service';
 import { CreateGrantRequest, GrantView } from './dto/grant.dto';
 import { KeyGrant, KeyGrantApproval } from './entities/key-grant.entity';
 import { grantState, whyNotActive } from './grant-state';
@@ -24,7 +24,7 @@ export class DelegationService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     @InjectRepository(KeyGrant) private readonly grants: Repository<KeyGrant>,
-    private readonly keys: KeysService,
+    private readonly keys: KeyMaterialService,
     private readonly reencryption: ReEncryptionService,
     private readonly config: AppConfig,
   ) {}

@@ -1,19 +1,17 @@
 import { CacheModule, CacheModuleOptions } from '@nestjs/cache-manager';
 import { Module } from '@nestjs/common';
-import { TypeOrmModule } from '@nestjs/typeorm';
 import { createKeyv } from '@keyv/redis';
 import { RedisConnection } from '../redis/redis-connection';
 import { KeyProviderModule } from '../key-provider/key-provider.module';
-import { UserKey } from './entities/user-key.entity';
-import { UserKeyHistory } from './entities/user-key-history.entity';
+import { KeyMaterialService } from './key-material.service';
 import { KeysController } from './keys.controller';
 import { KeysService } from './keys.service';
 import { PrivateKeyCache } from './private-key-cache';
 import { PublicKeyCache } from './public-key-cache';
 
+/** Users' keys: their life (KeysService) and their material (KeyMaterialService, the only user of the key provider). */
 @Module({
   imports: [
-    TypeOrmModule.forFeature([UserKey, UserKeyHistory]),
     KeyProviderModule,
     // Redis (shared by the replicas) when REDIS_URL is set, else in-memory. Store errors are
     // thrown, not swallowed, so that PublicKeyCache knows when an eviction did not happen.
@@ -27,7 +25,7 @@ import { PublicKeyCache } from './public-key-cache';
     }),
   ],
   controllers: [KeysController],
-  providers: [KeysService, PublicKeyCache, PrivateKeyCache],
-  exports: [KeysService, KeyProviderModule, PublicKeyCache],
+  providers: [KeysService, KeyMaterialService, PublicKeyCache, PrivateKeyCache],
+  exports: [KeysService, KeyMaterialService],
 })
 export class KeysModule {}

@@ -5,6 +5,7 @@ import { AuditWriter, SYSTEM_ACTOR } from '../audit/audit-writer';
 import { AppConfig } from '../config/app-config';
 import { KeysService } from '../keys/keys.service';
 import { MetricsService } from '../metrics/metrics.service';
+import { RotationRepository } from '../repositories/rotation.repository';
 
 const JOB_NAME = 'key-rotation';
 const DAY_MS = 86_400_000;
@@ -26,6 +27,7 @@ export class RotationScheduler implements OnApplicationBootstrap {
   constructor(
     private readonly config: AppConfig,
     private readonly keys: KeysService,
+    private readonly rotations: RotationRepository,
     private readonly registry: SchedulerRegistry,
     private readonly audit: AuditWriter,
     private readonly metrics: MetricsService,
@@ -48,12 +50,12 @@ export class RotationScheduler implements OnApplicationBootstrap {
   /** One run of the job; never throws (a failed run is logged and retried at the next tick). */
   async run(): Promise<{ rotated: number; purged: number }> {
     try {
-      const startedAt = await this.keys.databaseNow();
+      const startedAt = await this.rotations.databaseNowOnPrimary();
       const cutoff = new Date(startedAt.getTime() - this.config.rotation.maxAgeDays * DAY_MS);
       // No rotation runs unless the audit trail has recorded that the run started.
       await this.audit.append({ action: 'rotation.scheduled', outcome: 'started', actor: SYSTEM_ACTOR, details: { dueBefore: cutoff.toISOString() } });
       const rotated = await this.rotateDueKeys(cutoff);
-      const purged = await this.keys.purgeHistory(new Date(startedAt.getTime() - this.config.rotation.historyRetentionDays * DAY_MS));
+      const purged = await this.rotations.purgeHistory(new Date(startedAt.getTime() - this.config.rotation.historyRetentionDays * DAY_MS));
       if (purged.length) {
         this.logger.log(`Purged ${purged.length} retired key version(s) past retention: ${purged.map((p) => `user ${p.userId} v${p.keyVersion}`).join(', ')}`);
       }

@@ -1,0 +1,97 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { createPrivateKey, createPublicKey, KeyObject } from 'node:crypto';
+import { keyNotFound } from '../common/api-error';
+import { AppConfig } from '../config/app-config';
+import { generateRsaKeyPair } from '../envelope/key-pair';
+import { publicKeyObject } from '../envelope/public-key-objects';
+import { KEY_PROVIDER, KeyProvider, SealedKey } from '../key-provider/key-provider';
+import { UserKeyRepository } from '../repositories/user-key.repository';
+import { PrivateKeyCache } from './private-key-cache';
+import { PublicKeyCache } from './public-key-cache';
+
+export interface CurrentPublicKey {
+  keyVersion: number;
+  publicKey: KeyObject;
+}
+
+/** A new key pair, its private half already sealed for (userId, keyVersion). */
+export interface PreparedKey {
+  keyVersion: number;
+  publicKeyPem: string;
+  publicKey: KeyObject;
+  sealed: SealedKey;
+}
+
+/**
+ * Key material: generating and sealing new key pairs, unsealing private keys, and the two
+ * caches in front of them (public keys in Redis or memory, unsealed private keys in this process
+ * only). The only user of the key provider. Private keys leave this class only unsealed in memory.
+ */
+@Injectable()
+export class KeyMaterialService {
+  constructor(
+    private readonly keys: UserKeyRepository,
+    @Inject(KEY_PROVIDER) private readonly keyProvider: KeyProvider,
+    private readonly publicKeys: PublicKeyCache,
+    private readonly privateKeys: PrivateKeyCache,
+    private readonly config: AppConfig,
+  ) {}
+
+  /** The current public key, from the cache when possible; KEY001 when the user has none. */
+  async currentPublicKey(userId: string): Promise<CurrentPublicKey> {
+    let cached = await this.publicKeys.get(userId);
+    if (!cached) {
+      // From the primary: a lagging replica could put a just-rotated or destroyed key in the shared cache.
+      const key = await this.keys.findActive(userId, { from: 'primary' });
+      if (!key) throw keyNotFound(userId);
+      cached = { keyVersion: key.keyVersion, publicKeyPem: key.publicKey! };
+      await this.publicKeys.set(userId, cached);
+    }
+    return { keyVersion: cached.keyVersion, publicKey: publicKeyObject(cached.publicKeyPem) };
+  }
+
+  /** Drops the user's cached public key: after a rotation or a crypto-shred. */
+  forgetPublicKey(userId: string): Promise<void> {
+    return this.publicKeys.evict(userId);
+  }
+
+  /**
+   * The private keys of the requested versions, unsealed: from the in-process cache when the
+   * sealed key read now (on the primary) is one already unsealed, otherwise one key-provider call
+   * per version. Versions the user does not have (or that were purged) are absent from the map.
+   * KEY001 when the user has no active key.
+   */
+  async unsealPrivateKeys(userId: string, versions: readonly number[]): Promise<Map<number, KeyObject>> {
+    const rows = await this.keys.sealedKeysOnPrimary(userId, versions);
+    if (rows.length === 0) throw keyNotFound(userId);
+    const wanted = new Set(versions);
+    const unsealed = new Map<number, KeyObject>();
+    await Promise.all(
+      rows
+        .filter((row) => wanted.has(row.keyVersion))
+        .map(async ({ keyVersion, sealed, provider, keyId }) => {
+          let key = this.privateKeys.get(sealed);
+          if (!key) {
+            const der = await this.keyProvider.unseal({ provider, keyId: keyId ?? 'local', ciphertext: sealed }, { userId, keyVersion });
+            try {
+              key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+            } finally {
+              der.fill(0);
+            }
+            this.privateKeys.set(sealed, key);
+          }
+          unsealed.set(keyVersion, key);
+        }),
+    );
+    return unsealed;
+  }
+
+  /** Generates a key pair off the event loop and seals its private half for (userId, keyVersion). */
+  async prepareKey(userId: string, keyVersion: number): Promise<PreparedKey> {
+    const pair = await generateRsaKeyPair(this.config.keys.rsaBits);
+    const sealed = await this.keyProvider
+      .seal(pair.privateKeyDer, { userId, keyVersion })
+      .finally(() => pair.privateKeyDer.fill(0));
+    return { keyVersion, publicKeyPem: pair.publicKeyPem, publicKey: createPublicKey(pair.publicKeyPem), sealed };
+  }
+}

@@ -1,0 +1,21 @@
+import { Global, Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { UserKeyHistory } from '../keys/entities/user-key-history.entity';
+import { UserKey } from '../keys/entities/user-key.entity';
+import { RotationRepository } from './rotation.repository';
+import { UserKeyRepository } from './user-key.repository';
+
+const REPOSITORIES = [UserKeyRepository, RotationRepository];
+
+/**
+ * Every repository, for every module: the only providers that hold SQL. Each read says which
+ * node it reads (read-from.ts); each failure of an unavailable database becomes 503 SYS002
+ * (database-errors.ts).
+ */
+@Global()
+@Module({
+  imports: [TypeOrmModule.forFeature([UserKey, UserKeyHistory])],
+  providers: REPOSITORIES,
+  exports: REPOSITORIES,
+})
+export class RepositoriesModule {}

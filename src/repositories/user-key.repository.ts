@@ -1,0 +1,171 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
+import { ApiError, keyNotFound } from '../common/api-error';
+import { RotationReason, UserKeyHistory } from '../keys/entities/user-key-history.entity';
+import { UserKey } from '../keys/entities/user-key.entity';
+import { TranslateDatabaseErrors } from './database-errors';
+import { hasReplicas, ReadOptions, readOn } from './read-from';
+
+/** A new key version as it is stored: the public key and the sealed private key. */
+export interface NewKeyVersion {
+  keyVersion: number;
+  publicKeyPem: string;
+  sealed: { ciphertext: Buffer; provider: string; keyId: string };
+}
+
+/** A sealed private key as stored, for unsealing. */
+export interface SealedKeyRow {
+  keyVersion: number;
+  sealed: Buffer;
+  provider: string;
+  keyId: string | null;
+}
+
+/** PostgreSQL's lock_not_available: a NOWAIT lock found the row taken. */
+const LOCK_NOT_AVAILABLE = '55P03';
+
+export const rotationConflict = (userId: string) =>
+  new ApiError('KEY002', `A rotation for user ${userId} is already in progress; retry when it has finished`);
+
+/** Locks the user's current key row without waiting; returns its version. KEY002 if taken, KEY001 if none. */
+async function lockCurrentKey(tx: EntityManager, userId: string): Promise<number> {
+  const rows: Array<{ key_version: number }> = await tx
+    .query(`SELECT key_version FROM user_keys WHERE user_id = $1 AND is_active FOR UPDATE NOWAIT`, [userId])
+    .catch((error: unknown) => {
+      const code = error instanceof QueryFailedError ? (error.driverError as { code?: string }).code : undefined;
+      throw code === LOCK_NOT_AVAILABLE ? rotationConflict(userId) : error;
+    });
+  if (rows.length === 0) throw keyNotFound(userId);
+  return rows[0].key_version;
+}
+
+/**
+ * Inside `tx`: makes `next` the current key and moves version `fromVersion` into history.
+ * KEY002 when the current version is no longer `fromVersion` or its row is locked by another
+ * rotation. Shared with RotationRepository, whose scheduled rotation runs it in its own claim.
+ */
+export async function replaceCurrentKeyIn(tx: EntityManager, userId: string, fromVersion: number, next: NewKeyVersion, reason: RotationReason): Promise<void> {
+  if ((await lockCurrentKey(tx, userId)) !== fromVersion) throw rotationConflict(userId);
+  await tx.query(
+    `INSERT INTO user_key_history (user_id, key_version, key_value, sealed_private_key, key_provider, kms_key_id, created_at, rotation_reason)
+     SELECT user_id, key_version, key, sealed_private_key, key_provider, kms_key_id, created_at, $2
+       FROM user_keys WHERE user_id = $1`,
+    [userId, reason],
+  );
+  await tx.query(
+    `UPDATE user_keys SET key = $2, key_version = $3, sealed_private_key = $4, key_provider = $5, kms_key_id = $6,
+            created_at = now(), updated_at = now()
+      WHERE user_id = $1`,
+    [userId, next.publicKeyPem, next.keyVersion, next.sealed.ciphertext, next.sealed.provider, next.sealed.keyId],
+  );
+}
+
+/** Users' keys (`user_keys`) and their retired versions (`user_key_history`). */
+@Injectable()
+@TranslateDatabaseErrors()
+export class UserKeyRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  /** The user's key row, active or a crypto-shred tombstone, from the primary (it decides the next write). */
+  findOnPrimary(userId: string): Promise<UserKey | null> {
+    return readOn(this.dataSource, 'primary', (db) => db.findOne(UserKey, { where: { userId } }));
+  }
+
+  /** The user's active key row, or null. */
+  findActive(userId: string, { from = 'primary' }: ReadOptions = {}): Promise<UserKey | null> {
+    return readOn(this.dataSource, from, (db) => db.findOne(UserKey, { where: { userId, isActive: true } }));
+  }
+
+  /**
+   * The active key with its retired versions, newest first; null when the user has no active
+   * key. Read from a replica, a key the replica has not seen yet is looked up on the primary
+   * before answering null, so a key just created is never reported missing.
+   */
+  async describe(userId: string, { from = 'primary' }: ReadOptions = {}): Promise<{ key: UserKey; history: UserKeyHistory[] } | null> {
+    const read = (node: 'primary' | 'replica') =>
+      readOn(this.dataSource, node, async (db) => {
+        const key = await db.findOne(UserKey, { where: { userId, isActive: true } });
+        if (!key) return null;
+        return { key, history: await db.find(UserKeyHistory, { where: { userId }, order: { keyVersion: 'DESC' } }) };
+      });
+    const found = await read(from);
+    return found ?? (from === 'replica' && hasReplicas(this.dataSource) ? read('primary') : null);
+  }
+
+  /**
+   * The sealed private keys of the active version and of those of `versions` still kept in
+   * history, from the primary: a key destroyed or purged there is never unsealed from a lagging copy.
+   * Empty when the user has no active key.
+   */
+  async sealedKeysOnPrimary(userId: string, versions: readonly number[]): Promise<SealedKeyRow[]> {
+    const rows: Array<{ key_version: number; sealed: Buffer; provider: string; key_id: string | null }> = await this.dataSource.query(
+      `SELECT key_version, sealed_private_key AS sealed, key_provider AS provider, kms_key_id AS key_id
+         FROM user_keys WHERE user_id = $1 AND is_active
+       UNION ALL
+       SELECT h.key_version, h.sealed_private_key, h.key_provider, h.kms_key_id
+         FROM user_key_history h JOIN user_keys k ON k.user_id = h.user_id AND k.is_active
+        WHERE h.user_id = $1 AND h.key_version = ANY($2::int[]) AND h.sealed_private_key IS NOT NULL`,
+      [userId, [...new Set(versions)]],
+    );
+    return rows.map((row) => ({ keyVersion: row.key_version, sealed: row.sealed, provider: row.provider, keyId: row.key_id }));
+  }
+
+  /** Stores the user's first key; false when a concurrent call stored one first. */
+  async insertFirst(userId: string, key: NewKeyVersion): Promise<boolean> {
+    const written: unknown[] = await this.dataSource.query(
+      `INSERT INTO user_keys (user_id, key, key_version, sealed_private_key, key_provider, kms_key_id)
+       VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (user_id) DO NOTHING
+    RETURNING user_id`,
+      [userId, key.publicKeyPem, key.keyVersion, key.sealed.ciphertext, key.sealed.provider, key.sealed.keyId],
+    );
+    return written.length > 0;
+  }
+
+  /**
+   * Stores a new key over the tombstone a crypto-shred left, at the version after it; false when
+   * a concurrent call did so first.
+   */
+  async recreateAfterShred(userId: string, key: NewKeyVersion): Promise<boolean> {
+    const [written] = await this.dataSource.query(
+      `UPDATE user_keys SET key = $2, key_version = $3, sealed_private_key = $4, key_provider = $5,
+              kms_key_id = $6, is_active = true, created_at = now(), updated_at = now()
+        WHERE user_id = $1 AND is_active = false AND key_version = $3 - 1
+    RETURNING user_id`,
+      [userId, key.publicKeyPem, key.keyVersion, key.sealed.ciphertext, key.sealed.provider, key.sealed.keyId],
+    );
+    return (written as unknown[]).length > 0;
+  }
+
+  /**
+   * Makes `next` the current key and moves version `fromVersion` into history, in one
+   * transaction that locks the current row with `FOR UPDATE NOWAIT`. KEY002 when the current
+   * version is no longer `fromVersion` or another rotation holds the row: nothing is written then.
+   */
+  async replaceCurrentKey(userId: string, fromVersion: number, next: NewKeyVersion, reason: RotationReason): Promise<void> {
+    await this.dataSource.transaction((tx) => replaceCurrentKeyIn(tx, userId, fromVersion, next, reason));
+  }
+
+  /**
+   * Crypto-shredding: deletes the sealed private key (and public key) of every version, current
+   * and retired. The row stays as an inactive tombstone so a later key starts at a higher
+   * version. Returns the number of versions destroyed; KEY001 without an active key, KEY002
+   * while a rotation holds the row.
+   */
+  async destroy(userId: string): Promise<number> {
+    return this.dataSource.transaction(async (tx) => {
+      await lockCurrentKey(tx, userId);
+      const [, retired] = await tx.query(
+        `UPDATE user_key_history SET sealed_private_key = NULL, key_value = NULL
+          WHERE user_id = $1 AND sealed_private_key IS NOT NULL`,
+        [userId],
+      );
+      await tx.query(
+        `UPDATE user_keys SET is_active = false, key = NULL, sealed_private_key = NULL, updated_at = now() WHERE user_id = $1`,
+        [userId],
+      );
+      return 1 + (retired as number);
+    });
+  }
+}
