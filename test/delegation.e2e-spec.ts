@@ -192,6 +192,15 @@ describe('delegated release refusals — embedded stack', () => {
     assert.equal((await call(approverA, 'post', 'grants/not-a-uuid/approve')).body.code, 'GRANT001');
   });
 
+  it('answers 404 GRANT001, not a server error, when revoking or approving an id that is not a UUID', async () => {
+    for (const id of ['0', '000000000000000000000000000000000000', '-'.repeat(36)]) {
+      for (const response of [await call(creator, 'delete', `grants/${id}`), await call(approverA, 'post', `grants/${id}/approve`)]) {
+        assert.equal(response.status, 404, `${id}: ${JSON.stringify(response.body)}`);
+        assert.equal(response.body.code, 'GRANT001');
+      }
+    }
+  });
+
   it('logs the grant events and translations without any plaintext', () => {
     const all = logged.join('\n');
     assert.match(all, /grant [0-9a-f-]{36} approved by compliance-officer/);

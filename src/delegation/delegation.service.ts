@@ -1,16 +1,22 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
+import { isUUID } from 'class-validator';
 import { randomUUID } from 'node:crypto';
-import { DataSource, Repository } from 'typeorm';
 import { ApiError, invalidInput } from '../common/api-error';
 import { AppConfig } from '../config/app-config';
 import { ReEncryptionService } from '../crypto/re-encryption.service';
 import { KeyMaterialService } from '../keys/key-material.service';
+import { GrantRepository } from '../repositories/grant.repository';
+import { ReadFrom } from '../repositories/read-from';
 import { CreateGrantRequest, GrantView } from './dto/grant.dto';
 import { KeyGrant, KeyGrantApproval } from './entities/key-grant.entity';
 import { grantState, whyNotActive } from './grant-state';
 
 const grantNotFound = (id: string) => new ApiError('GRANT001', `No grant ${id}`);
+
+/** Grant ids are UUIDs: anything else names no grant (and must not reach the uuid column). */
+function requireGrantId(id: string): void {
+  if (!isUUID(id)) throw grantNotFound(id);
+}
 
 /**
  * Delegated release: grants from a person's data to a delegate's key, approved by callers other
@@ -22,8 +28,7 @@ export class DelegationService {
   private readonly logger = new Logger('Delegation');
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
-    @InjectRepository(KeyGrant) private readonly grants: Repository<KeyGrant>,
+    private readonly grants: GrantRepository,
     private readonly keys: KeyMaterialService,
     private readonly reencryption: ReEncryptionService,
     private readonly config: AppConfig,
@@ -37,11 +42,7 @@ export class DelegationService {
       throw invalidInput('expiresAt must be later than notBefore and than now');
     }
     const id = randomUUID();
-    await this.dataSource.query(
-      `INSERT INTO key_grants (id, from_user_id, to_user_id, reason, created_by, not_before, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [id, request.fromUserId, request.toUserId, request.reason, createdBy, notBefore, expiresAt],
-    );
+    await this.grants.insert({ id, fromUserId: request.fromUserId, toUserId: request.toUserId, reason: request.reason, createdBy, notBefore, expiresAt });
     const grant = await this.load(id);
     this.logger.log(`grant ${id} created by ${createdBy}: user ${grant.fromUserId} -> user ${grant.toUserId}`);
     return grant;
@@ -54,31 +55,26 @@ export class DelegationService {
     if (grant.state === 'revoked' || grant.state === 'expired') {
       throw new ApiError('GRANT002', `The grant is ${grant.state} and can no longer be approved`);
     }
-    await this.dataSource.query(
-      `INSERT INTO key_grant_approvals (grant_id, approver) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
-      [id, approver],
-    );
+    await this.grants.addApproval(id, approver);
     this.logger.log(`grant ${id} approved by ${approver}`);
     return this.load(id);
   }
 
   async revoke(id: string, revokedBy: string): Promise<GrantView> {
-    const [, updated] = await this.dataSource.query(
-      `UPDATE key_grants SET revoked_at = now(), revoked_by = $2 WHERE id = $1 AND revoked_at IS NULL`,
-      [id, revokedBy],
-    );
+    requireGrantId(id);
+    const updated = await this.grants.revoke(id, revokedBy);
     const grant = await this.load(id);
     if (updated) this.logger.log(`grant ${id} revoked by ${revokedBy}`);
     return grant;
   }
 
-  async list(filter: { fromUserId?: string; toUserId?: string }): Promise<GrantView[]> {
-    const grants = await this.grants.find({
-      where: { ...(filter.fromUserId && { fromUserId: filter.fromUserId }), ...(filter.toUserId && { toUserId: filter.toUserId }) },
-      relations: { approvals: true },
-      order: { createdAt: 'DESC' },
-      take: 500,
-    });
+  /** GET /grants: a listing, which may lag behind the primary by a replica's delay. */
+  list(filter: { fromUserId?: string; toUserId?: string }): Promise<GrantView[]> {
+    return this.listFrom(filter, 'replica');
+  }
+
+  private async listFrom(filter: { fromUserId?: string; toUserId?: string }, from: ReadFrom): Promise<GrantView[]> {
+    const grants = await this.grants.list(filter, { from });
     const now = new Date();
     return grants.map((grant) => this.view(grant, now));
   }
@@ -97,7 +93,8 @@ export class DelegationService {
   }
 
   private async requireActiveGrant(fromUserId: string, toUserId: string): Promise<void> {
-    const candidates = await this.list({ fromUserId, toUserId });
+    // From the primary: a revocation must stop /translate at once, whatever a replica still shows.
+    const candidates = await this.listFrom({ fromUserId, toUserId }, 'primary');
     if (candidates.some((grant) => grant.state === 'active')) return;
     if (candidates.length === 0) {
       throw new ApiError('AUTH002', `No grant releases user ${fromUserId}'s data to user ${toUserId}`);
@@ -106,9 +103,10 @@ export class DelegationService {
     throw new ApiError('AUTH002', `No active grant: ${whyNotActive(newest.state, newest.approvalsCounted, newest.approvalsRequired)}`);
   }
 
+  /** The grant as the primary has it: every caller either just wrote it or decides a write from it. */
   private async load(id: string): Promise<GrantView> {
-    if (!/^[0-9a-f-]{36}$/i.test(id)) throw grantNotFound(id);
-    const grant = await this.grants.findOne({ where: { id }, relations: { approvals: true } });
+    requireGrantId(id);
+    const grant = await this.grants.findWithApprovals(id, { from: 'primary' });
     if (!grant) throw grantNotFound(id);
     return this.view(grant, new Date());
   }

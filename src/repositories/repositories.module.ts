@@ -1,11 +1,13 @@
 import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { KeyGrant, KeyGrantApproval } from '../delegation/entities/key-grant.entity';
 import { UserKeyHistory } from '../keys/entities/user-key-history.entity';
 import { UserKey } from '../keys/entities/user-key.entity';
+import { GrantRepository } from './grant.repository';
 import { RotationRepository } from './rotation.repository';
 import { UserKeyRepository } from './user-key.repository';
 
-const REPOSITORIES = [UserKeyRepository, RotationRepository];
+const REPOSITORIES = [UserKeyRepository, RotationRepository, GrantRepository];
 
 /**
  * Every repository, for every module: the only providers that hold SQL. Each read says which
@@ -14,7 +16,7 @@ const REPOSITORIES = [UserKeyRepository, RotationRepository];
  */
 @Global()
 @Module({
-  imports: [TypeOrmModule.forFeature([UserKey, UserKeyHistory])],
+  imports: [TypeOrmModule.forFeature([UserKey, UserKeyHistory, KeyGrant, KeyGrantApproval])],
   providers: REPOSITORIES,
   exports: REPOSITORIES,
 })

@@ -1,0 +1,68 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { KeyGrant } from '../delegation/entities/key-grant.entity';
+import { TranslateDatabaseErrors } from './database-errors';
+import { ReadOptions, readOn } from './read-from';
+
+export interface NewGrant {
+  id: string;
+  fromUserId: string;
+  toUserId: string;
+  reason: string;
+  createdBy: string;
+  notBefore: Date | null;
+  expiresAt: Date | null;
+}
+
+/** Grants newest first that one listing returns at most. */
+const MAX_LISTED_GRANTS = 500;
+
+/** Delegation grants (`key_grants`) and their approvals (`key_grant_approvals`). */
+@Injectable()
+@TranslateDatabaseErrors()
+export class GrantRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  async insert(grant: NewGrant): Promise<void> {
+    await this.dataSource.query(
+      `INSERT INTO key_grants (id, from_user_id, to_user_id, reason, created_by, not_before, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [grant.id, grant.fromUserId, grant.toUserId, grant.reason, grant.createdBy, grant.notBefore, grant.expiresAt],
+    );
+  }
+
+  /** Records one approval; a repeated approval by the same approver changes nothing. */
+  async addApproval(grantId: string, approver: string): Promise<void> {
+    await this.dataSource.query(
+      `INSERT INTO key_grant_approvals (grant_id, approver) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+      [grantId, approver],
+    );
+  }
+
+  /** Marks the grant revoked; false when it does not exist or was already revoked. */
+  async revoke(grantId: string, revokedBy: string): Promise<boolean> {
+    const [, updated] = await this.dataSource.query(
+      `UPDATE key_grants SET revoked_at = now(), revoked_by = $2 WHERE id = $1 AND revoked_at IS NULL`,
+      [grantId, revokedBy],
+    );
+    return (updated as number) > 0;
+  }
+
+  /** One grant with its approvals, or null. `grantId` must be a UUID (the column's type). */
+  findWithApprovals(grantId: string, { from = 'primary' }: ReadOptions = {}): Promise<KeyGrant | null> {
+    return readOn(this.dataSource, from, (db) => db.findOne(KeyGrant, { where: { id: grantId }, relations: { approvals: true } }));
+  }
+
+  /** Grants with their approvals, newest first, at most MAX_LISTED_GRANTS. */
+  list(filter: { fromUserId?: string; toUserId?: string }, { from = 'primary' }: ReadOptions = {}): Promise<KeyGrant[]> {
+    return readOn(this.dataSource, from, (db) =>
+      db.find(KeyGrant, {
+        where: { ...(filter.fromUserId && { fromUserId: filter.fromUserId }), ...(filter.toUserId && { toUserId: filter.toUserId }) },
+        relations: { approvals: true },
+        order: { createdAt: 'DESC' },
+        take: MAX_LISTED_GRANTS,
+      }),
+    );
+  }
+}
