@@ -4,10 +4,11 @@ import { KeyGrant, KeyGrantApproval } from '../delegation/entities/key-grant.ent
 import { UserKeyHistory } from '../keys/entities/user-key-history.entity';
 import { UserKey } from '../keys/entities/user-key.entity';
 import { GrantRepository } from './grant.repository';
+import { RevokedTokenRepository } from './revoked-token.repository';
 import { RotationRepository } from './rotation.repository';
 import { UserKeyRepository } from './user-key.repository';
 
-const REPOSITORIES = [UserKeyRepository, RotationRepository, GrantRepository];
+const REPOSITORIES = [UserKeyRepository, RotationRepository, GrantRepository, RevokedTokenRepository];
 
 /**
  * Every repository, for every module: the only providers that hold SQL. Each read says which

@@ -1,22 +1,22 @@
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import { decode, verify } from 'jsonwebtoken';
-import { DataSource } from 'typeorm';
 import { dependencyUnavailable, invalidInput } from '../../common/api-error';
 import { MAX_ACCESS_TOKEN_LIFETIME_SECONDS } from '../../common/limits';
 import { AppConfig } from '../../config/app-config';
 import { RedisConnection } from '../../redis/redis-connection';
+import { RevokedTokenRepository } from '../../repositories/revoked-token.repository';
 import { SIGNING_KEY_SOURCE, SigningKeySource } from '../signing-keys';
 
 const redisKey = (tokenId: string) => `pii-api:revoked-token:${tokenId}`;
 
 /**
- * The token denylist. Every revocation is stored in the database (`revoked_tokens`), so every
- * replica sees it; with REDIS_URL it is copied into Redis, which then answers the per-request
- * check. A replica trusts Redis's "not revoked" only while its copy is known complete: after any
- * Redis failure it checks the database and copies the list back into Redis before trusting it
- * again, and every replica copies it whenever its Redis connection is (re)established, so a
- * revocation made while Redis was down or restarted empty is never forgotten.
+ * The token denylist. Every revocation is stored in the database (`revoked_tokens`, always read
+ * on the primary, never a lagging read replica), so every replica of the service sees it at
+ * once; with REDIS_URL it is copied into Redis, which then answers the per-request check. A
+ * replica trusts Redis's "not revoked" only while its copy is known complete: after any Redis
+ * failure it checks the database and copies the list back into Redis before trusting it again,
+ * and every replica copies it whenever its Redis connection is (re)established, so a revocation
+ * made while Redis was down or restarted empty is never forgotten.
  */
 @Injectable()
 export class TokenRevocations implements OnModuleInit {
@@ -28,7 +28,7 @@ export class TokenRevocations implements OnModuleInit {
   private copyTimer?: NodeJS.Timeout;
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly revoked: RevokedTokenRepository,
     private readonly redis: RedisConnection,
     private readonly config: AppConfig,
     @Inject(SIGNING_KEY_SOURCE) private readonly signingKeys: SigningKeySource,
@@ -43,12 +43,7 @@ export class TokenRevocations implements OnModuleInit {
   /** Lists `tokenId` until `expiresAt`; a token that has already expired needs nothing. */
   async revoke(tokenId: string, expiresAt: Date, revokedBy: string): Promise<void> {
     if (expiresAt.getTime() <= Date.now()) return;
-    await this.dataSource.query(
-      `INSERT INTO revoked_tokens (token_id, expires_at, revoked_by) VALUES ($1, $2, $3)
-       ON CONFLICT (token_id) DO UPDATE SET expires_at = GREATEST(revoked_tokens.expires_at, EXCLUDED.expires_at)`,
-      [tokenId, expiresAt, revokedBy],
-    );
-    await this.dataSource.query(`DELETE FROM revoked_tokens WHERE expires_at < now()`);
+    await this.revoked.add(tokenId, expiresAt, revokedBy);
     if (this.redis.isConfigured) {
       await this.redis
         .execute((client) => client.set(redisKey(tokenId), '1', { expiration: { type: 'PXAT', value: expiresAt.getTime() } }))
@@ -85,11 +80,7 @@ export class TokenRevocations implements OnModuleInit {
       }
     }
     try {
-      const rows: unknown[] = await this.dataSource.query(
-        `SELECT 1 FROM revoked_tokens WHERE token_id = $1 AND expires_at > now()`,
-        [tokenId],
-      );
-      return rows.length > 0;
+      return await this.revoked.isListedOnPrimary(tokenId);
     } catch (error) {
       throw dependencyUnavailable('The token denylist', error);
     }
@@ -118,13 +109,11 @@ export class TokenRevocations implements OnModuleInit {
     this.copying ??= (async () => {
       const failuresBefore = this.failures;
       try {
-        const rows: Array<{ token_id: string; expires_at: Date }> = await this.dataSource.query(
-          `SELECT token_id, expires_at FROM revoked_tokens WHERE expires_at > now()`,
-        );
+        const entries = await this.revoked.unexpiredOnPrimary();
         await this.redis.execute(async (client) => {
           const batch = client.multi();
-          for (const row of rows) {
-            batch.set(redisKey(row.token_id), '1', { expiration: { type: 'PXAT', value: new Date(row.expires_at).getTime() } });
+          for (const entry of entries) {
+            batch.set(redisKey(entry.tokenId), '1', { expiration: { type: 'PXAT', value: entry.expiresAt.getTime() } });
           }
           await batch.exec();
         });
