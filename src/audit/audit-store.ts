@@ -1,35 +1,31 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager } from 'typeorm';
-import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { toUserId } from '../common/user-id';
+import { AuditEventRepository } from '../repositories/audit-event.repository';
+import type { AuditAction, AuditOutcome } from './audit-actions';
 import { SealedAuditEvent } from './audit-chain';
 import { AuditEventRow } from './entities/audit-event.entity';
 
 /** Where sealed events are kept. Abstract so that the writer's batching can be unit-tested. */
 export abstract class AuditStore {
-  /** Inserts the events in one statement, inside `manager`'s transaction when given. */
-  abstract insert(events: readonly SealedAuditEvent[], manager?: EntityManager): Promise<void>;
+  /** Inserts the events in one statement. */
+  abstract insert(events: readonly SealedAuditEvent[]): Promise<void>;
   /** The newest stored link of a chain, if any. */
   abstract lastLink(chainId: string): Promise<{ seq: number; hash: string } | undefined>;
 }
 
+/** The store of the running service: the audit_events table, through its repository. */
 @Injectable()
-export class TypeOrmAuditStore extends AuditStore {
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {
+export class DatabaseAuditStore extends AuditStore {
+  constructor(private readonly events: AuditEventRepository) {
     super();
   }
 
-  async insert(events: readonly SealedAuditEvent[], manager: EntityManager = this.dataSource.manager): Promise<void> {
-    await manager.createQueryBuilder().insert().into(AuditEventRow).values(events.map(toRow) as QueryDeepPartialEntity<AuditEventRow>[]).updateEntity(false).execute();
+  async insert(events: readonly SealedAuditEvent[]): Promise<void> {
+    await this.events.insert(events.map(toRow));
   }
 
   async lastLink(chainId: string): Promise<{ seq: number; hash: string } | undefined> {
-    const row = await this.dataSource.manager.findOne(AuditEventRow, {
-      select: { seq: true, hash: true },
-      where: { chainId },
-      order: { seq: 'DESC' },
-    });
+    const row = await this.events.lastLinkOnPrimary(chainId);
     return row ? { seq: Number(row.seq), hash: row.hash } : undefined;
   }
 }
@@ -67,11 +63,11 @@ export function fromRow(row: AuditEventRow): SealedAuditEvent {
     time: row.occurredAt.toISOString(),
     requestId: row.requestId,
     actor: { sub: row.actorSub, clientId: row.actorClientId, username: row.actorUsername },
-    action: row.action,
+    action: row.action as AuditAction,
     userId: row.targetUserId === null ? null : toUserId(row.targetUserId),
     keyVersions: row.keyVersions.map(Number),
     itemCount: row.itemCount,
-    outcome: row.outcome,
+    outcome: row.outcome as AuditOutcome,
     errorCode: row.errorCode,
     sourceIp: row.sourceIp,
     purpose: row.purpose,

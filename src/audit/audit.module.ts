@@ -1,14 +1,12 @@
 import { Module } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
-import { TypeOrmModule } from '@nestjs/typeorm';
 import { ERROR_RESPONSE_HOOK } from '../common/http-exception.filter';
 import { AccessReportController, AuditController } from './audit.controller';
 import { AuditInterceptor } from './audit.interceptor';
 import { AuditService } from './audit.service';
 import { AuditRetention } from './audit-retention';
-import { AuditStore, TypeOrmAuditStore } from './audit-store';
+import { AuditStore, DatabaseAuditStore } from './audit-store';
 import { AuditWriter } from './audit-writer';
-import { AuditEventRow } from './entities/audit-event.entity';
 import { RefusalRecorder } from './refusal-recorder';
 
 /**
@@ -17,10 +15,9 @@ import { RefusalRecorder } from './refusal-recorder';
  * what they do outside a request (scheduled jobs).
  */
 @Module({
-  imports: [TypeOrmModule.forFeature([AuditEventRow])],
   controllers: [AuditController, AccessReportController],
   providers: [
-    { provide: AuditStore, useClass: TypeOrmAuditStore },
+    { provide: AuditStore, useClass: DatabaseAuditStore },
     AuditWriter,
     AuditService,
     AuditRetention,

@@ -1,44 +1,41 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager } from 'typeorm';
 import { invalidInput } from '../common/api-error';
 import { AUDIT_PAGE_SIZE, MAX_ACCESS_REPORT_ROWS } from '../common/limits';
+import { AuditEventRepository, AuditSnapshot } from '../repositories/audit-event.repository';
 import { DATA_ACCESS_ACTIONS } from './audit-actions';
 import { ChainAnchor, ChainVerifier } from './audit-chain';
 import { fromRow } from './audit-store';
 import { AccessReport, AuditPage, VerifyResponse } from './dto/audit-responses.dto';
 import { AuditQuery, TimeRangeQuery } from './dto/audit-query.dto';
-import { AuditEventRow } from './entities/audit-event.entity';
 
 /** Rows read per query while verifying. */
 const VERIFY_PAGE = 2000;
 
-/** Reading the trail: the filtered query, the chain verification and a person's access report. */
+/**
+ * Reading the trail: the filtered query, the chain verification and a person's access report.
+ * The query and the report are read from a replica when DATABASE_REPLICA_URLS are set (they may
+ * lag by its delay); the verification reads the primary.
+ */
 @Injectable()
 export class AuditService {
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  constructor(private readonly events: AuditEventRepository) {}
 
   /** Newest first; the cursor is the (time, id) of the last event of the previous page. */
   async query(query: AuditQuery): Promise<AuditPage> {
     const { from, to } = timeRange(query);
     const limit = query.limit ?? AUDIT_PAGE_SIZE.default;
-    const select = this.dataSource.manager
-      .createQueryBuilder(AuditEventRow, 'e')
-      .orderBy('e.occurredAt', 'DESC')
-      .addOrderBy('e.id', 'DESC')
-      .limit(limit + 1);
-    if (query.userId) select.andWhere('e.targetUserId = :userId', { userId: query.userId });
-    if (query.action) select.andWhere('e.action = :action', { action: query.action });
-    if (query.actor) {
-      select.andWhere('(e.actorSub = :actor OR e.actorClientId = :actor OR e.actorUsername = :actor)', { actor: query.actor });
-    }
-    if (from) select.andWhere('e.occurredAt >= :from', { from });
-    if (to) select.andWhere('e.occurredAt < :to', { to });
-    if (query.cursor) {
-      const cursor = decodeCursor(query.cursor);
-      select.andWhere('(e.occurredAt, e.id) < (:cursorTime, :cursorId)', { cursorTime: cursor.time, cursorId: cursor.id });
-    }
-    const rows = await select.getMany();
+    const rows = await this.events.query(
+      {
+        userId: query.userId,
+        action: query.action,
+        actor: query.actor,
+        from,
+        to,
+        before: query.cursor ? decodeCursor(query.cursor) : undefined,
+        limit: limit + 1,
+      },
+      { from: 'replica' },
+    );
     const events = rows.slice(0, limit).map(fromRow);
     const last = events.at(-1);
     return { events, nextCursor: rows.length > limit && last ? encodeCursor(last.time, last.id) : null };
@@ -49,17 +46,11 @@ export class AuditService {
    * broken link. Chains cut by a retention purge start at the anchors the purge recorded.
    */
   async verify(): Promise<VerifyResponse> {
-    return this.dataSource.transaction('REPEATABLE READ', async (manager) => {
-      const verifier = new ChainVerifier(await purgeAnchors(manager));
+    return this.events.inSnapshotOnPrimary(async (snapshot) => {
+      const verifier = new ChainVerifier(await purgeAnchors(snapshot));
       let after: { chainId: string; seq: string } | undefined;
       for (;;) {
-        const page = manager
-          .createQueryBuilder(AuditEventRow, 'e')
-          .orderBy('e.chainId')
-          .addOrderBy('e.seq')
-          .limit(VERIFY_PAGE);
-        if (after) page.where('(e.chainId, e.seq) > (:chainId, :seq)', after);
-        const rows = await page.getMany();
+        const rows = await snapshot.page(after, VERIFY_PAGE);
         for (const row of rows) {
           const brokenLink = verifier.accept(fromRow(row));
           if (brokenLink) return { ok: false, chains: verifier.chains, events: verifier.events, brokenLink };
@@ -77,31 +68,19 @@ export class AuditService {
    */
   async accessReport(userId: string, range: TimeRangeQuery): Promise<AccessReport> {
     const { from, to } = timeRange(range);
-    const rows: Array<Record<string, any>> = await this.dataSource.query(
-      `SELECT actor_sub, actor_client_id, actor_username, action, purpose,
-              count(*) AS requests, coalesce(sum(item_count), 0) AS items,
-              min(occurred_at) AS first_at, max(occurred_at) AS last_at
-         FROM audit_events
-        WHERE target_user_id = $1 AND action = ANY($2) AND outcome = 'success'
-          AND ($3::timestamptz IS NULL OR occurred_at >= $3)
-          AND ($4::timestamptz IS NULL OR occurred_at < $4)
-        GROUP BY actor_sub, actor_client_id, actor_username, action, purpose
-        ORDER BY last_at DESC, action
-        LIMIT $5`,
-      [userId, DATA_ACCESS_ACTIONS, from ?? null, to ?? null, MAX_ACCESS_REPORT_ROWS + 1],
-    );
+    const rows = await this.events.accessReport(userId, DATA_ACCESS_ACTIONS, { from, to }, MAX_ACCESS_REPORT_ROWS + 1, { from: 'replica' });
     return {
       userId,
       from: from?.toISOString() ?? null,
       to: to?.toISOString() ?? null,
       accesses: rows.slice(0, MAX_ACCESS_REPORT_ROWS).map((row) => ({
-        actor: { sub: row.actor_sub, clientId: row.actor_client_id, username: row.actor_username },
+        actor: { sub: row.actorSub, clientId: row.actorClientId, username: row.actorUsername },
         action: row.action,
         purpose: row.purpose,
-        requests: Number(row.requests),
-        items: Number(row.items),
-        firstAt: new Date(row.first_at).toISOString(),
-        lastAt: new Date(row.last_at).toISOString(),
+        requests: row.requests,
+        items: row.items,
+        firstAt: row.firstAt.toISOString(),
+        lastAt: row.lastAt.toISOString(),
       })),
       truncated: rows.length > MAX_ACCESS_REPORT_ROWS,
     };
@@ -109,10 +88,9 @@ export class AuditService {
 }
 
 /** Anchors recorded by the retention purges still in the trail. */
-async function purgeAnchors(manager: EntityManager): Promise<ChainAnchor[]> {
-  const purges = await manager.find(AuditEventRow, { select: { details: true }, where: { action: 'audit.purge' } });
-  return purges.flatMap((row) => {
-    const anchors = row.details?.anchors;
+async function purgeAnchors(snapshot: AuditSnapshot): Promise<ChainAnchor[]> {
+  return (await snapshot.purgeDetails()).flatMap((details) => {
+    const anchors = details?.anchors;
     return Array.isArray(anchors) ? (anchors as ChainAnchor[]) : [];
   });
 }

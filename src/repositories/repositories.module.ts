@@ -1,14 +1,16 @@
 import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { AuditEventRow } from '../audit/entities/audit-event.entity';
 import { KeyGrant, KeyGrantApproval } from '../delegation/entities/key-grant.entity';
 import { UserKeyHistory } from '../keys/entities/user-key-history.entity';
 import { UserKey } from '../keys/entities/user-key.entity';
+import { AuditEventRepository } from './audit-event.repository';
 import { GrantRepository } from './grant.repository';
 import { RevokedTokenRepository } from './revoked-token.repository';
 import { RotationRepository } from './rotation.repository';
 import { UserKeyRepository } from './user-key.repository';
 
-const REPOSITORIES = [UserKeyRepository, RotationRepository, GrantRepository, RevokedTokenRepository];
+const REPOSITORIES = [UserKeyRepository, RotationRepository, GrantRepository, RevokedTokenRepository, AuditEventRepository];
 
 /**
  * Every repository, for every module: the only providers that hold SQL. Each read says which
@@ -17,7 +19,7 @@ const REPOSITORIES = [UserKeyRepository, RotationRepository, GrantRepository, Re
  */
 @Global()
 @Module({
-  imports: [TypeOrmModule.forFeature([UserKey, UserKeyHistory, KeyGrant, KeyGrantApproval])],
+  imports: [TypeOrmModule.forFeature([UserKey, UserKeyHistory, KeyGrant, KeyGrantApproval, AuditEventRow])],
   providers: REPOSITORIES,
   exports: REPOSITORIES,
 })

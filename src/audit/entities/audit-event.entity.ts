@@ -1,9 +1,10 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import type { AuditAction, AuditOutcome } from '../audit-actions';
 
 /**
  * One audit event (table `audit_events`, append-only: a trigger refuses UPDATE and DELETE
- * outside the retention purge). Each row is a link of its chain; see docs/audit.md.
+ * outside the retention purge). Each row is a link of its chain; see docs/audit.md. `action` and
+ * `outcome` are plain strings here: their vocabulary is the audit module's, which maps rows to
+ * events (fromRow), so that the repositories below it need not import it.
  */
 @Entity({ name: 'audit_events' })
 export class AuditEventRow {
@@ -33,7 +34,7 @@ export class AuditEventRow {
   actorUsername: string | null;
 
   @Column({ type: 'varchar', length: 32 })
-  action: AuditAction;
+  action: string;
 
   @Column({ name: 'target_user_id', type: 'bigint', nullable: true })
   targetUserId: string | number | null;
@@ -45,7 +46,7 @@ export class AuditEventRow {
   itemCount: number | null;
 
   @Column({ type: 'varchar', length: 16 })
-  outcome: AuditOutcome;
+  outcome: string;
 
   @Column({ name: 'error_code', type: 'varchar', length: 16, nullable: true })
   errorCode: string | null;

@@ -1,0 +1,187 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
+import { AuditEventRow } from '../audit/entities/audit-event.entity';
+import { TranslateDatabaseErrors } from './database-errors';
+import { ReadOptions, readOn } from './read-from';
+
+/** Filters of GET /audit; `before` is the (time, id) of the last event of the previous page. */
+export interface AuditEventFilter {
+  userId?: string;
+  action?: string;
+  actor?: string;
+  from?: Date;
+  to?: Date;
+  before?: { time: Date; id: string };
+  limit: number;
+}
+
+/** One line of an access report: one caller, action and purpose. */
+export interface AccessReportRow {
+  actorSub: string | null;
+  actorClientId: string | null;
+  actorUsername: string | null;
+  action: string;
+  purpose: string | null;
+  requests: number;
+  items: number;
+  firstAt: Date;
+  lastAt: Date;
+}
+
+/** The trail read in one consistent snapshot. */
+export interface AuditSnapshot {
+  /** `details` of every retention purge event still in the trail. */
+  purgeDetails(): Promise<Array<Record<string, unknown> | null>>;
+  /** Up to `limit` events in (chain, seq) order, after the link `after`. */
+  page(after: { chainId: string; seq: string } | undefined, limit: number): Promise<AuditEventRow[]>;
+}
+
+/** Where a retention purge cut a chain: its events through `seq` (whose hash is `hash`) are gone. */
+export interface ChainCut {
+  chainId: string;
+  seq: number;
+  hash: string;
+}
+
+/** Any fixed 64-bit number, the same in every replica: only one replica purges at a time. */
+const PURGE_LOCK_ID = '5189023376409912207';
+
+/**
+ * The audit trail (`audit_events`, append-only: a trigger refuses UPDATE and DELETE outside the
+ * retention purge, which says so with `SET LOCAL pii_api.audit_purge`).
+ */
+@Injectable()
+@TranslateDatabaseErrors()
+export class AuditEventRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  /** Appends the rows in one multi-row INSERT. */
+  async insert(rows: readonly AuditEventRow[]): Promise<void> {
+    await insertRows(this.dataSource.manager, rows);
+  }
+
+  /** The newest stored link of a chain, from the primary (the next append follows it). */
+  async lastLinkOnPrimary(chainId: string): Promise<{ seq: string; hash: string } | null> {
+    return readOn(this.dataSource, 'primary', (db) =>
+      db.findOne(AuditEventRow, { select: { seq: true, hash: true }, where: { chainId }, order: { seq: 'DESC' } }),
+    );
+  }
+
+  /** Events matching `filter`, newest first (time, then id). */
+  query(filter: AuditEventFilter, { from = 'primary' }: ReadOptions = {}): Promise<AuditEventRow[]> {
+    return readOn(this.dataSource, from, (db) => {
+      const select = db
+        .createQueryBuilder(AuditEventRow, 'e')
+        .orderBy('e.occurredAt', 'DESC')
+        .addOrderBy('e.id', 'DESC')
+        .limit(filter.limit);
+      if (filter.userId) select.andWhere('e.targetUserId = :userId', { userId: filter.userId });
+      if (filter.action) select.andWhere('e.action = :action', { action: filter.action });
+      if (filter.actor) {
+        select.andWhere('(e.actorSub = :actor OR e.actorClientId = :actor OR e.actorUsername = :actor)', { actor: filter.actor });
+      }
+      if (filter.from) select.andWhere('e.occurredAt >= :from', { from: filter.from });
+      if (filter.to) select.andWhere('e.occurredAt < :to', { to: filter.to });
+      if (filter.before) {
+        select.andWhere('(e.occurredAt, e.id) < (:cursorTime, :cursorId)', { cursorTime: filter.before.time, cursorId: filter.before.id });
+      }
+      return select.getMany();
+    });
+  }
+
+  /** Runs `read` in one REPEATABLE READ transaction on the primary, so every page sees the same trail. */
+  inSnapshotOnPrimary<T>(read: (snapshot: AuditSnapshot) => Promise<T>): Promise<T> {
+    return this.dataSource.transaction('REPEATABLE READ', (db) =>
+      read({
+        purgeDetails: async () =>
+          (await db.find(AuditEventRow, { select: { details: true }, where: { action: 'audit.purge' } })).map((row) => row.details),
+        page: (after, limit) => {
+          const page = db.createQueryBuilder(AuditEventRow, 'e').orderBy('e.chainId').addOrderBy('e.seq').limit(limit);
+          if (after) page.where('(e.chainId, e.seq) > (:chainId, :seq)', after);
+          return page.getMany();
+        },
+      }),
+    );
+  }
+
+  /**
+   * Successful events of `actions` about one person, grouped by caller, action and purpose,
+   * most recent first, at most `limit` groups; `range` is from ≤ time < to.
+   */
+  async accessReport(
+    userId: string,
+    actions: readonly string[],
+    range: { from?: Date; to?: Date },
+    limit: number,
+    { from = 'primary' }: ReadOptions = {},
+  ): Promise<AccessReportRow[]> {
+    const rows: Array<Record<string, any>> = await readOn(this.dataSource, from, (db) =>
+      db.query(
+        `SELECT actor_sub, actor_client_id, actor_username, action, purpose,
+                count(*) AS requests, coalesce(sum(item_count), 0) AS items,
+                min(occurred_at) AS first_at, max(occurred_at) AS last_at
+           FROM audit_events
+          WHERE target_user_id = $1 AND action = ANY($2) AND outcome = 'success'
+            AND ($3::timestamptz IS NULL OR occurred_at >= $3)
+            AND ($4::timestamptz IS NULL OR occurred_at < $4)
+          GROUP BY actor_sub, actor_client_id, actor_username, action, purpose
+          ORDER BY last_at DESC, action
+          LIMIT $5`,
+        [userId, actions, range.from ?? null, range.to ?? null, limit],
+      ),
+    );
+    return rows.map((row) => ({
+      actorSub: row.actor_sub,
+      actorClientId: row.actor_client_id,
+      actorUsername: row.actor_username,
+      action: row.action,
+      purpose: row.purpose,
+      requests: Number(row.requests),
+      items: Number(row.items),
+      firstAt: new Date(row.first_at),
+      lastAt: new Date(row.last_at),
+    }));
+  }
+
+  /**
+   * Retention purge, in one transaction on the primary: deletes every chain's prefix up to its
+   * last event older than `cutoff`, then inserts the row `record` makes from the cuts (the purge's
+   * own event, which anchors the chains where they now start). Returns the number of events
+   * deleted (0 when none was old enough, and then `record` is not called), or undefined when
+   * another replica holds the purge lock.
+   */
+  async purgeBefore(cutoff: Date, record: (purge: { purged: number; cuts: ChainCut[] }) => AuditEventRow): Promise<number | undefined> {
+    return this.dataSource.transaction(async (tx) => {
+      const [{ locked }] = await tx.query('SELECT pg_try_advisory_xact_lock($1::bigint) AS locked', [PURGE_LOCK_ID]);
+      if (!locked) return undefined;
+      const cuts: Array<{ chain_id: string; seq: string; hash: string }> = await tx.query(
+        `SELECT DISTINCT ON (chain_id) chain_id, seq, hash FROM audit_events
+          WHERE occurred_at < $1 ORDER BY chain_id, seq DESC`,
+        [cutoff],
+      );
+      if (!cuts.length) return 0;
+      await tx.query(`SET LOCAL pii_api.audit_purge = 'on'`);
+      const [, purged] = await tx.query(
+        `DELETE FROM audit_events e USING unnest($1::uuid[], $2::bigint[]) AS cut (chain_id, through)
+          WHERE e.chain_id = cut.chain_id AND e.seq <= cut.through`,
+        [cuts.map((cut) => cut.chain_id), cuts.map((cut) => cut.seq)],
+      );
+      await tx.query(`SET LOCAL pii_api.audit_purge = 'off'`);
+      const row = record({ purged, cuts: cuts.map((cut) => ({ chainId: cut.chain_id, seq: Number(cut.seq), hash: cut.hash })) });
+      await insertRows(tx, [row]);
+      return purged as number;
+    });
+  }
+}
+
+function insertRows(db: EntityManager, rows: readonly AuditEventRow[]): Promise<unknown> {
+  return db
+    .createQueryBuilder()
+    .insert()
+    .into(AuditEventRow)
+    .values([...rows] as QueryDeepPartialEntity<AuditEventRow>[])
+    .updateEntity(false)
+    .execute();
+}
