@@ -5,7 +5,7 @@ import { ErrorBody, ErrorCode } from './error-codes';
 import { RequestWithId } from './request-id';
 
 /** Errors of dependencies that mean "unavailable", not "bug". */
-const UNAVAILABLE_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', '57P01', '57P03', '53300', '08006', '08001', '08003', '57014']);
+const UNAVAILABLE_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
 const AWS_UNAVAILABLE = new Set(['ThrottlingException', 'KMSInternalException', 'DependencyTimeoutException', 'TimeoutError', 'KMSInvalidStateException', 'DisabledException', 'KeyUnavailableException', 'NetworkingError', 'RequestTimeout', 'AbortError']);
 
 /**
@@ -96,10 +96,7 @@ function isUnavailable(exception: unknown): boolean {
   const error = exception as { code?: string; name?: string; $metadata?: { httpStatusCode?: number } };
   if (error?.code && UNAVAILABLE_ERRORS.has(error.code)) return true;
   if (error?.name && AWS_UNAVAILABLE.has(error.name)) return true;
-  if ((error?.$metadata?.httpStatusCode ?? 0) >= 500) return true;
-  // pg's own messages for a lost, refused or silent server; TypeORM wraps them in QueryFailedError.
-  const message = (exception as Error)?.message ?? '';
-  return /^(Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|Query read timeout)/.test(message);
+  return (error?.$metadata?.httpStatusCode ?? 0) >= 500;
 }
 
 /** Names of the error and its causes; never their messages, which may quote data. */
