@@ -6,6 +6,8 @@ import helmet from 'helmet';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { ERROR_RESPONSE_HOOK, HttpExceptionFilter, routeNotFoundHandler } from './common/http-exception.filter';
+import { jsonBodyVerifier } from './common/json-bounds';
+import { MAX_JSON_DEPTH } from './common/limits';
 import { requestIdMiddleware } from './common/request-id';
 import { createValidationPipe } from './common/validation';
 import { AppConfig } from './config/app-config';
@@ -43,7 +45,14 @@ export async function createApp(environment?: Record<string, string | undefined>
       maxAge: 600,
     });
   }
-  app.useBodyParser('json', { limit: config.limits.bodyLimitBytes, strict: true });
+  // Depth, size and shape are checked on the raw bytes before JSON.parse or anything recursive
+  // runs. Nest claims body-parser's `verify` only for `rawBody: true`, which this app does not use.
+  const jsonParser = {
+    limit: config.limits.bodyLimitBytes,
+    strict: true,
+    verify: jsonBodyVerifier({ maxDepth: MAX_JSON_DEPTH, maxNodes: config.limits.maxJsonNodes, maxKeyBytes: config.limits.maxJsonKeyBytes }),
+  };
+  app.useBodyParser('json', jsonParser);
   app.setGlobalPrefix(API_PREFIX, {
     exclude: [
       { path: 'health/{*path}', method: RequestMethod.ALL },

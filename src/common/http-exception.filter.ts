@@ -61,6 +61,8 @@ function send(request: RequestWithId, response: Response, error: ApiError): void
 /** The API error any thrown thing is answered with. */
 export function toApiError(exception: unknown): ApiError {
   if (exception instanceof ApiError) return exception;
+  // An ApiError thrown in the body parser's verify hook reaches here wrapped by Nest's adapter.
+  if (exception instanceof HttpException && exception.cause instanceof ApiError) return exception.cause;
   if (exception instanceof HttpException) return fromHttpException(exception);
   if (isUnavailable(exception)) return new ApiError('SYS002', 'A dependency is unavailable; try again later');
   return new ApiError('SYS001', 'Unexpected error');
@@ -73,6 +75,7 @@ const FRAMEWORK_ERRORS: Partial<Record<number, { code: ErrorCode; message: strin
   403: { code: 'AUTH002', message: 'Forbidden' },
   404: { code: 'ROUTE001', message: 'No such route' },
   413: { code: 'ENC001', message: 'Request body exceeds BODY_LIMIT' },
+  415: { code: 'ENC001', message: 'Request body must be JSON in UTF-8, uncompressed or with gzip, deflate or br content encoding' },
   429: { code: 'RATE001', message: 'Rate limit exceeded; retry later' },
   503: { code: 'SYS002', message: 'A dependency is unavailable; try again later' },
 };

@@ -6,16 +6,29 @@ export const LIMIT_DEFAULTS = {
   maxBatchItems: 1000,
   maxItemBytes: 64 * 1024,
   bodyLimitBytes: 1024 * 1024,
+  /** Values and object keys in one JSON body, counted before it is parsed. */
+  maxJsonNodes: 50_000,
+  /** Bytes of one object key as sent (escapes included), checked before the body is parsed. */
+  maxJsonKeyBytes: 1024,
 } as const;
 
 export const LIMIT_BOUNDS = {
   maxBatchItems: { min: 1, max: 100_000 },
   maxItemBytes: { min: 1, max: 16 * 1024 * 1024 },
   bodyLimitBytes: { min: 1024, max: 256 * 1024 * 1024 },
+  maxJsonNodes: { min: 16, max: 10_000_000 },
+  maxJsonKeyBytes: { min: 16, max: 64 * 1024 },
 } as const;
 
-/** Maximum nesting of JSON documents walked by /rotate and /translate. */
+/**
+ * Maximum nesting of arrays and objects: inside a request body's top-level object (checked
+ * before the body is parsed, src/common/json-bounds.ts), and inside the JSON documents walked by
+ * /rotate and /translate.
+ */
 export const MAX_JSON_DEPTH = 32;
+
+/** Values and keys of a batch body besides its items (the object, userId, data, purpose): MAX_JSON_NODES ≥ MAX_BATCH_ITEMS + this. */
+export const BATCH_BODY_OVERHEAD_NODES = 8;
 
 /** Request ids accepted from X-Request-Id; anything else is replaced by a generated one. */
 export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;

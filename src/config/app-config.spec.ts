@@ -20,7 +20,13 @@ describe('configuration', () => {
     assert.equal(config.keys.provider, 'local');
     assert.equal(config.auth.mode, 'local');
     assert.equal(config.cache.redisUrl, undefined);
-    assert.deepEqual(config.limits, { maxBatchItems: 1000, maxItemBytes: 65536, bodyLimitBytes: 1048576 });
+    assert.deepEqual(config.limits, {
+      maxBatchItems: 1000,
+      maxItemBytes: 65536,
+      bodyLimitBytes: 1048576,
+      maxJsonNodes: 50_000,
+      maxJsonKeyBytes: 1024,
+    });
     assert.equal(config.swaggerEnabled, true);
   });
 
@@ -29,8 +35,15 @@ describe('configuration', () => {
     assert.match(problemsOf({ KEY_PROVIDER: 'vault' }), /^KEY_PROVIDER:/m);
     assert.match(problemsOf({ MAX_BATCH_ITEMS: '0' }), /^MAX_BATCH_ITEMS:/m);
     assert.match(problemsOf({ BODY_LIMIT: '1gb' }), /^BODY_LIMIT:/m);
+    assert.match(problemsOf({ MAX_JSON_NODES: '15' }), /^MAX_JSON_NODES:/m);
+    assert.match(problemsOf({ MAX_JSON_KEY_BYTES: 'long' }), /^MAX_JSON_KEY_BYTES:/m);
     assert.match(problemsOf({ DATABASE_URL: 'mysql://x' }), /^DATABASE_URL:/m);
     assert.match(problemsOf({ AUTH_GROUP_PERMISSIONS: 'admins=keys:everything' }), /AUTH_GROUP_PERMISSIONS: unknown permission/);
+  });
+
+  it('refuses a MAX_JSON_NODES too small for a full batch of MAX_BATCH_ITEMS', () => {
+    assert.match(problemsOf({ MAX_BATCH_ITEMS: '5000', MAX_JSON_NODES: '5000' }), /^MAX_JSON_NODES: must be at least MAX_BATCH_ITEMS \+ 8 \(5008\)/m);
+    assert.equal(loadAppConfig({ MAX_BATCH_ITEMS: '5000', MAX_JSON_NODES: '5008' }).limits.maxJsonNodes, 5008);
   });
 
   it('refuses development shortcuts in production', () => {

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { LIMIT_BOUNDS, LIMIT_DEFAULTS } from '../common/limits';
+import { BATCH_BODY_OVERHEAD_NODES, LIMIT_BOUNDS, LIMIT_DEFAULTS } from '../common/limits';
 import { isPermission, Permission } from '../common/permissions';
 import { EnvironmentVariables, parseEnvironment } from './environment';
 
@@ -65,7 +65,7 @@ export class AppConfig {
     userIdClaim?: string;
     groupPermissions: Record<string, Permission[]>;
   };
-  limits: { maxBatchItems: number; maxItemBytes: number; bodyLimitBytes: number };
+  limits: { maxBatchItems: number; maxItemBytes: number; bodyLimitBytes: number; maxJsonNodes: number; maxJsonKeyBytes: number };
   rateLimitPerMinute: number;
   rotation: { enabled: boolean; cron: string; maxAgeDays: number; historyRetentionDays: number };
   audit: {
@@ -100,6 +100,12 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
     if (!env.DATABASE_URL) problems.push('DATABASE_URL: required when NODE_ENV=production (the embedded PGlite database is for development only)');
   }
   if (provider === 'kms' && !env.KMS_KEY_ID) problems.push('KMS_KEY_ID: required when KEY_PROVIDER=kms');
+  const maxBatchItems = env.MAX_BATCH_ITEMS ?? LIMIT_DEFAULTS.maxBatchItems;
+  const maxJsonNodes = env.MAX_JSON_NODES ?? LIMIT_DEFAULTS.maxJsonNodes;
+  // A full batch body holds its items plus a few values and keys around them.
+  if (maxJsonNodes < maxBatchItems + BATCH_BODY_OVERHEAD_NODES) {
+    problems.push(`MAX_JSON_NODES: must be at least MAX_BATCH_ITEMS + ${BATCH_BODY_OVERHEAD_NODES} (${maxBatchItems + BATCH_BODY_OVERHEAD_NODES}), so that a full batch fits`);
+  }
 
   let issuer = LOCAL_ISSUER;
   let jwksUri: string | undefined;
@@ -155,9 +161,11 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
       groupPermissions: parseGroupPermissions(env.AUTH_GROUP_PERMISSIONS, problems),
     },
     limits: {
-      maxBatchItems: env.MAX_BATCH_ITEMS ?? LIMIT_DEFAULTS.maxBatchItems,
+      maxBatchItems,
       maxItemBytes: env.MAX_ITEM_BYTES ?? LIMIT_DEFAULTS.maxItemBytes,
       bodyLimitBytes: parseBodyLimit(env.BODY_LIMIT, problems),
+      maxJsonNodes,
+      maxJsonKeyBytes: env.MAX_JSON_KEY_BYTES ?? LIMIT_DEFAULTS.maxJsonKeyBytes,
     },
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE ?? 1000,
     rotation: {

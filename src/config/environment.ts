@@ -158,6 +158,14 @@ export class EnvironmentVariables {
   @IsOptional() @Matches(/^\d+(b|kb|mb)?$/i, { message: 'BODY_LIMIT must be bytes, or a number with kb or mb' })
   BODY_LIMIT?: string;
 
+  @IsOptional() @Transform(toInt) @IsInt()
+  @Min(LIMIT_BOUNDS.maxJsonNodes.min) @Max(LIMIT_BOUNDS.maxJsonNodes.max)
+  MAX_JSON_NODES?: number;
+
+  @IsOptional() @Transform(toInt) @IsInt()
+  @Min(LIMIT_BOUNDS.maxJsonKeyBytes.min) @Max(LIMIT_BOUNDS.maxJsonKeyBytes.max)
+  MAX_JSON_KEY_BYTES?: number;
+
   @IsOptional() @Transform(toBool) @IsBoolean()
   SWAGGER_ENABLED?: boolean;
 
@@ -239,6 +247,8 @@ class EnvironmentVariablesKeys implements Record<keyof EnvironmentVariables, und
   MAX_BATCH_ITEMS = undefined;
   MAX_ITEM_BYTES = undefined;
   BODY_LIMIT = undefined;
+  MAX_JSON_NODES = undefined;
+  MAX_JSON_KEY_BYTES = undefined;
   SWAGGER_ENABLED = undefined;
   TRUST_PROXY = undefined;
   CORS_ORIGINS = undefined;
