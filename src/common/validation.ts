@@ -1,6 +1,7 @@
 import { ArgumentMetadata, Injectable, PipeTransform, ValidationError, ValidationPipe } from '@nestjs/common';
 import { ValidateBy, ValidationOptions } from 'class-validator';
 import { ApiError, invalidInput } from './api-error';
+import { jsonDocumentFields } from './decorators/json-document.decorator';
 import { BatchLimits, MAX_PURPOSE_LENGTH, PURPOSE_PATTERN } from './limits';
 import { isUserId, USER_ID_PATTERN } from './user-id';
 
@@ -68,13 +69,35 @@ export class UserIdPipe implements PipeTransform<string, string> {
   }
 }
 
-/** Global body validation: unknown fields rejected, every problem reported as ENC001. */
+/** Keys class-transformer skips without a word, so that the whitelist would never see them. */
+const PROTOTYPE_KEYS = ['__proto__', 'constructor', 'prototype'];
+
+/**
+ * Global body validation: unknown fields rejected, every problem reported as ENC001. Fields
+ * marked @JsonDocument are set aside before class-transformer and class-validator run and put
+ * back untouched afterwards, so neither ever walks caller-shaped JSON.
+ */
 class BodyValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata) {
-    if (metadata.type === 'body' && (typeof value !== 'object' || value === null || Array.isArray(value))) {
+    if (metadata.type !== 'body') return super.transform(value, metadata);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       throw invalidInput('Request body must be a JSON object');
     }
-    return super.transform(value, metadata);
+    const prototypeKey = PROTOTYPE_KEYS.find((key) => Object.hasOwn(value, key));
+    if (prototypeKey) throw invalidInput(`${prototypeKey} should not exist`);
+    const documentFields = jsonDocumentFields(metadata.metatype);
+    if (documentFields.length === 0) return super.transform(value, metadata);
+
+    const rest: Record<string, unknown> = { ...value };
+    const documents = documentFields.map((field) => {
+      const document = Object.hasOwn(rest, field) ? rest[field] : undefined;
+      if (document === undefined || document === null) throw invalidInput(`${field} is required (any JSON value)`);
+      delete rest[field];
+      return [field, document] as const;
+    });
+    const validated = (await super.transform(rest, metadata)) as Record<string, unknown>;
+    for (const [field, document] of documents) validated[field] = document;
+    return validated;
   }
 }
 

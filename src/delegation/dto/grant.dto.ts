@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsDefined, IsISO8601, IsOptional, IsString, Length, Matches } from 'class-validator';
+import { IsISO8601, IsOptional, IsString, Length, Matches } from 'class-validator';
+import { JsonDocument } from '../../common/decorators/json-document.decorator';
 import { IsUserId } from '../../common/validation';
 import { USER_ID_PATTERN } from '../../common/user-id';
 import { GRANT_STATES, GrantState } from '../grant-state';
@@ -104,7 +105,7 @@ export class TranslateRequest {
     description: 'Any JSON value; every ciphertext of fromUserId inside it is re-encrypted under toUserId’s current key, other values unchanged (same limits as /rotate)',
     example: { will: 'ek1:3:…', accounts: [{ number: 'ek1:3:…', institution: 'RBC' }] },
   })
-  @IsDefined({ message: 'data is required (any JSON value)' })
+  @JsonDocument()
   data: unknown;
 }
 

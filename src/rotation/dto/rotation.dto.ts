@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsDefined, IsIn, IsOptional } from 'class-validator';
+import { IsIn, IsOptional } from 'class-validator';
+import { JsonDocument } from '../../common/decorators/json-document.decorator';
 import { IsStringArray, IsUserId } from '../../common/validation';
 import { USER_ID_EXAMPLE, USER_ID_PATTERN } from '../../common/user-id';
 
@@ -15,10 +16,10 @@ export class RotateRequest {
 
   @ApiProperty({
     description:
-      'Any JSON value. Every string in it that is a ciphertext of this user (any version still kept) is re-encrypted under the new version; every other value comes back unchanged. At most MAX_BATCH_ITEMS ciphertexts, nesting at most 32 levels.',
+      'Any JSON value. Every string in it that is a ciphertext of this user (any version still kept) is re-encrypted under the new version; every other value comes back unchanged. At most MAX_BATCH_ITEMS ciphertexts, nesting at most MAX_JSON_DEPTH (32) levels; the whole body holds at most MAX_JSON_NODES values and keys, no key longer than MAX_JSON_KEY_BYTES, no key twice in one object, and no integer beyond ±(2^53 − 1) (send such numbers as strings).',
     example: [{ name: CIPHERTEXT, account: { sin: CIPHERTEXT, branch: 'Toronto' }, balance: 1200 }],
   })
-  @IsDefined({ message: 'data is required (any JSON value)' })
+  @JsonDocument()
   data: unknown;
 
   @ApiPropertyOptional({ enum: MANUAL_ROTATION_REASONS, default: 'manual' })
