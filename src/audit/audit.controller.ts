@@ -4,6 +4,7 @@ import { RequirePermission } from '../common/decorators/require-permission.decor
 import { ErrorResponse } from '../common/error-response.dto';
 import { USER_ID_EXAMPLE } from '../common/user-id';
 import { UserIdPipe } from '../common/validation';
+import { describeAuditQuery, describeAuditVerify } from './audit-routes.audit';
 import { AuditService } from './audit.service';
 import { Audited } from '../common/decorators/audited.decorator';
 import { AuditQuery, TimeRangeQuery } from './dto/audit-query.dto';
@@ -17,7 +18,7 @@ export class AuditController {
 
   @Get()
   @RequirePermission('audit:read')
-  @Audited('audit.query')
+  @Audited('audit.query', describeAuditQuery)
   @ApiOperation({ summary: 'Audit events, newest first, filtered and cursor-paginated' })
   @ApiOkResponse({ type: AuditPage })
   query(@Query() query: AuditQuery): Promise<AuditPage> {
@@ -26,7 +27,7 @@ export class AuditController {
 
   @Get('verify')
   @RequirePermission('audit:read')
-  @Audited('audit.verify')
+  @Audited('audit.verify', describeAuditVerify)
   @ApiOperation({ summary: 'Walk every hash chain: ok, or the first broken link (an edited, removed or inserted event)' })
   @ApiOkResponse({ type: VerifyResponse })
   verify(): Promise<VerifyResponse> {

@@ -4,9 +4,9 @@ import { from, lastValueFrom, Observable } from 'rxjs';
 import { invalidInput } from '../common/api-error';
 import { toApiError } from '../common/http-exception.filter';
 import { AppConfig } from '../config/app-config';
-import { AuditAction, DESCRIBE, STATE_CHANGING_ACTIONS } from './audit-actions';
+import { AUDITED_OPERATION, AuditedOperation } from '../common/decorators/audited.decorator';
+import { STATE_CHANGING_ACTIONS } from './audit-actions';
 import { AuditWriter } from './audit-writer';
-import { AUDITED_ACTION } from '../common/decorators/audited.decorator';
 import { AuditedRequest, bodyOf, requestFacts } from './request-facts';
 
 /**
@@ -24,16 +24,17 @@ export class AuditInterceptor implements NestInterceptor {
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const action = this.reflector.get<AuditAction | undefined>(AUDITED_ACTION, context.getHandler());
-    if (!action || context.getType() !== 'http') return next.handle();
+    const operation = this.reflector.get<AuditedOperation | undefined>(AUDITED_OPERATION, context.getHandler());
+    if (!operation || context.getType() !== 'http') return next.handle();
     const request = context.switchToHttp().getRequest<AuditedRequest>();
     request.auditRecorded = true;
-    return from(this.run(action, request, () => lastValueFrom(next.handle(), { defaultValue: undefined })));
+    return from(this.run(operation, request, () => lastValueFrom(next.handle(), { defaultValue: undefined })));
   }
 
-  private async run(action: AuditAction, request: AuditedRequest, operation: () => Promise<unknown>): Promise<unknown> {
+  private async run(audited: AuditedOperation, request: AuditedRequest, operation: () => Promise<unknown>): Promise<unknown> {
+    const { action } = audited;
     const described = { params: request.params ?? {}, body: bodyOf(request) };
-    const describe = (response?: unknown) => (DESCRIBE[action] ?? (() => ({})))(described, asRecord(response));
+    const describe = (response?: unknown) => audited.describe?.(described, asRecord(response)) ?? {};
     const facts = { ...requestFacts(request), action };
 
     if (action === 'decrypt' && this.config.audit.requirePurpose && facts.purpose === null) {

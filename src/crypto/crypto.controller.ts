@@ -4,6 +4,7 @@ import { Audited } from '../common/decorators/audited.decorator';
 import { RequirePermission } from '../common/decorators/require-permission.decorator';
 import { ErrorResponse } from '../common/error-response.dto';
 import { CryptoService } from './crypto.service';
+import { describeDecrypt, describeEncrypt } from './crypto.audit';
 import { DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse } from './dto/batch.dto';
 
 @ApiTags('encryption')
@@ -15,7 +16,7 @@ export class CryptoController {
   @Post('encrypt')
   @HttpCode(200)
   @RequirePermission('encrypt')
-  @Audited('encrypt')
+  @Audited('encrypt', describeEncrypt)
   @ApiOperation({ summary: 'Encrypt a batch of strings under the user’s current key' })
   @ApiOkResponse({ type: EncryptResponse })
   @ApiBadRequestResponse({ description: 'ENC001: invalid input (the field or item index is named)', type: ErrorResponse })
@@ -26,7 +27,7 @@ export class CryptoController {
   @Post('decrypt')
   @HttpCode(200)
   @RequirePermission('decrypt')
-  @Audited('decrypt')
+  @Audited('decrypt', describeDecrypt)
   @ApiOperation({ summary: 'Decrypt a batch of the user’s ciphertexts (all or nothing)' })
   @ApiOkResponse({ type: DecryptResponse })
   @ApiBadRequestResponse({ description: 'ENC001: malformed input; ENC002: an item failed authentication (its index is named)', type: ErrorResponse })

@@ -6,6 +6,7 @@ import { RequirePermission } from '../common/decorators/require-permission.decor
 import { Principal } from '../auth/principal';
 import { ErrorResponse } from '../common/error-response.dto';
 import { DelegationService } from './delegation.service';
+import { describeGrantCreate, describeGrantDecision, describeGrantList, describeTranslate } from './delegation.audit';
 import { CreateGrantRequest, GrantView, ListGrantsQuery, TranslateRequest, TranslateResponse } from './dto/grant.dto';
 
 @ApiTags('delegation')
@@ -15,7 +16,7 @@ export class DelegationController {
 
   @Post('grants')
   @RequirePermission('grants:write', ['fromUserId'])
-  @Audited('grant.create')
+  @Audited('grant.create', describeGrantCreate)
   @ApiOperation({ summary: 'Create a pending grant releasing one person’s data to a delegate' })
   @ApiCreatedResponse({ type: GrantView })
   @ApiBadRequestResponse({ description: 'ENC001: invalid input', type: ErrorResponse })
@@ -26,7 +27,7 @@ export class DelegationController {
   @Post('grants/:id/approve')
   @HttpCode(200)
   @RequirePermission('grants:approve', [])
-  @Audited('grant.approve')
+  @Audited('grant.approve', describeGrantDecision)
   @ApiOperation({ summary: 'Approve a grant as the calling identity (never the creator; repeats are not counted)' })
   @ApiOkResponse({ type: GrantView })
   @ApiNotFoundResponse({ description: 'GRANT001: no such grant', type: ErrorResponse })
@@ -36,7 +37,7 @@ export class DelegationController {
 
   @Delete('grants/:id')
   @RequirePermission('grants:write', [])
-  @Audited('grant.revoke')
+  @Audited('grant.revoke', describeGrantDecision)
   @ApiOperation({ summary: 'Revoke a grant' })
   @ApiOkResponse({ type: GrantView })
   @ApiNotFoundResponse({ description: 'GRANT001: no such grant', type: ErrorResponse })
@@ -46,7 +47,7 @@ export class DelegationController {
 
   @Get('grants')
   @RequirePermission(['grants:write', 'grants:approve'], ['fromUserId', 'toUserId'])
-  @Audited('grant.list')
+  @Audited('grant.list', describeGrantList)
   @ApiOperation({ summary: 'List grants with their state, newest first' })
   @ApiOkResponse({ type: [GrantView] })
   list(@Query() query: ListGrantsQuery): Promise<GrantView[]> {
@@ -56,7 +57,7 @@ export class DelegationController {
   @Post('translate')
   @HttpCode(200)
   @RequirePermission('translate', [])
-  @Audited('translate')
+  @Audited('translate', describeTranslate)
   @ApiOperation({ summary: 'Re-encrypt a person’s ciphertexts under a delegate’s key, under an active grant; plaintext never leaves the service' })
   @ApiOkResponse({ type: TranslateResponse })
   @ApiBadRequestResponse({ description: 'ENC001: invalid input; ENC002: a ciphertext failed authentication (JSON path named)', type: ErrorResponse })

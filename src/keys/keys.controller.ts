@@ -10,6 +10,7 @@ import { UserIdPipe } from '../common/validation';
 import { CreateKeyRequest, CreateKeyResponse } from './dto/create-key.dto';
 import { KeyDetailsResponse, KeyVersionSummary, ShredReceiptResponse } from './dto/key-details.dto';
 import { KeysService } from './keys.service';
+import { describeKeyCreate, describeKeyDelete, describeKeyRead } from './keys.audit';
 
 @ApiTags('keys')
 @ApiBadRequestResponse({ description: 'ENC001: invalid userId', type: ErrorResponse })
@@ -19,7 +20,7 @@ export class KeysController {
 
   @Post()
   @RequirePermission('keys:write')
-  @Audited('key.create')
+  @Audited('key.create', describeKeyCreate)
   @ApiOperation({ summary: 'Create the user’s key pair (idempotent)' })
   @ApiCreatedResponse({ description: 'A new key pair was created', type: CreateKeyResponse })
   @ApiOkResponse({ description: 'The user already had an active key (created: false)', type: CreateKeyResponse })
@@ -31,7 +32,7 @@ export class KeysController {
 
   @Get(':userId')
   @RequirePermission('keys:read')
-  @Audited('key.read')
+  @Audited('key.read', describeKeyRead)
   @ApiOperation({ summary: 'Key metadata, versions and the current public key (PEM); never private material' })
   @ApiParam({ name: 'userId', example: USER_ID_EXAMPLE })
   @ApiOkResponse({ type: KeyDetailsResponse })
@@ -63,7 +64,7 @@ export class KeysController {
 
   @Delete(':userId')
   @RequirePermission('keys:delete')
-  @Audited('key.delete')
+  @Audited('key.delete', describeKeyDelete)
   @ApiOperation({
     summary: 'Crypto-shred: destroy the private key of every version; no ciphertext of the user can be decrypted again',
   })

@@ -5,6 +5,7 @@ import { RequirePermission } from '../common/decorators/require-permission.decor
 import { ErrorResponse } from '../common/error-response.dto';
 import { RewrapRequest, RewrapResponse, RotateRequest, RotateResponse } from './dto/rotation.dto';
 import { RotationService } from './rotation.service';
+import { describeRewrap, describeRotate } from './rotation.audit';
 
 @ApiTags('rotation')
 @ApiNotFoundResponse({ description: 'KEY001: the user has no key', type: ErrorResponse })
@@ -15,7 +16,7 @@ export class RotationController {
   @Post('rotate')
   @HttpCode(200)
   @RequirePermission('rotate')
-  @Audited('rotate')
+  @Audited('rotate', describeRotate)
   @ApiOperation({ summary: 'Create a new key version and re-encrypt every ciphertext found in `data` under it' })
   @ApiOkResponse({ type: RotateResponse })
   @ApiBadRequestResponse({ description: 'ENC001: invalid input; ENC002: a ciphertext failed authentication (its JSON path is named); no version is created', type: ErrorResponse })
@@ -27,7 +28,7 @@ export class RotationController {
   @Post('rewrap')
   @HttpCode(200)
   @RequirePermission('rotate')
-  @Audited('rewrap')
+  @Audited('rewrap', describeRewrap)
   @ApiOperation({ summary: 'Re-encrypt ciphertexts of older versions under the current version (no new version)' })
   @ApiOkResponse({ type: RewrapResponse })
   @ApiBadRequestResponse({ description: 'ENC001: invalid input; ENC002: an item failed authentication (index named)', type: ErrorResponse })

@@ -8,6 +8,7 @@ import { RequirePermission } from '../../common/decorators/require-permission.de
 import type { Principal } from '../principal';
 import { RevokeTokenRequest, RevokeTokenResponse } from './dto/revoke-token.dto';
 import { TokenRevocations } from './token-revocations';
+import { describeTokenRevoke } from './revocation.audit';
 
 @ApiTags('tokens')
 @Controller('tokens')
@@ -17,7 +18,7 @@ export class RevocationController {
   @Post('revoke')
   @HttpCode(200)
   @RequirePermission('tokens:revoke', [])
-  @Audited('token.revoke')
+  @Audited('token.revoke', describeTokenRevoke)
   @ApiOperation({ summary: 'Revoke an access token: every replica refuses it (AUTH001) until it expires' })
   @ApiOkResponse({ type: RevokeTokenResponse })
   @ApiBadRequestResponse({ description: 'ENC001: neither or both of jti and token, or a token this service does not trust', type: ErrorResponse })

@@ -1,18 +1,25 @@
 import { applyDecorators, SetMetadata } from '@nestjs/common';
 import { ApiServiceUnavailableResponse } from '@nestjs/swagger';
+import type { AuditAction, DescribeOperation } from '../audit-vocabulary';
 import { ErrorResponse } from '../error-response.dto';
-import type { AuditAction } from '../../audit/audit-actions';
 
-export const AUDITED_ACTION = 'audit:action';
+export const AUDITED_OPERATION = 'audit:operation';
+
+/** What @Audited leaves on a route for the global AuditInterceptor. */
+export interface AuditedOperation {
+  action: AuditAction;
+  /** The feature's description of the operation (its `*.audit.ts`); none: who, when and on whom only. */
+  describe?: DescribeOperation;
+}
 
 /**
  * The route is one audited operation: the global AuditInterceptor records its event (and,
  * for state-changing actions, a `started` event first) and holds the response until the
- * event is stored.
+ * event is stored. `describe` says what the event records beyond who, when and on whom.
  */
-export const Audited = (action: AuditAction) =>
+export const Audited = (action: AuditAction, describe?: DescribeOperation) =>
   applyDecorators(
-    SetMetadata(AUDITED_ACTION, action),
+    SetMetadata(AUDITED_OPERATION, { action, describe } satisfies AuditedOperation),
     ApiServiceUnavailableResponse({
       description: 'SYS002: a dependency (database, KMS) is unavailable, or the audit event cannot be stored (nothing was done)',
       type: ErrorResponse,

@@ -1,0 +1,19 @@
+import { merge } from '../common/audit-facts';
+import { keyVersionOf } from './ciphertext-format';
+import { findCiphertexts } from './json-ciphertexts';
+
+/** Key versions named by a list of ciphertexts (distinct, ascending); anything else is skipped. */
+export function versionsIn(items: unknown): number[] {
+  if (!Array.isArray(items)) return [];
+  const versions = items.map((item) => (typeof item === 'string' ? keyVersionOf(item) : undefined));
+  return merge(versions.filter((v): v is number => v !== undefined));
+}
+
+/** Versions of the ciphertexts inside any JSON document, one per ciphertext; undefined when it is not walkable. */
+export function nestedCiphertextVersions(document: unknown): number[] | undefined {
+  try {
+    return findCiphertexts(document, 'data', Number.MAX_SAFE_INTEGER).map((found) => found.parts.keyVersion);
+  } catch {
+    return undefined;
+  }
+}
