@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { formatCiphertext, keyVersionOf, looksLikeCiphertext, MalformedCiphertextError, parseCiphertext } from './ciphertext-format';
+import { formatCiphertext, keyVersionOf, looksLikeCiphertext, MalformedCiphertextError, parseCiphertext, tryParseCiphertext } from './ciphertext-format';
 
 const parts = () => ({
   keyVersion: 3,
@@ -45,6 +45,14 @@ describe('ciphertext format', () => {
       });
     });
   }
+
+  it('tells a ciphertext from a look-alike without throwing, whatever the look-alike holds', () => {
+    const original = parts();
+    assert.deepEqual(tryParseCiphertext(formatCiphertext(original)), original);
+    for (const lookAlike of ['ek1:', 'ek1:1:x', 'ek1:1:a:b:c:d', `ek1:${':'.repeat(1_000_000)}`, `ek1:1:${'A'.repeat(100_000)}:AAAA:AAAA:AAAA`]) {
+      assert.equal(tryParseCiphertext(lookAlike), undefined);
+    }
+  });
 
   it('recognises strings that claim the format, and nothing else', () => {
     assert.equal(looksLikeCiphertext(formatCiphertext(parts())), true);

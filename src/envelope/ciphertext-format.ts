@@ -47,27 +47,40 @@ export function looksLikeCiphertext(value: string): boolean {
 
 /** Parses a ciphertext string, or throws MalformedCiphertextError saying what is wrong. */
 export function parseCiphertext(value: string): CiphertextParts {
-  const fields = value.split(':');
-  if (fields.length !== 6 || fields[0] !== FORMAT_PREFIX) {
-    throw new MalformedCiphertextError(`is not an ${FORMAT_PREFIX} ciphertext`);
-  }
-  const [, version, wrappedKey, iv, ciphertext, tag] = fields;
-  if (!VERSION.test(version) || Number(version) > MAX_KEY_VERSION) {
-    throw new MalformedCiphertextError('has an invalid key version');
-  }
-  const parts: CiphertextParts = {
-    keyVersion: Number(version),
-    wrappedKey: decodeField(wrappedKey, 'wrapped key'),
-    iv: decodeField(iv, 'IV'),
-    ciphertext: decodeField(ciphertext, 'ciphertext'),
-    tag: decodeField(tag, 'tag'),
-  };
-  if (!(WRAPPED_KEY_BYTES as readonly number[]).includes(parts.wrappedKey.length)) {
-    throw new MalformedCiphertextError('has a wrapped key of the wrong length');
-  }
-  if (parts.iv.length !== IV_BYTES) throw new MalformedCiphertextError('has an IV of the wrong length');
-  if (parts.tag.length !== TAG_BYTES) throw new MalformedCiphertextError('has a tag of the wrong length');
-  return parts;
+  const parsed = readCiphertext(value);
+  if (typeof parsed === 'string') throw new MalformedCiphertextError(parsed);
+  return parsed;
+}
+
+/**
+ * The parts of a ciphertext string, or undefined when it is not one. Never throws: the JSON
+ * walker meets any number of strings that merely look like a ciphertext, and an exception per
+ * string (with its stack trace) cost a hundred times the parse.
+ */
+export function tryParseCiphertext(value: string): CiphertextParts | undefined {
+  const parsed = readCiphertext(value);
+  return typeof parsed === 'string' ? undefined : parsed;
+}
+
+/** The parts, or what is wrong with the string. */
+function readCiphertext(value: string): CiphertextParts | string {
+  // At most one field more than the format has: a string of a million colons stays one string.
+  const fields = value.split(':', 7);
+  if (fields.length !== 6 || fields[0] !== FORMAT_PREFIX) return `is not an ${FORMAT_PREFIX} ciphertext`;
+  const [, version, wrappedKeyText, ivText, ciphertextText, tagText] = fields;
+  if (!VERSION.test(version) || Number(version) > MAX_KEY_VERSION) return 'has an invalid key version';
+  const wrappedKey = decodeField(wrappedKeyText);
+  if (!wrappedKey) return 'has an invalid wrapped key encoding';
+  const iv = decodeField(ivText);
+  if (!iv) return 'has an invalid IV encoding';
+  const ciphertext = decodeField(ciphertextText);
+  if (!ciphertext) return 'has an invalid ciphertext encoding';
+  const tag = decodeField(tagText);
+  if (!tag) return 'has an invalid tag encoding';
+  if (!(WRAPPED_KEY_BYTES as readonly number[]).includes(wrappedKey.length)) return 'has a wrapped key of the wrong length';
+  if (iv.length !== IV_BYTES) return 'has an IV of the wrong length';
+  if (tag.length !== TAG_BYTES) return 'has a tag of the wrong length';
+  return { keyVersion: Number(version), wrappedKey, iv, ciphertext, tag };
 }
 
 /**
@@ -87,11 +100,8 @@ export function additionalData(userId: string, keyVersion: number): Buffer {
   return Buffer.from(`${FORMAT_PREFIX}|${userId}|${keyVersion}`, 'ascii');
 }
 
-function decodeField(field: string, name: string): Buffer {
+function decodeField(field: string): Buffer | undefined {
   const bytes = BASE64URL.test(field) ? Buffer.from(field, 'base64url') : undefined;
   // Re-encoding must give the same text, so that one ciphertext has exactly one spelling.
-  if (!bytes || bytes.toString('base64url') !== field) {
-    throw new MalformedCiphertextError(`has an invalid ${name} encoding`);
-  }
-  return bytes;
+  return bytes && bytes.toString('base64url') === field ? bytes : undefined;
 }

@@ -1,6 +1,6 @@
 import { invalidInput } from '../common/api-error';
 import { MAX_JSON_DEPTH } from '../common/limits';
-import { CiphertextParts, looksLikeCiphertext, MalformedCiphertextError, parseCiphertext } from './ciphertext-format';
+import { CiphertextParts, looksLikeCiphertext, tryParseCiphertext } from './ciphertext-format';
 
 /** A ciphertext found inside a JSON document, with its JSON path for error messages. */
 export interface FoundCiphertext {
@@ -52,13 +52,7 @@ export function replaceCiphertexts(document: unknown, replacements: readonly str
 }
 
 function asCiphertext(value: string): CiphertextParts | undefined {
-  if (!looksLikeCiphertext(value)) return undefined;
-  try {
-    return parseCiphertext(value);
-  } catch (error) {
-    if (error instanceof MalformedCiphertextError) return undefined;
-    throw error;
-  }
+  return looksLikeCiphertext(value) ? tryParseCiphertext(value) : undefined;
 }
 
 function propertyPath(key: string): string {
