@@ -27,6 +27,12 @@ export const LIMIT_BOUNDS = {
  */
 export const MAX_JSON_DEPTH = 32;
 
+/**
+ * Keys of the body object, and of any object in it outside a @JsonDocument field, handed to
+ * class-transformer (quadratic in keys); the largest request type has 5 fields.
+ */
+export const MAX_BODY_OBJECT_KEYS = 64;
+
 /** Values and keys of a batch body besides its items (the object, userId, data, purpose): MAX_JSON_NODES ≥ MAX_BATCH_ITEMS + this. */
 export const BATCH_BODY_OVERHEAD_NODES = 8;
 

@@ -57,6 +57,17 @@ describe('body validation of JSON document fields', () => {
     assert.equal(await refusal({ userId: '42', data: null }), 'data is required (any JSON value)');
   });
 
+  it('refuses a body, or an object in it, with more than 64 keys before class-transformer copies it', async () => {
+    const wide = (count: number) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`k${i}`, 0]));
+    assert.match(await refusal({ userId: '42', data: [], ...wide(62) }), /^k0 should not exist/);
+    assert.equal(await refusal({ userId: '42', data: [], ...wide(64) }), 'Request body has more than 64 fields');
+    assert.equal(await refusal({ userId: '42', data: [], reason: [[wide(65)]] }), 'reason holds an object with more than 64 keys');
+    assert.equal(await refusal({ userId: wide(30_000), data: [] }), 'userId holds an object with more than 64 keys');
+    // Inside a JSON document any width is the document's own business.
+    const validated = (await validate({ userId: '42', data: wide(30_000) })) as DocumentRequest;
+    assert.equal(Object.keys(validated.data as object).length, 30_000);
+  });
+
   it('refuses prototype keys at the top of a body instead of silently dropping them', async () => {
     for (const key of ['__proto__', 'constructor', 'prototype']) {
       const body = JSON.parse(`{"userId":"42","data":[],"${key}":{"reason":"x"}}`);
