@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { ApiError } from './api-error';
 import { CIRCUIT_BREAKER_FAILURES } from './limits';
 import { DependencyPolicy, isCircuitOpen, isTimeout } from './dependency-policy';
 import { MetricsService } from '../metrics/metrics.service';
@@ -13,6 +14,7 @@ const policy = (overrides: Partial<ConstructorParameters<typeof DependencyPolicy
     metrics,
     policy: new DependencyPolicy({
       name: 'dep',
+      label: 'The dependency',
       attemptTimeoutMs: 1000,
       breakerResetMs: 60_000,
       isDependencyFailure: (error) => error instanceof Transient,
@@ -22,11 +24,27 @@ const policy = (overrides: Partial<ConstructorParameters<typeof DependencyPolicy
   };
 };
 
+/** 503 SYS002 naming the dependency, the failure behind it kept as its cause (for logs). */
+const unavailableBecause = (cause: new () => Error) => (error: unknown) =>
+  error instanceof ApiError &&
+  error.code === 'SYS002' &&
+  error.status === 503 &&
+  error.message === 'The dependency is unavailable; try again later' &&
+  error.cause instanceof cause;
+
 describe('dependency policy', () => {
+  it('answers a dependency failure with 503 SYS002 and passes a caller mistake through unchanged', async () => {
+    const { policy: plain } = policy();
+    await assert.rejects(plain.execute(async () => { throw new Transient(); }), unavailableBecause(Transient));
+    await assert.rejects(plain.execute(async () => { throw new Permanent(); }), Permanent);
+    const refusal = new ApiError('ENC001', 'bad input');
+    await assert.rejects(plain.execute(async () => { throw refusal; }), (error) => error === refusal);
+  });
+
   it('retries only the errors it is told to, up to the attempt limit', async () => {
     const { policy: retrying } = policy({ retry: { attempts: 3, when: (error) => error instanceof Transient } });
     let calls = 0;
-    await assert.rejects(retrying.execute(async () => { calls += 1; throw new Transient(); }), Transient);
+    await assert.rejects(retrying.execute(async () => { calls += 1; throw new Transient(); }), unavailableBecause(Transient));
     assert.equal(calls, 3);
     calls = 0;
     await assert.rejects(retrying.execute(async () => { calls += 1; throw new Permanent(); }), Permanent);
@@ -42,6 +60,7 @@ describe('dependency policy', () => {
       .execute((signal) => new Promise(() => signal.addEventListener('abort', () => (aborted = true))))
       .catch((caught: unknown) => caught);
     assert.ok(isTimeout(error));
+    assert.ok(error instanceof ApiError && error.code === 'SYS002');
     assert.ok(aborted);
   });
 
@@ -51,11 +70,12 @@ describe('dependency policy', () => {
       await assert.rejects(guarded.execute(async () => { throw new Permanent(); }), Permanent);
     }
     for (let i = 0; i < CIRCUIT_BREAKER_FAILURES; i++) {
-      await assert.rejects(guarded.execute(async () => { throw new Transient(); }), Transient);
+      await assert.rejects(guarded.execute(async () => { throw new Transient(); }), unavailableBecause(Transient));
     }
     let called = false;
     const error = await guarded.execute(async () => (called = true)).catch((caught: unknown) => caught);
     assert.ok(isCircuitOpen(error));
+    assert.ok(error instanceof ApiError && error.code === 'SYS002');
     assert.equal(called, false);
     assert.match(await metrics.render(), /pii_api_circuit_breaker_state\{dependency="dep"\} 1/);
   });

@@ -4,10 +4,6 @@ import { ApiError } from './api-error';
 import { ErrorBody, ErrorCode } from './error-codes';
 import { RequestWithId } from './request-id';
 
-/** Errors of dependencies that mean "unavailable", not "bug". */
-const UNAVAILABLE_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
-const AWS_UNAVAILABLE = new Set(['ThrottlingException', 'KMSInternalException', 'DependencyTimeoutException', 'TimeoutError', 'KMSInvalidStateException', 'DisabledException', 'KeyUnavailableException', 'NetworkingError', 'RequestTimeout', 'AbortError']);
-
 /**
  * Called before an error response is sent, so that the audit trail can record refusals (401,
  * 403, 429) before the caller learns of them. It must not throw.
@@ -58,13 +54,15 @@ function send(request: RequestWithId, response: Response, error: ApiError): void
   response.status(error.status).json(body);
 }
 
-/** The API error any thrown thing is answered with. */
+/**
+ * The API error any thrown thing is answered with. Adapters (repositories, the KMS provider,
+ * Redis) translate their own unavailability into ApiError SYS002; anything else unknown is a bug.
+ */
 export function toApiError(exception: unknown): ApiError {
   if (exception instanceof ApiError) return exception;
   // An ApiError thrown in the body parser's verify hook reaches here wrapped by Nest's adapter.
   if (exception instanceof HttpException && exception.cause instanceof ApiError) return exception.cause;
   if (exception instanceof HttpException) return fromHttpException(exception);
-  if (isUnavailable(exception)) return new ApiError('SYS002', 'A dependency is unavailable; try again later');
   return new ApiError('SYS001', 'Unexpected error');
 }
 
@@ -93,13 +91,6 @@ function fromHttpException(exception: HttpException): ApiError {
 export function routeNotFoundHandler(request: RequestWithId, response: Response): void {
   const body: ErrorBody = { statusCode: 404, code: 'ROUTE001', message: 'No such route', requestId: request.requestId ?? 'unknown' };
   response.status(404).json(body);
-}
-
-function isUnavailable(exception: unknown): boolean {
-  const error = exception as { code?: string; name?: string; $metadata?: { httpStatusCode?: number } };
-  if (error?.code && UNAVAILABLE_ERRORS.has(error.code)) return true;
-  if (error?.name && AWS_UNAVAILABLE.has(error.name)) return true;
-  return (error?.$metadata?.httpStatusCode ?? 0) >= 500;
 }
 
 /** Names of the error and its causes; never their messages, which may quote data. */

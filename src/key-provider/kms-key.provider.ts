@@ -1,13 +1,15 @@
 import { DecryptCommand, DescribeKeyCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { performance } from 'node:perf_hooks';
-import { dependencyUnavailable } from '../common/api-error';
 import { DependencyPolicy, isCircuitOpen, isTimeout } from '../common/dependency-policy';
 import { KMS_CALL_BUDGET_MS, KMS_MAX_ATTEMPTS } from '../common/limits';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { KeyProvider, SealContext, SealedKey, UnsealFailedError } from './key-provider';
 
-/** KMS errors that say "try again later": throttling, KMS's own faults, a key not usable right now. */
+/**
+ * Errors that say "try again later": throttling, KMS's own faults, a key not usable right now,
+ * and the SDK's names for a request that timed out, was aborted or never reached KMS.
+ */
 const UNAVAILABLE_ERROR_NAMES = new Set([
   'ThrottlingException',
   'KMSInternalException',
@@ -15,6 +17,10 @@ const UNAVAILABLE_ERROR_NAMES = new Set([
   'KMSInvalidStateException',
   'DisabledException',
   'KeyUnavailableException',
+  'TimeoutError',
+  'RequestTimeout',
+  'NetworkingError',
+  'AbortError',
 ]);
 const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN']);
 
@@ -26,10 +32,9 @@ const isServerFault = (error: AwsError) =>
 /** Retried: throttling and 5xx only; anything else would fail the same way again. */
 const isRetryable = (error: AwsError) => error.name === 'ThrottlingException' || isServerFault(error);
 
-/** Counted against the breaker and answered with SYS002. */
+/** Counted against the breaker and answered with 503 SYS002 (by the policy); anything else is a bug or a refusal. */
 const isUnavailable = (error: AwsError) =>
-  UNAVAILABLE_ERROR_NAMES.has(error.name) || isServerFault(error) || NETWORK_ERROR_CODES.has(error.code ?? '') ||
-  error.name === 'TimeoutError';
+  UNAVAILABLE_ERROR_NAMES.has(error.name) || isServerFault(error) || NETWORK_ERROR_CODES.has(error.code ?? '');
 
 /**
  * Per attempt KMS_TIMEOUT_MS, up to KMS_MAX_ATTEMPTS attempts on throttling and 5xx with
@@ -39,6 +44,7 @@ const isUnavailable = (error: AwsError) =>
 export function createKmsPolicy(config: AppConfig, metrics: MetricsService): DependencyPolicy {
   return new DependencyPolicy({
     name: 'kms',
+    label: 'KMS',
     attemptTimeoutMs: config.keys.kmsTimeoutMs,
     totalTimeoutMs: KMS_CALL_BUDGET_MS,
     breakerResetMs: config.circuitBreakerResetMs,
@@ -104,7 +110,10 @@ export class KmsKeyProvider implements KeyProvider {
     return { provider: this.name, keyState: KeyMetadata.KeyState };
   }
 
-  /** One KMS call through the policy, measured; unavailability becomes SYS002. */
+  /**
+   * One KMS call through the policy, measured. Unavailability (the errors above, timeouts, the
+   * open breaker) rejects with 503 SYS002, so no AWS error needs recognising further up.
+   */
   private async call<T>(operation: string, send: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
@@ -113,9 +122,7 @@ export class KmsKeyProvider implements KeyProvider {
       this.metrics.observeKmsCall(operation, 'success', seconds());
       return result;
     } catch (error) {
-      const outcome = isCircuitOpen(error) ? 'rejected' : isTimeout(error) ? 'timeout' : 'error';
-      this.metrics.observeKmsCall(operation, outcome, seconds());
-      if (outcome !== 'error' || isUnavailable(error as AwsError)) throw dependencyUnavailable('KMS', error);
+      this.metrics.observeKmsCall(operation, isCircuitOpen(error) ? 'rejected' : isTimeout(error) ? 'timeout' : 'error', seconds());
       throw error;
     }
   }

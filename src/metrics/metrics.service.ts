@@ -1,8 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { CircuitStateName } from '../common/dependency-policy';
 
-export type CircuitStateName = 'closed' | 'open' | 'half-open';
+export type { CircuitStateName };
 export type KmsOutcome = 'success' | 'error' | 'timeout' | 'rejected';
 export type CacheResult = 'hit' | 'miss' | 'unavailable';
 

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { createClient, RedisClientType } from '@keyv/redis';
+import { dependencyUnavailable } from '../common/api-error';
 import { DependencyPolicy } from '../common/dependency-policy';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
@@ -38,10 +39,13 @@ export class RedisConnection {
     return this.client !== null;
   }
 
-  /** Runs `command` against Redis within REDIS_TIMEOUT_MS; rejects when Redis is absent, down or slow. */
+  /**
+   * Runs `command` against Redis within REDIS_TIMEOUT_MS. Rejects with 503 SYS002 when Redis is
+   * absent, down or slow (every caller falls back instead), so nothing else escapes.
+   */
   execute<T>(command: (client: RedisClientType) => Promise<T>): Promise<T> {
     const { client, policy } = this;
-    if (!client || !policy) return Promise.reject(new Error('Redis is not configured'));
+    if (!client || !policy) return Promise.reject(dependencyUnavailable('Redis'));
     return policy.execute(() => command(client));
   }
 
@@ -62,6 +66,7 @@ export class RedisConnection {
   private newPolicy(): DependencyPolicy {
     return new DependencyPolicy({
       name: 'redis',
+      label: 'Redis',
       attemptTimeoutMs: this.config.cache.redisTimeoutMs,
       breakerResetMs: this.config.circuitBreakerResetMs,
       isDependencyFailure: () => true,
