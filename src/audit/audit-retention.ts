@@ -1,5 +1,4 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { Cron } from '@nestjs/schedule';
 import { AppConfig } from '../config/app-config';
 import { AuditEventRepository } from '../repositories/audit-event.repository';
 import { ChainAnchor } from './audit-chain';
@@ -10,7 +9,8 @@ export const AUDIT_RETENTION_JOB = 'audit-retention';
 const DAY_MS = 86_400_000;
 
 /**
- * Deletes events older than AUDIT_RETENTION_DAYS, daily. Each chain loses a prefix only, and
+ * Deletes events older than AUDIT_RETENTION_DAYS, when AuditRetentionScheduler says
+ * (AUDIT_RETENTION_CRON, daily by default). Each chain loses a prefix only, and
  * the purge records, in its own event written in the same transaction, where each chain now
  * starts (seq and previous hash), so /audit/verify still proves the rest intact.
  */
@@ -24,12 +24,12 @@ export class AuditRetention {
     private readonly config: AppConfig,
   ) {}
 
-  @Cron('30 4 * * *', { name: AUDIT_RETENTION_JOB, timeZone: 'UTC', waitForCompletion: true })
+  /** The scheduled purge; never throws (a failed purge is logged and retried at the next run). */
   async purgeExpired(): Promise<void> {
     try {
       await this.purgeBefore(new Date(Date.now() - this.config.audit.retentionDays * DAY_MS));
     } catch (error) {
-      this.logger.error(`Audit retention purge failed: ${(error as Error).name}; it will be retried tomorrow`);
+      this.logger.error(`Audit retention purge failed: ${(error as Error).name}; it will be retried at the next run`);
     }
   }
 

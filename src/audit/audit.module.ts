@@ -5,6 +5,7 @@ import { AccessReportController, AuditController } from './audit.controller';
 import { AuditInterceptor } from './audit.interceptor';
 import { AuditService } from './audit.service';
 import { AuditRetention } from './audit-retention';
+import { AuditRetentionScheduler } from './audit-retention.scheduler';
 import { AuditStore, DatabaseAuditStore } from './audit-store';
 import { AuditWriter } from './audit-writer';
 import { RefusalRecorder } from './refusal-recorder';
@@ -21,6 +22,7 @@ import { RefusalRecorder } from './refusal-recorder';
     AuditWriter,
     AuditService,
     AuditRetention,
+    AuditRetentionScheduler,
     RefusalRecorder,
     { provide: ERROR_RESPONSE_HOOK, useExisting: RefusalRecorder },
     { provide: APP_INTERCEPTOR, useClass: AuditInterceptor },

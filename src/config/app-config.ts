@@ -73,6 +73,8 @@ export class AppConfig {
     failOpen: boolean;
     requirePurpose: boolean;
     retentionDays: number;
+    /** When the retention purge runs (UTC). */
+    retentionCron: string;
   };
   swaggerEnabled: boolean;
   grantApprovalsRequired: number;
@@ -178,6 +180,7 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
       failOpen: env.AUDIT_FAIL_OPEN ?? false,
       requirePurpose: env.AUDIT_REQUIRE_PURPOSE ?? false,
       retentionDays: env.AUDIT_RETENTION_DAYS ?? 2555,
+      retentionCron: env.AUDIT_RETENTION_CRON ?? '30 4 * * *',
     },
     swaggerEnabled: env.SWAGGER_ENABLED ?? !isProduction,
     grantApprovalsRequired: env.GRANT_APPROVALS_REQUIRED ?? 2,

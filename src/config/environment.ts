@@ -11,7 +11,9 @@ import {
   MaxLength,
   Min,
   validateSync,
+  ValidateBy,
 } from 'class-validator';
+import { validateCronExpression } from 'cron';
 import { KMS_TIMEOUT_MAX_MS, LIMIT_BOUNDS } from '../common/limits';
 
 const toInt = ({ value }: { value: unknown }) =>
@@ -22,6 +24,17 @@ const emptyToUndefined = ({ value }: { value: unknown }) =>
   typeof value === 'string' && value.trim() === '' ? undefined : value;
 
 const URL_OPTIONS = { require_tld: false, require_protocol: true } as const;
+
+/** A 5- or 6-field cron expression (the optional first field is seconds) that the scheduler accepts. */
+const IsCronExpression = () =>
+  ValidateBy({
+    name: 'isCronExpression',
+    validator: {
+      validate: (value: unknown) =>
+        typeof value === 'string' && /^(\S+\s+){4,5}\S+$/.test(value.trim()) && validateCronExpression(value.trim()).valid,
+      defaultMessage: (args) => `${args?.property} must be a 5- or 6-field cron expression`,
+    },
+  });
 
 /**
  * The environment as the service accepts it. Every variable of the README's configuration table is here; defaults
@@ -126,7 +139,7 @@ export class EnvironmentVariables {
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(1_000_000)
   RATE_LIMIT_PER_MINUTE?: number;
 
-  @IsOptional() @IsString() @Matches(/^(\S+\s+){4,5}\S+$/, { message: 'ROTATION_CRON must be a 5- or 6-field cron expression' })
+  @IsOptional() @IsCronExpression()
   ROTATION_CRON?: string;
 
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(36_500)
@@ -146,6 +159,9 @@ export class EnvironmentVariables {
 
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(36_500)
   AUDIT_RETENTION_DAYS?: number;
+
+  @IsOptional() @IsCronExpression()
+  AUDIT_RETENTION_CRON?: string;
 
   @IsOptional() @Transform(toInt) @IsInt()
   @Min(LIMIT_BOUNDS.maxBatchItems.min) @Max(LIMIT_BOUNDS.maxBatchItems.max)
@@ -244,6 +260,7 @@ class EnvironmentVariablesKeys implements Record<keyof EnvironmentVariables, und
   AUDIT_FAIL_OPEN = undefined;
   AUDIT_REQUIRE_PURPOSE = undefined;
   AUDIT_RETENTION_DAYS = undefined;
+  AUDIT_RETENTION_CRON = undefined;
   MAX_BATCH_ITEMS = undefined;
   MAX_ITEM_BYTES = undefined;
   BODY_LIMIT = undefined;
