@@ -79,6 +79,24 @@ describe('configuration', () => {
   });
 });
 
+describe('schedules', () => {
+  it('runs rotation at 03:00 and the audit retention purge at 04:30 UTC unless told otherwise', () => {
+    const config = loadAppConfig({});
+    assert.equal(config.rotation.cron, '0 3 * * *');
+    assert.equal(config.audit.retentionCron, '30 4 * * *');
+    assert.equal(loadAppConfig({ AUDIT_RETENTION_CRON: '0 */6 * * *' }).audit.retentionCron, '0 */6 * * *');
+    assert.equal(loadAppConfig({ AUDIT_RETENTION_CRON: '*/30 0 5 * * *' }).audit.retentionCron, '*/30 0 5 * * *');
+  });
+
+  it('refuses a schedule that is not a 5- or 6-field cron expression, naming the variable', () => {
+    for (const name of ['AUDIT_RETENTION_CRON', 'ROTATION_CRON']) {
+      for (const bad of ['daily', '30 4 * *', '0 0 0 1 1 * 2030', '99 4 * * *', '30 4 * * mondays']) {
+        assert.match(problemsOf({ [name]: bad }), new RegExp(`^${name}: ${name} must be a 5- or 6-field cron expression$`, 'm'), `${name}=${bad}`);
+      }
+    }
+  });
+});
+
 describe('resilience configuration', () => {
   it('has the documented defaults', () => {
     const config = loadAppConfig({});

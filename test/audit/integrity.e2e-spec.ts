@@ -66,8 +66,11 @@ for (const definition of STACKS) {
       assert.equal(result.events, Number(total));
     });
 
-    it('schedules the retention purge daily', () => {
-      assert.ok(stack.app.get(SchedulerRegistry).getCronJob(AUDIT_RETENTION_JOB));
+    it('schedules the retention purge daily at 04:30 UTC by default (AUDIT_RETENTION_CRON)', () => {
+      const job = stack.app.get(SchedulerRegistry).getCronJob(AUDIT_RETENTION_JOB);
+      assert.equal(job.cronTime.source, '30 4 * * *');
+      assert.equal(job.cronTime.timeZone, 'UTC');
+      assert.equal(job.isActive, true);
     });
 
     it('purges events past AUDIT_RETENTION_DAYS and records the purge, leaving the trail verifiable', async () => {

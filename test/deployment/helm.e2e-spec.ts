@@ -171,6 +171,7 @@ describe('Helm chart: production example', () => {
     assert.equal(config.COGNITO_REGION, example.aws.region);
     assert.equal(config.DATA_DIR, '/tmp/data');
     assert.equal(config.PORT, '3000');
+    assert.equal(config.AUDIT_RETENTION_CRON, '30 4 * * *');
     for (const value of Object.values(config)) assert.equal(typeof value, 'string');
     for (const secret of ['DATABASE_URL', 'REDIS_URL']) assert.ok(!(secret in config), `${secret} in the ConfigMap`);
 
@@ -334,6 +335,7 @@ describe('Helm chart: values that must be refused', () => {
     ['the latest image tag', { image: { tag: 'latest' } }, /image\.tag/],
     ['an unknown top-level value (typo)', { replicas: 3 }, /replicas/],
     ['an unknown log level', { config: { LOG_LEVEL: 'loud' } }, /LOG_LEVEL/],
+    ['an audit retention schedule that is not a cron expression', { config: { AUDIT_RETENTION_CRON: 'daily' } }, /AUDIT_RETENTION_CRON/],
     ['a variable the chart sets itself', { config: { NODE_ENV: 'development' } }, /NODE_ENV/],
     ['a malformed IRSA role ARN', { serviceAccount: { irsaRoleArn: 'my-role' } }, /irsaRoleArn/],
     ['containers without a memory limit', { resources: { limits: { memory: null } } }, /memory/],
