@@ -89,9 +89,7 @@ export class KeyMaterialService {
   /** Generates a key pair off the event loop and seals its private half for (userId, keyVersion). */
   async prepareKey(userId: string, keyVersion: number): Promise<PreparedKey> {
     const pair = await generateRsaKeyPair(this.config.keys.rsaBits);
-    const sealed = await this.keyProvider
-      .seal(pair.privateKeyDer, { userId, keyVersion })
-      .finally(() => pair.privateKeyDer.fill(0));
+    const sealed = await this.keyProvider.seal(pair.privateKeyDer, { userId, keyVersion }).finally(() => pair.privateKeyDer.fill(0));
     return { keyVersion, publicKeyPem: pair.publicKeyPem, publicKey: createPublicKey(pair.publicKeyPem), sealed };
   }
 }

@@ -85,7 +85,9 @@ export class KeysService {
    * replicas running the job at once never rotate the same key. Returns null when none is due.
    */
   async rotateNextDueKey(cutoff: Date): Promise<{ userId: string; keyVersion: number } | null> {
-    const rotated = await this.rotations.rotateNextDue(cutoff, 'scheduled', (userId, keyVersion) => this.material.prepareKey(userId, keyVersion));
+    const rotated = await this.rotations.rotateNextDue(cutoff, 'scheduled', (userId, keyVersion) =>
+      this.material.prepareKey(userId, keyVersion),
+    );
     if (rotated) await this.material.forgetPublicKey(rotated.userId);
     return rotated;
   }

@@ -55,7 +55,10 @@ describe('@TranslateDatabaseErrors()', () => {
     assert.equal(refused.status, 503);
     assert.equal(refused.message, 'The database is unavailable; try again later');
     assert.equal(refused.cause, lost);
-    assert.throws(() => repository.count(new Error('Connection terminated')), (error: ApiError) => error.code === 'SYS002');
+    assert.throws(
+      () => repository.count(new Error('Connection terminated')),
+      (error: ApiError) => error.code === 'SYS002',
+    );
   });
 
   it('passes results, this, business errors and other database errors through unchanged', async () => {

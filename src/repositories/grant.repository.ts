@@ -34,10 +34,10 @@ export class GrantRepository {
 
   /** Records one approval; a repeated approval by the same approver changes nothing. */
   async addApproval(grantId: string, approver: string): Promise<void> {
-    await this.dataSource.query(
-      `INSERT INTO key_grant_approvals (grant_id, approver) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
-      [grantId, approver],
-    );
+    await this.dataSource.query(`INSERT INTO key_grant_approvals (grant_id, approver) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [
+      grantId,
+      approver,
+    ]);
   }
 
   /** Marks the grant revoked; false when it does not exist or was already revoked. */

@@ -23,10 +23,9 @@ export class RevokedTokenRepository {
   }
 
   async isListedOnPrimary(tokenId: string): Promise<boolean> {
-    const rows: unknown[] = await this.dataSource.query(
-      `SELECT 1 FROM revoked_tokens WHERE token_id = $1 AND expires_at > now()`,
-      [tokenId],
-    );
+    const rows: unknown[] = await this.dataSource.query(`SELECT 1 FROM revoked_tokens WHERE token_id = $1 AND expires_at > now()`, [
+      tokenId,
+    ]);
     return rows.length > 0;
   }
 

@@ -68,10 +68,9 @@ export class RotationRepository {
 
   /** Deletes retired versions rotated out before `cutoff`; their ciphertexts can no longer be decrypted. */
   async purgeHistory(cutoff: Date): Promise<Array<{ userId: string; keyVersion: number }>> {
-    const [rows] = await this.dataSource.query(
-      `DELETE FROM user_key_history WHERE rotation_date < $1 RETURNING user_id, key_version`,
-      [cutoff],
-    );
+    const [rows] = await this.dataSource.query(`DELETE FROM user_key_history WHERE rotation_date < $1 RETURNING user_id, key_version`, [
+      cutoff,
+    ]);
     return (rows as Array<{ user_id: string; key_version: number }>).map((row) => ({
       userId: toUserId(row.user_id),
       keyVersion: row.key_version,

@@ -45,7 +45,13 @@ async function lockCurrentKey(tx: EntityManager, userId: string): Promise<number
  * KEY002 when the current version is no longer `fromVersion` or its row is locked by another
  * rotation. Shared with RotationRepository, whose scheduled rotation runs it in its own claim.
  */
-export async function replaceCurrentKeyIn(tx: EntityManager, userId: string, fromVersion: number, next: NewKeyVersion, reason: RotationReason): Promise<void> {
+export async function replaceCurrentKeyIn(
+  tx: EntityManager,
+  userId: string,
+  fromVersion: number,
+  next: NewKeyVersion,
+  reason: RotationReason,
+): Promise<void> {
   if ((await lockCurrentKey(tx, userId)) !== fromVersion) throw rotationConflict(userId);
   await tx.query(
     `INSERT INTO user_key_history (user_id, key_version, key_value, sealed_private_key, key_provider, kms_key_id, created_at, rotation_reason)

@@ -36,13 +36,20 @@ describe('a read replica that lags — PostgreSQL + KMS and Cognito on moto_serv
     const rows = await stack.database.query<{ row: unknown }>(`SELECT row_to_json(t) AS row FROM ${table} t WHERE ${where}`, params);
     assert.ok(rows.length > 0, `nothing in ${table} to replicate`);
     for (const { row } of rows) {
-      await replica.query(`INSERT INTO ${table} OVERRIDING SYSTEM VALUE SELECT * FROM json_populate_record(null::${table}, $1)`, [JSON.stringify(row)]);
+      await replica.query(`INSERT INTO ${table} OVERRIDING SYSTEM VALUE SELECT * FROM json_populate_record(null::${table}, $1)`, [
+        JSON.stringify(row),
+      ]);
     }
   };
 
   before(async () => {
     replica = await TestDatabase.create();
-    const schema = await new DataSource({ type: 'postgres', url: replica.url, migrations: MIGRATIONS, migrationsTableName: 'schema_migrations' }).initialize();
+    const schema = await new DataSource({
+      type: 'postgres',
+      url: replica.url,
+      migrations: MIGRATIONS,
+      migrationsTableName: 'schema_migrations',
+    }).initialize();
     try {
       await schema.runMigrations({ transaction: 'each' });
     } finally {
@@ -88,7 +95,10 @@ describe('a read replica that lags — PostgreSQL + KMS and Cognito on moto_serv
     assert.deepEqual(await replica.query(`SELECT revoked_at FROM key_grants WHERE id = $1`, [id]), [{ revoked_at: null }]);
     // GET /grants is a listing that may lag: it shows the replica's view, which proves the replica is read at all.
     const listed = await call(approverA, 'get', 'grants?fromUserId=42&toUserId=77');
-    assert.deepEqual(listed.body.map((grant: { id: string; state: string }) => [grant.id, grant.state]), [[id, 'active']]);
+    assert.deepEqual(
+      listed.body.map((grant: { id: string; state: string }) => [grant.id, grant.state]),
+      [[id, 'active']],
+    );
   });
 
   it('refuses a revoked token at once although the replica has no record of the revocation', async () => {
@@ -114,7 +124,10 @@ describe('a read replica that lags — PostgreSQL + KMS and Cognito on moto_serv
     assert.equal(rotated.body.keyVersion, 2);
     const after = await encrypt('501', ['after rotation']);
     assert.match(after[0], /^ek1:2:/);
-    assert.deepEqual((await call(admin, 'post', 'decrypt', { userId: '501', data: [...before, ...after] })).body.decryptedData, ['before rotation', 'after rotation']);
+    assert.deepEqual((await call(admin, 'post', 'decrypt', { userId: '501', data: [...before, ...after] })).body.decryptedData, [
+      'before rotation',
+      'after rotation',
+    ]);
 
     assert.deepEqual(await replica.query(`SELECT key_version FROM user_keys WHERE user_id = 501`), [{ key_version: 1 }]);
     // Key metadata may lag: GET /keys/{userId} still shows version 1 from the replica.
@@ -129,7 +142,10 @@ describe('a read replica that lags — PostgreSQL + KMS and Cognito on moto_serv
     const shredded = await call(admin, 'delete', 'keys/601');
     assert.equal(shredded.status, 200);
     assert.equal(shredded.body.versionsDestroyed, 1);
-    for (const [path, data] of [['encrypt', ['new data']], ['decrypt', secret]] as const) {
+    for (const [path, data] of [
+      ['encrypt', ['new data']],
+      ['decrypt', secret],
+    ] as const) {
       const response = await call(admin, 'post', path, { userId: '601', data });
       assert.equal(response.status, 404, path);
       assert.equal(response.body.code, 'KEY001', path);
@@ -155,9 +171,10 @@ describe('a read replica that lags — PostgreSQL + KMS and Cognito on moto_serv
     const { purged } = await stack.app.get(RotationScheduler).run();
     assert.ok(purged >= 1);
     assert.deepEqual(await stack.query(`SELECT key_version FROM user_key_history WHERE user_id = 701`), []);
-    assert.deepEqual(await replica.query(`SELECT key_version, sealed_private_key IS NOT NULL AS sealed FROM user_key_history WHERE user_id = 701`), [
-      { key_version: 1, sealed: true },
-    ]);
+    assert.deepEqual(
+      await replica.query(`SELECT key_version, sealed_private_key IS NOT NULL AS sealed FROM user_key_history WHERE user_id = 701`),
+      [{ key_version: 1, sealed: true }],
+    );
     const response = await call(admin, 'post', 'decrypt', { userId: '701', data: old });
     assert.equal(response.status, 400);
     assert.equal(response.body.code, 'ENC002');
