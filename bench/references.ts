@@ -6,7 +6,7 @@ import {
   RawRsaKeyringNode,
 } from '@aws-crypto/client-node';
 import { availableParallelism } from 'node:os';
-import { generateKeyPairSync, KeyPairKeyObjectResult } from 'node:crypto';
+import { generateKeyPairSync, KeyObject } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { parseCiphertext } from '../src/envelope/ciphertext-format';
 import { decryptBatch, encryptBatch } from '../src/envelope/envelope';
@@ -72,7 +72,7 @@ const KEY_VERSION = 1;
 /** Distinct batches, each under its own data key, cycled through by the decrypt ceiling. */
 const DECRYPT_POOL = 8;
 
-let keyPair: KeyPairKeyObjectResult | undefined;
+let keyPair: { publicKey: KeyObject; privateKey: KeyObject } | undefined;
 const referenceKeys = () => (keyPair ??= generateKeyPairSync('rsa', { modulusLength: 2048 }));
 
 async function ceiling(operation: 'encrypt' | 'decrypt', count: number, seconds: number): Promise<CeilingResult> {
@@ -104,7 +104,7 @@ async function peer(suite: PeerSuite, seconds: number): Promise<PeerResult> {
     keyNamespace: 'pii-bench',
     keyName: 'user-4242',
     // The SDK's own KeyObject type omits key types newer than it; these are plain RSA keys.
-    rsaKey: { publicKey: publicKey as AwsEsdkKeyObject, privateKey: privateKey as AwsEsdkKeyObject },
+    rsaKey: { publicKey: publicKey as unknown as AwsEsdkKeyObject, privateKey: privateKey as unknown as AwsEsdkKeyObject },
     oaepHash: 'sha256',
   });
   const encryptionContext = { userId: USER_ID };

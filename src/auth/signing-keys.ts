@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, JsonWebKey, KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject, webcrypto } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { JwksClient } from 'jwks-rsa';
@@ -88,7 +88,7 @@ export class LocalIssuer implements SigningKeySource {
     return { source: 'local-issuer', keys: 1 };
   }
 
-  jwks(): { keys: JsonWebKey[] } {
+  jwks(): { keys: (webcrypto.JsonWebKey & { kid: string; use: string })[] } {
     return { keys: [{ ...this.publicKey.export({ format: 'jwk' }), kid: this.kid, alg: 'RS256', use: 'sig' }] };
   }
 
@@ -110,7 +110,7 @@ export class LocalIssuer implements SigningKeySource {
 }
 
 /** RFC 7638 JWK thumbprint of an RSA public key. */
-function jwkThumbprint(jwk: JsonWebKey): string {
+function jwkThumbprint(jwk: webcrypto.JsonWebKey): string {
   const canonical = JSON.stringify({ e: jwk.e, kty: jwk.kty, n: jwk.n });
   return createHash('sha256').update(canonical).digest('base64url');
 }
