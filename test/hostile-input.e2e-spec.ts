@@ -22,7 +22,8 @@ const ROUTES: { path: string; wrap: (value: string) => string }[] = [
 
 const BODY_LIMIT = LIMIT_DEFAULTS.bodyLimitBytes;
 const nested = (levels: number, leaf: string) => `${'['.repeat(levels)}${leaf}${']'.repeat(levels)}`;
-const wideObject = (keys: number, leaf: string) => `{${Array.from({ length: keys }, (_, i) => `"k${i}":${i === 0 ? leaf : '0'}`).join(',')}}`;
+const wideObject = (keys: number, leaf: string) =>
+  `{${Array.from({ length: keys }, (_, i) => `"k${i}":${i === 0 ? leaf : '0'}`).join(',')}}`;
 
 interface Answer {
   status: number;
@@ -102,7 +103,11 @@ for (const definition of STACKS) {
       stack = await definition.start({ LOG_LEVEL: 'trace' });
       token = await stack.token();
       for (const userId of ['301', '302']) await stack.http().post('/api/v1/keys').auth(token, { type: 'bearer' }).send({ userId });
-      const encrypted = await stack.http().post('/api/v1/encrypt').auth(token, { type: 'bearer' }).send({ userId: '301', data: ['046 454 286'] });
+      const encrypted = await stack
+        .http()
+        .post('/api/v1/encrypt')
+        .auth(token, { type: 'bearer' })
+        .send({ userId: '301', data: ['046 454 286'] });
       ciphertext = encrypted.body.encryptedData[0];
     });
     after(async () => {
@@ -139,16 +144,28 @@ for (const definition of STACKS) {
     describe('wide objects, key floods and many tiny items', () => {
       it('refuses 50,000 keys in data, and 30,000 on /translate, naming MAX_JSON_NODES', async () => {
         assertRefused(await send('rotate', `{"userId":"301","data":${wideObject(50_000, `"${marker()}"`)}}`), /MAX_JSON_NODES \(50000\)/);
-        assertRefused(await send('translate', `{"fromUserId":"301","toUserId":"302","data":${wideObject(30_000, `"${marker()}"`)}}`), /MAX_JSON_NODES/);
+        assertRefused(
+          await send('translate', `{"fromUserId":"301","toUserId":"302","data":${wideObject(30_000, `"${marker()}"`)}}`),
+          /MAX_JSON_NODES/,
+        );
       });
 
       it('refuses a key longer than MAX_JSON_KEY_BYTES', async () => {
-        assertRefused(await send('rotate', `{"userId":"301","data":{"${marker()}${'k'.repeat(2000)}":1}}`), /MAX_JSON_KEY_BYTES \(1024 bytes\)/);
+        assertRefused(
+          await send('rotate', `{"userId":"301","data":{"${marker()}${'k'.repeat(2000)}":1}}`),
+          /MAX_JSON_KEY_BYTES \(1024 bytes\)/,
+        );
       });
 
       it('refuses a flood of unknown fields, and a wide object in a typed field, before they are copied', async () => {
-        assertRefused(await send('keys', wideObject(100, `"${marker()}"`).replace('{', '{"userId":"301",')), /Request body has more than 64 fields/);
-        assertRefused(await send('encrypt', `{"userId":${wideObject(20_000, `"${marker()}"`)},"data":["a"]}`), /userId holds an object with more than 64 keys/);
+        assertRefused(
+          await send('keys', wideObject(100, `"${marker()}"`).replace('{', '{"userId":"301",')),
+          /Request body has more than 64 fields/,
+        );
+        assertRefused(
+          await send('encrypt', `{"userId":${wideObject(20_000, `"${marker()}"`)},"data":["a"]}`),
+          /userId holds an object with more than 64 keys/,
+        );
       });
 
       it('refuses 60,000 tiny items at the edge and 40,000 empty strings by MAX_BATCH_ITEMS', async () => {
@@ -171,7 +188,10 @@ for (const definition of STACKS) {
 
       it('refuses __proto__, constructor and prototype as fields of a body', async () => {
         for (const key of ['__proto__', 'constructor', 'prototype']) {
-          assertRefused(await send('encrypt', `{"userId":"301","data":["a"],"${key}":{"isAdmin":"${marker()}"}}`), new RegExp(`^${key} should not exist$`));
+          assertRefused(
+            await send('encrypt', `{"userId":"301","data":["a"],"${key}":{"isAdmin":"${marker()}"}}`),
+            new RegExp(`^${key} should not exist$`),
+          );
         }
       });
 
@@ -194,11 +214,28 @@ for (const definition of STACKS) {
 
       it('keeps them as plain data inside data on /translate too', async () => {
         const creator = await stack.identity('hostile-creator', ['grants:write']);
-        const approvers = [await stack.identity('hostile-approver-a', ['grants:approve']), await stack.identity('hostile-approver-b', ['grants:approve'])];
-        const created = await stack.http().post('/api/v1/grants').auth(creator, { type: 'bearer' }).send({ fromUserId: '301', toUserId: '302', reason: 'estate' });
-        for (const approver of approvers) await stack.http().post(`/api/v1/grants/${created.body.id}/approve`).auth(approver, { type: 'bearer' }).send();
-        const [fresh] = (await stack.http().post('/api/v1/encrypt').auth(token, { type: 'bearer' }).send({ userId: '301', data: ['will'] })).body.encryptedData;
-        const answer = await send('translate', `{"fromUserId":"301","toUserId":"302","data":{"__proto__":{"toString":1},"will":${JSON.stringify(fresh)}}}`);
+        const approvers = [
+          await stack.identity('hostile-approver-a', ['grants:approve']),
+          await stack.identity('hostile-approver-b', ['grants:approve']),
+        ];
+        const created = await stack
+          .http()
+          .post('/api/v1/grants')
+          .auth(creator, { type: 'bearer' })
+          .send({ fromUserId: '301', toUserId: '302', reason: 'estate' });
+        for (const approver of approvers)
+          await stack.http().post(`/api/v1/grants/${created.body.id}/approve`).auth(approver, { type: 'bearer' }).send();
+        const [fresh] = (
+          await stack
+            .http()
+            .post('/api/v1/encrypt')
+            .auth(token, { type: 'bearer' })
+            .send({ userId: '301', data: ['will'] })
+        ).body.encryptedData;
+        const answer = await send(
+          'translate',
+          `{"fromUserId":"301","toUserId":"302","data":{"__proto__":{"toString":1},"will":${JSON.stringify(fresh)}}}`,
+        );
         assert.equal(answer.status, 200, JSON.stringify(answer.body));
         const translated = (answer.body as { translatedData: Record<string, unknown> }).translatedData;
         assert.deepEqual(Object.keys(translated), ['__proto__', 'will']);
@@ -210,16 +247,30 @@ for (const definition of STACKS) {
     describe('strings that are not valid Unicode', () => {
       it('refuses unpaired surrogate escapes in strings, in ciphertexts and in keys', async () => {
         assertRefused(await send('encrypt', `{"userId":"301","data":["${marker()}\\ud800"]}`), /unpaired surrogate/);
-        assertRefused(await send('decrypt', `{"userId":"301","data":["${ciphertext}\\udc00"],"purpose":"${marker()}"}`), /unpaired surrogate/);
+        assertRefused(
+          await send('decrypt', `{"userId":"301","data":["${ciphertext}\\udc00"],"purpose":"${marker()}"}`),
+          /unpaired surrogate/,
+        );
         assertRefused(await send('rotate', `{"userId":"301","data":{"${marker()}":"\\ud83d"}}`), /unpaired surrogate/);
         assertRefused(await send('rotate', `{"userId":"301","data":{"\\udfff":"${marker()}"}}`), /unpaired surrogate/);
       });
 
       it('refuses bytes that are not UTF-8 in strings and in ciphertexts', async () => {
-        const raw = (before: string, bytes: number[], afterwards: string) => Buffer.concat([Buffer.from(before), Buffer.from(bytes), Buffer.from(afterwards)]);
+        const raw = (before: string, bytes: number[], afterwards: string) =>
+          Buffer.concat([Buffer.from(before), Buffer.from(bytes), Buffer.from(afterwards)]);
         assertRefused(await send('encrypt', raw(`{"userId":"301","data":["${marker()}`, [0xff, 0xfe], '"]}')), /not valid UTF-8/);
         assertRefused(await send('encrypt', raw(`{"userId":"301","data":["${marker()}`, [0xc0, 0xaf], '"]}')), /not valid UTF-8/);
-        assertRefused(await send('decrypt', raw(`{"userId":"301","data":["${ciphertext.slice(0, 40)}`, [0xed, 0xa0, 0x80], `${ciphertext.slice(40)}"],"purpose":"${marker()}"}`)), /not valid UTF-8/);
+        assertRefused(
+          await send(
+            'decrypt',
+            raw(
+              `{"userId":"301","data":["${ciphertext.slice(0, 40)}`,
+              [0xed, 0xa0, 0x80],
+              `${ciphertext.slice(40)}"],"purpose":"${marker()}"}`,
+            ),
+          ),
+          /not valid UTF-8/,
+        );
       });
 
       it('refuses a charset other than UTF-8 with 415 ENC001', async () => {
@@ -230,7 +281,11 @@ for (const definition of STACKS) {
       it('still round-trips surrogate pairs, escaped or not', async () => {
         const answer = await send('encrypt', '{"userId":"301","data":["\\ud83d\\ude00","😀"]}');
         assert.equal(answer.status, 200);
-        const decrypted = await stack.http().post('/api/v1/decrypt').auth(token, { type: 'bearer' }).send({ userId: '301', data: (answer.body as { encryptedData: string[] }).encryptedData });
+        const decrypted = await stack
+          .http()
+          .post('/api/v1/decrypt')
+          .auth(token, { type: 'bearer' })
+          .send({ userId: '301', data: (answer.body as { encryptedData: string[] }).encryptedData });
         assert.deepEqual(decrypted.body.decryptedData, ['😀', '😀']);
       });
     });
@@ -250,7 +305,10 @@ for (const definition of STACKS) {
       it('gives every other number back as sent', async () => {
         const answer = await send('rotate', '{"userId":"302","data":[9007199254740991,-9007199254740991,1.5e300,0.1,1e-320]}');
         assert.equal(answer.status, 200);
-        assert.deepEqual((answer.body as { rotatedData: unknown }).rotatedData, [9007199254740991, -9007199254740991, 1.5e300, 0.1, 1e-320]);
+        assert.deepEqual(
+          (answer.body as { rotatedData: unknown }).rotatedData,
+          [9007199254740991, -9007199254740991, 1.5e300, 0.1, 1e-320],
+        );
       });
     });
 

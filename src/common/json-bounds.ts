@@ -35,7 +35,9 @@ const SHORTEST_UNSAFE_INTEGER = 16;
 export function assertJsonWithinBounds(body: Buffer, bounds: JsonBounds): void {
   if (!isUtf8(body)) throw invalidInput('Request body is not valid UTF-8');
   const end = body.length;
-  let at = skipWhitespace(body, 0);
+  // The body parser drops a leading byte order mark before JSON.parse; so does this check.
+  const start = body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
+  let at = skipWhitespace(body, start);
   if (at === end) return; // an empty body is read as {} and validated as such
   if (body[at] !== OPEN_OBJECT) throw invalidInput('Request body must be a JSON object');
 
@@ -159,7 +161,13 @@ function hexUnit(body: Buffer, at: number): number {
   for (let i = 0; i < 4; i++) {
     const byte = body[at + i];
     const digit =
-      byte >= 0x30 && byte <= 0x39 ? byte - 0x30 : byte >= 0x61 && byte <= 0x66 ? byte - 0x57 : byte >= 0x41 && byte <= 0x46 ? byte - 0x37 : -1;
+      byte >= 0x30 && byte <= 0x39
+        ? byte - 0x30
+        : byte >= 0x61 && byte <= 0x66
+          ? byte - 0x57
+          : byte >= 0x41 && byte <= 0x46
+            ? byte - 0x37
+            : -1;
     if (digit < 0) return -1;
     unit = unit * 16 + digit;
   }
