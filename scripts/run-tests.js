@@ -6,7 +6,7 @@
  * Usage: node scripts/run-tests.js [unit|e2e] [name filter]
  */
 const { spawnSync } = require('node:child_process');
-const { existsSync, readdirSync, statSync } = require('node:fs');
+const { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } = require('node:fs');
 const { join, relative } = require('node:path');
 
 const root = join(__dirname, '..');
@@ -45,6 +45,12 @@ const suites = [
   { name: 'e2e', files: compiledSpecs('test', '.e2e-spec'), concurrency: 1 },
 ].filter((suite) => !only || suite.name === only);
 
+// Each app the e2e suites start writes its log lines to a file here (test/support/stacks.ts),
+// so the output shows the runner's results; the files are shown when a suite fails.
+const logDir = join(outDir, 'service-logs');
+rmSync(logDir, { recursive: true, force: true });
+mkdirSync(logDir, { recursive: true });
+
 let failed = false;
 for (const suite of suites) {
   if (suite.files.length === 0) {
@@ -56,8 +62,23 @@ for (const suite of suites) {
   const run = spawnSync(
     process.execPath,
     ['--enable-source-maps', '--test', `--test-concurrency=${suite.concurrency}`, '--test-reporter=spec', ...suite.files],
-    { cwd: root, stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test' } },
+    { cwd: root, stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test', TEST_LOG_DIR: logDir } },
   );
   if (run.status !== 0) failed = true;
+}
+if (failed) showServiceLogs();
+
+/** The last lines of the service logs that hold a warning or an error, one block per app. */
+function showServiceLogs() {
+  const files = readdirSync(logDir).filter((name) => name.endsWith('.log'));
+  const noisy = files
+    .map((name) => ({ name, lines: readFileSync(join(logDir, name), 'utf8').split('\n').filter((line) => /"level":"(warn|error|fatal)"/.test(line)) }))
+    .filter((file) => file.lines.length > 0);
+  if (noisy.length === 0) return;
+  console.log(`\n# service log lines at warn or above (all logs: ${relative(root, logDir)}/)`);
+  for (const file of noisy) {
+    console.log(`## ${file.name}`);
+    for (const line of file.lines.slice(-15)) console.log(line.length > 400 ? `${line.slice(0, 400)}…` : line);
+  }
 }
 process.exit(failed ? 1 : 0);

@@ -26,6 +26,8 @@ export class AppConfig {
   nodeEnv: string;
   isProduction: boolean;
   logLevel: LogLevel;
+  /** Unset: log lines go to stdout (as containers expect); set: appended to this file instead. */
+  logFile?: string;
   dataDir: string;
   database: {
     /** Unset: the embedded PGlite database under dataDir. */
@@ -127,6 +129,7 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
     nodeEnv,
     isProduction,
     logLevel: (env.LOG_LEVEL ?? 'info') as LogLevel,
+    logFile: env.LOG_FILE ? resolve(env.LOG_FILE) : undefined,
     dataDir: resolve(env.DATA_DIR ?? 'data'),
     database: {
       url: env.DATABASE_URL,

@@ -51,6 +51,9 @@ export class EnvironmentVariables {
   LOG_LEVEL?: string;
 
   @IsOptional() @IsString() @MaxLength(1024)
+  LOG_FILE?: string;
+
+  @IsOptional() @IsString() @MaxLength(1024)
   DATA_DIR?: string;
 
   @IsOptional() @Transform(emptyToUndefined) @Matches(/^postgres(ql)?:\/\/\S+$/, {
@@ -228,6 +231,7 @@ class EnvironmentVariablesKeys implements Record<keyof EnvironmentVariables, und
   PORT = undefined;
   NODE_ENV = undefined;
   LOG_LEVEL = undefined;
+  LOG_FILE = undefined;
   DATA_DIR = undefined;
   DATABASE_URL = undefined;
   MIGRATIONS_RUN = undefined;

@@ -2,7 +2,8 @@ import { Module, RequestMethod } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { LoggerModule } from 'nestjs-pino';
 import { randomUUID } from 'node:crypto';
-import { stdTimeFunctions } from 'pino';
+import { destination, DestinationStream, stdTimeFunctions } from 'pino';
+import type { Options } from 'pino-http';
 import type { Principal } from '../auth/principal';
 import { RequestWithId } from '../common/request-id';
 import { isUserId } from '../common/user-id';
@@ -26,7 +27,7 @@ const QUIET_PATHS = /^\/(health\/(live|ready)|metrics)$/;
       useFactory: (config: AppConfig) => ({
         // Every route, inside the API prefix and outside it (health, metrics), exactly once.
         forRoutes: [{ path: '{*path}', method: RequestMethod.ALL }],
-        pinoHttp: {
+        pinoHttp: withDestination(config, {
           level: config.logLevel,
           timestamp: stdTimeFunctions.isoTime,
           formatters: { level: (label: string) => ({ level: label }) },
@@ -43,19 +44,25 @@ const QUIET_PATHS = /^\/(health\/(live|ready)|metrics)$/;
           customSuccessMessage: () => 'request completed',
           customErrorMessage: () => 'request failed',
           customSuccessObject: (request, response, fields) => summary(request as LoggedRequest, response as Response, fields.duration),
-          customErrorObject: (request, response, _error, fields) => summary(request as LoggedRequest, response as Response, fields.duration),
+          customErrorObject: (request, response, _error, fields) =>
+            summary(request as LoggedRequest, response as Response, fields.duration),
           // Errors passed to the logger are reduced to their type and code: dependency messages may quote data.
           serializers: { err: (error: { name?: string; code?: unknown }) => ({ type: error?.name, code: error?.code }) },
           redact: {
             paths: ['req.headers.authorization', 'req.headers.cookie', 'req.body', 'res.body', 'headers.authorization', 'body'],
             censor: '[redacted]',
           },
-        },
+        }),
       }),
     }),
   ],
 })
 export class LoggingModule {}
+
+/** stdout unless LOG_FILE names a file (the test suite sends each app's lines to its own file). */
+function withDestination(config: AppConfig, options: Options): Options | [Options, DestinationStream] {
+  return config.logFile ? [options, destination({ dest: config.logFile, mkdir: true })] : options;
+}
 
 function summary(request: LoggedRequest, response: Response, duration: unknown) {
   const userId = request.params?.userId ?? (request.body as { userId?: unknown } | undefined)?.userId;

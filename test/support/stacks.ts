@@ -1,7 +1,7 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory';
@@ -25,6 +25,8 @@ export interface Stack {
   /** SQL against the keys database the app uses. */
   query<T = Record<string, any>>(sql: string, params?: unknown[]): Promise<T[]>;
   http(): request.Agent;
+  /** Requests made as the caller holding `token`: `stack.as(token).post('/api/v1/encrypt').send(…)`. */
+  as(token: string): request.Agent;
   /** Another app on the same database and key provider (e.g. a second replica). */
   startAnother(overrides?: Environment): Promise<NestExpressApplication>;
   close(): Promise<void>;
@@ -35,7 +37,20 @@ export interface StackDefinition {
   start(overrides?: Environment): Promise<Stack>;
 }
 
-const QUIET: Environment = { NODE_ENV: 'test', LOG_LEVEL: 'error' };
+/**
+ * The apps' log lines go to a file per app under TEST_LOG_DIR (set by `npm test`), so the test
+ * output shows results only; the runner points to the files when a suite fails.
+ */
+let appCount = 0;
+function quiet(): Environment {
+  const logDir = process.env.TEST_LOG_DIR;
+  const suite = basename(process.argv[1] ?? 'suite').replace(/\.js$/, '');
+  return {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'error',
+    ...(logDir && { LOG_FILE: join(logDir, `${suite}-${process.pid}-${++appCount}.log`) }),
+  };
+}
 
 async function listen(env: Environment): Promise<{ app: NestExpressApplication; url: string }> {
   const app = await createApp(env);
@@ -60,6 +75,7 @@ function makeStack(
     identity: (name, permissions) => token(permissions, name),
     query: (sql, params = []) => running.app.get(DataSource).query(sql, params),
     http: () => request.agent(running.url),
+    as: (token) => request.agent(running.url).auth(token, { type: 'bearer' }),
     async startAnother(overrides = {}) {
       const another = await listen({ ...env, ...overrides });
       others.push(another.app);
@@ -78,7 +94,7 @@ export const embeddedStack: StackDefinition = {
   name: 'embedded (PGlite, local key provider, local issuer)',
   async start(overrides = {}) {
     const dataDir = mkdtempSync(join(tmpdir(), 'pii-api-'));
-    const env = { ...QUIET, DATA_DIR: dataDir, ...overrides };
+    const env = { ...quiet(), DATA_DIR: dataDir, ...overrides };
     const running = await listen(env);
     const issuer = await LocalIssuer.open(dataDir);
     return makeStack(
@@ -100,7 +116,7 @@ export const awsStack: StackDefinition = {
     const pool: CognitoPool = await moto.createCognitoPool();
     const dataDir = mkdtempSync(join(tmpdir(), 'pii-api-'));
     const env: Environment = {
-      ...QUIET,
+      ...quiet(),
       DATA_DIR: dataDir,
       DATABASE_URL: database.url,
       KEY_PROVIDER: 'kms',
