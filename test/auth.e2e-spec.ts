@@ -12,7 +12,7 @@ for (const definition of STACKS) {
     let stack: Stack;
     before(async () => {
       stack = await definition.start();
-      await stack.http().post('/api/v1/keys').auth(await stack.token(), { type: 'bearer' }).send({ userId: '42' });
+      await stack.as(await stack.token()).post('/api/v1/keys').send({ userId: '42' });
     });
     after(() => stack?.close());
 
@@ -100,7 +100,7 @@ describe('authentication — Cognito id tokens (moto)', () => {
 
   it('refuses an id token from the trusted pool', async () => {
     const idToken = await stack.pool!.idToken();
-    const response = await stack.http().post('/api/v1/encrypt').auth(idToken, { type: 'bearer' }).send({ userId: '1', data: [] });
+    const response = await stack.as(idToken).post('/api/v1/encrypt').send({ userId: '1', data: [] });
     assert.equal(response.status, 401);
     assert.equal(response.body.code, 'AUTH001');
     assert.match(response.body.message, /access token/);
@@ -111,13 +111,13 @@ describe('authentication — claims checked on the Cognito path (own JWKS)', () 
   let issuer: TestIssuer;
   let stack: Stack;
   const call = (token: string, userId = '42') =>
-    stack.http().post('/api/v1/encrypt').auth(token, { type: 'bearer' }).send({ userId, data: ['x'] });
+    stack.as(token).post('/api/v1/encrypt').send({ userId, data: ['x'] });
 
   before(async () => {
     issuer = await new TestIssuer().start();
     stack = await embeddedStack.start({ ...issuer.env(), AUTH_USER_ID_CLAIM: 'custom:user_id' });
     for (const userId of ['42', '43']) {
-      await stack.http().post('/api/v1/keys').auth(issuer.token(), { type: 'bearer' }).send({ userId });
+      await stack.as(issuer.token()).post('/api/v1/keys').send({ userId });
     }
   });
   after(async () => {

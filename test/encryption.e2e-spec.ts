@@ -28,15 +28,15 @@ for (const definition of STACKS) {
     let stack: Stack;
     let token: string;
     const encrypt = (userId: string, data: unknown) =>
-      stack.http().post('/api/v1/encrypt').auth(token, { type: 'bearer' }).send({ userId, data });
+      stack.as(token).post('/api/v1/encrypt').send({ userId, data });
     const decrypt = (userId: string, data: unknown) =>
-      stack.http().post('/api/v1/decrypt').auth(token, { type: 'bearer' }).send({ userId, data });
+      stack.as(token).post('/api/v1/decrypt').send({ userId, data });
 
     before(async () => {
       stack = await definition.start();
       token = await stack.token();
       for (const userId of ['42', '77']) {
-        await stack.http().post('/api/v1/keys').auth(token, { type: 'bearer' }).send({ userId });
+        await stack.as(token).post('/api/v1/keys').send({ userId });
       }
     });
     after(() => stack?.close());
@@ -134,7 +134,7 @@ for (const definition of STACKS) {
     });
 
     it('decrypts what a client encrypted locally with the published public key', async () => {
-      const key = await stack.http().get('/api/v1/keys/77').auth(token, { type: 'bearer' });
+      const key = await stack.as(token).get('/api/v1/keys/77');
       const local = clientEncrypt(key.body.publicKey, '77', key.body.keyVersion, 'encrypted without calling /encrypt');
       const response = await decrypt('77', [local]);
       assert.equal(response.status, 200);

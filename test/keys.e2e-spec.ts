@@ -14,10 +14,10 @@ for (const definition of STACKS) {
     after(() => stack?.close());
 
     it('creates a key pair once: 201 created, then 200 created:false', async () => {
-      const first = await stack.http().post('/api/v1/keys').auth(token, { type: 'bearer' }).send({ userId: '1001' });
+      const first = await stack.as(token).post('/api/v1/keys').send({ userId: '1001' });
       assert.equal(first.status, 201);
       assert.deepEqual(first.body, { success: true, created: true, keyVersion: 1 });
-      const again = await stack.http().post('/api/v1/keys').auth(token, { type: 'bearer' }).send({ userId: '1001' });
+      const again = await stack.as(token).post('/api/v1/keys').send({ userId: '1001' });
       assert.equal(again.status, 200);
       assert.deepEqual(again.body, { success: true, created: false, keyVersion: 1 });
     });
@@ -25,7 +25,7 @@ for (const definition of STACKS) {
     it('yields exactly one key when many create calls for one user race', async () => {
       const responses = await Promise.all(
         Array.from({ length: 8 }, () =>
-          stack.http().post('/api/v1/keys').auth(token, { type: 'bearer' }).send({ userId: '1002' }),
+          stack.as(token).post('/api/v1/keys').send({ userId: '1002' }),
         ),
       );
       assert.deepEqual(responses.map((r) => r.status).sort(), [200, 200, 200, 200, 200, 200, 200, 201]);
@@ -35,8 +35,8 @@ for (const definition of STACKS) {
     });
 
     it('shows metadata and the public key PEM, never private material', async () => {
-      await stack.http().post('/api/v1/keys').auth(token, { type: 'bearer' }).send({ userId: '1003' });
-      const response = await stack.http().get('/api/v1/keys/1003').auth(token, { type: 'bearer' });
+      await stack.as(token).post('/api/v1/keys').send({ userId: '1003' });
+      const response = await stack.as(token).get('/api/v1/keys/1003');
       assert.equal(response.status, 200);
       assert.equal(response.body.userId, '1003');
       assert.equal(response.body.keyVersion, 1);
@@ -58,7 +58,7 @@ for (const definition of STACKS) {
     });
 
     it('answers 404 KEY001 for a user without a key', async () => {
-      const response = await stack.http().get('/api/v1/keys/999999').auth(token, { type: 'bearer' });
+      const response = await stack.as(token).get('/api/v1/keys/999999');
       assert.equal(response.status, 404);
       assert.equal(response.body.code, 'KEY001');
       assert.equal(response.body.statusCode, 404);
@@ -67,24 +67,24 @@ for (const definition of STACKS) {
 
     it('rejects ids that are not positive 64-bit decimal strings with ENC001, writing nothing', async () => {
       for (const userId of ['0', '-1', '042', '9223372036854775808', 'abc', 42, null, '1'.repeat(20)]) {
-        const response = await stack.http().post('/api/v1/keys').auth(token, { type: 'bearer' }).send({ userId });
+        const response = await stack.as(token).post('/api/v1/keys').send({ userId });
         assert.equal(response.status, 400, `userId ${JSON.stringify(userId)}`);
         assert.equal(response.body.code, 'ENC001');
         assert.match(response.body.message, /userId/);
       }
-      const path = await stack.http().get('/api/v1/keys/01').auth(token, { type: 'bearer' });
+      const path = await stack.as(token).get('/api/v1/keys/01');
       assert.equal(path.body.code, 'ENC001');
       const [{ count }] = await stack.query(`SELECT count(*)::int AS count FROM user_keys WHERE user_id IN (0, 42)`);
       assert.equal(count, 0);
     });
 
     it('accepts the largest 64-bit user id', async () => {
-      const response = await stack.http().post('/api/v1/keys').auth(token, { type: 'bearer' }).send({ userId: '9223372036854775807' });
+      const response = await stack.as(token).post('/api/v1/keys').send({ userId: '9223372036854775807' });
       assert.equal(response.status, 201);
     });
 
     it('rejects unknown fields with ENC001 naming them', async () => {
-      const response = await stack.http().post('/api/v1/keys').auth(token, { type: 'bearer' }).send({ userId: '1004', admin: true });
+      const response = await stack.as(token).post('/api/v1/keys').send({ userId: '1004', admin: true });
       assert.equal(response.status, 400);
       assert.equal(response.body.code, 'ENC001');
       assert.match(response.body.message, /admin should not exist/);

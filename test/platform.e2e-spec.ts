@@ -45,7 +45,7 @@ describe('errors, request ids and docs — embedded stack', () => {
   });
 
   it('refuses a body that is not a JSON object', async () => {
-    const response = await stack.http().post('/api/v1/keys').auth(await stack.token(), { type: 'bearer' }).send([{ userId: '1' }]);
+    const response = await stack.as(await stack.token()).post('/api/v1/keys').send([{ userId: '1' }]);
     assert.equal(response.body.code, 'ENC001');
     assert.match(response.body.message, /JSON object/);
   });
@@ -75,9 +75,9 @@ describe('unexpected errors — embedded stack', () => {
 
   it('answers 500 SYS001 with no internals when the database misbehaves', async () => {
     const token = await stack.token();
-    await stack.http().post('/api/v1/keys').auth(token, { type: 'bearer' }).send({ userId: '42' });
+    await stack.as(token).post('/api/v1/keys').send({ userId: '42' });
     await stack.query('ALTER TABLE user_key_history RENAME TO user_key_history_gone');
-    const response = await stack.http().get('/api/v1/keys/42').auth(token, { type: 'bearer' });
+    const response = await stack.as(token).get('/api/v1/keys/42');
     assert.equal(response.status, 500);
     assert.equal(response.body.code, 'SYS001');
     assert.equal(response.body.message, 'Unexpected error');
@@ -149,7 +149,7 @@ describe('start-up', () => {
     assert.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/);
     const stack = await embeddedStack.start({ DATA_DIR: dataDir });
     try {
-      const response = await stack.http().post('/api/v1/keys').auth(token, { type: 'bearer' }).send({ userId: '42' });
+      const response = await stack.as(token).post('/api/v1/keys').send({ userId: '42' });
       assert.equal(response.status, 201);
     } finally {
       await stack.close();

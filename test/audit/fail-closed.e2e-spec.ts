@@ -145,7 +145,7 @@ for (const definition of STACKS) {
       assert.deepEqual(response.body.decryptedData, [MARKER]);
       assert.deepEqual((await eventsOf(stack, requestId)).map((e) => [e.action, e.outcome]), [['decrypt', 'success']]);
       const auditor = await stack.token(['audit:read']);
-      const verify = await stack.http().get('/api/v1/audit/verify').auth(auditor, { type: 'bearer' });
+      const verify = await stack.as(auditor).get('/api/v1/audit/verify');
       assert.equal(verify.body.ok, true, JSON.stringify(verify.body));
     });
 

@@ -15,7 +15,7 @@ for (const definition of STACKS) {
     let token: string;
     let auditor: string;
     let ciphertexts: string[];
-    const verify = async () => (await stack.http().get('/api/v1/audit/verify').auth(auditor, { type: 'bearer' })).body;
+    const verify = async () => (await stack.as(auditor).get('/api/v1/audit/verify')).body;
     const decrypt = (agent: request.Agent, requestId: string) =>
       agent.post('/api/v1/decrypt').auth(token, { type: 'bearer' }).set('X-Request-Id', requestId).send({ userId: '701', data: ciphertexts });
     const someDecryptEvent = async () =>
@@ -25,8 +25,8 @@ for (const definition of STACKS) {
       stack = await definition.start();
       token = await stack.token();
       auditor = await stack.token(['audit:read']);
-      await stack.http().post('/api/v1/keys').auth(token, { type: 'bearer' }).send({ userId: '701' });
-      const encrypted = await stack.http().post('/api/v1/encrypt').auth(token, { type: 'bearer' }).send({ userId: '701', data: ['a', 'b'] });
+      await stack.as(token).post('/api/v1/keys').send({ userId: '701' });
+      const encrypted = await stack.as(token).post('/api/v1/encrypt').send({ userId: '701', data: ['a', 'b'] });
       ciphertexts = encrypted.body.encryptedData;
     });
     after(() => stack?.close());

@@ -10,8 +10,8 @@ for (const definition of STACKS) {
     let billing: string;
     let auditor: string;
 
-    const post = (bearer: string, path: string, body: object) => stack.http().post(`/api/v1/${path}`).auth(bearer, { type: 'bearer' }).send(body);
-    const get = (path: string, bearer = auditor) => stack.http().get(`/api/v1/${path}`).auth(bearer, { type: 'bearer' });
+    const post = (bearer: string, path: string, body: object) => stack.as(bearer).post(`/api/v1/${path}`).send(body);
+    const get = (path: string, bearer = auditor) => stack.as(bearer).get(`/api/v1/${path}`);
     const encrypt = async (bearer: string, userId: string, data: string[]): Promise<string[]> => (await post(bearer, 'encrypt', { userId, data })).body.encryptedData;
     const decrypt = (bearer: string, userId: string, data: string[], purpose?: string) => post(bearer, 'decrypt', { userId, data, purpose });
 

@@ -39,8 +39,8 @@ describe('PostgreSQL cut, slow and partitioned; read replicas; log levels', { ti
     );
     token = (await LocalIssuer.open(app.dataDir)).mint(600);
     logs.forbid(token);
-    await app.http().post('/api/v1/keys').auth(token, bearer).send({ userId: '3001' }).expect(201);
-    ({ encryptedData: ciphertexts } = (await app.http().post('/api/v1/encrypt').auth(token, bearer).send({ userId: '3001', data: [MARKER] }).expect(200)).body);
+    await app.as(token).post('/api/v1/keys').send({ userId: '3001' }).expect(201);
+    ({ encryptedData: ciphertexts } = (await app.as(token).post('/api/v1/encrypt').send({ userId: '3001', data: [MARKER] }).expect(200)).body);
     logs.forbid(...ciphertexts);
   });
 
@@ -54,10 +54,10 @@ describe('PostgreSQL cut, slow and partitioned; read replicas; log levels', { ti
   it('answers 503 SYS002 at once while PostgreSQL is unreachable; not ready, still live; recovers without a restart', async () => {
     await proxy.cut();
     try {
-      await expectUnavailable(app.http().post('/api/v1/keys').auth(token, bearer).send({ userId: '3002' }));
-      await expectUnavailable(app.http().get('/api/v1/keys/3001').auth(token, bearer));
+      await expectUnavailable(app.as(token).post('/api/v1/keys').send({ userId: '3002' }));
+      await expectUnavailable(app.as(token).get('/api/v1/keys/3001'));
       // Without Redis the token denylist lives in the database: every authenticated request needs it.
-      await expectUnavailable(app.http().post('/api/v1/encrypt').auth(token, bearer).send({ userId: '3001', data: ['x'] }));
+      await expectUnavailable(app.as(token).post('/api/v1/encrypt').send({ userId: '3001', data: ['x'] }));
       const ready = await app.http().get('/health/ready');
       assert.equal(ready.status, 503);
       assert.equal(ready.body.details.error.database.status, 'down');
@@ -66,8 +66,8 @@ describe('PostgreSQL cut, slow and partitioned; read replicas; log levels', { ti
       await proxy.restore();
     }
     await waitFor('ready again', () => app.http().get('/health/ready').expect(200));
-    await app.http().post('/api/v1/keys').auth(token, bearer).send({ userId: '3002' }).expect(201);
-    const { body } = await app.http().post('/api/v1/decrypt').auth(token, bearer).send({ userId: '3001', data: ciphertexts }).expect(200);
+    await app.as(token).post('/api/v1/keys').send({ userId: '3002' }).expect(201);
+    const { body } = await app.as(token).post('/api/v1/decrypt').send({ userId: '3001', data: ciphertexts }).expect(200);
     assert.deepEqual(body.decryptedData, [MARKER]);
   });
 
@@ -77,23 +77,23 @@ describe('PostgreSQL cut, slow and partitioned; read replicas; log levels', { ti
     try {
       await locker.query('BEGIN');
       await locker.query('LOCK TABLE revoked_tokens IN ACCESS EXCLUSIVE MODE');
-      await expectUnavailable(app.http().get('/api/v1/keys/3001').auth(token, bearer));
+      await expectUnavailable(app.as(token).get('/api/v1/keys/3001'));
     } finally {
       await locker.query('ROLLBACK');
       await locker.end();
     }
-    await app.http().get('/api/v1/keys/3001').auth(token, bearer).expect(200);
+    await app.as(token).get('/api/v1/keys/3001').expect(200);
   });
 
   it('gives up on a PostgreSQL that stops answering (a network partition) and recovers when the network heals', async () => {
     proxy.blackhole();
     try {
-      await expectUnavailable(app.http().get('/api/v1/keys/3001').auth(token, bearer));
+      await expectUnavailable(app.as(token).get('/api/v1/keys/3001'));
       assert.equal((await app.http().get('/health/ready')).status, 503);
     } finally {
       await proxy.restore();
     }
-    await waitFor('answering again', () => app.http().get('/api/v1/keys/3001').auth(token, bearer).expect(200));
+    await waitFor('answering again', () => app.as(token).get('/api/v1/keys/3001').expect(200));
     await waitFor('ready again', () => app.http().get('/health/ready').expect(200));
   });
 
@@ -113,13 +113,13 @@ describe('PostgreSQL cut, slow and partitioned; read replicas; log levels', { ti
       const own = (await LocalIssuer.open(replicated.dataDir)).mint(600);
       logs.forbid(own);
 
-      await replicated.http().get('/api/v1/keys/3100').auth(own, bearer).expect(200);
-      await replicated.http().post('/api/v1/keys').auth(own, bearer).send({ userId: '3101' }).expect(201);
+      await replicated.as(own).get('/api/v1/keys/3100').expect(200);
+      await replicated.as(own).post('/api/v1/keys').send({ userId: '3101' }).expect(201);
       assert.equal((await database.query(`SELECT 1 FROM user_keys WHERE user_id = 3101`)).length, 1);
       assert.equal((await replica.query(`SELECT 1 FROM user_keys WHERE user_id = 3101`)).length, 0);
       // A key the replica has not seen yet is found on the primary rather than answered KEY001.
-      await replicated.http().get('/api/v1/keys/3101').auth(own, bearer).expect(200);
-      await replicated.http().get('/api/v1/keys/3999').auth(own, bearer).expect(404);
+      await replicated.as(own).get('/api/v1/keys/3101').expect(200);
+      await replicated.as(own).get('/api/v1/keys/3999').expect(404);
     } finally {
       await replicated?.stop();
       await schema.destroy();

@@ -32,7 +32,7 @@ describe('KMS faults, metrics, hardening and graceful shutdown — production co
   const freezeKms = () => moto.child.kill('SIGSTOP');
   const thawKms = () => moto.child.kill('SIGCONT');
   const decrypt = (target: AppProcess = app) =>
-    target.http().post('/api/v1/decrypt').auth(token, bearer).send({ userId: '2001', data: ciphertexts });
+    target.as(token).post('/api/v1/decrypt').send({ userId: '2001', data: ciphertexts });
 
   before(async () => {
     logs.forbid(MARKER);
@@ -57,9 +57,9 @@ describe('KMS faults, metrics, hardening and graceful shutdown — production co
     app = await AppProcess.start(env, logs);
     token = await pool.accessToken(PERMISSIONS);
     logs.forbid(token);
-    await app.http().post('/api/v1/keys').auth(token, bearer).send({ userId: '2001' }).expect(201);
-    await app.http().post('/api/v1/keys').auth(token, bearer).send({ userId: '2002' }).expect(201);
-    ({ encryptedData: ciphertexts } = (await app.http().post('/api/v1/encrypt').auth(token, bearer).send({ userId: '2001', data: [MARKER] }).expect(200)).body);
+    await app.as(token).post('/api/v1/keys').send({ userId: '2001' }).expect(201);
+    await app.as(token).post('/api/v1/keys').send({ userId: '2002' }).expect(201);
+    ({ encryptedData: ciphertexts } = (await app.as(token).post('/api/v1/encrypt').send({ userId: '2001', data: [MARKER] }).expect(200)).body);
     logs.forbid(...ciphertexts);
   });
 
@@ -73,13 +73,13 @@ describe('KMS faults, metrics, hardening and graceful shutdown — production co
     freezeKms();
     try {
       for (const userId of ['2001', '2002']) {
-        await app.http().post('/api/v1/encrypt').auth(token, bearer).send({ userId, data: ['still works'] }).expect(200);
+        await app.as(token).post('/api/v1/encrypt').send({ userId, data: ['still works'] }).expect(200);
       }
       const refused = await decrypt();
       assert.equal(refused.status, 503);
       assert.equal(refused.body.code, 'SYS002');
       assert.doesNotMatch(refused.text, /Timeout|moto|127\.0\.0\.1|stack/i);
-      const create = await app.http().post('/api/v1/keys').auth(token, bearer).send({ userId: '2003' });
+      const create = await app.as(token).post('/api/v1/keys').send({ userId: '2003' });
       assert.equal(create.status, 503);
       assert.equal(create.body.code, 'SYS002');
       const ready = await app.http().get('/health/ready');
@@ -117,7 +117,7 @@ describe('KMS faults, metrics, hardening and graceful shutdown — production co
       assert.deepEqual(body.decryptedData, [MARKER]);
     });
     assert.equal(await metric(app.url, 'pii_api_circuit_breaker_state', { dependency: 'kms' }), 0);
-    await app.http().post('/api/v1/keys').auth(token, bearer).send({ userId: '2003' }).expect(201);
+    await app.as(token).post('/api/v1/keys').send({ userId: '2003' }).expect(201);
     await waitFor('ready again', () => app.http().get('/health/ready').expect(200));
   });
 
@@ -136,7 +136,7 @@ describe('KMS faults, metrics, hardening and graceful shutdown — production co
   });
 
   it('serves Prometheus metrics without a token: requests by route and status, KMS calls, cache, breakers, rotation', async () => {
-    await app.http().post('/api/v1/rotate').auth(token, bearer).send({ userId: '2002', data: [], reason: 'manual' }).expect(200);
+    await app.as(token).post('/api/v1/rotate').send({ userId: '2002', data: [], reason: 'manual' }).expect(200);
     assert.equal(await metric(app.url, 'pii_api_keys_rotated_total', { reason: 'manual' }), 1);
     await waitFor('a scheduled rotation run', async () =>
       assert.ok((await metric(app.url, 'pii_api_rotation_job_runs_total', { outcome: 'success' })) >= 1),
@@ -168,7 +168,7 @@ describe('KMS faults, metrics, hardening and graceful shutdown — production co
 
   it('on SIGTERM turns not ready at once, still answers the request in flight, closes and exits 0', async () => {
     const slowApp = await AppProcess.start({ ...env, KMS_TIMEOUT_MS: '10000', SHUTDOWN_GRACE_MS: '20000' }, logs);
-    await slowApp.http().get('/api/v1/keys/2001').auth(token, bearer).expect(200); // fetches Cognito's JWKS while moto answers
+    await slowApp.as(token).get('/api/v1/keys/2001').expect(200); // fetches Cognito's JWKS while moto answers
     const callsBefore = kms.calls.length;
     freezeKms();
     let slow: Promise<import('supertest').Response> | undefined;

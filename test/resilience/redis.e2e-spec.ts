@@ -58,8 +58,8 @@ describe('Redis: one cache, one rate limit and one token denylist for two replic
 
   it('caches public keys, and nothing else, in Redis, where the other replica finds them', async () => {
     const caller = token('cache-caller');
-    await a.http().post('/api/v1/keys').auth(caller, bearer).send({ userId: '1001' }).expect(201);
-    const { body } = await a.http().post('/api/v1/encrypt').auth(caller, bearer).send({ userId: '1001', data: [MARKER] }).expect(200);
+    await a.as(caller).post('/api/v1/keys').send({ userId: '1001' }).expect(201);
+    const { body } = await a.as(caller).post('/api/v1/encrypt').send({ userId: '1001', data: [MARKER] }).expect(200);
     logs.forbid(...body.encryptedData);
 
     assert.match(String(await redis.command('GET', 'pii-api:public-key:1001')), /BEGIN PUBLIC KEY/);
@@ -71,24 +71,24 @@ describe('Redis: one cache, one rate limit and one token denylist for two replic
     }
 
     const hits = await metric(b.url, 'pii_api_cache_lookups_total', { cache: 'public_key', result: 'hit' });
-    await b.http().post('/api/v1/encrypt').auth(caller, bearer).send({ userId: '1001', data: ['x'] }).expect(200);
+    await b.as(caller).post('/api/v1/encrypt').send({ userId: '1001', data: ['x'] }).expect(200);
     assert.equal(await metric(b.url, 'pii_api_cache_lookups_total', { cache: 'public_key', result: 'hit' }), hits + 1);
-    const decrypted = await b.http().post('/api/v1/decrypt').auth(caller, bearer).send({ userId: '1001', data: body.encryptedData }).expect(200);
+    const decrypted = await b.as(caller).post('/api/v1/decrypt').send({ userId: '1001', data: body.encryptedData }).expect(200);
     assert.deepEqual(decrypted.body.decryptedData, [MARKER]);
   });
 
   it('counts one rate limit per caller across both replicas, then answers 429 RATE001 with Retry-After', async () => {
     const busy = token('busy-caller');
     for (let i = 0; i < LIMIT; i++) {
-      await (i % 2 ? a : b).http().get('/api/v1/keys/1001').auth(busy, bearer).expect(200);
+      await (i % 2 ? a : b).as(busy).get('/api/v1/keys/1001').expect(200);
     }
     for (const app of [a, b]) {
-      const refused = await app.http().get('/api/v1/keys/1001').auth(busy, bearer);
+      const refused = await app.as(busy).get('/api/v1/keys/1001');
       assert.equal(refused.status, 429);
       assert.equal(refused.body.code, 'RATE001');
       assert.match(refused.headers['retry-after'], /^[1-9]\d*$/);
     }
-    await a.http().get('/api/v1/keys/1001').auth(token('another-caller'), bearer).expect(200);
+    await a.as(token('another-caller')).get('/api/v1/keys/1001').expect(200);
     assert.ok((await metric(a.url, 'pii_api_rate_limited_requests_total')) >= 1);
   });
 
@@ -104,52 +104,52 @@ describe('Redis: one cache, one rate limit and one token denylist for two replic
     const admin = token('revoking-admin');
     const byToken = token('revoked-by-token');
     const byJti = token('revoked-by-jti');
-    for (const victim of [byToken, byJti]) await b.http().get('/api/v1/keys/1001').auth(victim, bearer).expect(200);
+    for (const victim of [byToken, byJti]) await b.as(victim).get('/api/v1/keys/1001').expect(200);
 
-    await a.http().post('/api/v1/tokens/revoke').auth(admin, bearer).send({ token: byToken }).expect(200);
-    await b.http().post('/api/v1/tokens/revoke').auth(admin, bearer).send({ jti: (decode(byJti) as { jti: string }).jti }).expect(200);
+    await a.as(admin).post('/api/v1/tokens/revoke').send({ token: byToken }).expect(200);
+    await b.as(admin).post('/api/v1/tokens/revoke').send({ jti: (decode(byJti) as { jti: string }).jti }).expect(200);
 
     for (const [app, victim] of [[b, byToken], [a, byJti], [a, byToken], [b, byJti]] as const) {
-      const refused = await app.http().get('/api/v1/keys/1001').auth(victim, bearer);
+      const refused = await app.as(victim).get('/api/v1/keys/1001');
       assert.equal(refused.status, 401);
       assert.equal(refused.body.code, 'AUTH001');
       assert.equal(refused.body.message, 'Token has been revoked');
     }
-    await a.http().get('/api/v1/keys/1001').auth(admin, bearer).expect(200);
+    await a.as(admin).get('/api/v1/keys/1001').expect(200);
   });
 
   it('refuses to revoke a token it cannot verify, and needs tokens:revoke', async () => {
     const admin = token('careful-admin');
     const forged = `${issuer.mint(600).split('.').slice(0, 2).join('.')}.${'A'.repeat(342)}`;
-    const refused = await a.http().post('/api/v1/tokens/revoke').auth(admin, bearer).send({ token: forged });
+    const refused = await a.as(admin).post('/api/v1/tokens/revoke').send({ token: forged });
     assert.equal(refused.status, 400);
     assert.equal(refused.body.code, 'ENC001');
-    assert.equal((await a.http().post('/api/v1/tokens/revoke').auth(admin, bearer).send({})).body.code, 'ENC001');
+    assert.equal((await a.as(admin).post('/api/v1/tokens/revoke').send({})).body.code, 'ENC001');
     const reader = issuer.mint(600, { sub: 'reader', scope: 'keys:read' });
     logs.forbid(reader);
-    assert.equal((await a.http().post('/api/v1/tokens/revoke').auth(reader, bearer).send({ jti: 'x' })).body.code, 'AUTH002');
+    assert.equal((await a.as(reader).post('/api/v1/tokens/revoke').send({ jti: 'x' })).body.code, 'AUTH002');
   });
 
   it('serves from the database while Redis is down, reports it degraded, forgets no revocation, and reconnects by itself', async () => {
     const caller = token('outage-caller');
-    await a.http().post('/api/v1/keys').auth(caller, bearer).send({ userId: '1002' }).expect(201);
-    const { body } = await a.http().post('/api/v1/encrypt').auth(caller, bearer).send({ userId: '1002', data: [MARKER] }).expect(200);
+    await a.as(caller).post('/api/v1/keys').send({ userId: '1002' }).expect(201);
+    const { body } = await a.as(caller).post('/api/v1/encrypt').send({ userId: '1002', data: [MARKER] }).expect(200);
     logs.forbid(...body.encryptedData);
     const victim = token('revoked-during-outage');
-    await b.http().get('/api/v1/keys/1002').auth(victim, bearer).expect(200);
+    await b.as(victim).get('/api/v1/keys/1002').expect(200);
 
     await redis.kill();
     for (const app of [a, b]) {
-      await app.http().post('/api/v1/encrypt').auth(caller, bearer).send({ userId: '1002', data: ['y'] }).expect(200);
-      const decrypted = await app.http().post('/api/v1/decrypt').auth(caller, bearer).send({ userId: '1002', data: body.encryptedData }).expect(200);
+      await app.as(caller).post('/api/v1/encrypt').send({ userId: '1002', data: ['y'] }).expect(200);
+      const decrypted = await app.as(caller).post('/api/v1/decrypt').send({ userId: '1002', data: body.encryptedData }).expect(200);
       assert.deepEqual(decrypted.body.decryptedData, [MARKER]);
       const ready = await app.http().get('/health/ready').expect(200);
       assert.equal(ready.body.status, 'degraded');
       assert.equal(ready.body.details.redis.status, 'degraded');
       assert.equal(ready.body.details.database.status, 'up');
     }
-    await a.http().post('/api/v1/tokens/revoke').auth(caller, bearer).send({ token: victim }).expect(200);
-    assert.equal((await b.http().get('/api/v1/keys/1002').auth(victim, bearer)).status, 401);
+    await a.as(caller).post('/api/v1/tokens/revoke').send({ token: victim }).expect(200);
+    assert.equal((await b.as(victim).get('/api/v1/keys/1002')).status, 401);
 
     await redis.restart(); // empty: nothing survived
     for (const app of [a, b]) {
@@ -161,11 +161,11 @@ describe('Redis: one cache, one rate limit and one token denylist for two replic
     const jti = (decode(victim) as { jti: string }).jti;
     await waitFor('denylist copied back', async () => assert.equal(await redis.command('EXISTS', `pii-api:revoked-token:${jti}`), 1));
     for (const app of [a, b]) {
-      const refused = await app.http().get('/api/v1/keys/1002').auth(victim, bearer);
+      const refused = await app.as(victim).get('/api/v1/keys/1002');
       assert.equal(refused.status, 401);
       assert.equal(refused.body.message, 'Token has been revoked');
     }
-    await a.http().post('/api/v1/encrypt').auth(caller, bearer).send({ userId: '1002', data: ['z'] }).expect(200);
+    await a.as(caller).post('/api/v1/encrypt').send({ userId: '1002', data: ['z'] }).expect(200);
     assert.match(String(await redis.command('GET', 'pii-api:public-key:1002')), /BEGIN PUBLIC KEY/);
   });
 
@@ -174,8 +174,8 @@ describe('Redis: one cache, one rate limit and one token denylist for two replic
     redis.freeze();
     try {
       for (const app of [a, b]) {
-        await app.http().post('/api/v1/encrypt').auth(caller, bearer).send({ userId: '1002', data: ['w'] }).expect(200);
-        await app.http().get('/api/v1/keys/1002').auth(caller, bearer).expect(200);
+        await app.as(caller).post('/api/v1/encrypt').send({ userId: '1002', data: ['w'] }).expect(200);
+        await app.as(caller).get('/api/v1/keys/1002').expect(200);
         const ready = await app.http().get('/health/ready').expect(200);
         assert.equal(ready.body.details.redis.status, 'degraded');
       }

@@ -90,6 +90,11 @@ export class AppProcess {
     return request.agent(this.url);
   }
 
+  /** Requests made as the caller holding `token`. */
+  as(token: string): request.Agent {
+    return request.agent(this.url).auth(token, { type: 'bearer' });
+  }
+
   signal(signal: NodeJS.Signals): void {
     this.child.kill(signal);
   }
