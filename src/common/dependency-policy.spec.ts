@@ -35,19 +35,46 @@ const unavailableBecause = (cause: new () => Error) => (error: unknown) =>
 describe('dependency policy', () => {
   it('answers a dependency failure with 503 SYS002 and passes a caller mistake through unchanged', async () => {
     const { policy: plain } = policy();
-    await assert.rejects(plain.execute(async () => { throw new Transient(); }), unavailableBecause(Transient));
-    await assert.rejects(plain.execute(async () => { throw new Permanent(); }), Permanent);
+    await assert.rejects(
+      plain.execute(async () => {
+        throw new Transient();
+      }),
+      unavailableBecause(Transient),
+    );
+    await assert.rejects(
+      plain.execute(async () => {
+        throw new Permanent();
+      }),
+      Permanent,
+    );
     const refusal = new ApiError('ENC001', 'bad input');
-    await assert.rejects(plain.execute(async () => { throw refusal; }), (error) => error === refusal);
+    await assert.rejects(
+      plain.execute(async () => {
+        throw refusal;
+      }),
+      (error) => error === refusal,
+    );
   });
 
   it('retries only the errors it is told to, up to the attempt limit', async () => {
     const { policy: retrying } = policy({ retry: { attempts: 3, when: (error) => error instanceof Transient } });
     let calls = 0;
-    await assert.rejects(retrying.execute(async () => { calls += 1; throw new Transient(); }), unavailableBecause(Transient));
+    await assert.rejects(
+      retrying.execute(async () => {
+        calls += 1;
+        throw new Transient();
+      }),
+      unavailableBecause(Transient),
+    );
     assert.equal(calls, 3);
     calls = 0;
-    await assert.rejects(retrying.execute(async () => { calls += 1; throw new Permanent(); }), Permanent);
+    await assert.rejects(
+      retrying.execute(async () => {
+        calls += 1;
+        throw new Permanent();
+      }),
+      Permanent,
+    );
     assert.equal(calls, 1);
     calls = 0;
     assert.equal(await retrying.execute(async () => (++calls < 2 ? Promise.reject(new Transient()) : 'ok')), 'ok');
@@ -67,10 +94,20 @@ describe('dependency policy', () => {
   it('opens after consecutive dependency failures, then refuses without calling; caller mistakes do not count', async () => {
     const { policy: guarded, metrics } = policy();
     for (let i = 0; i < CIRCUIT_BREAKER_FAILURES * 2; i++) {
-      await assert.rejects(guarded.execute(async () => { throw new Permanent(); }), Permanent);
+      await assert.rejects(
+        guarded.execute(async () => {
+          throw new Permanent();
+        }),
+        Permanent,
+      );
     }
     for (let i = 0; i < CIRCUIT_BREAKER_FAILURES; i++) {
-      await assert.rejects(guarded.execute(async () => { throw new Transient(); }), unavailableBecause(Transient));
+      await assert.rejects(
+        guarded.execute(async () => {
+          throw new Transient();
+        }),
+        unavailableBecause(Transient),
+      );
     }
     let called = false;
     const error = await guarded.execute(async () => (called = true)).catch((caught: unknown) => caught);

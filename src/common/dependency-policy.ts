@@ -75,10 +75,13 @@ export class DependencyPolicy {
     if (options.retry) {
       const { attempts, when } = options.retry;
       layers.push(
-        retry(handleWhen((error) => !(error instanceof BrokenCircuitError) && when(error)), {
-          maxAttempts: attempts - 1,
-          backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }),
-        }),
+        retry(
+          handleWhen((error) => !(error instanceof BrokenCircuitError) && when(error)),
+          {
+            maxAttempts: attempts - 1,
+            backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }),
+          },
+        ),
       );
     }
     this.policy = wrap(...layers, breaker, attemptTimeout);
@@ -89,7 +92,8 @@ export class DependencyPolicy {
     try {
       return (await this.policy.execute(({ signal }) => call(signal))) as T;
     } catch (error) {
-      if (error instanceof BrokenCircuitError || error instanceof TaskCancelledError) throw dependencyUnavailable(this.options.label, error);
+      if (error instanceof BrokenCircuitError || error instanceof TaskCancelledError)
+        throw dependencyUnavailable(this.options.label, error);
       if (error instanceof Error && !(error instanceof ApiError) && this.options.isDependencyFailure(error)) {
         throw dependencyUnavailable(this.options.label, error);
       }

@@ -9,4 +9,7 @@ export const describeEncrypt: DescribeOperation = ({ body }, response) => ({
   keyVersions: versionsIn(response?.encryptedData),
 });
 
-export const describeDecrypt: DescribeOperation = ({ body }) => ({ itemCount: arrayLength(body?.data), keyVersions: versionsIn(body?.data) });
+export const describeDecrypt: DescribeOperation = ({ body }) => ({
+  itemCount: arrayLength(body?.data),
+  keyVersions: versionsIn(body?.data),
+});

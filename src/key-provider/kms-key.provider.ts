@@ -71,10 +71,9 @@ export class KmsKeyProvider implements KeyProvider {
 
   async seal(plaintext: Buffer, context: SealContext): Promise<SealedKey> {
     const result = await this.call('Encrypt', (abortSignal) =>
-      this.client.send(
-        new EncryptCommand({ KeyId: this.keyId, Plaintext: plaintext, EncryptionContext: encryptionContext(context) }),
-        { abortSignal },
-      ),
+      this.client.send(new EncryptCommand({ KeyId: this.keyId, Plaintext: plaintext, EncryptionContext: encryptionContext(context) }), {
+        abortSignal,
+      }),
     );
     if (!result.CiphertextBlob) throw new Error('KMS Encrypt returned no ciphertext');
     return { provider: this.name, keyId: result.KeyId ?? this.keyId, ciphertext: Buffer.from(result.CiphertextBlob) };
