@@ -71,7 +71,7 @@ export function connectionOptions(config: AppConfig, embedded: EmbeddedPostgres 
  */
 export function migrationOptions(options: DataSourceOptions): DataSourceOptions {
   const { replication, extra, ...rest } = options as PostgresDataSourceOptions;
-  const { statement_timeout, query_timeout, ...keptExtra } = (extra ?? {}) as Record<string, unknown>;
+  const { statement_timeout: _statementTimeout, query_timeout: _queryTimeout, ...keptExtra } = (extra ?? {}) as Record<string, unknown>;
   return { ...rest, ...(replication?.master ?? {}), extra: keptExtra, migrationsRun: false, poolSize: 2 } as DataSourceOptions;
 }
 

@@ -9,7 +9,6 @@ import {
   ThrottlerStorage,
 } from '@nestjs/throttler';
 import { createHash } from 'node:crypto';
-import type { Principal } from '../auth/principal';
 import { MetricsService } from '../metrics/metrics.service';
 
 /**
@@ -31,7 +30,8 @@ export class RateLimitGuard extends ThrottlerGuard {
   }
 
   protected override async getTracker(request: Record<string, any>): Promise<string> {
-    const principal = request.user as Principal | undefined;
+    // Only the caller's `sub` counts here (set by the token guard, which runs first).
+    const principal = request.user as { sub?: string } | undefined;
     return principal ? `sub:${principal.sub}` : `ip:${await super.getTracker(request)}`;
   }
 

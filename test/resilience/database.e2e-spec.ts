@@ -11,7 +11,6 @@ import { AppProcess, LogCapture } from './support/app-process';
 import { TcpProxy } from './support/tcp-proxy';
 
 const MARKER = `PLAINTEXT-MARKER-${randomUUID()}`;
-const bearer = { type: 'bearer' } as const;
 
 /** PostgreSQL reached through a proxy the test controls; local key provider and issuer. */
 describe('PostgreSQL cut, slow and partitioned; read replicas; log levels', { timeout: 300_000 }, () => {

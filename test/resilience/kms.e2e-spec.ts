@@ -11,7 +11,6 @@ import { AppProcess, LogCapture } from './support/app-process';
 import { metric } from './support/metrics';
 
 const MARKER = `PLAINTEXT-MARKER-${randomUUID()}`;
-const bearer = { type: 'bearer' } as const;
 
 /**
  * The production configuration (NODE_ENV=production): PostgreSQL, KMS and Cognito on a private

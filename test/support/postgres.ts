@@ -42,7 +42,7 @@ async function withAdmin<T>(fn: (client: Client) => Promise<T>): Promise<T> {
   try {
     await client.connect();
   } catch (error) {
-    throw new Error(`PostgreSQL at ${ADMIN_DATABASE_URL} is required for these tests: ${(error as Error).message}`);
+    throw new Error(`PostgreSQL at ${ADMIN_DATABASE_URL} is required for these tests: ${(error as Error).message}`, { cause: error });
   }
   try {
     return await fn(client);
