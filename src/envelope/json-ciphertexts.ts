@@ -15,22 +15,34 @@ export interface FoundCiphertext {
  */
 export function findCiphertexts(document: unknown, root: string, maxCiphertexts: number): FoundCiphertext[] {
   const found: FoundCiphertext[] = [];
-  const visit = (value: unknown, path: string, depth: number): void => {
-    if (depth > MAX_JSON_DEPTH) throw invalidInput(`${path} is nested deeper than ${MAX_JSON_DEPTH} levels`);
+  // Keys and indexes down to the value being visited, spelt out as a path only when one is needed:
+  // building a path string for each of tens of thousands of values cost more than the walk.
+  const segments: (string | number)[] = [];
+  const pathHere = () => root + segments.map((segment) => (typeof segment === 'number' ? `[${segment}]` : propertyPath(segment))).join('');
+  const visit = (value: unknown, depth: number): void => {
+    if (depth > MAX_JSON_DEPTH) throw invalidInput(`${pathHere()} is nested deeper than ${MAX_JSON_DEPTH} levels`);
     if (typeof value === 'string') {
       const parts = asCiphertext(value);
       if (!parts) return;
-      found.push({ path, parts });
+      found.push({ path: pathHere(), parts });
       if (found.length > maxCiphertexts) {
         throw invalidInput(`${root} holds more than ${maxCiphertexts} ciphertexts`);
       }
     } else if (Array.isArray(value)) {
-      value.forEach((item, index) => visit(item, `${path}[${index}]`, depth + 1));
+      for (let index = 0; index < value.length; index++) {
+        segments.push(index);
+        visit(value[index], depth + 1);
+        segments.pop();
+      }
     } else if (value !== null && typeof value === 'object') {
-      for (const [key, item] of Object.entries(value)) visit(item, `${path}${propertyPath(key)}`, depth + 1);
+      for (const [key, item] of Object.entries(value)) {
+        segments.push(key);
+        visit(item, depth + 1);
+        segments.pop();
+      }
     }
   };
-  visit(document, root, 0);
+  visit(document, 0);
   return found;
 }
 
