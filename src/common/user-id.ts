@@ -1,9 +1,18 @@
-/** A user id is the decimal string of a positive signed 64-bit integer, without leading zeros. */
-export const USER_ID_PATTERN = /^[1-9][0-9]{0,18}$/;
-const MAX_INT64 = 9223372036854775807n;
+import { positiveDecimalUpTo, whole } from './patterns';
+
+/** The largest user id: user ids are positive signed 64-bit integers. */
+export const MAX_USER_ID = 9223372036854775807n;
+
+/**
+ * A user id is the decimal string of a positive signed 64-bit integer, without leading zeros. The
+ * pattern itself encodes the bound, so that the OpenAPI document states exactly what is accepted.
+ */
+export const USER_ID_PATTERN = whole(positiveDecimalUpTo(MAX_USER_ID));
+export const USER_ID_MAX_LENGTH = MAX_USER_ID.toString().length;
+export const USER_ID_DESCRIPTION = `the decimal string of a positive signed 64-bit integer (1 to ${MAX_USER_ID}), without leading zeros`;
 
 export function isUserId(value: unknown): value is string {
-  return typeof value === 'string' && USER_ID_PATTERN.test(value) && BigInt(value) <= MAX_INT64;
+  return typeof value === 'string' && value.length <= USER_ID_MAX_LENGTH && USER_ID_PATTERN.test(value);
 }
 
 /**

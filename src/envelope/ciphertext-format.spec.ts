@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { formatCiphertext, keyVersionOf, looksLikeCiphertext, MalformedCiphertextError, parseCiphertext, tryParseCiphertext } from './ciphertext-format';
+import fc from 'fast-check';
+import { CIPHERTEXT_PATTERN, formatCiphertext, keyVersionOf, looksLikeCiphertext, MalformedCiphertextError, parseCiphertext, tryParseCiphertext } from './ciphertext-format';
 
 const parts = () => ({
   keyVersion: 3,
@@ -67,5 +68,32 @@ describe('ciphertext format', () => {
     for (const other of ['ek1:12', 'ek1:0:x', 'ek1:01:x', 'ek1:99999999999:x', 'ek1::x', 'Jane Doe']) {
       assert.equal(keyVersionOf(other), undefined, other);
     }
+  });
+
+  it('states in its pattern exactly the strings the parser accepts', () => {
+    const bytes = (...lengths: number[]) => fc.constantFrom(...lengths).chain((length) => fc.uint8Array({ minLength: length, maxLength: length }));
+    const wellFormed = fc
+      .record({
+        keyVersion: fc.oneof(fc.integer({ min: 1, max: 20 }), fc.constant(2_147_483_647)),
+        wrappedKey: bytes(256, 384, 512),
+        iv: bytes(12),
+        ciphertext: fc.uint8Array({ maxLength: 40 }),
+        tag: bytes(16),
+      })
+      .map((p) => formatCiphertext({ ...p, wrappedKey: Buffer.from(p.wrappedKey), iv: Buffer.from(p.iv), ciphertext: Buffer.from(p.ciphertext), tag: Buffer.from(p.tag) }));
+    // Each field of a well-formed ciphertext replaced by something near it: another length, another alphabet, padding, another version.
+    const nearMiss = fc.tuple(wellFormed, fc.integer({ min: 0, max: 5 }), fc.oneof(fc.stringMatching(/^[A-Za-z0-9_=+/:-]{0,24}$/), fc.constantFrom('0', '01', '2147483648', 'ek2', '')), fc.boolean()).map(
+      ([text, field, replacement, append]) => {
+        const fields = text.split(':');
+        fields[field] = append ? fields[field] + replacement : replacement;
+        return fields.join(':');
+      },
+    );
+    fc.assert(
+      fc.property(fc.oneof(wellFormed, nearMiss), (text) => {
+        assert.equal(CIPHERTEXT_PATTERN.test(text), tryParseCiphertext(text) !== undefined, text.slice(0, 80));
+      }),
+      { seed: 1, numRuns: 3000 },
+    );
   });
 });

@@ -8,6 +8,8 @@
  * iv is 12 bytes, tag is the 16-byte GCM tag, and the GCM additional data is
  * `ek1|<userId>|<keyVersion>` in ASCII, so a ciphertext moved to another user or version fails.
  */
+import { BASE64URL_ANY_LENGTH, base64urlOfLength, positiveDecimalUpTo, whole } from '../common/patterns';
+
 export const FORMAT_PREFIX = 'ek1';
 export const IV_BYTES = 12;
 export const TAG_BYTES = 16;
@@ -15,6 +17,21 @@ export const DATA_KEY_BYTES = 32;
 /** RSA-2048, -3072 and -4096 produce wrapped keys of exactly the modulus size. */
 export const WRAPPED_KEY_BYTES = [256, 384, 512] as const;
 export const MAX_KEY_VERSION = 2_147_483_647;
+
+/**
+ * The whole format as one pattern, built from the same constants as the parser below: the OpenAPI
+ * document states it for every ciphertext, and a property test holds it to what the parser accepts.
+ */
+export const CIPHERTEXT_PATTERN = whole(
+  [
+    FORMAT_PREFIX,
+    positiveDecimalUpTo(BigInt(MAX_KEY_VERSION)),
+    base64urlOfLength(...WRAPPED_KEY_BYTES),
+    base64urlOfLength(IV_BYTES),
+    BASE64URL_ANY_LENGTH,
+    base64urlOfLength(TAG_BYTES),
+  ].join(':'),
+);
 
 export interface CiphertextParts {
   keyVersion: number;
