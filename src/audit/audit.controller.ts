@@ -19,7 +19,7 @@ export class AuditController {
   @Get()
   @RequirePermission('audit:read')
   @Audited('audit.query', describeAuditQuery)
-  @ApiOperation({ summary: 'Audit events, newest first, filtered and cursor-paginated' })
+  @ApiOperation({ operationId: 'listAuditEvents', summary: 'Audit events, newest first, filtered and cursor-paginated' })
   @ApiOkResponse({ type: AuditPage })
   query(@Query() query: AuditQuery): Promise<AuditPage> {
     return this.audit.query(query);
@@ -28,7 +28,7 @@ export class AuditController {
   @Get('verify')
   @RequirePermission('audit:read')
   @Audited('audit.verify', describeAuditVerify)
-  @ApiOperation({ summary: 'Walk every hash chain: ok, or the first broken link (an edited, removed or inserted event)' })
+  @ApiOperation({ operationId: 'verifyAuditTrail', summary: 'Walk every hash chain: ok, or the first broken link (an edited, removed or inserted event)' })
   @ApiOkResponse({ type: VerifyResponse })
   verify(): Promise<VerifyResponse> {
     return this.audit.verify();
@@ -44,7 +44,7 @@ export class AccessReportController {
   @Get(':userId/access-report')
   @RequirePermission('audit:read')
   @Audited('audit.report')
-  @ApiOperation({ summary: 'Who encrypted or decrypted this person’s data, how many items, when, and for what stated purpose' })
+  @ApiOperation({ operationId: 'getAccessReport', summary: 'Who encrypted or decrypted this person’s data, how many items, when, and for what stated purpose' })
   @ApiParam({ name: 'userId', example: USER_ID_EXAMPLE })
   @ApiOkResponse({ type: AccessReport })
   @ApiBadRequestResponse({ description: 'ENC001: invalid userId, from or to', type: ErrorResponse })

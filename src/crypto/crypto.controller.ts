@@ -17,7 +17,7 @@ export class CryptoController {
   @HttpCode(200)
   @RequirePermission('encrypt')
   @Audited('encrypt', describeEncrypt)
-  @ApiOperation({ summary: 'Encrypt a batch of strings under the user’s current key' })
+  @ApiOperation({ operationId: 'encrypt', summary: 'Encrypt a batch of strings under the user’s current key' })
   @ApiOkResponse({ type: EncryptResponse })
   @ApiBadRequestResponse({ description: 'ENC001: invalid input (the field or item index is named)', type: ErrorResponse })
   async encrypt(@Body() request: EncryptRequest): Promise<EncryptResponse> {
@@ -28,7 +28,7 @@ export class CryptoController {
   @HttpCode(200)
   @RequirePermission('decrypt')
   @Audited('decrypt', describeDecrypt)
-  @ApiOperation({ summary: 'Decrypt a batch of the user’s ciphertexts (all or nothing)' })
+  @ApiOperation({ operationId: 'decrypt', summary: 'Decrypt a batch of the user’s ciphertexts (all or nothing)' })
   @ApiOkResponse({ type: DecryptResponse })
   @ApiBadRequestResponse({ description: 'ENC001: malformed input; ENC002: an item failed authentication (its index is named)', type: ErrorResponse })
   async decrypt(@Body() request: DecryptRequest): Promise<DecryptResponse> {

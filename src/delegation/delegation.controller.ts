@@ -17,7 +17,7 @@ export class DelegationController {
   @Post('grants')
   @RequirePermission('grants:write', ['fromUserId'])
   @Audited('grant.create', describeGrantCreate)
-  @ApiOperation({ summary: 'Create a pending grant releasing one person’s data to a delegate' })
+  @ApiOperation({ operationId: 'createGrant', summary: 'Create a pending grant releasing one person’s data to a delegate' })
   @ApiCreatedResponse({ type: GrantView })
   @ApiBadRequestResponse({ description: 'ENC001: invalid input', type: ErrorResponse })
   create(@Body() request: CreateGrantRequest, @CurrentPrincipal() caller: Principal): Promise<GrantView> {
@@ -28,7 +28,7 @@ export class DelegationController {
   @HttpCode(200)
   @RequirePermission('grants:approve', [])
   @Audited('grant.approve', describeGrantDecision)
-  @ApiOperation({ summary: 'Approve a grant as the calling identity (never the creator; repeats are not counted)' })
+  @ApiOperation({ operationId: 'approveGrant', summary: 'Approve a grant as the calling identity (never the creator; repeats are not counted)' })
   @ApiOkResponse({ type: GrantView })
   @ApiNotFoundResponse({ description: 'GRANT001: no such grant', type: ErrorResponse })
   approve(@Param('id') id: string, @CurrentPrincipal() caller: Principal): Promise<GrantView> {
@@ -38,7 +38,7 @@ export class DelegationController {
   @Delete('grants/:id')
   @RequirePermission('grants:write', [])
   @Audited('grant.revoke', describeGrantDecision)
-  @ApiOperation({ summary: 'Revoke a grant' })
+  @ApiOperation({ operationId: 'revokeGrant', summary: 'Revoke a grant' })
   @ApiOkResponse({ type: GrantView })
   @ApiNotFoundResponse({ description: 'GRANT001: no such grant', type: ErrorResponse })
   revoke(@Param('id') id: string, @CurrentPrincipal() caller: Principal): Promise<GrantView> {
@@ -48,7 +48,7 @@ export class DelegationController {
   @Get('grants')
   @RequirePermission(['grants:write', 'grants:approve'], ['fromUserId', 'toUserId'])
   @Audited('grant.list', describeGrantList)
-  @ApiOperation({ summary: 'List grants with their state, newest first' })
+  @ApiOperation({ operationId: 'listGrants', summary: 'List grants with their state, newest first' })
   @ApiOkResponse({ type: [GrantView] })
   list(@Query() query: ListGrantsQuery): Promise<GrantView[]> {
     return this.delegation.list(query);
@@ -58,7 +58,7 @@ export class DelegationController {
   @HttpCode(200)
   @RequirePermission('translate', [])
   @Audited('translate', describeTranslate)
-  @ApiOperation({ summary: 'Re-encrypt a person’s ciphertexts under a delegate’s key, under an active grant; plaintext never leaves the service' })
+  @ApiOperation({ operationId: 'translate', summary: 'Re-encrypt a person’s ciphertexts under a delegate’s key, under an active grant; plaintext never leaves the service' })
   @ApiOkResponse({ type: TranslateResponse })
   @ApiBadRequestResponse({ description: 'ENC001: invalid input; ENC002: a ciphertext failed authentication (JSON path named)', type: ErrorResponse })
   @ApiNotFoundResponse({ description: 'KEY001: either user has no key', type: ErrorResponse })

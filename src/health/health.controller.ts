@@ -30,7 +30,7 @@ export class HealthController {
 
   @Get('live')
   @HealthCheck()
-  @ApiOperation({ summary: 'Liveness: the process answers (no dependency checks)' })
+  @ApiOperation({ operationId: 'checkLiveness', summary: 'Liveness: the process answers (no dependency checks)' })
   live() {
     return this.health.check([]);
   }
@@ -38,6 +38,7 @@ export class HealthController {
   @Get('ready')
   @HealthCheck()
   @ApiOperation({
+    operationId: 'checkReadiness',
     summary: 'Readiness: database reachable, key provider usable, signing keys loaded; 503 while shutting down. ' +
       'Redis is optional: when it is unreachable the answer stays 200 with redis "degraded".',
   })

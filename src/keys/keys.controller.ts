@@ -21,7 +21,7 @@ export class KeysController {
   @Post()
   @RequirePermission('keys:write')
   @Audited('key.create', describeKeyCreate)
-  @ApiOperation({ summary: 'Create the user’s key pair (idempotent)' })
+  @ApiOperation({ operationId: 'createKey', summary: 'Create the user’s key pair (idempotent)' })
   @ApiCreatedResponse({ description: 'A new key pair was created', type: CreateKeyResponse })
   @ApiOkResponse({ description: 'The user already had an active key (created: false)', type: CreateKeyResponse })
   async create(@Body() request: CreateKeyRequest, @Res({ passthrough: true }) response: Response): Promise<CreateKeyResponse> {
@@ -33,7 +33,7 @@ export class KeysController {
   @Get(':userId')
   @RequirePermission('keys:read')
   @Audited('key.read', describeKeyRead)
-  @ApiOperation({ summary: 'Key metadata, versions and the current public key (PEM); never private material' })
+  @ApiOperation({ operationId: 'getKey', summary: 'Key metadata, versions and the current public key (PEM); never private material' })
   @ApiParam({ name: 'userId', example: USER_ID_EXAMPLE })
   @ApiOkResponse({ type: KeyDetailsResponse })
   @ApiNotFoundResponse({ description: 'KEY001: the user has no key', type: ErrorResponse })
@@ -66,6 +66,7 @@ export class KeysController {
   @RequirePermission('keys:delete')
   @Audited('key.delete', describeKeyDelete)
   @ApiOperation({
+    operationId: 'destroyKey',
     summary: 'Crypto-shred: destroy the private key of every version; no ciphertext of the user can be decrypted again',
   })
   @ApiParam({ name: 'userId', example: USER_ID_EXAMPLE })

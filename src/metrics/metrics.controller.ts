@@ -13,7 +13,7 @@ export class MetricsController {
   constructor(private readonly metrics: MetricsService) {}
 
   @Get()
-  @ApiOperation({ summary: 'Prometheus metrics (no token; scrape from inside the cluster)' })
+  @ApiOperation({ operationId: 'getMetrics', summary: 'Prometheus metrics (no token; scrape from inside the cluster)' })
   @ApiProduces('text/plain')
   @ApiOkResponse({ description: 'Prometheus text exposition format' })
   async scrape(@Res({ passthrough: true }) response: Response): Promise<string> {

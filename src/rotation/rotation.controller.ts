@@ -17,7 +17,7 @@ export class RotationController {
   @HttpCode(200)
   @RequirePermission('rotate')
   @Audited('rotate', describeRotate)
-  @ApiOperation({ summary: 'Create a new key version and re-encrypt every ciphertext found in `data` under it' })
+  @ApiOperation({ operationId: 'rotateKey', summary: 'Create a new key version and re-encrypt every ciphertext found in `data` under it' })
   @ApiOkResponse({ type: RotateResponse })
   @ApiBadRequestResponse({ description: 'ENC001: invalid input; ENC002: a ciphertext failed authentication (its JSON path is named); no version is created', type: ErrorResponse })
   @ApiConflictResponse({ description: 'KEY002: a rotation for this user is already in progress', type: ErrorResponse })
@@ -29,7 +29,7 @@ export class RotationController {
   @HttpCode(200)
   @RequirePermission('rotate')
   @Audited('rewrap', describeRewrap)
-  @ApiOperation({ summary: 'Re-encrypt ciphertexts of older versions under the current version (no new version)' })
+  @ApiOperation({ operationId: 'rewrap', summary: 'Re-encrypt ciphertexts of older versions under the current version (no new version)' })
   @ApiOkResponse({ type: RewrapResponse })
   @ApiBadRequestResponse({ description: 'ENC001: invalid input; ENC002: an item failed authentication (index named)', type: ErrorResponse })
   async rewrap(@Body() request: RewrapRequest): Promise<RewrapResponse> {

@@ -19,7 +19,7 @@ export class RevocationController {
   @HttpCode(200)
   @RequirePermission('tokens:revoke', [])
   @Audited('token.revoke', describeTokenRevoke)
-  @ApiOperation({ summary: 'Revoke an access token: every replica refuses it (AUTH001) until it expires' })
+  @ApiOperation({ operationId: 'revokeToken', summary: 'Revoke an access token: every replica refuses it (AUTH001) until it expires' })
   @ApiOkResponse({ type: RevokeTokenResponse })
   @ApiBadRequestResponse({ description: 'ENC001: neither or both of jti and token, or a token this service does not trust', type: ErrorResponse })
   async revoke(@Body() request: RevokeTokenRequest, @CurrentPrincipal() principal: Principal): Promise<RevokeTokenResponse> {
