@@ -2,7 +2,7 @@
 /*
  * `npm test`: compiles sources and tests with tsc (the same compiler as the build, so decorator
  * metadata is exactly what production sees), then runs Node's built-in test runner on the
- * compiled unit specs (src/**\/*.spec.ts) and end-to-end specs (test/**\/*.e2e-spec.ts).
+ * compiled unit specs (src/**\/*.spec.ts, clients/**\/*.spec.ts) and end-to-end specs (test/**\/*.e2e-spec.ts).
  * Usage: node scripts/run-tests.js [unit|e2e] [name filter]
  */
 const { spawnSync } = require('node:child_process');
@@ -41,7 +41,7 @@ function compiledSpecs(dir, suffix) {
 }
 
 const suites = [
-  { name: 'unit', files: compiledSpecs('src', '.spec'), concurrency: 2 },
+  { name: 'unit', files: [...compiledSpecs('src', '.spec'), ...compiledSpecs('clients', '.spec')], concurrency: 2 },
   { name: 'e2e', files: compiledSpecs('test', '.e2e-spec'), concurrency: 1 },
 ].filter((suite) => !only || suite.name === only);
 

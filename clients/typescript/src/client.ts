@@ -1,0 +1,227 @@
+import createClient, { type Client } from 'openapi-fetch';
+import { PiiApiError } from './errors';
+import type { paths } from './generated/schema';
+import { ciphertextKeyVersion, encryptLocally } from './local-encryption';
+import { PublicKeyCache, type PublicKeyCacheOptions, type PublicKeyInfo } from './public-key-cache';
+import { parseRetryAfter, type RetryOptions } from './retry-policy';
+import { createTransport, REQUEST_ID_HEADER, type Fetch, type TokenSource } from './transport';
+
+type JsonBody<Path extends keyof paths, Method extends 'post' | 'get' | 'delete'> = paths[Path][Method] extends {
+  requestBody?: { content: { 'application/json': infer Body } };
+}
+  ? Body
+  : never;
+type Query<Path extends keyof paths> = paths[Path]['get'] extends { parameters: { query?: infer Q } } ? NonNullable<Q> : never;
+
+export interface PiiApiClientOptions {
+  /** Where the service is, without `/api/v1` (e.g. `https://pii-api.internal`). */
+  baseUrl: string;
+  /** A bearer token, or a function giving the current one (called before every attempt, so it may refresh). */
+  token: TokenSource;
+  /** Retries on 429, 503 and failed connections (see retry-policy.ts for which calls may repeat). */
+  retry?: RetryOptions;
+  /** The public-key cache used by `encryptLocal`. */
+  publicKeyCache?: PublicKeyCacheOptions;
+  /** Makes the `X-Request-Id` of a call that names none (default: a random UUID). */
+  requestId?: () => string;
+  /** The fetch underneath (default: the global fetch of Node 20+). */
+  fetch?: Fetch;
+}
+
+/** Per call: its request id (else generated) and an AbortSignal that also ends waits between retries. */
+export interface CallOptions {
+  requestId?: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * The Personal Information Encryption API for a Node.js backend service. Every method answers
+ * the success body of its route or throws PiiApiError (status, code, message, requestId); a
+ * failed connection throws the fetch error. `api` is the typed openapi-fetch client underneath,
+ * for anything the methods do not cover.
+ */
+export class PiiApiClient {
+  readonly api: Client<paths>;
+  readonly publicKeys: PublicKeyCache;
+  private readonly once: Fetch;
+
+  constructor(options: PiiApiClientOptions) {
+    if (!options?.baseUrl) throw new TypeError('baseUrl is required');
+    if (options.token === undefined) throw new TypeError('token is required');
+    this.api = createClient<paths>({ baseUrl: options.baseUrl, fetch: createTransport(options) });
+    this.once = createTransport(options, { retry: false });
+    this.publicKeys = new PublicKeyCache((userId) => this.fetchPublicKey(userId), options.publicKeyCache);
+  }
+
+  // keys
+
+  /** Creates the user's key pair; idempotent (`created: false` when it already exists). */
+  async createKey(userId: string, options?: CallOptions) {
+    const created = await this.unwrap(this.api.POST('/api/v1/keys', { body: { userId }, ...this.init(options) }));
+    this.publicKeys.observeVersion(userId, created.keyVersion);
+    return created;
+  }
+
+  /** Key metadata, every version, and the current public key (PEM). */
+  async getKey(userId: string, options?: CallOptions) {
+    const details = await this.unwrap(this.api.GET('/api/v1/keys/{userId}', { params: { path: { userId } }, ...this.init(options) }));
+    this.publicKeys.observeVersion(userId, details.keyVersion);
+    return details;
+  }
+
+  /** Crypto-shreds the user: no ciphertext of theirs can be decrypted again. Repeated only when it surely did not run. */
+  async deleteKey(userId: string, options?: CallOptions) {
+    try {
+      return await this.unwrap(this.api.DELETE('/api/v1/keys/{userId}', { params: { path: { userId } }, ...this.init(options) }));
+    } finally {
+      this.publicKeys.invalidate(userId);
+    }
+  }
+
+  // encryption
+
+  /** Encrypts on the service under the user's current key. */
+  async encrypt(userId: string, data: string[], options?: CallOptions): Promise<string[]> {
+    const { encryptedData } = await this.unwrap(this.api.POST('/api/v1/encrypt', { body: { userId, data }, ...this.init(options) }));
+    this.observeCiphertexts(userId, encryptedData);
+    return encryptedData;
+  }
+
+  /**
+   * Encrypts here, with the user's cached public key: the plaintext never leaves this process.
+   * The service decrypts the result like its own.
+   */
+  async encryptLocal(userId: string, data: readonly string[], options?: CallOptions): Promise<string[]> {
+    const key = options ? await this.fetchPublicKey(userId, options) : await this.publicKeys.get(userId);
+    return encryptLocally(key.publicKey, userId, key.keyVersion, data);
+  }
+
+  /** Decrypts a batch of the user's ciphertexts (all or nothing); `purpose` goes to the audit trail. */
+  async decrypt(userId: string, data: string[], options?: CallOptions & { purpose?: string }): Promise<string[]> {
+    this.observeCiphertexts(userId, data);
+    const body: JsonBody<'/api/v1/decrypt', 'post'> = { userId, data, ...(options?.purpose !== undefined && { purpose: options.purpose }) };
+    const { decryptedData } = await this.unwrap(this.api.POST('/api/v1/decrypt', { body, ...this.init(options) }));
+    return decryptedData;
+  }
+
+  // rotation
+
+  /** Creates a new key version and re-encrypts every ciphertext of the user found in `data` (any JSON). */
+  async rotate(userId: string, data: unknown, options?: CallOptions & { reason?: JsonBody<'/api/v1/rotate', 'post'>['reason'] }) {
+    const body = { userId, data, ...(options?.reason !== undefined && { reason: options.reason }) } as JsonBody<'/api/v1/rotate', 'post'>;
+    const rotated = await this.unwrap(this.api.POST('/api/v1/rotate', { body, ...this.init(options) }));
+    this.publicKeys.observeVersion(userId, rotated.keyVersion);
+    return rotated;
+  }
+
+  /** The same plaintexts under the user's current key version, without a new version. */
+  async rewrap(userId: string, data: string[], options?: CallOptions): Promise<string[]> {
+    const { rewrappedData } = await this.unwrap(this.api.POST('/api/v1/rewrap', { body: { userId, data }, ...this.init(options) }));
+    this.observeCiphertexts(userId, rewrappedData);
+    return rewrappedData;
+  }
+
+  // delegation
+
+  /** Creates a pending grant releasing one person's data to a delegate. */
+  createGrant(grant: JsonBody<'/api/v1/grants', 'post'>, options?: CallOptions) {
+    return this.unwrap(this.api.POST('/api/v1/grants', { body: grant, ...this.init(options) }));
+  }
+
+  /** Approves a grant as the calling identity. */
+  approveGrant(id: string, options?: CallOptions) {
+    return this.unwrap(this.api.POST('/api/v1/grants/{id}/approve', { params: { path: { id } }, ...this.init(options) }));
+  }
+
+  /** Revokes a grant. */
+  revokeGrant(id: string, options?: CallOptions) {
+    return this.unwrap(this.api.DELETE('/api/v1/grants/{id}', { params: { path: { id } }, ...this.init(options) }));
+  }
+
+  /** Grants and their states, newest first. */
+  listGrants(query: Query<'/api/v1/grants'> = {}, options?: CallOptions) {
+    return this.unwrap(this.api.GET('/api/v1/grants', { params: { query }, ...this.init(options) }));
+  }
+
+  /** Re-encrypts a person's ciphertexts (any JSON) to a delegate's key under an active grant. */
+  async translate(fromUserId: string, toUserId: string, data: unknown, options?: CallOptions): Promise<unknown> {
+    const body = { fromUserId, toUserId, data } as JsonBody<'/api/v1/translate', 'post'>;
+    const { translatedData } = await this.unwrap(this.api.POST('/api/v1/translate', { body, ...this.init(options) }));
+    return translatedData;
+  }
+
+  // audit
+
+  /** Audit events, newest first; pass `nextCursor` back as `cursor` for the next page. */
+  auditEvents(query: Query<'/api/v1/audit'> = {}, options?: CallOptions) {
+    return this.unwrap(this.api.GET('/api/v1/audit', { params: { query }, ...this.init(options) }));
+  }
+
+  /** Checks every hash chain of the audit trail. */
+  verifyAudit(options?: CallOptions) {
+    return this.unwrap(this.api.GET('/api/v1/audit/verify', this.init(options)));
+  }
+
+  /** Who encrypted or decrypted this person's data, how much, when and why. */
+  accessReport(userId: string, query: Query<'/api/v1/keys/{userId}/access-report'> = {}, options?: CallOptions) {
+    return this.unwrap(this.api.GET('/api/v1/keys/{userId}/access-report', { params: { path: { userId }, query }, ...this.init(options) }));
+  }
+
+  // tokens
+
+  /** Revokes an access token by its `jti`, or the token itself: every replica refuses it until it expires. */
+  revokeToken(which: JsonBody<'/api/v1/tokens/revoke', 'post'>, options?: CallOptions) {
+    return this.unwrap(this.api.POST('/api/v1/tokens/revoke', { body: which, ...this.init(options) }));
+  }
+
+  // health and metrics (no token needed; sent anyway)
+
+  /** Liveness. */
+  live(options?: CallOptions): Promise<unknown> {
+    return this.unwrap(this.api.GET('/health/live', this.init(options)));
+  }
+
+  /** Readiness: `ready: false` with the per-check detail while a dependency is down (503); never retried. */
+  async ready(options?: CallOptions): Promise<{ ready: boolean; status: number; report: unknown }> {
+    const { data, error, response } = await this.api.GET('/health/ready', { ...this.init(options), fetch: this.once });
+    if (response.ok || response.status === 503) return { ready: response.ok, status: response.status, report: data ?? error };
+    throw PiiApiError.fromResponse(response, error);
+  }
+
+  /** Prometheus metrics, as text. */
+  metrics(options?: CallOptions): Promise<string> {
+    return this.unwrap(this.api.GET('/metrics', { ...this.init(options), parseAs: 'text' })) as Promise<string>;
+  }
+
+  // internals
+
+  private async fetchPublicKey(userId: string, options?: CallOptions): Promise<PublicKeyInfo> {
+    const { keyVersion, publicKey } = await this.unwrap(
+      this.api.GET('/api/v1/keys/{userId}', { params: { path: { userId } }, ...this.init(options) }),
+    );
+    return { userId, keyVersion, publicKey };
+  }
+
+  /** A ciphertext newer than the cached key means the cached key is stale. */
+  private observeCiphertexts(userId: string, ciphertexts: readonly unknown[]): void {
+    let newest = 0;
+    for (const item of ciphertexts) if (typeof item === 'string') newest = Math.max(newest, ciphertextKeyVersion(item) ?? 0);
+    if (newest > 0) this.publicKeys.observeVersion(userId, newest);
+  }
+
+  private init(options?: CallOptions): { headers?: Record<string, string>; signal?: AbortSignal } {
+    return {
+      ...(options?.requestId !== undefined && { headers: { [REQUEST_ID_HEADER]: options.requestId } }),
+      ...(options?.signal && { signal: options.signal }),
+    };
+  }
+
+  private async unwrap<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
+    const { data, error, response } = await call;
+    if (!response.ok) {
+      const retryAfter = parseRetryAfter(response.headers.get('Retry-After'));
+      throw PiiApiError.fromResponse(response, error, retryAfter === undefined ? undefined : Math.ceil(retryAfter / 1000));
+    }
+    return data as T;
+  }
+}

@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { constants, createDecipheriv, generateKeyPairSync, privateDecrypt, type KeyObject } from 'node:crypto';
+import { before, describe, it } from 'node:test';
+import { ciphertextKeyVersion, encryptLocally } from './local-encryption';
+
+/** Decryption exactly as docs/ciphertext-format.md specifies it, written apart from the encryption. */
+function decryptPerSpecification(privateKey: KeyObject, userId: string, ciphertext: string): string {
+  const [prefix, version, wrappedKey, iv, body, tag] = ciphertext.split(':');
+  assert.equal(prefix, 'ek1');
+  const dataKey = privateDecrypt(
+    { key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
+    Buffer.from(wrappedKey, 'base64url'),
+  );
+  const decipher = createDecipheriv('aes-256-gcm', dataKey, Buffer.from(iv, 'base64url'));
+  decipher.setAAD(Buffer.from(`ek1|${userId}|${version}`, 'ascii'));
+  decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+  return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
+}
+
+describe('local encryption (ciphertext format ek1)', () => {
+  let publicKey: string;
+  let privateKey: KeyObject;
+  before(() => {
+    const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    publicKey = pair.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    privateKey = pair.privateKey;
+  });
+
+  it('produces ciphertexts that decrypt as the format document specifies, in order, with the user and version bound in', () => {
+    const items = ['Jane Doe', '', 'SIN 046 454 286', 'Zoë 🙂 Łódź'];
+    const ciphertexts = encryptLocally(publicKey, '42', 3, items);
+    assert.equal(ciphertexts.length, items.length);
+    for (const [index, ciphertext] of ciphertexts.entries()) {
+      const fields = ciphertext.split(':');
+      assert.equal(fields.length, 6);
+      assert.equal(fields[1], '3');
+      for (const field of fields.slice(2)) assert.match(field, /^[A-Za-z0-9_-]*$/);
+      assert.equal(Buffer.from(fields[2], 'base64url').length, 256);
+      assert.equal(Buffer.from(fields[3], 'base64url').length, 12);
+      assert.equal(Buffer.from(fields[5], 'base64url').length, 16);
+      assert.equal(decryptPerSpecification(privateKey, '42', ciphertext), items[index]);
+      assert.equal(ciphertextKeyVersion(ciphertext), 3);
+    }
+    // One data key per batch, a fresh IV per item.
+    assert.equal(new Set(ciphertexts.map((c) => c.split(':')[2])).size, 1);
+    assert.equal(new Set(ciphertexts.map((c) => c.split(':')[3])).size, items.length);
+    // Moved to another user, it no longer authenticates.
+    assert.throws(() => decryptPerSpecification(privateKey, '43', ciphertexts[0]), /authenticate/);
+  });
+
+  it('never contains the plaintext, and encrypts the same text differently each time', () => {
+    const [a, b] = encryptLocally(publicKey, '42', 1, ['Jane Doe', 'Jane Doe']);
+    assert.notEqual(a, b);
+    for (const encoding of ['utf8', 'base64', 'base64url'] as const) assert.ok(!a.includes(Buffer.from('Jane Doe').toString(encoding)));
+  });
+
+  it('refuses what the service would refuse, before encrypting anything', () => {
+    assert.throws(() => encryptLocally(publicKey, '042', 1, ['x']), TypeError);
+    assert.throws(() => encryptLocally(publicKey, '9223372036854775808', 1, ['x']), TypeError);
+    assert.throws(() => encryptLocally(publicKey, '42', 0, ['x']), TypeError);
+    assert.throws(() => encryptLocally(publicKey, '42', 2_147_483_648, ['x']), TypeError);
+    assert.throws(() => encryptLocally(publicKey, '42', 1, ['ok', 'half a pair \ud800']), /strings\[1\].*surrogate/);
+    assert.throws(() => encryptLocally(publicKey, '42', 1, [42 as unknown as string]), /strings\[0\]/);
+    const ecKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
+    assert.throws(() => encryptLocally(ecKey, '42', 1, ['x']), /RSA public key/);
+    assert.deepEqual(encryptLocally(publicKey, '42', 1, []), []);
+  });
+
+  it('reads the key version of a ciphertext, and nothing from other strings', () => {
+    assert.equal(ciphertextKeyVersion('ek1:17:a:b:c:d'), 17);
+    assert.equal(ciphertextKeyVersion('ek1:0:a:b:c:d'), undefined);
+    assert.equal(ciphertextKeyVersion('ek1:2147483648:a'), undefined);
+    assert.equal(ciphertextKeyVersion('Jane Doe'), undefined);
+  });
+});

@@ -1,0 +1,80 @@
+/**
+ * When the client sends a request again, and after how long. The rule, in the README's words:
+ *
+ * - Calls that change nothing, or that the service makes idempotent, may be repeated after any
+ *   failure: every GET, `POST /keys` (a second call answers `created: false`), `POST /encrypt`,
+ *   `/decrypt`, `/rewrap` and `/translate`. They are repeated on 429, on 503, and when the
+ *   connection fails.
+ * - Every other call (`POST /rotate`, `POST /grants`, `POST /grants/{id}/approve`,
+ *   `DELETE /grants/{id}`, `DELETE /keys/{userId}`, `POST /tokens/revoke`, and any route this
+ *   client does not know) is repeated only when it surely did not run: on 429 (the rate limiter
+ *   refuses before the route runs), on 503 that carries `Retry-After` (a refusal before the
+ *   route runs; the service's other 503s, SYS002 from a dependency that failed mid-way, carry
+ *   none), and when the connection was refused, so nothing was sent.
+ * - `Retry-After` (seconds or an HTTP date) is waited out exactly; when it is longer than the
+ *   caller allows (`maxDelayMs`) the call fails at once with the error, which carries the wait.
+ *   Without it, the wait is exponential with full jitter. At most `maxRetries` repeats.
+ */
+
+export interface RetryOptions {
+  /** Repeats after the first attempt (default 3; 0 turns retries off). */
+  maxRetries?: number;
+  /** The longest wait before one repeat; a longer `Retry-After` ends the call (default 60 000 ms, the rate limiter's window). */
+  maxDelayMs?: number;
+  /** First backoff step when the answer names no wait (default 200 ms; doubles each repeat). */
+  baseDelayMs?: number;
+}
+
+export const DEFAULT_RETRY_OPTIONS: Required<RetryOptions> = { maxRetries: 3, maxDelayMs: 60_000, baseDelayMs: 200 };
+
+/** Routes that may run twice without harm, by method and the path's end (after any base URL). */
+const REPEATABLE_POSTS = /\/api\/v1\/(keys|encrypt|decrypt|rewrap|translate)$/;
+
+/** Whether a request may be sent again even though it may already have run. */
+export function isRepeatable(method: string, pathname: string): boolean {
+  const upper = method.toUpperCase();
+  if (upper === 'GET' || upper === 'HEAD' || upper === 'OPTIONS') return true;
+  return upper === 'POST' && REPEATABLE_POSTS.test(pathname.replace(/\/+$/, ''));
+}
+
+/** What went wrong with one attempt: an answer, or a failure to get one. */
+export type AttemptOutcome = { status: number; retryAfter: string | null } | { networkError: unknown };
+
+/** `Retry-After` in milliseconds (delta-seconds or HTTP date), or undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (value === null) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** True when the error says the connection was refused: the request never reached the service. */
+export function connectionRefused(error: unknown): boolean {
+  for (let current = error, depth = 0; current && depth < 5; depth++) {
+    if ((current as { code?: unknown }).code === 'ECONNREFUSED') return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/**
+ * The wait in milliseconds before repeat number `retry` (1-based) after `outcome`, or undefined
+ * when the call must not be repeated.
+ */
+export function retryDelay(
+  outcome: AttemptOutcome,
+  repeatable: boolean,
+  retry: number,
+  options: Required<RetryOptions>,
+  random: () => number = Math.random,
+): number | undefined {
+  if (retry > options.maxRetries) return undefined;
+  const backoff = () => Math.round(random() * Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** (retry - 1)));
+  if ('networkError' in outcome) return repeatable || connectionRefused(outcome.networkError) ? backoff() : undefined;
+  if (outcome.status !== 429 && outcome.status !== 503) return undefined;
+  const asked = parseRetryAfter(outcome.retryAfter);
+  if (!repeatable && outcome.status === 503 && asked === undefined) return undefined;
+  if (asked === undefined) return backoff();
+  return asked <= options.maxDelayMs ? asked : undefined;
+}
