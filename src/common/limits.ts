@@ -55,6 +55,19 @@ export const AUDIT_PAGE_SIZE = { default: 50, max: 500 } as const;
 /** Caller groups listed by one access report. */
 export const MAX_ACCESS_REPORT_ROWS = 1000;
 
+/**
+ * Blind indexes (docs/blind-indexes.md). An index's name, its output size in bits, the number of
+ * distinct values the operator expects it to see, and the smallest number of other values a
+ * lookup must expect to share its index with (the leakage budget): fewer, and most indexes
+ * would name one value, which only an `exactMatch` definition accepts.
+ */
+export const INDEX_NAME_PATTERN = /^[a-z][a-z0-9_]{0,62}$/;
+export const INDEX_OUTPUT_BITS = { min: 1, max: 256 } as const;
+export const INDEX_CARDINALITY = { min: 2, max: Number.MAX_SAFE_INTEGER } as const;
+export const INDEX_MIN_COINCIDENCES = 2;
+/** Unsealed index keys kept in one process at most (each for INDEX_KEY_CACHE_SECONDS). */
+export const INDEX_KEY_CACHE_MAX = 256;
+
 /** One call to KMS, retries included, answers within this budget (README: 503 within 15 s). */
 export const KMS_CALL_BUDGET_MS = 15_000;
 /** Upper bound of KMS_TIMEOUT_MS (one attempt), so that an attempt always fits the budget. */
