@@ -91,8 +91,8 @@ export class PiiApiClient {
    * Encrypts here, with the user's cached public key: the plaintext never leaves this process.
    * The service decrypts the result like its own.
    */
-  async encryptLocal(userId: string, data: readonly string[], options?: CallOptions): Promise<string[]> {
-    const key = options ? await this.fetchPublicKey(userId, options) : await this.publicKeys.get(userId);
+  async encryptLocal(userId: string, data: readonly string[]): Promise<string[]> {
+    const key = await this.publicKeys.get(userId);
     return encryptLocally(key.publicKey, userId, key.keyVersion, data);
   }
 
@@ -177,7 +177,7 @@ export class PiiApiClient {
   // health and metrics (no token needed; sent anyway)
 
   /** Liveness. */
-  live(options?: CallOptions): Promise<unknown> {
+  live(options?: CallOptions) {
     return this.unwrap(this.api.GET('/health/live', this.init(options)));
   }
 
@@ -195,10 +195,8 @@ export class PiiApiClient {
 
   // internals
 
-  private async fetchPublicKey(userId: string, options?: CallOptions): Promise<PublicKeyInfo> {
-    const { keyVersion, publicKey } = await this.unwrap(
-      this.api.GET('/api/v1/keys/{userId}', { params: { path: { userId } }, ...this.init(options) }),
-    );
+  private async fetchPublicKey(userId: string): Promise<PublicKeyInfo> {
+    const { keyVersion, publicKey } = await this.unwrap(this.api.GET('/api/v1/keys/{userId}', { params: { path: { userId } } }));
     return { userId, keyVersion, publicKey };
   }
 

@@ -1,0 +1,332 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { encryptLocally, PiiApiClient, PiiApiError, type Fetch, type PiiApiClientOptions } from '../../clients/typescript/src';
+import { freePort } from '../support/processes';
+import { embeddedStack, Stack, STACKS } from '../support/stacks';
+
+/** High enough for everything one stack's tests send as one caller, low enough to exhaust quickly. */
+const RATE_LIMIT = 150;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/** A fetch that records what the client sent and what came back, around the real one. */
+function recordingFetch(): { fetch: Fetch; sent: { method: string; path: string; requestId: string | null; status?: number }[] } {
+  const sent: { method: string; path: string; requestId: string | null; status?: number }[] = [];
+  return {
+    sent,
+    fetch: async (request) => {
+      const entry: (typeof sent)[number] = {
+        method: request.method,
+        path: new URL(request.url).pathname,
+        requestId: request.headers.get('X-Request-Id'),
+      };
+      sent.push(entry);
+      const response = await fetch(request);
+      entry.status = response.status;
+      return response;
+    },
+  };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<PiiApiError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof PiiApiError, `expected a PiiApiError, got ${(error as Error)?.stack ?? error}`);
+    return error;
+  }
+  assert.fail('the call succeeded');
+}
+
+/**
+ * A caller of its own exhausts the rate limit, then rotates a key: the rotation answers 429 with
+ * Retry-After (the full minute the limiter blocks for). A client allowed a shorter wait fails at
+ * once; with `patient`, one allowed the minute waits it out and sends the rotation again.
+ * Started before the route tests and awaited by the last test, so the minute overlaps them.
+ */
+async function rateLimitedRotation(stack: Stack, userId: string, patient: boolean) {
+  const token = await stack.identity('burst-caller', ['keys:read', 'rotate']);
+  const options: PiiApiClientOptions = { baseUrl: stack.url, token };
+  const burst = new PiiApiClient({ ...options, retry: { maxRetries: 0 } });
+  let limited: PiiApiError | undefined;
+  for (let sent = 0; !limited && sent <= RATE_LIMIT * 2; sent += 10) {
+    const results = await Promise.allSettled(Array.from({ length: 10 }, () => burst.getKey(userId)));
+    for (const result of results) if (result.status === 'rejected') limited = result.reason;
+  }
+  assert.equal(limited?.code, 'RATE001');
+
+  const impatient = recordingFetch();
+  const impatientStarted = Date.now();
+  const refused = await rejection(new PiiApiClient({ ...options, fetch: impatient.fetch, retry: { maxDelayMs: 1000 } }).rotate(userId, {}));
+  const impatientMs = Date.now() - impatientStarted;
+
+  if (!patient) return { refused, impatientMs, impatientSent: impatient.sent };
+  const recorder = recordingFetch();
+  const started = Date.now();
+  const rotated = await new PiiApiClient({ ...options, fetch: recorder.fetch, retry: { maxDelayMs: 65_000 } }).rotate(userId, {});
+  return { refused, impatientMs, impatientSent: impatient.sent, waited: { rotated, elapsedMs: Date.now() - started, sent: recorder.sent } };
+}
+
+/**
+ * The minute-long wait runs on one stack: the client code and the limiter (in memory, per replica)
+ * are the same on both, and the test suite takes a minute longer for each.
+ */
+const WAITS_OUT_THE_LIMIT = embeddedStack;
+
+// One stack at a time: Passport keeps one strategy per process, so two apps in one process would
+// check each other's tokens.
+describe('typed client (clients/typescript) against the running service', () => {
+  for (const definition of STACKS) {
+    describe(definition.name, () => {
+      let stack: Stack;
+      let client: PiiApiClient;
+      let recorder: ReturnType<typeof recordingFetch>;
+      let rateLimited: ReturnType<typeof rateLimitedRotation>;
+
+      before(async () => {
+        stack = await definition.start({ RATE_LIMIT_PER_MINUTE: String(RATE_LIMIT), ROTATION_ENABLED: 'false' });
+        recorder = recordingFetch();
+        client = new PiiApiClient({ baseUrl: stack.url, token: () => stack.token(), fetch: recorder.fetch });
+        for (const userId of ['42', '77', '500']) await client.createKey(userId);
+        rateLimited = rateLimitedRotation(stack, '500', definition === WAITS_OUT_THE_LIMIT);
+        rateLimited.catch(() => undefined); // awaited (and its failure reported) by the last test
+      });
+      after(() => stack?.close());
+
+      it('creates a key once: a second create answers created: false with the same version', async () => {
+        const first = await client.createKey('1001');
+        const again = await client.createKey('1001');
+        assert.deepEqual([first.created, again.created], [true, false]);
+        assert.equal(again.keyVersion, first.keyVersion);
+        const details = await client.getKey('1001');
+        assert.equal(details.userId, '1001');
+        assert.match(details.publicKey, /^-----BEGIN PUBLIC KEY-----/);
+        assert.deepEqual(
+          details.versions.map((v) => v.status),
+          ['current'],
+        );
+      });
+
+      it('encrypts and decrypts through the service, in order, with the stated purpose in the access report', async () => {
+        const plaintexts = ['Jane Doe', '046 454 286', '', 'Zoë 🙂'];
+        const ciphertexts = await client.encrypt('42', plaintexts);
+        assert.ok(ciphertexts.every((c) => c.startsWith('ek1:1:')));
+        assert.deepEqual(await client.decrypt('42', ciphertexts, { purpose: 'client e2e check' }), plaintexts);
+        const report = await client.accessReport('42');
+        assert.ok(report.accesses.some((entry) => entry.action === 'decrypt' && entry.purpose === 'client e2e check' && entry.items === 4));
+      });
+
+      it('encrypts locally with the published public key: nothing but the key lookup is sent, and the service decrypts it', async () => {
+        const before = recorder.sent.length;
+        const plaintexts = ['Jane Doe, SIN 046 454 286', 'Łódź 🙂', ''];
+        const local = await client.encryptLocal('77', plaintexts);
+        const again = await client.encryptLocal('77', ['second batch']);
+        assert.deepEqual(
+          recorder.sent.slice(before).map((r) => `${r.method} ${r.path}`),
+          ['GET /api/v1/keys/77'],
+          'one key lookup, then the cached key',
+        );
+        assert.deepEqual(await client.decrypt('77', [...local, ...again]), [...plaintexts, 'second batch']);
+        // The standalone function with the key the caller fetched itself.
+        const { publicKey, keyVersion } = await client.getKey('77');
+        assert.deepEqual(await client.decrypt('77', encryptLocally(publicKey, '77', keyVersion, ['by hand'])), ['by hand']);
+        // Bound to the user: another user's key cannot open it.
+        const moved = await rejection(client.decrypt('42', local.slice(0, 1)));
+        assert.deepEqual([moved.status, moved.code], [400, 'ENC002']);
+      });
+
+      it('uses the new key version for local encryption right after a rotation, and old ciphertexts still decrypt', async () => {
+        await client.createKey('300');
+        const v1 = await client.encryptLocal('300', ['before rotation']);
+        assert.equal(client.publicKeys.peek('300')?.keyVersion, 1);
+        const { keyVersion, rotatedData } = await client.rotate('300', { will: v1[0], note: 'kept as is' }, { reason: 'compliance' });
+        assert.equal(keyVersion, 2);
+        assert.equal(client.publicKeys.peek('300'), undefined, 'the rotation dropped the cached version 1');
+        const v2 = await client.encryptLocal('300', ['after rotation']);
+        assert.ok(v2[0].startsWith('ek1:2:'));
+        const rotated = rotatedData as unknown as { will: string; note: string };
+        assert.equal(rotated.note, 'kept as is');
+        assert.deepEqual(await client.decrypt('300', [v1[0], rotated.will, v2[0]]), [
+          'before rotation',
+          'before rotation',
+          'after rotation',
+        ]);
+        const [rewrapped] = await client.rewrap('300', [v1[0]]);
+        assert.ok(rewrapped.startsWith('ek1:2:'));
+        assert.deepEqual(await client.decrypt('300', [rewrapped]), ['before rotation']);
+      });
+
+      it('refreshes a cached key that another service rotated as soon as a newer ciphertext passes through', async () => {
+        await client.createKey('301');
+        await client.encryptLocal('301', ['cached at version 1']);
+        const elsewhere = new PiiApiClient({ baseUrl: stack.url, token: await stack.token() });
+        await elsewhere.rotate('301', {});
+        const [newer] = await elsewhere.encrypt('301', ['from the other service']);
+        assert.equal(client.publicKeys.peek('301')?.keyVersion, 1, 'still the cached version');
+        await client.decrypt('301', [newer]);
+        const [local] = await client.encryptLocal('301', ['after the refresh']);
+        assert.ok(local.startsWith('ek1:2:'), local.slice(0, 6));
+      });
+
+      it('runs a delegated release: grant, two approvals, translate, list, revoke', async () => {
+        const creator = new PiiApiClient({ baseUrl: stack.url, token: await stack.identity('client-estate', ['grants:write']) });
+        const approvers = await Promise.all(
+          ['client-officer', 'client-legal'].map(
+            async (name) => new PiiApiClient({ baseUrl: stack.url, token: await stack.identity(name, ['grants:approve']) }),
+          ),
+        );
+        const grant = await creator.createGrant({ fromUserId: '42', toUserId: '77', reason: 'Executor, probate file 2026-1234' });
+        assert.equal(grant.state, 'pending');
+        assert.equal((await approvers[0].approveGrant(grant.id)).state, 'pending');
+        assert.equal((await approvers[1].approveGrant(grant.id)).state, 'active');
+        const [stored] = await client.encrypt('42', ['the will']);
+        const translated = (await client.translate('42', '77', { will: stored })) as { will: string };
+        assert.deepEqual(await client.decrypt('77', [translated.will]), ['the will']);
+        const listed = await creator.listGrants({ fromUserId: '42' });
+        assert.ok(listed.some((g) => g.id === grant.id && g.state === 'active'));
+        assert.equal((await creator.revokeGrant(grant.id)).state, 'revoked');
+        const refused = await rejection(client.translate('42', '77', { will: stored }));
+        assert.deepEqual([refused.status, refused.code], [403, 'AUTH002']);
+        const missing = await rejection(approvers[0].approveGrant(randomUUID()));
+        assert.deepEqual([missing.status, missing.code], [404, 'GRANT001']);
+      });
+
+      it('reads the audit trail: filtered events, a verified chain, and the access report', async () => {
+        const page = await client.auditEvents({ userId: '42', limit: 5 });
+        assert.ok(page.events.length > 0 && page.events.length <= 5);
+        assert.ok(page.events.every((event) => event.userId === '42'));
+        const verified = await client.verifyAudit();
+        assert.equal(verified.ok, true);
+        assert.ok(verified.events > 0);
+        const report = await client.accessReport('42', { from: new Date(Date.now() - 3600_000).toISOString() });
+        assert.equal(report.userId, '42');
+      });
+
+      it('revokes a token: the revoked token then gets a typed 401 AUTH001', async () => {
+        const doomed = await stack.identity('client-doomed', ['keys:read']);
+        const doomedClient = new PiiApiClient({ baseUrl: stack.url, token: doomed });
+        await doomedClient.getKey('42');
+        const { revoked } = await client.revokeToken({ token: doomed });
+        assert.equal(revoked, true);
+        const error = await rejection(doomedClient.getKey('42'));
+        assert.deepEqual([error.status, error.code], [401, 'AUTH001']);
+      });
+
+      it('crypto-shreds a user: the receipt, then KEY001 for the key and for local encryption', async () => {
+        await client.createKey('302');
+        await client.encryptLocal('302', ['cached']);
+        const receipt = await client.deleteKey('302');
+        assert.deepEqual([receipt.userId, receipt.versionsDestroyed], ['302', 1]);
+        assert.equal(client.publicKeys.peek('302'), undefined);
+        for (const call of [() => client.getKey('302'), () => client.encryptLocal('302', ['x'])]) {
+          const error = await rejection(call());
+          assert.deepEqual([error.status, error.code], [404, 'KEY001']);
+        }
+      });
+
+      it('answers health and metrics through the client', async () => {
+        assert.equal((await client.live()).status, 'ok');
+        const ready = await client.ready();
+        assert.equal(ready.ready, true);
+        assert.match(await client.metrics(), /pii_api_/);
+      });
+
+      it('sends a fresh request id per call, or the one the caller gives, and the error carries it', async () => {
+        const before = recorder.sent.length;
+        await client.getKey('42');
+        await client.getKey('42');
+        const ids = recorder.sent.slice(before).map((r) => r.requestId);
+        assert.ok(
+          ids.every((id) => UUID.test(id ?? '')),
+          String(ids),
+        );
+        assert.notEqual(ids[0], ids[1]);
+        const error = await rejection(client.decrypt('42', ['not a ciphertext'], { requestId: 'order-7731.decrypt' }));
+        assert.deepEqual([error.status, error.code, error.requestId], [400, 'ENC001', 'order-7731.decrypt']);
+        assert.ok(!error.message.includes('not a ciphertext'), 'the message never repeats the input');
+        await assert.rejects(client.getKey('42', { requestId: 'has spaces' }), TypeError);
+      });
+
+      it('gives typed errors with the documented codes', async () => {
+        const reader = new PiiApiClient({ baseUrl: stack.url, token: await stack.token(['keys:read']) });
+        const forbidden = await rejection(reader.encrypt('42', ['x']));
+        assert.deepEqual([forbidden.status, forbidden.code], [403, 'AUTH002']);
+        assert.ok(forbidden.requestId);
+        const anonymous = await rejection(new PiiApiClient({ baseUrl: stack.url, token: 'not-a-jwt' }).getKey('42'));
+        assert.deepEqual([anonymous.status, anonymous.code], [401, 'AUTH001']);
+        const invalid = await rejection(client.getKey('042'));
+        assert.deepEqual([invalid.status, invalid.code], [400, 'ENC001']);
+        const unknown = await rejection(client.encrypt('9999', ['x']));
+        assert.deepEqual([unknown.status, unknown.code], [404, 'KEY001']);
+        assert.ok(unknown instanceof Error && unknown.name === 'PiiApiError');
+      });
+
+      it('refuses at once with RATE001 and the wait when Retry-After is longer than the caller allows', async () => {
+        const { refused, impatientMs, impatientSent } = await rateLimited;
+        assert.deepEqual([refused.status, refused.code], [429, 'RATE001']);
+        assert.ok(refused.retryAfterSeconds! > 1, String(refused.retryAfterSeconds));
+        assert.equal(impatientSent.length, 1);
+        assert.ok(impatientMs < 1000, `${impatientMs} ms`);
+      });
+
+      it(
+        'waits out Retry-After when rate limited and sends the rotation again, which then runs once',
+        { skip: definition !== WAITS_OUT_THE_LIMIT && `the minute's wait runs on ${WAITS_OUT_THE_LIMIT.name} only` },
+        async () => {
+          const { refused, waited } = await rateLimited;
+          const { rotated, elapsedMs, sent } = waited!;
+          assert.deepEqual(
+            sent.map((r) => r.status),
+            [429, 200],
+          );
+          assert.equal(sent[0].requestId, sent[1].requestId, 'one request id for both attempts');
+          assert.ok(elapsedMs >= (refused.retryAfterSeconds! - 2) * 1000, `${elapsedMs} ms for Retry-After ${refused.retryAfterSeconds} s`);
+          assert.equal(rotated.keyVersion, 2, 'rotated exactly once');
+        },
+      );
+    });
+  }
+});
+
+describe('typed client when the connection fails', () => {
+  let dropper: Server;
+  let dropperUrl: string;
+  let connections = 0;
+  const sockets = new Set<Socket>();
+
+  before(async () => {
+    // Accepts a request, reads it, and closes the connection without an answer.
+    dropper = createServer((socket) => {
+      connections += 1;
+      sockets.add(socket);
+      socket.once('data', () => socket.destroy());
+      socket.once('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => dropper.listen(0, '127.0.0.1', resolve));
+    dropperUrl = `http://127.0.0.1:${(dropper.address() as { port: number }).port}`;
+  });
+  after(() => {
+    for (const socket of sockets) socket.destroy();
+    dropper.close();
+  });
+
+  const options = { token: 'token', retry: { maxRetries: 2, baseDelayMs: 10 } };
+
+  it('sends a rotation again when the connection was refused, since nothing reached the service', async () => {
+    const { fetch, sent } = recordingFetch();
+    const client = new PiiApiClient({ ...options, baseUrl: `http://127.0.0.1:${await freePort()}`, fetch });
+    await assert.rejects(client.rotate('42', {}), (error: Error) => /fetch failed/.test(error.message));
+    assert.equal(sent.length, 3);
+  });
+
+  it('never sends a rotation twice when the connection broke after it was sent, but repeats an encrypt', async () => {
+    const client = new PiiApiClient({ ...options, baseUrl: dropperUrl });
+    connections = 0;
+    await assert.rejects(client.rotate('42', {}));
+    assert.equal(connections, 1);
+    connections = 0;
+    await assert.rejects(client.encrypt('42', ['x']));
+    assert.equal(connections, 3);
+  });
+});
