@@ -8,6 +8,7 @@ import { CeilingResult, KeygenResult, PEER_SUITES, PeerResult, PeerSuite } from 
 import { References, startBareExpress } from './references-client';
 import { BenchResults, judgeTargets, printReport, ScenarioResult, writeResults } from './report';
 import { ROOT, ServiceUnderTest } from './service';
+import { measureStartup, renderStartup, StartupResult } from './startup';
 import { BATCH_SIZES, CONNECTIONS, ITEM_BYTES, makeItems, MANY_CONNECTIONS, randomUserIdBase, TARGET_BATCH, TEN_ITEMS } from './workload';
 
 /**
@@ -15,7 +16,8 @@ import { BATCH_SIZES, CONNECTIONS, ITEM_BYTES, makeItems, MANY_CONNECTIONS, rand
  * in-process ceiling and the AWS Encryption SDK, measured in one run (see docs/performance.md).
  *
  * BENCH_SECONDS   seconds per measured load run (default 6; each run has a 1 s warm-up before it)
- * BENCH_ONLY      a regular expression: run only the scenarios whose name matches (results not saved)
+ * BENCH_ONLY      a regular expression: run only the scenarios whose name matches (results not saved);
+ *                 `startup`: only time to ready and memory, .nvmrc's Node against the previous line
  * BENCH_CPU_PROF  1: run the service under `node --cpu-prof`; profiles go to .build/bench-profile
  * BENCH_SERVICE_ENTRY  another build of the service to run instead of dist/main.js (to compare builds)
  */
@@ -30,6 +32,10 @@ const PROFILE_DIR = join(ROOT, '.build/bench-profile');
 const KEY_CONNECTIONS = availableParallelism() * 8;
 
 const selected = (name: string) => !ONLY || ONLY.test(name);
+/** The scenarios that load the main service run (startup starts services of its own). */
+const SERVICE_SCENARIOS = (['encrypt', 'decrypt'] as const)
+  .flatMap((operation) => [...BATCH_SIZES.map((items) => `${operation} ${items} @${CONNECTIONS}`), `${operation} ${TEN_ITEMS} @${MANY_CONNECTIONS}`])
+  .concat(['keys', 'peer']);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 type Workload = Omit<LoadSpec, 'url' | 'token' | 'seconds'>;
@@ -43,6 +49,14 @@ async function main(): Promise<void> {
   if (profiling) {
     rmSync(PROFILE_DIR, { recursive: true, force: true });
     mkdirSync(PROFILE_DIR, { recursive: true });
+  }
+
+  let startup: StartupResult[] | undefined;
+  if (selected('startup')) startup = await measureStartup(log);
+  if (!SERVICE_SCENARIOS.some(selected)) {
+    if (startup) process.stdout.write(`\n${renderStartup(startup)}\n`);
+    log('BENCH_ONLY is set: partial run, results not saved');
+    return;
   }
 
   const references = new References();
@@ -187,6 +201,7 @@ async function main(): Promise<void> {
     peer: results.peer ?? [],
     keys: results.keys,
     keygenInterference: results.keygenInterference,
+    startup,
     targets: [],
   };
   complete.targets = judgeTargets(complete);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { LoadResult } from './load';
 import type { CeilingResult, KeygenResult, PeerResult } from './references';
 import { ROOT } from './service';
+import { renderStartup, StartupResult } from './startup';
 import { CONNECTIONS, MANY_CONNECTIONS, TARGET_BATCH, TEN_ITEMS } from './workload';
 
 export interface ScenarioResult {
@@ -45,6 +46,8 @@ export interface BenchResults {
   peer: PeerResult[];
   keys?: { keygen: KeygenResult; service: LoadResult; connections: number };
   keygenInterference?: { keysRate: number; alone: LoadResult; withKeys: LoadResult; keys: LoadResult };
+  /** Time to ready and resident memory, the project's Node against the previous line (bench/startup.ts). */
+  startup?: StartupResult[];
   targets: Target[];
 }
 
@@ -177,6 +180,7 @@ export function renderReport(results: BenchResults): string {
       '',
     );
   }
+  if (results.startup?.length) lines.push(renderStartup(results.startup), '');
   if (results.targets.length) {
     lines.push('| target | measured | met |', '|---|--:|:-:|');
     for (const target of results.targets) lines.push(`| ${target.target} | ${target.measured} | ${target.met ? 'yes' : '**no**'} |`);

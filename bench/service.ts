@@ -17,6 +17,8 @@ const TOKEN_LIFETIME = '2h';
 export interface ServiceOptions {
   /** Directory for `node --cpu-prof` output; no profiling when unset. */
   cpuProfileDir?: string;
+  /** The node binary that runs the service; the bench's own by default. */
+  node?: string;
 }
 
 /**
@@ -31,6 +33,9 @@ export class ServiceUnderTest {
     private readonly output: () => string,
     private readonly parts: { database: TestDatabase; moto: Moto; kms: KmsFaultProxy; issuer: TestIssuer; cwd: string },
   ) {}
+
+  /** Milliseconds from spawning the process to its first 200 on /health/ready (polled every 10 ms). */
+  readyMs = NaN;
 
   static async start(options: ServiceOptions = {}): Promise<ServiceUnderTest> {
     const database = await TestDatabase.create();
@@ -58,14 +63,21 @@ export class ServiceUnderTest {
     };
     const profiling = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
     const entry = process.env.BENCH_SERVICE_ENTRY ?? join(ROOT, 'dist/main.js');
-    const { child, output } = spawnLogged(process.execPath, [...profiling, entry], { cwd, env });
+    const spawnedAt = performance.now();
+    const { child, output } = spawnLogged(options.node ?? process.execPath, [...profiling, entry], { cwd, env });
     const service = new ServiceUnderTest(`http://127.0.0.1:${port}`, child, output, { database, moto, kms, issuer, cwd });
     try {
-      await waitFor('the service', async () => {
-        if (child.exitCode !== null) throw new Error(`it exited with ${child.exitCode}:\n${output()}`);
-        const response = await fetch(`${service.url}/health/ready`);
-        if (response.status !== 200) throw new Error(`/health/ready answered ${response.status}`);
-      }, 60_000);
+      await waitFor(
+        'the service',
+        async () => {
+          if (child.exitCode !== null) throw new Error(`it exited with ${child.exitCode}:\n${output()}`);
+          const response = await fetch(`${service.url}/health/ready`);
+          if (response.status !== 200) throw new Error(`/health/ready answered ${response.status}`);
+        },
+        60_000,
+        10,
+      );
+      service.readyMs = performance.now() - spawnedAt;
     } catch (error) {
       await service.stop();
       throw error;
@@ -109,6 +121,11 @@ export class ServiceUnderTest {
     return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
   }
 
+  /** Resident memory of the service process now (`rss`) and at its highest so far (`peak`), in MiB; Linux only. */
+  get memoryMiB(): { rss: number; peak: number } | undefined {
+    return processMemoryMiB(this.child.pid);
+  }
+
   /** What the service wrote (LOG_LEVEL=warn: warnings and errors only). */
   get log(): string {
     return this.output();
@@ -119,5 +136,16 @@ export class ServiceUnderTest {
     await stopProcess(this.child);
     await Promise.allSettled([kms.stop(), moto.stop(), issuer.stop(), database.drop()]);
     rmSync(cwd, { recursive: true, force: true });
+  }
+}
+
+/** VmRSS and VmHWM of a process from /proc (proc(5)), in MiB; undefined elsewhere. */
+export function processMemoryMiB(pid: number | undefined): { rss: number; peak: number } | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)![1]);
+    return { rss: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 };
+  } catch {
+    return undefined;
   }
 }

@@ -14,8 +14,8 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Polls until `probe` resolves or `timeoutMs` passes. */
-export async function waitFor(what: string, probe: () => Promise<unknown>, timeoutMs = 20_000): Promise<void> {
+/** Polls until `probe` resolves or `timeoutMs` passes, every `intervalMs`. */
+export async function waitFor(what: string, probe: () => Promise<unknown>, timeoutMs = 20_000, intervalMs = 100): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
@@ -24,7 +24,7 @@ export async function waitFor(what: string, probe: () => Promise<unknown>, timeo
       return;
     } catch (error) {
       lastError = error;
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, intervalMs));
     }
   }
   throw new Error(`${what} did not become ready: ${(lastError as Error)?.message ?? lastError}`);

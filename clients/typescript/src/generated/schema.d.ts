@@ -12,7 +12,7 @@ export interface paths {
             cookie?: never;
         };
         /** Prometheus metrics (no token; scrape from inside the cluster) */
-        get: operations["MetricsController_scrape"];
+        get: operations["getMetrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -31,7 +31,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Revoke an access token: every replica refuses it (AUTH001) until it expires */
-        post: operations["RevocationController_revoke"];
+        post: operations["revokeToken"];
         delete?: never;
         options?: never;
         head?: never;
@@ -46,7 +46,7 @@ export interface paths {
             cookie?: never;
         };
         /** Audit events, newest first, filtered and cursor-paginated */
-        get: operations["AuditController_query"];
+        get: operations["listAuditEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -63,7 +63,7 @@ export interface paths {
             cookie?: never;
         };
         /** Walk every hash chain: ok, or the first broken link (an edited, removed or inserted event) */
-        get: operations["AuditController_verify"];
+        get: operations["verifyAuditTrail"];
         put?: never;
         post?: never;
         delete?: never;
@@ -80,7 +80,7 @@ export interface paths {
             cookie?: never;
         };
         /** Who encrypted or decrypted this person’s data, how many items, when, and for what stated purpose */
-        get: operations["AccessReportController_report"];
+        get: operations["getAccessReport"];
         put?: never;
         post?: never;
         delete?: never;
@@ -99,7 +99,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Create the user’s key pair (idempotent) */
-        post: operations["KeysController_create"];
+        post: operations["createKey"];
         delete?: never;
         options?: never;
         head?: never;
@@ -114,11 +114,11 @@ export interface paths {
             cookie?: never;
         };
         /** Key metadata, versions and the current public key (PEM); never private material */
-        get: operations["KeysController_describe"];
+        get: operations["getKey"];
         put?: never;
         post?: never;
         /** Crypto-shred: destroy the private key of every version; no ciphertext of the user can be decrypted again */
-        delete: operations["KeysController_destroy"];
+        delete: operations["destroyKey"];
         options?: never;
         head?: never;
         patch?: never;
@@ -134,7 +134,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Encrypt a batch of strings under the user’s current key */
-        post: operations["CryptoController_encrypt"];
+        post: operations["encrypt"];
         delete?: never;
         options?: never;
         head?: never;
@@ -151,7 +151,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Decrypt a batch of the user’s ciphertexts (all or nothing) */
-        post: operations["CryptoController_decrypt"];
+        post: operations["decrypt"];
         delete?: never;
         options?: never;
         head?: never;
@@ -168,7 +168,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Create a new key version and re-encrypt every ciphertext found in `data` under it */
-        post: operations["RotationController_rotate"];
+        post: operations["rotateKey"];
         delete?: never;
         options?: never;
         head?: never;
@@ -185,7 +185,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Re-encrypt ciphertexts of older versions under the current version (no new version) */
-        post: operations["RotationController_rewrap"];
+        post: operations["rewrap"];
         delete?: never;
         options?: never;
         head?: never;
@@ -200,10 +200,10 @@ export interface paths {
             cookie?: never;
         };
         /** List grants with their state, newest first */
-        get: operations["DelegationController_list"];
+        get: operations["listGrants"];
         put?: never;
         /** Create a pending grant releasing one person’s data to a delegate */
-        post: operations["DelegationController_create"];
+        post: operations["createGrant"];
         delete?: never;
         options?: never;
         head?: never;
@@ -220,7 +220,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Approve a grant as the calling identity (never the creator; repeats are not counted) */
-        post: operations["DelegationController_approve"];
+        post: operations["approveGrant"];
         delete?: never;
         options?: never;
         head?: never;
@@ -238,7 +238,7 @@ export interface paths {
         put?: never;
         post?: never;
         /** Revoke a grant */
-        delete: operations["DelegationController_revoke"];
+        delete: operations["revokeGrant"];
         options?: never;
         head?: never;
         patch?: never;
@@ -254,7 +254,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Re-encrypt a person’s ciphertexts under a delegate’s key, under an active grant; plaintext never leaves the service */
-        post: operations["DelegationController_translate"];
+        post: operations["translate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -269,7 +269,7 @@ export interface paths {
             cookie?: never;
         };
         /** Liveness: the process answers (no dependency checks) */
-        get: operations["HealthController_live"];
+        get: operations["checkLiveness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -286,7 +286,7 @@ export interface paths {
             cookie?: never;
         };
         /** Readiness: database reachable, key provider usable, signing keys loaded; 503 while shutting down. Redis is optional: when it is unreachable the answer stays 200 with redis "degraded". */
-        get: operations["HealthController_ready"];
+        get: operations["checkReadiness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -746,7 +746,7 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    MetricsController_scrape: {
+    getMetrics: {
         parameters: {
             query?: never;
             header?: never;
@@ -764,7 +764,7 @@ export interface operations {
             };
         };
     };
-    RevocationController_revoke: {
+    revokeToken: {
         parameters: {
             query?: never;
             header?: never;
@@ -823,7 +823,7 @@ export interface operations {
             };
         };
     };
-    AuditController_query: {
+    listAuditEvents: {
         parameters: {
             query?: {
                 /** @description Earliest event time (inclusive), ISO 8601 */
@@ -892,7 +892,7 @@ export interface operations {
             };
         };
     };
-    AuditController_verify: {
+    verifyAuditTrail: {
         parameters: {
             query?: never;
             header?: never;
@@ -947,7 +947,7 @@ export interface operations {
             };
         };
     };
-    AccessReportController_report: {
+    getAccessReport: {
         parameters: {
             query?: {
                 /** @description Earliest event time (inclusive), ISO 8601 */
@@ -1009,7 +1009,7 @@ export interface operations {
             };
         };
     };
-    KeysController_create: {
+    createKey: {
         parameters: {
             query?: never;
             header?: never;
@@ -1078,7 +1078,7 @@ export interface operations {
             };
         };
     };
-    KeysController_describe: {
+    getKey: {
         parameters: {
             query?: never;
             header?: never;
@@ -1144,7 +1144,7 @@ export interface operations {
             };
         };
     };
-    KeysController_destroy: {
+    destroyKey: {
         parameters: {
             query?: never;
             header?: never;
@@ -1219,7 +1219,7 @@ export interface operations {
             };
         };
     };
-    CryptoController_encrypt: {
+    encrypt: {
         parameters: {
             query?: never;
             header?: never;
@@ -1287,7 +1287,7 @@ export interface operations {
             };
         };
     };
-    CryptoController_decrypt: {
+    decrypt: {
         parameters: {
             query?: never;
             header?: never;
@@ -1355,7 +1355,7 @@ export interface operations {
             };
         };
     };
-    RotationController_rotate: {
+    rotateKey: {
         parameters: {
             query?: never;
             header?: never;
@@ -1432,7 +1432,7 @@ export interface operations {
             };
         };
     };
-    RotationController_rewrap: {
+    rewrap: {
         parameters: {
             query?: never;
             header?: never;
@@ -1500,7 +1500,7 @@ export interface operations {
             };
         };
     };
-    DelegationController_list: {
+    listGrants: {
         parameters: {
             query?: {
                 fromUserId?: string;
@@ -1549,7 +1549,7 @@ export interface operations {
             };
         };
     };
-    DelegationController_create: {
+    createGrant: {
         parameters: {
             query?: never;
             header?: never;
@@ -1608,7 +1608,7 @@ export interface operations {
             };
         };
     };
-    DelegationController_approve: {
+    approveGrant: {
         parameters: {
             query?: never;
             header?: never;
@@ -1665,7 +1665,7 @@ export interface operations {
             };
         };
     };
-    DelegationController_revoke: {
+    revokeGrant: {
         parameters: {
             query?: never;
             header?: never;
@@ -1722,7 +1722,7 @@ export interface operations {
             };
         };
     };
-    DelegationController_translate: {
+    translate: {
         parameters: {
             query?: never;
             header?: never;
@@ -1790,7 +1790,7 @@ export interface operations {
             };
         };
     };
-    HealthController_live: {
+    checkLiveness: {
         parameters: {
             query?: never;
             header?: never;
@@ -1938,7 +1938,7 @@ export interface operations {
             };
         };
     };
-    HealthController_ready: {
+    checkReadiness: {
         parameters: {
             query?: never;
             header?: never;
