@@ -1,19 +1,9 @@
 /**
- * When the client sends a request again, and after how long. The rule, in the README's words:
- *
- * - Calls that change nothing, or that the service makes idempotent, may be repeated after any
- *   failure: every GET, `POST /keys` (a second call answers `created: false`), `POST /encrypt`,
- *   `/decrypt`, `/rewrap` and `/translate`. They are repeated on 429, on 503, and when the
- *   connection fails.
- * - Every other call (`POST /rotate`, `POST /grants`, `POST /grants/{id}/approve`,
- *   `DELETE /grants/{id}`, `DELETE /keys/{userId}`, `POST /tokens/revoke`, and any route this
- *   client does not know) is repeated only when it surely did not run: on 429 (the rate limiter
- *   refuses before the route runs), on 503 that carries `Retry-After` (a refusal before the
- *   route runs; the service's other 503s, SYS002 from a dependency that failed mid-way, carry
- *   none), and when the connection was refused, so nothing was sent.
- * - `Retry-After` (seconds or an HTTP date) is waited out exactly; when it is longer than the
- *   caller allows (`maxDelayMs`) the call fails at once with the error, which carries the wait.
- *   Without it, the wait is exponential with full jitter. At most `maxRetries` repeats.
+ * When the client sends a request again, and after how long (the client's README, "Retries"):
+ * calls that may run twice without harm are repeated on 429, 503 and any failed connection; every
+ * other call only when it surely did not run (429, 503 with Retry-After, a refused connection).
+ * Retry-After is waited out exactly, unless it is longer than the caller allows; without it the
+ * wait is exponential with full jitter. At most `maxRetries` repeats.
  */
 
 export interface RetryOptions {
