@@ -54,6 +54,14 @@ describe('client retry policy', () => {
     assert.notEqual(retryDelay(refused, false, 1, options), undefined);
     assert.equal(retryDelay(reset, false, 1, options), undefined);
     assert.notEqual(retryDelay(reset, true, 1, options), undefined);
+    const everyAddressRefused = {
+      networkError: new TypeError('fetch failed', { cause: new AggregateError([refused.networkError.cause, refused.networkError.cause]) }),
+    };
+    assert.notEqual(retryDelay(everyAddressRefused, false, 1, options), undefined);
+    const oneAddressReset = {
+      networkError: new TypeError('fetch failed', { cause: new AggregateError([refused.networkError.cause, reset.networkError.cause]) }),
+    };
+    assert.equal(retryDelay(oneAddressReset, false, 1, options), undefined);
   });
 
   it('never repeats other errors, and gives up after maxRetries or when Retry-After is longer than the caller allows', () => {

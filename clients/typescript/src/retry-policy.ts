@@ -39,13 +39,17 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-/** True when the error says the connection was refused: the request never reached the service. */
-export function connectionRefused(error: unknown): boolean {
-  for (let current = error, depth = 0; current && depth < 5; depth++) {
-    if ((current as { code?: unknown }).code === 'ECONNREFUSED') return true;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return false;
+/**
+ * True when the error says the connection was refused: the request never reached the service.
+ * fetch reports it as the cause of its TypeError, or, when it tried several addresses, as an
+ * AggregateError in which every attempt was refused.
+ */
+export function connectionRefused(error: unknown, depth = 0): boolean {
+  if (typeof error !== 'object' || error === null || depth > 5) return false;
+  const { code, cause, errors } = error as { code?: unknown; cause?: unknown; errors?: unknown };
+  if (code === 'ECONNREFUSED') return true;
+  if (Array.isArray(errors) && errors.length > 0) return errors.every((each) => connectionRefused(each, depth + 1));
+  return connectionRefused(cause, depth + 1);
 }
 
 /**
