@@ -18,9 +18,15 @@ export const MAX_EVENTS_PER_INSERT = 500;
 /** Column widths of the free-form fields: an over-long value is cut, never a reason to fail a batch. */
 const WIDTH = { requestId: 128, actor: 256, sourceIp: 64 } as const;
 
+/** Where a stored event is: its id and its hash (which a crypto-shred receipt quotes). */
+export interface StoredAuditEvent {
+  id: string;
+  hash: string;
+}
+
 interface Pending {
   content: AuditEventContent;
-  resolve: () => void;
+  resolve: (stored: StoredAuditEvent | null) => void;
   reject: (error: unknown) => void;
 }
 
@@ -52,10 +58,10 @@ export class AuditWriter implements BeforeApplicationShutdown {
   ) {}
 
   /**
-   * Resolves once the event is stored. When it cannot be, rejects with 503 SYS002 — or, with
-   * AUDIT_FAIL_OPEN=true, logs the loss loudly and resolves.
+   * Resolves with the stored event's id and hash once it is stored. When it cannot be, rejects
+   * with 503 SYS002 — or, with AUDIT_FAIL_OPEN=true, logs the loss loudly and resolves with null.
    */
-  append(draft: AuditDraft): Promise<void> {
+  append(draft: AuditDraft): Promise<StoredAuditEvent | null> {
     return new Promise((resolve, reject) => {
       this.queue.push({ content: complete(draft), resolve, reject });
       // setImmediate: appends made in the same turn of the event loop share the first INSERT.
@@ -103,8 +109,12 @@ export class AuditWriter implements BeforeApplicationShutdown {
     while (this.queue.length) {
       const batch = this.queue.splice(0, MAX_EVENTS_PER_INSERT);
       try {
-        await this.withChain((sealNext) => this.store.insert(batch.map((pending) => sealNext(pending.content))));
-        for (const pending of batch) pending.resolve();
+        const sealed = await this.withChain(async (sealNext) => {
+          const events = batch.map((pending) => sealNext(pending.content));
+          await this.store.insert(events);
+          return events;
+        });
+        batch.forEach((pending, index) => pending.resolve({ id: sealed[index].id, hash: sealed[index].hash }));
       } catch (error) {
         this.refuse(batch, error);
       }
@@ -117,7 +127,7 @@ export class AuditWriter implements BeforeApplicationShutdown {
     if (this.config.audit.failOpen) {
       for (const pending of batch) {
         this.logger.error({ msg: `AUDIT EVENT NOT STORED (${reason}); AUDIT_FAIL_OPEN=true lets the operation proceed`, auditLost: pending.content });
-        pending.resolve();
+        pending.resolve(null);
       }
       return;
     }

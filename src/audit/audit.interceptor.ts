@@ -4,6 +4,7 @@ import { from, lastValueFrom, Observable } from 'rxjs';
 import { invalidInput } from '../common/api-error';
 import { toApiError } from '../common/http-exception.filter';
 import { AppConfig } from '../config/app-config';
+import { COMPLETE_WITH_AUDIT_EVENT, completesWithAuditEvent } from '../common/audit-vocabulary';
 import { AUDITED_OPERATION, AuditedOperation } from '../common/decorators/audited.decorator';
 import { STATE_CHANGING_ACTIONS } from './audit-actions';
 import { AuditWriter } from './audit-writer';
@@ -51,8 +52,8 @@ export class AuditInterceptor implements NestInterceptor {
       await this.writer.append({ ...facts, ...describe(), outcome: 'failure', errorCode: toApiError(error).code });
       throw error;
     }
-    await this.writer.append({ ...facts, ...describe(result), outcome: 'success' });
-    return result;
+    const stored = await this.writer.append({ ...facts, ...describe(result), outcome: 'success' });
+    return completesWithAuditEvent(result) ? result[COMPLETE_WITH_AUDIT_EVENT](stored) : result;
   }
 }
 

@@ -50,3 +50,25 @@ export type AuditJson = Record<string, unknown> | undefined;
  * Called for the `started`, `failure` and `success` events alike, so it must not throw.
  */
 export type DescribeOperation = (request: { params: Record<string, unknown>; body: AuditJson }, response: AuditJson) => OperationFacts;
+
+/** Where the stored event of an operation is: its id and hash. */
+export interface AuditEventReference {
+  id: string;
+  hash: string;
+}
+
+/**
+ * A handler may return an object carrying this key when its answer must name the event that
+ * records it (a crypto-shred receipt does): the audit interceptor stores the success event as
+ * always, then answers with what the function returns for that event (null when the event was
+ * lost under AUDIT_FAIL_OPEN=true). Still one event per operation.
+ */
+export const COMPLETE_WITH_AUDIT_EVENT = Symbol('completeWithAuditEvent');
+
+export interface CompletedWithAuditEvent {
+  [COMPLETE_WITH_AUDIT_EVENT]: (event: AuditEventReference | null) => Promise<unknown>;
+}
+
+export function completesWithAuditEvent(value: unknown): value is CompletedWithAuditEvent {
+  return typeof (value as Partial<CompletedWithAuditEvent> | null)?.[COMPLETE_WITH_AUDIT_EVENT] === 'function';
+}

@@ -78,3 +78,9 @@ export const KMS_MAX_ATTEMPTS = 3;
 export const CIRCUIT_BREAKER_FAILURES = 5;
 /** How long a token id revoked without its token stays listed: Cognito's longest access-token lifetime. */
 export const MAX_ACCESS_TOKEN_LIFETIME_SECONDS = 86_400;
+
+/**
+ * How long a client may cache /.well-known/receipt-keys.json. A rotated key is published at
+ * once; a verifier holding an older copy refetches when a receipt names a kid it does not know.
+ */
+export const RECEIPT_KEYS_MAX_AGE_SECONDS = 300;

@@ -10,6 +10,10 @@ export const describeKeyCreate: DescribeOperation = (_request, response) => ({
 
 export const describeKeyRead: DescribeOperation = (_request, response) => ({ keyVersions: numbers(response?.keyVersion) });
 
+/** A response that already carries its receipt answers a repeated DELETE: nothing was destroyed this time. */
 export const describeKeyDelete: DescribeOperation = (_request, response) => ({
-  details: typeof response?.versionsDestroyed === 'number' ? { versionsDestroyed: response.versionsDestroyed } : null,
+  details:
+    typeof response?.versionsDestroyed === 'number'
+      ? { versionsDestroyed: response.versionsDestroyed, ...(typeof response.receipt === 'string' && { repeated: true }) }
+      : null,
 });

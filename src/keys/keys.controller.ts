@@ -70,10 +70,10 @@ export class KeysController {
     summary: 'Crypto-shred: destroy the private key of every version; no ciphertext of the user can be decrypted again',
   })
   @ApiParam({ name: 'userId', example: USER_ID_EXAMPLE })
-  @ApiOkResponse({ type: ShredReceiptResponse })
+  @ApiOkResponse({ type: ShredReceiptResponse, description: 'What was destroyed, with a signed receipt; a repeated DELETE of the same shredding answers the same' })
   @ApiNotFoundResponse({ description: 'KEY001: the user has no key', type: ErrorResponse })
   @ApiConflictResponse({ description: 'KEY002: a rotation for this user is in progress', type: ErrorResponse })
-  destroy(@Param('userId', UserIdPipe) userId: string): Promise<ShredReceiptResponse> {
+  destroy(@Param('userId', UserIdPipe) userId: string): ReturnType<KeysService['destroyKeys']> {
     return this.keys.destroyKeys(userId);
   }
 }

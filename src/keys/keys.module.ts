@@ -8,6 +8,8 @@ import { KeysController } from './keys.controller';
 import { KeysService } from './keys.service';
 import { PrivateKeyCache } from './private-key-cache';
 import { PublicKeyCache } from './public-key-cache';
+import { ReceiptKeysController } from './receipt-keys.controller';
+import { ReceiptSigner } from './receipt-signer.service';
 
 /** Users' keys: their life (KeysService) and their material (KeyMaterialService, the only user of the key provider). */
 @Module({
@@ -24,8 +26,8 @@ import { PublicKeyCache } from './public-key-cache';
       }),
     }),
   ],
-  controllers: [KeysController],
-  providers: [KeysService, KeyMaterialService, PublicKeyCache, PrivateKeyCache],
-  exports: [KeysService, KeyMaterialService],
+  controllers: [KeysController, ReceiptKeysController],
+  providers: [KeysService, KeyMaterialService, PublicKeyCache, PrivateKeyCache, ReceiptSigner],
+  exports: [KeysService, KeyMaterialService, ReceiptSigner],
 })
 export class KeysModule {}

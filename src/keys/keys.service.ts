@@ -1,16 +1,31 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { keyNotFound } from '../common/api-error';
+import { ApiError, keyNotFound } from '../common/api-error';
+import { AuditEventReference, COMPLETE_WITH_AUDIT_EVENT, CompletedWithAuditEvent } from '../common/audit-vocabulary';
 import { RotationRepository } from '../repositories/rotation.repository';
-import { rotationConflict, UserKeyRepository } from '../repositories/user-key.repository';
+import { DestroyedVersion, rotationConflict, UserKeyRepository } from '../repositories/user-key.repository';
 import { UserKey } from './entities/user-key.entity';
 import { RotationReason, UserKeyHistory } from './entities/user-key-history.entity';
 import { KeyMaterialService, PreparedKey } from './key-material.service';
+import { ReceiptSigner } from './receipt-signer.service';
 
+/** The answer to a crypto-shred: what was destroyed, and the signed receipt that proves it. */
 export interface ShredReceipt {
   userId: string;
   versionsDestroyed: number;
   destroyedAt: string;
+  /** Compact JWS over {@link ShredReceiptPayload}. */
+  receipt: string;
+}
+
+/** What a receipt says (docs/compliance.md). The order of the fields is the order signed. */
+export interface ShredReceiptPayload {
+  typ: 'crypto-shred';
+  userId: string;
+  destroyedAt: string;
+  versions: Array<{ keyVersion: number; sealedPrivateKeySha256: string }>;
+  /** The `key.delete` success event recording the shredding; null only if it was lost under AUDIT_FAIL_OPEN=true. */
+  auditEvent: AuditEventReference | null;
 }
 
 /** The life of users' keys: creation, description, rotation and crypto-shredding. */
@@ -20,6 +35,7 @@ export class KeysService {
     private readonly keys: UserKeyRepository,
     private readonly rotations: RotationRepository,
     private readonly material: KeyMaterialService,
+    private readonly receipts: ReceiptSigner,
   ) {}
 
   /**
@@ -96,10 +112,40 @@ export class KeysService {
    * Crypto-shredding: destroys the sealed private key of every version, current and retired,
    * so no ciphertext of the user can ever be decrypted again. The row stays as a tombstone
    * (inactive, no key material) so a later key for the user starts at a higher version.
+   *
+   * The answer is completed by the audit interceptor once the `key.delete` event is stored: the
+   * receipt names that event, is signed, and is kept with the tombstone. A repeated DELETE of a
+   * user whose keys are already shredded answers with the kept receipt, unchanged (KEY001 when
+   * none was kept: never shredded, or shredded before receipts existed).
    */
-  async destroyKeys(userId: string): Promise<ShredReceipt> {
-    const versionsDestroyed = await this.keys.destroy(userId);
+  async destroyKeys(userId: string): Promise<ShredReceipt | (Omit<ShredReceipt, 'receipt'> & CompletedWithAuditEvent)> {
+    let destroyed: DestroyedVersion[];
+    try {
+      destroyed = await this.keys.destroy(userId);
+    } catch (error) {
+      const kept = error instanceof ApiError && error.code === 'KEY001' ? await this.keys.shredReceiptOnPrimary(userId) : null;
+      if (kept) return answerOf(kept);
+      throw error;
+    }
     await this.material.forgetPublicKey(userId);
-    return { userId, versionsDestroyed, destroyedAt: new Date().toISOString() };
+    const destroyedAt = new Date().toISOString();
+    const versions = destroyed.map((v) => ({ keyVersion: v.keyVersion, sealedPrivateKeySha256: v.sealedKeySha256 }));
+    const tombstoneVersion = Math.max(...versions.map((v) => v.keyVersion));
+    const answer = { userId, versionsDestroyed: versions.length, destroyedAt };
+    return {
+      ...answer,
+      [COMPLETE_WITH_AUDIT_EVENT]: async (auditEvent: AuditEventReference | null): Promise<ShredReceipt> => {
+        const payload: ShredReceiptPayload = { typ: 'crypto-shred', userId, destroyedAt, versions, auditEvent };
+        const receipt = await this.receipts.sign({ ...payload });
+        await this.keys.storeShredReceipt(userId, tombstoneVersion, receipt);
+        return { ...answer, receipt };
+      },
+    };
   }
+}
+
+/** The answer a receipt was given with, rebuilt from its payload (so a repeat is byte-identical). */
+function answerOf(receipt: string): ShredReceipt {
+  const payload = ReceiptSigner.payloadOf(receipt) as unknown as ShredReceiptPayload;
+  return { userId: payload.userId, versionsDestroyed: payload.versions.length, destroyedAt: payload.destroyedAt, receipt };
 }

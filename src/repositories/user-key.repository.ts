@@ -14,6 +14,12 @@ export interface NewKeyVersion {
   sealed: { ciphertext: Buffer; provider: string; keyId: string };
 }
 
+/** A key version destroyed by a crypto-shred, with the SHA-256 (hex) of its sealed private key. */
+export interface DestroyedVersion {
+  keyVersion: number;
+  sealedKeySha256: string;
+}
+
 /** A sealed private key as stored, for unsealing. */
 export interface SealedKeyRow {
   keyVersion: number;
@@ -136,7 +142,7 @@ export class UserKeyRepository {
   async recreateAfterShred(userId: string, key: NewKeyVersion): Promise<boolean> {
     const [written] = await this.dataSource.query(
       `UPDATE user_keys SET key = $2, key_version = $3, sealed_private_key = $4, key_provider = $5,
-              kms_key_id = $6, is_active = true, created_at = now(), updated_at = now()
+              kms_key_id = $6, is_active = true, shred_receipt = NULL, created_at = now(), updated_at = now()
         WHERE user_id = $1 AND is_active = false AND key_version = $3 - 1
     RETURNING user_id`,
       [userId, key.publicKeyPem, key.keyVersion, key.sealed.ciphertext, key.sealed.provider, key.sealed.keyId],
@@ -156,22 +162,49 @@ export class UserKeyRepository {
   /**
    * Crypto-shredding: deletes the sealed private key (and public key) of every version, current
    * and retired. The row stays as an inactive tombstone so a later key starts at a higher
-   * version. Returns the number of versions destroyed; KEY001 without an active key, KEY002
-   * while a rotation holds the row.
+   * version. Returns each version destroyed with the SHA-256 (hex) of its sealed private key,
+   * computed in the same transaction before the bytes are nulled: the receipt's commitment to
+   * exactly what was destroyed. KEY001 without an active key, KEY002 while a rotation holds the row.
    */
-  async destroy(userId: string): Promise<number> {
+  async destroy(userId: string): Promise<DestroyedVersion[]> {
     return this.dataSource.transaction(async (tx) => {
       await lockCurrentKey(tx, userId);
-      const [, retired] = await tx.query(
+      const destroyed: Array<{ key_version: number; sealed_sha256: string }> = await tx.query(
+        `SELECT key_version, encode(sha256(sealed_private_key), 'hex') AS sealed_sha256
+           FROM user_keys WHERE user_id = $1 AND sealed_private_key IS NOT NULL
+         UNION ALL
+         SELECT key_version, encode(sha256(sealed_private_key), 'hex')
+           FROM user_key_history WHERE user_id = $1 AND sealed_private_key IS NOT NULL
+         ORDER BY key_version`,
+        [userId],
+      );
+      await tx.query(
         `UPDATE user_key_history SET sealed_private_key = NULL, key_value = NULL
           WHERE user_id = $1 AND sealed_private_key IS NOT NULL`,
         [userId],
       );
       await tx.query(
-        `UPDATE user_keys SET is_active = false, key = NULL, sealed_private_key = NULL, updated_at = now() WHERE user_id = $1`,
+        `UPDATE user_keys SET is_active = false, key = NULL, sealed_private_key = NULL, shred_receipt = NULL, updated_at = now() WHERE user_id = $1`,
         [userId],
       );
-      return 1 + (retired as number);
+      return destroyed.map((row) => ({ keyVersion: row.key_version, sealedKeySha256: row.sealed_sha256 }));
     });
+  }
+
+  /** Keeps the signed receipt with the tombstone of version `keyVersion`, for a repeated DELETE. */
+  async storeShredReceipt(userId: string, keyVersion: number, receipt: string): Promise<void> {
+    await this.dataSource.query(
+      `UPDATE user_keys SET shred_receipt = $3 WHERE user_id = $1 AND NOT is_active AND key_version = $2 AND shred_receipt IS NULL`,
+      [userId, keyVersion, receipt],
+    );
+  }
+
+  /** The receipt kept with the user's tombstone, from the primary; null when the user has an active key or none was kept. */
+  async shredReceiptOnPrimary(userId: string): Promise<string | null> {
+    const rows: Array<{ shred_receipt: string | null }> = await this.dataSource.query(
+      `SELECT shred_receipt FROM user_keys WHERE user_id = $1 AND NOT is_active`,
+      [userId],
+    );
+    return rows[0]?.shred_receipt ?? null;
   }
 }

@@ -3,6 +3,7 @@ import { AddRotationLease1764000100000 } from './1764000100000-add-rotation-leas
 import { CreateRevokedTokens1764000200000 } from './1764000200000-create-revoked-tokens';
 import { CreateAuditEvents1764000300000 } from './1764000300000-create-audit-events';
 import { CreateKeyGrants1764000400000 } from './1764000400000-create-key-grants';
+import { CreateReceiptSigningKeys1764000500000 } from './1764000500000-create-receipt-signing-keys';
 
 /** Every migration, in order. Forward-only: a released migration is never edited. */
 export const MIGRATIONS = [
@@ -11,4 +12,5 @@ export const MIGRATIONS = [
   CreateRevokedTokens1764000200000,
   CreateAuditEvents1764000300000,
   CreateKeyGrants1764000400000,
+  CreateReceiptSigningKeys1764000500000,
 ];

@@ -56,4 +56,13 @@ export class ShredReceiptResponse {
 
   @ApiProperty({ example: '2026-11-25T10:00:00.000Z' })
   destroyedAt: string;
+
+  @ApiProperty({
+    type: 'string',
+    pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$',
+    description:
+      'Signed crypto-shred receipt: a compact JWS (EdDSA, Ed25519) whose payload names the user, every version destroyed with the SHA-256 of its sealed private key, the time, and the id and hash of the audit event that records the shredding. Verify it against /.well-known/receipt-keys.json (docs/compliance.md). A repeated DELETE of the same shredding answers with the same receipt.',
+    example: 'eyJhbGciOiJFZERTQSIsInR5cCI6ImNyeXB0by1zaHJlZC1yZWNlaXB0K2p3cyIsImtpZCI6Ii4uLiJ9.eyJ0eXAiOiJjcnlwdG8tc2hyZWQifQ.c2lnbmF0dXJl',
+  })
+  receipt: string;
 }
