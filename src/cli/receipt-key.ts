@@ -4,15 +4,14 @@ import { NestFactory } from '@nestjs/core';
 import { loadAppConfig } from '../config/app-config';
 import { ConfigModule } from '../config/config.module';
 import { DatabaseModule } from '../database/database.module';
-import { KeyProviderModule } from '../key-provider/key-provider.module';
 import { ReceiptSigner } from '../keys/receipt-signer.service';
+import { ReceiptSigningModule } from '../keys/receipt-signing.module';
 import { MetricsModule } from '../metrics/metrics.module';
 import { RepositoriesModule } from '../repositories/repositories.module';
 
 /** Only what signing keys need: configuration, the database, the key provider. */
 @Module({
-  imports: [ConfigModule.forRoot(), MetricsModule, DatabaseModule, RepositoriesModule, KeyProviderModule],
-  providers: [ReceiptSigner],
+  imports: [ConfigModule.forRoot(), MetricsModule, DatabaseModule, RepositoriesModule, ReceiptSigningModule],
 })
 class ReceiptKeyCliModule {}
 
