@@ -24,6 +24,9 @@ export const STATE_CHANGING_ACTIONS: ReadonlySet<AuditAction> = new Set([
   'grant.create',
   'grant.approve',
   'grant.revoke',
+  'index.define',
+  'index.rotate',
+  'index.finish-rotation',
 ]);
 
 /** Operations that read or rewrite a person's data: what an access report lists. */

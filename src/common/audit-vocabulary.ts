@@ -29,6 +29,11 @@ export const AUDIT_ACTIONS = [
   'audit.verify',
   'audit.report',
   'audit.purge',
+  'index.define',
+  'index.read',
+  'index.compute',
+  'index.rotate',
+  'index.finish-rotation',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

@@ -11,6 +11,8 @@ export const PERMISSIONS = [
   'grants:write',
   'grants:approve',
   'translate',
+  'indexes:admin',
+  'index',
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];

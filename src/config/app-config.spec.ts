@@ -136,4 +136,10 @@ describe('resilience configuration', () => {
     assert.match(problemsOf({ SHUTDOWN_GRACE_MS: '-1' }), /^SHUTDOWN_GRACE_MS:/m);
     assert.match(problemsOf({ DATABASE_STATEMENT_TIMEOUT_MS: '10' }), /^DATABASE_STATEMENT_TIMEOUT_MS:/m);
   });
+
+  it('keeps unsealed blind-index keys 300 s by default, not at all with 0, and at most a day', () => {
+    assert.equal(loadAppConfig({}).indexKeyCacheSeconds, 300);
+    assert.equal(loadAppConfig({ INDEX_KEY_CACHE_SECONDS: '0' }).indexKeyCacheSeconds, 0);
+    assert.match(problemsOf({ INDEX_KEY_CACHE_SECONDS: '86401' }), /^INDEX_KEY_CACHE_SECONDS:/m);
+  });
 });

@@ -81,6 +81,8 @@ export class AppConfig {
   swaggerEnabled: boolean;
   grantApprovalsRequired: number;
   privateKeyCache: { ttlSeconds: number; maxEntries: number };
+  /** INDEX_KEY_CACHE_SECONDS: how long an unsealed blind-index key stays in process memory (0: no cache). */
+  indexKeyCacheSeconds: number;
 }
 
 export function loadAppConfig(raw: Record<string, string | undefined> = process.env): AppConfig {
@@ -188,6 +190,7 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
     swaggerEnabled: env.SWAGGER_ENABLED ?? !isProduction,
     grantApprovalsRequired: env.GRANT_APPROVALS_REQUIRED ?? 2,
     privateKeyCache: { ttlSeconds: env.PRIVATE_KEY_CACHE_SECONDS ?? 300, maxEntries: env.PRIVATE_KEY_CACHE_MAX ?? 1000 },
+    indexKeyCacheSeconds: env.INDEX_KEY_CACHE_SECONDS ?? 300,
   };
 }
 

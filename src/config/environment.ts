@@ -209,6 +209,9 @@ export class EnvironmentVariables {
 
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(1_000_000)
   PRIVATE_KEY_CACHE_MAX?: number;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(86_400)
+  INDEX_KEY_CACHE_SECONDS?: number;
 }
 
 /** Parses and validates the raw environment; returns the problems, one line per variable. */
@@ -277,4 +280,5 @@ class EnvironmentVariablesKeys implements Record<keyof EnvironmentVariables, und
   GRANT_APPROVALS_REQUIRED = undefined;
   PRIVATE_KEY_CACHE_SECONDS = undefined;
   PRIVATE_KEY_CACHE_MAX = undefined;
+  INDEX_KEY_CACHE_SECONDS = undefined;
 }

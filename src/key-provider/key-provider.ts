@@ -5,8 +5,17 @@
 export const KEY_PROVIDER = Symbol('KEY_PROVIDER');
 
 /** What a sealed key is bound to: unsealing under any other context fails. */
-export interface SealContext {
+export type SealContext = UserKeyContext | SecretContext;
+
+/** A user's private key. */
+export interface UserKeyContext {
   userId: string;
+  keyVersion: number;
+}
+
+/** A platform-wide secret, such as a blind-index key: what it is (`blind-index:sin`) and its version. */
+export interface SecretContext {
+  secret: string;
   keyVersion: number;
 }
 

@@ -56,7 +56,7 @@ export function createKmsPolicy(config: AppConfig, metrics: MetricsService): Dep
 
 /**
  * Seals private keys with KMS Encrypt/Decrypt under one symmetric key (KMS_KEY_ID). The
- * encryption context names the user and key version, so a sealed key copied to another row
+ * encryption context names the user (or the platform secret, e.g. `blind-index:sin`) and key version, so a sealed key copied to another row
  * does not decrypt, and CloudTrail shows whose key was opened.
  */
 export class KmsKeyProvider implements KeyProvider {
@@ -127,6 +127,9 @@ export class KmsKeyProvider implements KeyProvider {
   }
 }
 
-function encryptionContext({ userId, keyVersion }: SealContext): Record<string, string> {
-  return { service: 'pii-encryption-api', userId, keyVersion: String(keyVersion) };
+function encryptionContext(context: SealContext): Record<string, string> {
+  const keyVersion = String(context.keyVersion);
+  return 'secret' in context
+    ? { service: 'pii-encryption-api', secret: context.secret, keyVersion }
+    : { service: 'pii-encryption-api', userId: context.userId, keyVersion };
 }

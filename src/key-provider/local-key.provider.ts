@@ -56,6 +56,7 @@ export class LocalKeyProvider implements KeyProvider {
   }
 }
 
-function contextBytes({ userId, keyVersion }: SealContext): Buffer {
-  return Buffer.from(`user:${userId}|version:${keyVersion}`, 'utf8');
+function contextBytes(context: SealContext): Buffer {
+  const subject = 'secret' in context ? `secret:${context.secret}` : `user:${context.userId}`;
+  return Buffer.from(`${subject}|version:${context.keyVersion}`, 'utf8');
 }

@@ -1,13 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { createPrivateKey, createPublicKey, KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, createSecretKey, KeyObject, randomBytes } from 'node:crypto';
 import { keyNotFound } from '../common/api-error';
 import { AppConfig } from '../config/app-config';
 import { generateRsaKeyPair } from '../envelope/key-pair';
 import { publicKeyObject } from '../envelope/public-key-objects';
-import { KEY_PROVIDER, KeyProvider, SealedKey } from '../key-provider/key-provider';
+import { KEY_PROVIDER, KeyProvider, SealedKey, SecretContext } from '../key-provider/key-provider';
 import { UserKeyRepository } from '../repositories/user-key.repository';
 import { PrivateKeyCache } from './private-key-cache';
 import { PublicKeyCache } from './public-key-cache';
+import { SecretKeyCache } from './secret-key-cache';
 
 export interface CurrentPublicKey {
   keyVersion: number;
@@ -34,6 +35,7 @@ export class KeyMaterialService {
     @Inject(KEY_PROVIDER) private readonly keyProvider: KeyProvider,
     private readonly publicKeys: PublicKeyCache,
     private readonly privateKeys: PrivateKeyCache,
+    private readonly secrets: SecretKeyCache,
     private readonly config: AppConfig,
   ) {}
 
@@ -91,5 +93,31 @@ export class KeyMaterialService {
     const pair = await generateRsaKeyPair(this.config.keys.rsaBits);
     const sealed = await this.keyProvider.seal(pair.privateKeyDer, { userId, keyVersion }).finally(() => pair.privateKeyDer.fill(0));
     return { keyVersion, publicKeyPem: pair.publicKeyPem, publicKey: createPublicKey(pair.publicKeyPem), sealed };
+  }
+
+  /**
+   * A new random secret of `bytes` bytes (a blind-index key: 256 bits), sealed for `context`.
+   * Only the sealed form leaves this method; the plaintext is zeroed.
+   */
+  async generateSecret(context: SecretContext, bytes = 32): Promise<SealedKey> {
+    const secret = randomBytes(bytes);
+    return this.keyProvider.seal(secret, context).finally(() => secret.fill(0));
+  }
+
+  /**
+   * A sealed secret opened as a KeyObject (for HMAC), from the in-process cache when these sealed
+   * bytes were opened lately, otherwise by one key-provider call under `context`.
+   */
+  async unsealSecret(sealed: SealedKey, context: SecretContext): Promise<KeyObject> {
+    const cached = this.secrets.get(sealed.ciphertext);
+    if (cached) return cached;
+    const bytes = await this.keyProvider.unseal(sealed, context);
+    try {
+      const key = createSecretKey(bytes);
+      this.secrets.set(sealed.ciphertext, key);
+      return key;
+    } finally {
+      bytes.fill(0);
+    }
   }
 }

@@ -10,6 +10,7 @@ import { PrivateKeyCache } from './private-key-cache';
 import { PublicKeyCache } from './public-key-cache';
 import { ReceiptKeysController } from './receipt-keys.controller';
 import { ReceiptSigner } from './receipt-signer.service';
+import { SecretKeyCache } from './secret-key-cache';
 
 /** Users' keys: their life (KeysService) and their material (KeyMaterialService, the only user of the key provider). */
 @Module({
@@ -27,7 +28,7 @@ import { ReceiptSigner } from './receipt-signer.service';
     }),
   ],
   controllers: [KeysController, ReceiptKeysController],
-  providers: [KeysService, KeyMaterialService, PublicKeyCache, PrivateKeyCache, ReceiptSigner],
+  providers: [KeysService, KeyMaterialService, PublicKeyCache, PrivateKeyCache, SecretKeyCache, ReceiptSigner],
   exports: [KeysService, KeyMaterialService, ReceiptSigner],
 })
 export class KeysModule {}

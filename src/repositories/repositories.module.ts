@@ -5,13 +5,14 @@ import { KeyGrant, KeyGrantApproval } from '../delegation/entities/key-grant.ent
 import { UserKeyHistory } from '../keys/entities/user-key-history.entity';
 import { UserKey } from '../keys/entities/user-key.entity';
 import { AuditEventRepository } from './audit-event.repository';
+import { BlindIndexKeyRepository } from './blind-index-key.repository';
 import { GrantRepository } from './grant.repository';
 import { ReceiptKeyRepository } from './receipt-key.repository';
 import { RevokedTokenRepository } from './revoked-token.repository';
 import { RotationRepository } from './rotation.repository';
 import { UserKeyRepository } from './user-key.repository';
 
-const REPOSITORIES = [UserKeyRepository, RotationRepository, GrantRepository, RevokedTokenRepository, AuditEventRepository, ReceiptKeyRepository];
+const REPOSITORIES = [UserKeyRepository, RotationRepository, GrantRepository, RevokedTokenRepository, AuditEventRepository, ReceiptKeyRepository, BlindIndexKeyRepository];
 
 /**
  * Every repository, for every module: the only providers that hold SQL. Each read says which
