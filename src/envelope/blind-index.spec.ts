@@ -11,11 +11,14 @@ describe('blind-index normalisation', () => {
   });
 
   it('digits: a value without any digit is refused, without quoting it', () => {
-    assert.throws(() => normalise('no digits here', { normalisation: 'digits' }), (error) => {
-      assert.ok(error instanceof NormalisationError);
-      assert.doesNotMatch(error.message, /no digits here/);
-      return true;
-    });
+    assert.throws(
+      () => normalise('no digits here', { normalisation: 'digits' }),
+      (error) => {
+        assert.ok(error instanceof NormalisationError);
+        assert.doesNotMatch(error.message, /no digits here/);
+        return true;
+      },
+    );
   });
 
   it('email: trimmed, the domain lower-cased (and in punycode), the local part kept as written by default', () => {

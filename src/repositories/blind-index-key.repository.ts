@@ -35,7 +35,18 @@ export type NewBlindIndex = Omit<BlindIndexDefinition, 'currentVersion' | 'creat
 /** What a rotation step found: done, no such index, or the index not in the state the step needs. */
 export type RotationStep<T> = { outcome: 'done'; value: T } | { outcome: 'missing' } | { outcome: 'conflict' };
 
-const COLUMNS = ['name', 'normalisation', 'email_local_part', 'output_bits', 'expected_cardinality', 'exact_match', 'current_version', 'created_by', 'created_at', 'rotation_started_at'];
+const COLUMNS = [
+  'name',
+  'normalisation',
+  'email_local_part',
+  'output_bits',
+  'expected_cardinality',
+  'exact_match',
+  'current_version',
+  'created_by',
+  'created_at',
+  'rotation_started_at',
+];
 const DEFINITION_COLUMNS = COLUMNS.join(', ');
 
 function toDefinition(row: Record<string, any>): BlindIndexDefinition {
@@ -74,7 +85,15 @@ export class BlindIndexKeyRepository {
          VALUES ($1, $2, $3, $4, $5, $6, 1, $7)
          ON CONFLICT (name) DO NOTHING
       RETURNING name`,
-        [index.name, index.normalisation, index.emailLocalPart, index.outputBits, index.expectedCardinality, index.exactMatch, index.createdBy],
+        [
+          index.name,
+          index.normalisation,
+          index.emailLocalPart,
+          index.outputBits,
+          index.expectedCardinality,
+          index.exactMatch,
+          index.createdBy,
+        ],
       );
       if (inserted.length === 0) return false;
       await insertKey(tx, index.name, 1, sealed);
@@ -84,7 +103,10 @@ export class BlindIndexKeyRepository {
 
   /** The index's definition, or null. */
   async findOnPrimary(name: string): Promise<BlindIndexDefinition | null> {
-    const rows: Array<Record<string, any>> = await this.dataSource.query(`SELECT ${DEFINITION_COLUMNS} FROM blind_indexes WHERE name = $1`, [name]);
+    const rows: Array<Record<string, any>> = await this.dataSource.query(
+      `SELECT ${DEFINITION_COLUMNS} FROM blind_indexes WHERE name = $1`,
+      [name],
+    );
     return rows.length ? toDefinition(rows[0]) : null;
   }
 
@@ -92,7 +114,9 @@ export class BlindIndexKeyRepository {
   async listOnPrimary(): Promise<Array<{ definition: BlindIndexDefinition; versions: BlindIndexVersion[] }>> {
     const [definitions, versions]: [Array<Record<string, any>>, Array<Record<string, any>>] = await Promise.all([
       this.dataSource.query(`SELECT ${DEFINITION_COLUMNS} FROM blind_indexes ORDER BY name`),
-      this.dataSource.query(`SELECT index_name, key_version, created_at, destroyed_at FROM blind_index_keys ORDER BY index_name, key_version`),
+      this.dataSource.query(
+        `SELECT index_name, key_version, created_at, destroyed_at FROM blind_index_keys ORDER BY index_name, key_version`,
+      ),
     ]);
     return definitions.map((row) => ({
       definition: toDefinition(row),
@@ -199,11 +223,8 @@ async function lockIndex(tx: EntityManager, name: string): Promise<Array<{ curre
 }
 
 async function insertKey(tx: EntityManager, name: string, keyVersion: number, sealed: SealedIndexKey['sealed']): Promise<void> {
-  await tx.query(`INSERT INTO blind_index_keys (index_name, key_version, sealed_key, key_provider, kms_key_id) VALUES ($1, $2, $3, $4, $5)`, [
-    name,
-    keyVersion,
-    sealed.ciphertext,
-    sealed.provider,
-    sealed.keyId === 'local' ? null : sealed.keyId,
-  ]);
+  await tx.query(
+    `INSERT INTO blind_index_keys (index_name, key_version, sealed_key, key_provider, kms_key_id) VALUES ($1, $2, $3, $4, $5)`,
+    [name, keyVersion, sealed.ciphertext, sealed.provider, sealed.keyId === 'local' ? null : sealed.keyId],
+  );
 }
