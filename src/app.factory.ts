@@ -12,6 +12,7 @@ import { requestIdMiddleware } from './common/request-id';
 import { createValidationPipe } from './common/validation';
 import { AppConfig } from './config/app-config';
 import { GracefulShutdown } from './health/graceful-shutdown';
+import { RequestLogging } from './logging/request-logging.middleware';
 import { MetricsService } from './metrics/metrics.service';
 
 export const API_PREFIX = 'api/v1';
@@ -31,9 +32,16 @@ export async function createApp(environment?: Record<string, string | undefined>
   const config = app.get(AppConfig);
   app.useLogger(app.get(PinoLogger));
   app.disable('x-powered-by');
+  // API answers are never cached, so an ETag is a digest of every body for nothing.
+  app.set('etag', false);
+  const server = app.getHttpServer();
+  server.keepAliveTimeout = config.http.keepAliveTimeoutMs;
+  server.headersTimeout = config.http.headersTimeoutMs;
   app.set('trust proxy', config.http.trustProxy);
   app.use(requestIdMiddleware);
+  // Counts the requests in flight and sheds those beyond MAX_IN_FLIGHT_REQUESTS (counted, not logged one by one).
   app.use(app.get(GracefulShutdown).trackRequests);
+  app.use(app.get(RequestLogging).middleware);
   app.use(app.get(MetricsService).recordHttpRequests);
   app.use(helmet());
   if (config.http.corsOrigins.length) {

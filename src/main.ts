@@ -8,7 +8,9 @@ async function bootstrap(): Promise<void> {
   const logger = new Logger('Bootstrap');
   const app = await createApp();
   const config = app.get(AppConfig);
-  await app.listen(config.port);
+  // Nest hands listen's arguments to Node's server.listen(port[, backlog]); its typing knows only a hostname.
+  const listen = app.listen.bind(app) as unknown as (port: number, backlog: number) => Promise<unknown>;
+  await listen(config.port, config.http.backlog);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       app

@@ -33,6 +33,35 @@ export const MAX_JSON_DEPTH = 32;
  */
 export const MAX_BODY_OBJECT_KEYS = 64;
 
+/**
+ * The HTTP server. Defaults fit an AWS Application Load Balancer (idle timeout 60 s): the
+ * server keeps idle connections open longer than the balancer does, or the balancer reuses a
+ * connection the server is closing and answers 502. Headers must be allowed longer than that.
+ */
+export const HTTP_DEFAULTS = {
+  /** Connections the kernel queues before the process accepts them (capped by net.core.somaxconn). Node's default, 511, drops more. */
+  backlog: 4096,
+  keepAliveTimeoutMs: 65_000,
+  headersTimeoutMs: 66_000,
+  /**
+   * Requests one process serves at once; more are refused at once with 503 SYS002 and
+   * Retry-After. Sized so that one 2-core pod answers 1,000 concurrent 10-item batches within
+   * 3 s (docs/performance.md); docs/operations.md explains how it works with the autoscaler.
+   */
+  maxInFlight: 1024,
+} as const;
+
+export const HTTP_BOUNDS = {
+  backlog: { min: 1, max: 65_535 },
+  // Within Node's requestTimeout (300 s), which bounds the whole request.
+  keepAliveTimeoutMs: { min: 1_000, max: 290_000 },
+  headersTimeoutMs: { min: 1_000, max: 300_000 },
+  maxInFlight: { min: 1, max: 1_000_000 },
+} as const;
+
+/** Seconds a caller refused for load (503 SYS002) is asked to wait: Retry-After. */
+export const SHED_RETRY_AFTER_SECONDS = 1;
+
 /** Values and keys of a batch body besides its items (the object, userId, data, purpose): MAX_JSON_NODES ≥ MAX_BATCH_ITEMS + this. */
 export const BATCH_BODY_OVERHEAD_NODES = 8;
 
@@ -76,6 +105,8 @@ export const KMS_TIMEOUT_MAX_MS = 10_000;
 export const KMS_MAX_ATTEMPTS = 3;
 /** Consecutive failures (errors or timeouts) that open a dependency's circuit breaker. */
 export const CIRCUIT_BREAKER_FAILURES = 5;
+/** Verified access tokens remembered per process (by digest, each until its `exp`), so a token's signature is checked once. */
+export const VERIFIED_TOKENS_MAX = 10_000;
 /** How long a token id revoked without its token stays listed: Cognito's longest access-token lifetime. */
 export const MAX_ACCESS_TOKEN_LIFETIME_SECONDS = 86_400;
 

@@ -106,7 +106,28 @@ describe('resilience configuration', () => {
     assert.deepEqual(config.database.replicaUrls, []);
     assert.equal(config.database.connectTimeoutMs, 5000);
     assert.equal(config.database.statementTimeoutMs, 5000);
-    assert.deepEqual(config.http, { trustProxy: false, corsOrigins: [], shutdownGraceMs: 10_000 });
+    assert.deepEqual(config.http, {
+      trustProxy: false,
+      corsOrigins: [],
+      shutdownGraceMs: 10_000,
+      backlog: 4096,
+      keepAliveTimeoutMs: 65_000,
+      headersTimeoutMs: 66_000,
+      maxInFlight: 1024,
+    });
+  });
+
+  it('keeps idle connections open longer than a load balancer (60 s), and headers longer than that', () => {
+    const longer = loadAppConfig({ HTTP_KEEP_ALIVE_TIMEOUT_MS: '120000' }).http;
+    assert.equal(longer.keepAliveTimeoutMs, 120_000);
+    assert.equal(longer.headersTimeoutMs, 121_000, 'the headers timeout follows a raised keep-alive timeout');
+    assert.match(
+      problemsOf({ HTTP_KEEP_ALIVE_TIMEOUT_MS: '70000', HTTP_HEADERS_TIMEOUT_MS: '70000' }),
+      /^HTTP_HEADERS_TIMEOUT_MS: must exceed HTTP_KEEP_ALIVE_TIMEOUT_MS \(70000\)/m,
+    );
+    assert.match(problemsOf({ HTTP_BACKLOG: '0' }), /^HTTP_BACKLOG:/m);
+    assert.match(problemsOf({ MAX_IN_FLIGHT_REQUESTS: 'many' }), /^MAX_IN_FLIGHT_REQUESTS:/m);
+    assert.equal(loadAppConfig({ MAX_IN_FLIGHT_REQUESTS: '1' }).http.maxInFlight, 1);
   });
 
   it('reads TRUST_PROXY as Express does: a boolean, a hop count, or addresses', () => {

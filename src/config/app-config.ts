@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { BATCH_BODY_OVERHEAD_NODES, LIMIT_BOUNDS, LIMIT_DEFAULTS } from '../common/limits';
+import { BATCH_BODY_OVERHEAD_NODES, HTTP_DEFAULTS, LIMIT_BOUNDS, LIMIT_DEFAULTS } from '../common/limits';
 import { isPermission, Permission } from '../common/permissions';
 import { EnvironmentVariables, parseEnvironment } from './environment';
 
@@ -57,6 +57,14 @@ export class AppConfig {
     /** Empty: CORS off. */
     corsOrigins: string[];
     shutdownGraceMs: number;
+    /** Listen backlog: connections the kernel queues before they are accepted. */
+    backlog: number;
+    /** Idle keep-alive connections are closed after this; must exceed the load balancer's idle timeout. */
+    keepAliveTimeoutMs: number;
+    /** Time a client has to send the request headers; must exceed keepAliveTimeoutMs. */
+    headersTimeoutMs: number;
+    /** Requests in flight at most; beyond it requests are shed with 503 SYS002 and Retry-After. */
+    maxInFlight: number;
   };
   auth: {
     mode: AuthMode;
@@ -113,6 +121,13 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
     problems.push(`MAX_JSON_NODES: must be at least MAX_BATCH_ITEMS + ${BATCH_BODY_OVERHEAD_NODES} (${maxBatchItems + BATCH_BODY_OVERHEAD_NODES}), so that a full batch fits`);
   }
 
+  const keepAliveTimeoutMs = env.HTTP_KEEP_ALIVE_TIMEOUT_MS ?? HTTP_DEFAULTS.keepAliveTimeoutMs;
+  const headersTimeoutMs = env.HTTP_HEADERS_TIMEOUT_MS ?? Math.max(HTTP_DEFAULTS.headersTimeoutMs, keepAliveTimeoutMs + 1000);
+  // Node closes a keep-alive connection whose next request's headers are late by headersTimeout.
+  if (headersTimeoutMs <= keepAliveTimeoutMs) {
+    problems.push(`HTTP_HEADERS_TIMEOUT_MS: must exceed HTTP_KEEP_ALIVE_TIMEOUT_MS (${keepAliveTimeoutMs})`);
+  }
+
   let issuer = LOCAL_ISSUER;
   let jwksUri: string | undefined;
   let clientIds = [LOCAL_CLIENT_ID];
@@ -158,6 +173,10 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
       trustProxy: parseTrustProxy(env.TRUST_PROXY),
       corsOrigins: env.CORS_ORIGINS?.split(',') ?? [],
       shutdownGraceMs: env.SHUTDOWN_GRACE_MS ?? 10_000,
+      backlog: env.HTTP_BACKLOG ?? HTTP_DEFAULTS.backlog,
+      keepAliveTimeoutMs,
+      headersTimeoutMs,
+      maxInFlight: env.MAX_IN_FLIGHT_REQUESTS ?? HTTP_DEFAULTS.maxInFlight,
     },
     auth: {
       mode: authMode,

@@ -14,7 +14,7 @@ import {
   ValidateBy,
 } from 'class-validator';
 import { validateCronExpression } from 'cron';
-import { KMS_TIMEOUT_MAX_MS, LIMIT_BOUNDS } from '../common/limits';
+import { HTTP_BOUNDS, KMS_TIMEOUT_MAX_MS, LIMIT_BOUNDS } from '../common/limits';
 
 const toInt = ({ value }: { value: unknown }) =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
@@ -201,6 +201,18 @@ export class EnvironmentVariables {
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(600_000)
   SHUTDOWN_GRACE_MS?: number;
 
+  @IsOptional() @Transform(toInt) @IsInt() @Min(HTTP_BOUNDS.backlog.min) @Max(HTTP_BOUNDS.backlog.max)
+  HTTP_BACKLOG?: number;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(HTTP_BOUNDS.keepAliveTimeoutMs.min) @Max(HTTP_BOUNDS.keepAliveTimeoutMs.max)
+  HTTP_KEEP_ALIVE_TIMEOUT_MS?: number;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(HTTP_BOUNDS.headersTimeoutMs.min) @Max(HTTP_BOUNDS.headersTimeoutMs.max)
+  HTTP_HEADERS_TIMEOUT_MS?: number;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(HTTP_BOUNDS.maxInFlight.min) @Max(HTTP_BOUNDS.maxInFlight.max)
+  MAX_IN_FLIGHT_REQUESTS?: number;
+
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(10)
   GRANT_APPROVALS_REQUIRED?: number;
 
@@ -277,6 +289,10 @@ class EnvironmentVariablesKeys implements Record<keyof EnvironmentVariables, und
   TRUST_PROXY = undefined;
   CORS_ORIGINS = undefined;
   SHUTDOWN_GRACE_MS = undefined;
+  HTTP_BACKLOG = undefined;
+  HTTP_KEEP_ALIVE_TIMEOUT_MS = undefined;
+  HTTP_HEADERS_TIMEOUT_MS = undefined;
+  MAX_IN_FLIGHT_REQUESTS = undefined;
   GRANT_APPROVALS_REQUIRED = undefined;
   PRIVATE_KEY_CACHE_SECONDS = undefined;
   PRIVATE_KEY_CACHE_MAX = undefined;

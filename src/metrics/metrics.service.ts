@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { performance } from 'node:perf_hooks';
 import type { NextFunction, Request, Response } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CircuitStateName } from '../common/dependency-policy';
@@ -57,6 +58,13 @@ export class MetricsService {
     labelNames: ['dependency'] as const,
     registers: [this.registry],
   });
+  private readonly shed = new Counter({
+    name: 'pii_api_http_requests_shed_total',
+    help: 'Requests refused with 503 SYS002 because MAX_IN_FLIGHT_REQUESTS were in flight',
+    registers: [this.registry],
+  });
+  /** Children of the HTTP counter and histogram by "method route status": label sets are resolved once, not per request. */
+  private readonly httpSeries = new Map<string, { count: Counter.Internal; duration: Histogram.Internal<'method' | 'route' | 'status'> }>();
   private readonly rateLimited = new Counter({
     name: 'pii_api_rate_limited_requests_total',
     help: 'Requests refused with 429 RATE001',
@@ -81,14 +89,18 @@ export class MetricsService {
 
   /** Express middleware: counts and times every request once its response is done. */
   readonly recordHttpRequests = (request: Request, response: Response, next: NextFunction): void => {
-    const stopTimer = this.httpDuration.startTimer();
+    const start = performance.now();
     response.once('close', () => {
-      const labels = { method: request.method, route: routeTemplate(request), status: String(response.statusCode) };
-      stopTimer(labels);
-      this.httpRequests.inc(labels);
+      const series = this.seriesOf(request.method, routeTemplate(request), response.statusCode);
+      series.duration.observe((performance.now() - start) / 1000);
+      series.count.inc();
     });
     next();
   };
+
+  countShed(): void {
+    this.shed.inc();
+  }
 
   observeKmsCall(operation: string, outcome: KmsOutcome, seconds: number): void {
     this.kmsRequests.inc({ operation, outcome });
@@ -115,6 +127,17 @@ export class MetricsService {
   /** For rotation (scheduled or manual): `count` key versions rotated for `reason`. */
   countKeysRotated(reason: string, count = 1): void {
     this.keysRotated.inc({ reason }, count);
+  }
+
+  private seriesOf(method: string, route: string, status: number) {
+    const key = `${method} ${route} ${status}`;
+    let series = this.httpSeries.get(key);
+    if (!series) {
+      const labels = { method, route, status: String(status) };
+      series = { count: this.httpRequests.labels(labels), duration: this.httpDuration.labels(labels) };
+      this.httpSeries.set(key, series);
+    }
+    return series;
   }
 
   render(): Promise<string> {

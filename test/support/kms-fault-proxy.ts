@@ -2,12 +2,15 @@ import { createServer, IncomingMessage, Server } from 'node:http';
 
 /**
  * An HTTP proxy in front of a real KMS endpoint (moto) that can fail chosen KMS operations
- * (by X-Amz-Target, e.g. "TrentService.Encrypt") with a 500 KMSInternalException, so a test
- * can break KMS in the middle of an operation deterministically.
+ * (by X-Amz-Target, e.g. "TrentService.Encrypt") with a 500 KMSInternalException, or hold them
+ * unanswered until released, so a test can break or stall KMS in the middle of an operation
+ * deterministically.
  */
 export class KmsFaultProxy {
   readonly failing = new Set<string>();
   readonly calls: string[] = [];
+  private readonly holding = new Set<string>();
+  private held: Array<() => void> = [];
   private server?: Server;
   endpoint = '';
 
@@ -18,6 +21,7 @@ export class KmsFaultProxy {
       const body = await readBody(request);
       const operation = String(request.headers['x-amz-target'] ?? '').replace('TrentService.', '');
       this.calls.push(operation);
+      if (this.holding.has(operation)) await new Promise<void>((release) => this.held.push(release));
       if (this.failing.has(operation)) {
         response.writeHead(500, { 'content-type': 'application/x-amz-json-1.1' });
         response.end(JSON.stringify({ __type: 'KMSInternalException', message: 'injected fault' }));
@@ -35,7 +39,19 @@ export class KmsFaultProxy {
     return this;
   }
 
+  /** Calls of `operation` wait unanswered until `release`. */
+  hold(operation: string): void {
+    this.holding.add(operation);
+  }
+
+  /** Lets every held call through, and holds no more. */
+  release(): void {
+    this.holding.clear();
+    for (const release of this.held.splice(0)) release();
+  }
+
   async stop(): Promise<void> {
+    this.release();
     await new Promise((resolve) => this.server?.close(resolve));
   }
 }
