@@ -8,6 +8,7 @@ import { JwtAuthGuard } from './jwt-auth.guard';
 import { PermissionsGuard } from './permissions.guard';
 import { JwksController } from './jwks.controller';
 import { JwtStrategy } from './jwt.strategy';
+import { VerifiedTokens } from './verified-tokens';
 import { RevocationController } from './revocation/revocation.controller';
 import { TokenRevocations } from './revocation/token-revocations';
 import { JwksSigningKeySource, LocalIssuer, SIGNING_KEY_SOURCE, SigningKeySource } from './signing-keys';
@@ -23,6 +24,7 @@ import { JwksSigningKeySource, LocalIssuer, SIGNING_KEY_SOURCE, SigningKeySource
         auth.mode === 'local' ? LocalIssuer.open(dataDir) : new JwksSigningKeySource(auth.jwksUri!),
     },
     JwtStrategy,
+    VerifiedTokens,
     TokenRevocations,
     // Global guards run in this order: authenticate, then count the caller, then check permissions.
     { provide: APP_GUARD, useClass: JwtAuthGuard },

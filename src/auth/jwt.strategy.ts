@@ -6,7 +6,6 @@ import { ApiError } from '../common/api-error';
 import { AppConfig } from '../config/app-config';
 import { publicKeyObject } from '../envelope/public-key-objects';
 import { AccessTokenClaims, Principal, principalFromClaims } from './principal';
-import { TokenRevocations } from './revocation/token-revocations';
 import { SIGNING_KEY_SOURCE, SigningKeySource } from './signing-keys';
 
 /** Clock skew allowed on exp and nbf. */
@@ -15,14 +14,14 @@ export const CLOCK_TOLERANCE_SECONDS = 30;
 /**
  * Verifies Cognito access tokens (and the local issuer's, through the same path): RS256 only,
  * signature against the pool's JWKS, `iss`, `exp`/`nbf`, `token_use` = access, and `client_id`
- * among COGNITO_CLIENT_IDS.
+ * among COGNITO_CLIENT_IDS. JwtAuthGuard runs it once per token (VerifiedTokens remembers the
+ * result until the token expires).
  */
 @Injectable()
 export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
   constructor(
     private readonly config: AppConfig,
     @Inject(SIGNING_KEY_SOURCE) signingKeys: SigningKeySource,
-    private readonly revocations: TokenRevocations,
   ) {
     super({
       jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
@@ -42,15 +41,13 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     });
   }
 
-  async validate(claims: AccessTokenClaims): Promise<Principal> {
+  /** The principal of a verified token; JwtAuthGuard then checks the denylist on every request. */
+  validate(claims: AccessTokenClaims): Principal {
     if (claims.token_use !== 'access') throw new ApiError('AUTH001', 'An access token is required');
     if (typeof claims.client_id !== 'string' || !this.config.auth.clientIds.includes(claims.client_id)) {
       throw new ApiError('AUTH001', 'Token was issued to a client this service does not trust');
     }
     if (typeof claims.sub !== 'string' || !claims.sub) throw new ApiError('AUTH001', 'Token has no subject');
-    if (typeof claims.jti === 'string' && (await this.revocations.isRevoked(claims.jti))) {
-      throw new ApiError('AUTH001', 'Token has been revoked');
-    }
     return principalFromClaims(claims, {
       groupPermissions: this.config.auth.groupPermissions,
       userIdClaim: this.config.auth.userIdClaim,

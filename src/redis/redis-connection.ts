@@ -22,6 +22,9 @@ export class RedisConnection {
   private readonly logger = new Logger('Redis');
   private policy?: DependencyPolicy;
   private readonly readyListeners: Array<() => void> = [];
+  private readonly watchers = new Map<string, { read: (value: string | null) => void; lost: () => void }>();
+  /** The keys of `watch`, in the order their values are delivered. */
+  readonly watchedKeys: string[] = [];
   private wasReady = false;
 
   readonly client: RedisClientType | null;
@@ -57,6 +60,28 @@ export class RedisConnection {
   /** Called each time the client (re)connects: state kept elsewhere can be copied back in. */
   onReady(listener: () => void): void {
     this.readyListeners.push(listener);
+  }
+
+  /**
+   * Asks for the value of `key` on every request's one Redis round trip (the rate limiter's
+   * script reads it along): `listener` gets it each time, so in-process state derived from Redis
+   * (the public-key cache) can tell at once that another replica changed it. `lost` is called
+   * when a round trip failed: the value may have changed unseen.
+   */
+  watch(key: string, read: (value: string | null) => void, lost: () => void): void {
+    if (this.watchers.has(key)) throw new Error(`${key} is watched already`);
+    this.watchers.set(key, { read, lost });
+    this.watchedKeys.push(key);
+  }
+
+  /** Hands the values read for `watchedKeys` (same order) to their watchers. */
+  deliverWatched(values: ReadonlyArray<string | null>): void {
+    for (let i = 0; i < this.watchedKeys.length; i++) this.watchers.get(this.watchedKeys[i])!.read(values[i] ?? null);
+  }
+
+  /** The round trip that would have read the watched keys failed. */
+  watchedLost(): void {
+    for (const watcher of this.watchers.values()) watcher.lost();
   }
 
   async close(): Promise<void> {

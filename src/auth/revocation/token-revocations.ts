@@ -12,7 +12,8 @@ const redisKey = (tokenId: string) => `pii-api:revoked-token:${tokenId}`;
 /**
  * The token denylist. Every revocation is stored in the database (`revoked_tokens`, always read
  * on the primary, never a lagging read replica), so every replica of the service sees it at
- * once; with REDIS_URL it is copied into Redis, which then answers the per-request check. A
+ * once; with REDIS_URL it is copied into Redis, which then answers the per-request check (in
+ * the request's one Redis round trip, with the rate limit: JwtAuthGuard). A
  * replica trusts Redis's "not revoked" only while its copy is known complete: after any Redis
  * failure it checks the database and copies the list back into Redis before trusting it again,
  * and every replica copies it whenever its Redis connection is (re)established, so a revocation
@@ -70,6 +71,15 @@ export class TokenRevocations implements OnModuleInit {
     return expiresAt;
   }
 
+  /**
+   * The Redis key that lists `tokenId`, for the request's one Redis round trip (the rate
+   * limiter's script checks it) — only while Redis's copy of the denylist is known complete;
+   * otherwise undefined, and `isRevoked` asks the database.
+   */
+  redisEntry(tokenId: string): string | undefined {
+    return this.redisComplete ? redisKey(tokenId) : undefined;
+  }
+
   /** SYS002 when neither Redis nor the database can answer: a revoked token must not slip through. */
   async isRevoked(tokenId: string): Promise<boolean> {
     if (this.redisComplete) {
@@ -86,7 +96,8 @@ export class TokenRevocations implements OnModuleInit {
     }
   }
 
-  private distrustRedis(): void {
+  /** Redis failed to answer: its copy is not trusted again until it has been copied anew. */
+  distrustRedis(): void {
     this.redisComplete = false;
     this.failures += 1;
     this.copyLater();
