@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
-import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { AuditEventRow } from '../audit/entities/audit-event.entity';
 import { TranslateDatabaseErrors } from './database-errors';
 import { ReadOptions, readOn } from './read-from';
@@ -57,7 +56,7 @@ const PURGE_LOCK_ID = '5189023376409912207';
 export class AuditEventRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  /** Appends the rows in one multi-row INSERT. */
+  /** Appends the rows in one INSERT. */
   async insert(rows: readonly AuditEventRow[]): Promise<void> {
     await insertRows(this.dataSource.manager, rows);
   }
@@ -176,12 +175,47 @@ export class AuditEventRepository {
   }
 }
 
+/** The columns of audit_events, in the order of INSERT_ROWS's parameters. */
+const COLUMNS = [
+  'id', 'chain_id', 'seq', 'occurred_at', 'request_id', 'actor_sub', 'actor_client_id', 'actor_username', 'action',
+  'target_user_id', 'key_versions', 'item_count', 'outcome', 'error_code', 'source_ip', 'purpose', 'details', 'prev_hash', 'hash',
+].join(', ');
+
+/**
+ * Any number of rows in one statement of constant text: one array parameter per column, zipped
+ * by unnest (arrays of arrays and JSON travel as text and are cast per row). The driver's work
+ * does not grow with parameters per row, and PostgreSQL plans one statement.
+ */
+const INSERT_ROWS = `
+  INSERT INTO audit_events (${COLUMNS})
+  SELECT id, chain_id, seq, occurred_at, request_id, actor_sub, actor_client_id, actor_username, action,
+         target_user_id, key_versions::integer[], item_count, outcome, error_code, source_ip, purpose, details::jsonb, prev_hash, hash
+    FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::timestamptz[], $5::varchar[], $6::varchar[], $7::varchar[],
+                $8::varchar[], $9::varchar[], $10::bigint[], $11::text[], $12::integer[], $13::varchar[], $14::varchar[],
+                $15::varchar[], $16::varchar[], $17::text[], $18::text[], $19::text[])
+      AS e (${COLUMNS})`;
+
 function insertRows(db: EntityManager, rows: readonly AuditEventRow[]): Promise<unknown> {
-  return db
-    .createQueryBuilder()
-    .insert()
-    .into(AuditEventRow)
-    .values([...rows] as QueryDeepPartialEntity<AuditEventRow>[])
-    .updateEntity(false)
-    .execute();
+  const column = <T>(value: (row: AuditEventRow) => T): T[] => rows.map(value);
+  return db.query(INSERT_ROWS, [
+    column((r) => r.id),
+    column((r) => r.chainId),
+    column((r) => r.seq),
+    column((r) => r.occurredAt.toISOString()),
+    column((r) => r.requestId),
+    column((r) => r.actorSub),
+    column((r) => r.actorClientId),
+    column((r) => r.actorUsername),
+    column((r) => r.action),
+    column((r) => (r.targetUserId === null ? null : String(r.targetUserId))),
+    column((r) => `{${r.keyVersions.join(',')}}`),
+    column((r) => r.itemCount),
+    column((r) => r.outcome),
+    column((r) => r.errorCode),
+    column((r) => r.sourceIp),
+    column((r) => r.purpose),
+    column((r) => (r.details === null ? null : JSON.stringify(r.details))),
+    column((r) => r.prevHash),
+    column((r) => r.hash),
+  ]);
 }
