@@ -2,12 +2,31 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { encryptLocally, PiiApiClient, PiiApiError, type Fetch, type PiiApiClientOptions } from '../../clients/typescript/src';
+import {
+  encryptLocally,
+  PiiApiClient,
+  PiiApiError,
+  type Fetch,
+  type PiiApiClientOptions,
+  type TokenSource,
+} from '../../clients/typescript/src';
 import { freePort } from '../support/processes';
 import { embeddedStack, Stack, STACKS } from '../support/stacks';
 
 /** High enough for everything one stack's tests send as one caller, low enough to exhaust quickly. */
 const RATE_LIMIT = 150;
+const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+/** `/api/v1/keys/{userId}` as a pattern of the paths it stands for. */
+function templatePattern(template: string): RegExp {
+  const literal = (part: string) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(
+    `^${template
+      .split(/\{[^}]+\}/)
+      .map(literal)
+      .join('[^/]+')}$`,
+  );
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 /** A fetch that records what the client sent and what came back, around the real one. */
@@ -83,11 +102,13 @@ describe('typed client (clients/typescript) against the running service', () => 
       let client: PiiApiClient;
       let recorder: ReturnType<typeof recordingFetch>;
       let rateLimited: ReturnType<typeof rateLimitedRotation>;
+      /** A client for another caller; its requests are recorded with the main client's. */
+      const as = (token: TokenSource) => new PiiApiClient({ baseUrl: stack.url, token, fetch: recorder.fetch });
 
       before(async () => {
         stack = await definition.start({ RATE_LIMIT_PER_MINUTE: String(RATE_LIMIT), ROTATION_ENABLED: 'false' });
         recorder = recordingFetch();
-        client = new PiiApiClient({ baseUrl: stack.url, token: () => stack.token(), fetch: recorder.fetch });
+        client = as(() => stack.token());
         for (const userId of ['42', '77', '500']) await client.createKey(userId);
         rateLimited = rateLimitedRotation(stack, '500', definition === WAITS_OUT_THE_LIMIT);
         rateLimited.catch(() => undefined); // awaited (and its failure reported) by the last test
@@ -160,7 +181,7 @@ describe('typed client (clients/typescript) against the running service', () => 
       it('refreshes a cached key that another service rotated as soon as a newer ciphertext passes through', async () => {
         await client.createKey('301');
         await client.encryptLocal('301', ['cached at version 1']);
-        const elsewhere = new PiiApiClient({ baseUrl: stack.url, token: await stack.token() });
+        const elsewhere = as(await stack.token());
         await elsewhere.rotate('301', {});
         const [newer] = await elsewhere.encrypt('301', ['from the other service']);
         assert.equal(client.publicKeys.peek('301')?.keyVersion, 1, 'still the cached version');
@@ -170,11 +191,9 @@ describe('typed client (clients/typescript) against the running service', () => 
       });
 
       it('runs a delegated release: grant, two approvals, translate, list, revoke', async () => {
-        const creator = new PiiApiClient({ baseUrl: stack.url, token: await stack.identity('client-estate', ['grants:write']) });
+        const creator = as(await stack.identity('client-estate', ['grants:write']));
         const approvers = await Promise.all(
-          ['client-officer', 'client-legal'].map(
-            async (name) => new PiiApiClient({ baseUrl: stack.url, token: await stack.identity(name, ['grants:approve']) }),
-          ),
+          ['client-officer', 'client-legal'].map(async (name) => as(await stack.identity(name, ['grants:approve']))),
         );
         const grant = await creator.createGrant({ fromUserId: '42', toUserId: '77', reason: 'Executor, probate file 2026-1234' });
         assert.equal(grant.state, 'pending');
@@ -205,7 +224,7 @@ describe('typed client (clients/typescript) against the running service', () => 
 
       it('revokes a token: the revoked token then gets a typed 401 AUTH001', async () => {
         const doomed = await stack.identity('client-doomed', ['keys:read']);
-        const doomedClient = new PiiApiClient({ baseUrl: stack.url, token: doomed });
+        const doomedClient = as(doomed);
         await doomedClient.getKey('42');
         const { revoked } = await client.revokeToken({ token: doomed });
         assert.equal(revoked, true);
@@ -213,12 +232,19 @@ describe('typed client (clients/typescript) against the running service', () => 
         assert.deepEqual([error.status, error.code], [401, 'AUTH001']);
       });
 
-      it('crypto-shreds a user: the receipt, then KEY001 for the key and for local encryption', async () => {
+      it('crypto-shreds a user: a signed receipt (the same when asked again), then KEY001 for the key and for local encryption', async () => {
         await client.createKey('302');
         await client.encryptLocal('302', ['cached']);
         const receipt = await client.deleteKey('302');
         assert.deepEqual([receipt.userId, receipt.versionsDestroyed], ['302', 1]);
         assert.equal(client.publicKeys.peek('302'), undefined);
+        assert.deepEqual(await client.deleteKey('302'), receipt);
+        const header = JSON.parse(Buffer.from(receipt.receipt.split('.')[0], 'base64url').toString('utf8'));
+        const { keys } = await client.receiptKeys();
+        assert.ok(
+          keys.some((key) => key.kid === header.kid),
+          'the receipt names a published key',
+        );
         for (const call of [() => client.getKey('302'), () => client.encryptLocal('302', ['x'])]) {
           const error = await rejection(call());
           assert.deepEqual([error.status, error.code], [404, 'KEY001']);
@@ -249,17 +275,31 @@ describe('typed client (clients/typescript) against the running service', () => 
       });
 
       it('gives typed errors with the documented codes', async () => {
-        const reader = new PiiApiClient({ baseUrl: stack.url, token: await stack.token(['keys:read']) });
+        const reader = as(await stack.token(['keys:read']));
         const forbidden = await rejection(reader.encrypt('42', ['x']));
         assert.deepEqual([forbidden.status, forbidden.code], [403, 'AUTH002']);
         assert.ok(forbidden.requestId);
-        const anonymous = await rejection(new PiiApiClient({ baseUrl: stack.url, token: 'not-a-jwt' }).getKey('42'));
+        const anonymous = await rejection(as('not-a-jwt').getKey('42'));
         assert.deepEqual([anonymous.status, anonymous.code], [401, 'AUTH001']);
         const invalid = await rejection(client.getKey('042'));
         assert.deepEqual([invalid.status, invalid.code], [400, 'ENC001']);
         const unknown = await rejection(client.encrypt('9999', ['x']));
         assert.deepEqual([unknown.status, unknown.code], [404, 'KEY001']);
         assert.ok(unknown instanceof Error && unknown.name === 'PiiApiError');
+      });
+
+      it('has called every operation of the served OpenAPI document through the client', async () => {
+        const document = (await (await fetch(`${stack.url}/docs-json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+        const missing: string[] = [];
+        for (const [template, item] of Object.entries(document.paths)) {
+          const path = templatePattern(template);
+          for (const method of Object.keys(item).filter((key) => HTTP_METHODS.includes(key))) {
+            if (!recorder.sent.some((request) => request.method === method.toUpperCase() && path.test(request.path))) {
+              missing.push(`${method.toUpperCase()} ${template}`);
+            }
+          }
+        }
+        assert.deepEqual(missing, [], 'operations no test called: give each a method in clients/typescript/src/client.ts and a test here');
       });
 
       it('refuses at once with RATE001 and the wait when Retry-After is longer than the caller allows', async () => {

@@ -69,13 +69,22 @@ export class PiiApiClient {
     return details;
   }
 
-  /** Crypto-shreds the user: no ciphertext of theirs can be decrypted again. Repeated only when it surely did not run. */
+  /**
+   * Crypto-shreds the user: no ciphertext of theirs can be decrypted again; the answer carries a
+   * signed receipt. Repeated only when it surely did not run (a key created in between would be
+   * destroyed too); calling it again by hand answers the kept receipt.
+   */
   async deleteKey(userId: string, options?: CallOptions) {
     try {
       return await this.unwrap(this.api.DELETE('/api/v1/keys/{userId}', { params: { path: { userId } }, ...this.init(options) }));
     } finally {
       this.publicKeys.invalidate(userId);
     }
+  }
+
+  /** The public keys (JWKS, Ed25519) that verify the signed receipts of `deleteKey`. */
+  receiptKeys(options?: CallOptions) {
+    return this.unwrap(this.api.GET('/.well-known/receipt-keys.json', this.init(options)));
   }
 
   // encryption

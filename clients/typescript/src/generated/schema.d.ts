@@ -124,6 +124,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/.well-known/receipt-keys.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** JWKS of the keys that sign crypto-shred receipts (no token needed) */
+        get: operations["getReceiptKeys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/encrypt": {
         parameters: {
             query?: never;
@@ -324,7 +341,7 @@ export interface components {
              * @example ENC001
              * @enum {string}
              */
-            code: "KEY001" | "KEY002" | "ENC001" | "ENC002" | "AUTH001" | "AUTH002" | "GRANT001" | "GRANT002" | "RATE001" | "ROUTE001" | "SYS001" | "SYS002";
+            code: "KEY001" | "KEY002" | "ENC001" | "ENC002" | "AUTH001" | "AUTH002" | "GRANT001" | "GRANT002" | "IDX001" | "IDX002" | "IDX003" | "IDX004" | "RATE001" | "ROUTE001" | "SYS001" | "SYS002";
             /** @example data[3] exceeds 65536 bytes */
             message: string;
             /** @example 5f0c8a4e-8b1e-4d3c-9a57-3f2b1c0d9e8a */
@@ -349,7 +366,7 @@ export interface components {
              * @example decrypt
              * @enum {string}
              */
-            action: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge";
+            action: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation";
             /**
              * @description The end user the operation concerned
              * @example 42
@@ -524,6 +541,28 @@ export interface components {
             versionsDestroyed: number;
             /** @example 2026-11-25T10:00:00.000Z */
             destroyedAt: string;
+            /**
+             * @description Signed crypto-shred receipt: a compact JWS (EdDSA, Ed25519) whose payload names the user, every version destroyed with the SHA-256 of its sealed private key, the time, and the id and hash of the audit event that records the shredding. Verify it against /.well-known/receipt-keys.json (docs/compliance.md). A repeated DELETE of the same shredding answers with the same receipt.
+             * @example eyJhbGciOiJFZERTQSIsInR5cCI6ImNyeXB0by1zaHJlZC1yZWNlaXB0K2p3cyIsImtpZCI6Ii4uLiJ9.eyJ0eXAiOiJjcnlwdG8tc2hyZWQifQ.c2lnbmF0dXJl
+             */
+            receipt: string;
+        };
+        ReceiptKeySet: {
+            /** @description Every receipt-signing public key, current first; retired keys stay so older receipts still verify */
+            keys: {
+                /** @enum {string} */
+                kty: "OKP";
+                /** @enum {string} */
+                crv: "Ed25519";
+                /** @description The public key, base64url */
+                x: string;
+                /** @description RFC 7638 SHA-256 thumbprint of the key; the receipt header names it */
+                kid: string;
+                /** @enum {string} */
+                alg: "EdDSA";
+                /** @enum {string} */
+                use: "sig";
+            }[];
         };
         EncryptRequest: {
             /**
@@ -832,7 +871,7 @@ export interface operations {
                 to?: string;
                 /** @description Events about this end user */
                 userId?: string;
-                action?: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge";
+                action?: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation";
                 /** @description Events of this caller: its token `sub`, `client_id` or `username` */
                 actor?: string;
                 /** @description The `nextCursor` of the previous page */
@@ -1155,6 +1194,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description What was destroyed, with a signed receipt; a repeated DELETE of the same shredding answers the same */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1215,6 +1255,25 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    getReceiptKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReceiptKeySet"];
                 };
             };
         };
