@@ -1,3 +1,5 @@
+// First: tracing (when configured) must patch http, express, pg, Redis and the AWS SDK before they load.
+import { stopTracing } from './tracing';
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory';
@@ -17,6 +19,7 @@ async function bootstrap(): Promise<void> {
         .get(GracefulShutdown)
         .drain(signal)
         .then(() => app.close())
+        .then(() => stopTracing())
         .then(
           () => {
             logger.log('Stopped: requests finished, connections closed');

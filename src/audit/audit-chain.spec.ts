@@ -55,6 +55,24 @@ describe('audit hash chain', () => {
     assert.notEqual(eventHash({ ...content({ id: 'x' }), ...link, seq: 2 }), original);
   });
 
+  it('still verifies an event stored before trace ids existed: without one, the hash is the one layout 1 always gave', () => {
+    const link = { chainId: '00000000-0000-4000-8000-0000000000c1', seq: 1, prevHash: GENESIS_HASH };
+    const stored = { ...content({ id: '00000000-0000-4000-8000-000000000001' }), ...link };
+    // Computed by the hash function as it was before `traceId` was added.
+    const before = '292e033f18da7bcbefb407394f7914383ca09ba1eca4440f06aafeb049896e7a';
+    assert.equal(eventHash(stored), before);
+    assert.equal(eventHash({ ...stored, traceId: null }), before);
+  });
+
+  it('breaks the hash when a trace id is added to, changed in or removed from an event', () => {
+    const link = { chainId: randomUUID(), seq: 1, prevHash: GENESIS_HASH };
+    const traced = { ...content({ id: 'x', traceId: '4bf92f3577b34da6a3ce929d0e0e4736' }), ...link };
+    const hash = eventHash(traced);
+    assert.notEqual(eventHash({ ...traced, traceId: null }), hash);
+    assert.notEqual(eventHash({ ...traced, traceId: '4bf92f3577b34da6a3ce929d0e0e4737' }), hash);
+    assert.notEqual(eventHash({ ...traced, traceId: null }), eventHash({ ...traced, traceId: '00000000000000000000000000000001' }));
+  });
+
   it('accepts intact chains and counts them', () => {
     assert.deepEqual(verify([...chain(3), ...chain(2)]), { ok: true, chains: 2, events: 5 });
   });

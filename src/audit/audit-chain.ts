@@ -29,6 +29,11 @@ export interface AuditEventContent {
   sourceIp: string | null;
   purpose: string | null;
   details: Record<string, unknown> | null;
+  /**
+   * The W3C trace id (32 hex digits) of the request, when tracing was on; absent or null
+   * otherwise. Added after layout 1 was first used: hashed only when set (see eventHash).
+   */
+  traceId?: string | null;
 }
 
 /** Where an event sits: its chain, its place in it, and the hash of the event before it. */
@@ -39,13 +44,16 @@ export interface ChainLink {
 }
 
 export interface SealedAuditEvent extends AuditEventContent, ChainLink {
+  traceId: string | null;
   hash: string;
 }
 
 /**
  * SHA-256 (hex) over the RFC 8785 canonical JSON of exactly these fields, so that anyone can
  * recompute it from a row or a log line: editing a field changes the hash, and removing or
- * inserting an event breaks the next event's prevHash.
+ * inserting an event breaks the next event's prevHash. `traceId` is a member only when the event
+ * has one: events without one (every event stored before it existed) hash exactly as they
+ * always did, and adding, changing or removing a trace id changes the hash.
  */
 export function eventHash(event: AuditEventContent & ChainLink): string {
   const hashed = {
@@ -66,12 +74,13 @@ export function eventHash(event: AuditEventContent & ChainLink): string {
     sourceIp: event.sourceIp,
     purpose: event.purpose,
     details: event.details,
+    ...(typeof event.traceId === 'string' && { traceId: event.traceId }),
   };
   return createHash('sha256').update(canonicalize(hashed)!, 'utf8').digest('hex');
 }
 
 export function sealEvent(content: AuditEventContent, link: ChainLink): SealedAuditEvent {
-  const event = { ...content, ...link };
+  const event = { ...content, traceId: content.traceId ?? null, ...link };
   return { ...event, hash: eventHash(event) };
 }
 

@@ -49,6 +49,7 @@ export function toRow(event: SealedAuditEvent): AuditEventRow {
     sourceIp: event.sourceIp,
     purpose: event.purpose,
     details: event.details,
+    traceId: event.traceId ?? null,
     prevHash: event.prevHash,
     hash: event.hash,
   };
@@ -72,6 +73,7 @@ export function fromRow(row: AuditEventRow): SealedAuditEvent {
     sourceIp: row.sourceIp,
     purpose: row.purpose,
     details: row.details,
+    traceId: row.traceId ?? null,
     prevHash: row.prevHash,
     hash: row.hash,
   };

@@ -160,6 +160,7 @@ function complete(draft: AuditDraft): AuditEventContent {
     sourceIp: clip(draft.sourceIp, WIDTH.sourceIp),
     purpose: draft.purpose ?? null,
     details: draft.details ?? null,
+    traceId: draft.traceId ?? null,
   };
 }
 

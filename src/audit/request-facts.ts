@@ -2,6 +2,7 @@ import type { Principal } from '../auth/principal';
 import type { RequestWithId } from '../common/request-id';
 import { isUserId } from '../common/user-id';
 import { isPurpose } from '../common/validation';
+import { activeTraceId } from '../logging/trace-context';
 import type { AuditDraft } from './audit-writer';
 
 export type AuditedRequest = RequestWithId & {
@@ -23,6 +24,8 @@ export function requestFacts(request: AuditedRequest): Omit<AuditDraft, 'action'
     userId: isUserId(userId) ? userId : null,
     sourceIp: request.ip ?? null,
     purpose: isPurpose(body?.purpose) ? body.purpose : null,
+    // The request's trace (src/tracing.ts), so that the trail, the logs and the traces join up.
+    traceId: activeTraceId(),
   };
 }
 

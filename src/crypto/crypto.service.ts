@@ -5,6 +5,7 @@ import { AppConfig } from '../config/app-config';
 import { KeyMaterialService } from '../keys/key-material.service';
 import { CiphertextParts, MalformedCiphertextError, parseCiphertext } from '../envelope/ciphertext-format';
 import { AuthenticationFailedError, decryptBatch, encryptBatch } from '../envelope/envelope';
+import { BATCH_ITEMS, inSpan, KEY_VERSIONS, versionsOf } from './crypto.tracing';
 
 /** Batch encrypt and decrypt for one user: validation, key lookup, and the envelope. */
 @Injectable()
@@ -17,8 +18,13 @@ export class CryptoService {
   /** Needs only the (cached) public key: never the database's private material, never KMS. */
   async encrypt(userId: string, items: string[]): Promise<string[]> {
     assertBatchWithinLimits('data', items, this.config.limits);
-    const { keyVersion, publicKey } = await this.keys.currentPublicKey(userId);
-    return encryptBatch(items, { userId, keyVersion, publicKey });
+    return inSpan('crypto.encrypt', { [BATCH_ITEMS]: items.length }, async (span) => {
+      const { keyVersion, publicKey } = await this.keys.currentPublicKey(userId);
+      span.setAttribute(KEY_VERSIONS, [keyVersion]);
+      return inSpan('envelope.encrypt', { [BATCH_ITEMS]: items.length, [KEY_VERSIONS]: [keyVersion] }, () =>
+        encryptBatch(items, { userId, keyVersion, publicKey }),
+      );
+    });
   }
 
   /** All or nothing: the first malformed item is ENC001, the first unauthentic one ENC002. */
@@ -31,15 +37,20 @@ export class CryptoService {
    * unwrap per distinct data key. ENC002 names the first item that fails, as `nameOf` spells it.
    */
   async decryptParsed(userId: string, items: CiphertextParts[], nameOf: (index: number) => string): Promise<string[]> {
-    const privateKeys = await this.keys.unsealPrivateKeys(userId, items.map((item) => item.keyVersion));
-    try {
-      return decryptBatch(userId, items, (version) => privateKeys.get(version));
-    } catch (error) {
-      if (error instanceof AuthenticationFailedError) {
-        throw new ApiError('ENC002', `${nameOf(error.index)} failed authentication: tampered, or not encrypted for this user`);
-      }
-      throw error;
-    }
+    const batch = { [BATCH_ITEMS]: items.length, [KEY_VERSIONS]: versionsOf(items.map((item) => item.keyVersion)) };
+    return inSpan('crypto.decrypt', batch, async () => {
+      const privateKeys = await this.keys.unsealPrivateKeys(userId, items.map((item) => item.keyVersion));
+      return inSpan('envelope.decrypt', batch, () => {
+        try {
+          return decryptBatch(userId, items, (version) => privateKeys.get(version));
+        } catch (error) {
+          if (error instanceof AuthenticationFailedError) {
+            throw new ApiError('ENC002', `${nameOf(error.index)} failed authentication: tampered, or not encrypted for this user`);
+          }
+          throw error;
+        }
+      });
+    });
   }
 
   /** Parses a batch of ciphertext strings; ENC001 names the first malformed one. */

@@ -3,6 +3,7 @@ import { LoggerModule } from 'nestjs-pino';
 import { destination, DestinationStream, stdTimeFunctions } from 'pino';
 import type { Options } from 'pino-http';
 import { AppConfig } from '../config/app-config';
+import { activeTrace } from './trace-context';
 import { RequestLogging } from './request-logging.middleware';
 
 /**
@@ -22,6 +23,8 @@ import { RequestLogging } from './request-logging.middleware';
           level: config.logLevel,
           timestamp: stdTimeFunctions.isoTime,
           formatters: { level: (label: string) => ({ level: label }) },
+          // traceId and spanId on every line written inside a traced request (src/tracing.ts); nothing when tracing is off.
+          mixin: () => activeTrace() ?? {},
           // Errors passed to the logger are reduced to their type and code: dependency messages may quote data.
           serializers: { err: (error: { name?: string; code?: unknown }) => ({ type: error?.name, code: error?.code }) },
           redact: {

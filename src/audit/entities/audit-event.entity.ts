@@ -60,6 +60,10 @@ export class AuditEventRow {
   @Column({ type: 'jsonb', nullable: true })
   details: Record<string, unknown> | null;
 
+  /** W3C trace id of the request (32 hex digits), when tracing was on. */
+  @Column({ name: 'trace_id', type: 'char', length: 32, nullable: true })
+  traceId: string | null;
+
   @Column({ name: 'prev_hash', type: 'char', length: 64 })
   prevHash: string;
 

@@ -5,6 +5,7 @@ import { CreateAuditEvents1764000300000 } from './1764000300000-create-audit-eve
 import { CreateKeyGrants1764000400000 } from './1764000400000-create-key-grants';
 import { CreateReceiptSigningKeys1764000500000 } from './1764000500000-create-receipt-signing-keys';
 import { CreateBlindIndexes1764000600000 } from './1764000600000-create-blind-indexes';
+import { AddAuditTraceId1764000700000 } from './1764000700000-add-audit-trace-id';
 
 /** Every migration, in order. Forward-only: a released migration is never edited. */
 export const MIGRATIONS = [
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   CreateKeyGrants1764000400000,
   CreateReceiptSigningKeys1764000500000,
   CreateBlindIndexes1764000600000,
+  AddAuditTraceId1764000700000,
 ];

@@ -1,0 +1,118 @@
+import { randomBytes } from 'node:crypto';
+/* eslint-disable @typescript-eslint/no-require-imports -- the SDK is loaded only when tracing is on, before anything it instruments */
+/**
+ * OpenTelemetry tracing (docs/observability.md). Imported first by src/main.ts, so that the
+ * instrumentations patch http, express, pg, Redis and the AWS SDK before they are loaded. (The
+ * NestJS instrumentation supports Nest before 12 only; the express route-handler span names
+ * the route, and the envelope spans of src/crypto show the service's own work.)
+ *
+ * Off unless OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set, and then
+ * configured by the standard variables: OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER(_ARG),
+ * OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_PROPAGATORS, OTEL_RESOURCE_ATTRIBUTES, OTEL_SDK_DISABLED.
+ * When off, not one OpenTelemetry SDK module is loaded; the @opentelemetry/api calls elsewhere
+ * (log mixin, audit trace id, envelope spans) are then no-ops.
+ *
+ * Never in a span: request or response headers and bodies, SQL parameter values, Redis
+ * arguments, KMS payloads. The http instrumentation records no header unless told to (it is
+ * not), pg records the statement text with its $n placeholders (enhancedDatabaseReporting off),
+ * Redis spans carry the command name only.
+ */
+import type * as Api from '@opentelemetry/api';
+import type * as Sdk from '@opentelemetry/sdk-node';
+
+/** Probes and scrapes answer every few seconds: no trace for them. */
+const UNTRACED_PATHS = /^\/(health\/(live|ready)|metrics)(\?|$)/;
+const DEFAULT_SERVICE_NAME = 'pii-encryption-api';
+
+export function tracingEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
+  const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  return Boolean(endpoint) && env.OTEL_SDK_DISABLED?.trim().toLowerCase() !== 'true' && env.OTEL_TRACES_EXPORTER !== 'none';
+}
+
+/** The names in OTEL_PROPAGATORS, lower-cased; W3C trace context and baggage when unset. */
+function propagatorNames(env: NodeJS.ProcessEnv): string[] {
+  const names = (env.OTEL_PROPAGATORS ?? '')
+    .split(',')
+    .map((name) => name.trim().toLowerCase())
+    .filter(Boolean);
+  return names.length ? [...new Set(names)] : ['tracecontext', 'baggage'];
+}
+
+/**
+ * With `xray` in OTEL_PROPAGATORS: X-Ray trace ids (their first 8 hex digits are the start time,
+ * as X-Ray requires) and the `X-Amzn-Trace-Id` header, next to the other propagators named
+ * (tracecontext, baggage). Without it, the SDK reads OTEL_PROPAGATORS itself.
+ */
+export function xrayOptions(env: NodeJS.ProcessEnv): Partial<Sdk.NodeSDKConfiguration> {
+  const names = propagatorNames(env);
+  if (!names.includes('xray')) return {};
+  const { AWSXRayPropagator } = require('@opentelemetry/propagator-aws-xray') as typeof import('@opentelemetry/propagator-aws-xray');
+  const core = require('@opentelemetry/core') as typeof import('@opentelemetry/core');
+  const known: Record<string, () => Api.TextMapPropagator> = {
+    tracecontext: () => new core.W3CTraceContextPropagator(),
+    baggage: () => new core.W3CBaggagePropagator(),
+    xray: () => new AWSXRayPropagator(),
+  };
+  const propagators = names.flatMap((name) => {
+    if (known[name]) return [known[name]()];
+    process.emitWarning(`OTEL_PROPAGATORS: "${name}" is not supported together with xray; ignored`);
+    return [];
+  });
+  return { idGenerator: xrayIdGenerator, textMapPropagator: new core.CompositePropagator({ propagators }) };
+}
+
+/**
+ * X-Ray's trace id: 8 hex digits of the start time in epoch seconds, then 24 random hex digits;
+ * span ids are 16 random hex digits. (The same rule as @opentelemetry/id-generator-aws-xray, whose
+ * releases still pin @opentelemetry/api below 1.10 and so break the dependency tree.)
+ */
+export const xrayIdGenerator = {
+  generateTraceId: (): string => Math.floor(Date.now() / 1000).toString(16).padStart(8, '0') + randomBytes(12).toString('hex'),
+  generateSpanId: (): string => randomBytes(8).toString('hex'),
+};
+
+function startTracing(env: NodeJS.ProcessEnv): Sdk.NodeSDK {
+  const { NodeSDK } = require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node');
+  const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http');
+  const { ExpressInstrumentation, ExpressLayerType } = require('@opentelemetry/instrumentation-express') as typeof import('@opentelemetry/instrumentation-express');
+  const { PgInstrumentation } = require('@opentelemetry/instrumentation-pg') as typeof import('@opentelemetry/instrumentation-pg');
+  const { RedisInstrumentation } = require('@opentelemetry/instrumentation-redis') as typeof import('@opentelemetry/instrumentation-redis');
+  const { AwsInstrumentation } = require('@opentelemetry/instrumentation-aws-sdk') as typeof import('@opentelemetry/instrumentation-aws-sdk');
+
+  const sdk = new NodeSDK({
+    serviceName: env.OTEL_SERVICE_NAME ? undefined : DEFAULT_SERVICE_NAME,
+    // Traces only: metrics stay on /metrics (Prometheus), logs on stdout.
+    metricReaders: [],
+    logRecordProcessors: [],
+    ...xrayOptions(env),
+    instrumentations: [
+      new HttpInstrumentation({
+        ignoreIncomingRequestHook: (request) => UNTRACED_PATHS.test(request.url ?? ''),
+        // Outgoing calls (JWKS, KMS) are traced only inside a request or job that is.
+        requireParentforOutgoingSpans: true,
+      }),
+      // Route and request-handler layers only: a span per middleware would cost more than it tells.
+      new ExpressInstrumentation({ ignoreLayersType: [ExpressLayerType.MIDDLEWARE] }),
+      new PgInstrumentation({ enhancedDatabaseReporting: false, requireParentSpan: true, ignoreConnectSpans: true }),
+      new RedisInstrumentation({ requireParentSpan: true, dbStatementSerializer: (command) => command }),
+      // The KMS call is one span; its HTTP exchange is not traced again underneath.
+      new AwsInstrumentation({ suppressInternalInstrumentation: true }),
+    ],
+  });
+  sdk.start();
+  // Nest 12 is ECMAScript modules: its `import 'express'` bypasses the require hook the express
+  // instrumentation patches through. Loading express here, once that hook is in place, patches
+  // the one CommonJS instance that Nest's import then gets from the module cache.
+  require('express');
+  // Spans still buffered are sent before the process ends (SIGTERM drains through src/main.ts first).
+  process.once('beforeExit', () => void sdk.shutdown());
+  return sdk;
+}
+
+/** The running SDK, or undefined when tracing is off. */
+export const tracing: Sdk.NodeSDK | undefined = tracingEnabled() ? startTracing(process.env) : undefined;
+
+/** Flushes and stops tracing (graceful shutdown); nothing to do when it is off. */
+export async function stopTracing(): Promise<void> {
+  await tracing?.shutdown();
+}
