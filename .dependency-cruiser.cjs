@@ -1,7 +1,7 @@
 /**
  * The layering of src/ (docs/architecture.md), checked by `npm run lint`:
  *
- *   features: crypto (/encrypt, /decrypt, re-encryption), rotation, delegation, audit routes
+ *   features: crypto (/encrypt, /decrypt, re-encryption), rotation, delegation, canaries, audit routes
  *     → keys (key lifecycle, key material and its caches)
  *       → key-provider (KMS, local) and envelope (the pure cryptographic core)
  *         → common (errors, limits, permissions, metadata-only decorators)
@@ -10,7 +10,7 @@
  * redis, repositories) serve every layer and know no feature. Only repositories and the
  * database adapter touch TypeORM.
  */
-const FEATURES = 'src/(crypto|rotation|delegation)/';
+const FEATURES = 'src/(crypto|rotation|delegation|canaries)/';
 const CROSS_CUTTING = 'src/(audit|auth|common|config|database|health|logging|metrics|rate-limit|redis|repositories)/';
 
 module.exports = {
@@ -70,7 +70,7 @@ module.exports = {
       severity: 'error',
       comment: 'Rotation and delegation use the crypto feature (re-encryption); never the reverse.',
       from: { path: '^src/crypto/' },
-      to: { path: '^src/(rotation|delegation)/' },
+      to: { path: '^src/(rotation|delegation|canaries)/' },
     },
     {
       name: 'cross-cutting-knows-no-feature',

@@ -27,6 +27,8 @@ export const STATE_CHANGING_ACTIONS: ReadonlySet<AuditAction> = new Set([
   'index.define',
   'index.rotate',
   'index.finish-rotation',
+  'canary.create',
+  'canary.retire',
 ]);
 
 /** Operations that read or rewrite a person's data: what an access report lists. */

@@ -34,6 +34,10 @@ export const AUDIT_ACTIONS = [
   'index.compute',
   'index.rotate',
   'index.finish-rotation',
+  'canary.create',
+  'canary.list',
+  'canary.retire',
+  'canary.tripped',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   IDX003: { status: HttpStatus.CONFLICT, summary: 'The blind index is not in the rotation state this needs (one rotation at a time; nothing to finish)' },
   IDX004: { status: HttpStatus.BAD_REQUEST, summary: 'Leakage budget: the output size would make the index unique for its cardinality (ask for exactMatch)' },
   RATE001: { status: HttpStatus.TOO_MANY_REQUESTS, summary: 'Rate limit exceeded' },
+  CANARY001: { status: HttpStatus.NOT_FOUND, summary: 'No live canary has this id' },
   ROUTE001: { status: HttpStatus.NOT_FOUND, summary: 'No such route' },
   SYS001: { status: HttpStatus.INTERNAL_SERVER_ERROR, summary: 'Unexpected error' },
   SYS002: { status: HttpStatus.SERVICE_UNAVAILABLE, summary: 'A dependency (database, KMS) is unavailable' },

@@ -115,3 +115,12 @@ export const MAX_ACCESS_TOKEN_LIFETIME_SECONDS = 86_400;
  * once; a verifier holding an older copy refetches when a receipt names a kid it does not know.
  */
 export const RECEIPT_KEYS_MAX_AGE_SECONDS = 300;
+
+/**
+ * How often each replica reloads the live canaries from the primary: a canary planted or retired
+ * through another replica is recognised (or forgotten) here within this time. The replica that
+ * handled the change applies it at once.
+ */
+export const CANARY_REFRESH_MS = 5_000;
+/** Canaries one POST /canaries may create. */
+export const MAX_CANARIES_PER_REQUEST = 100;

@@ -13,6 +13,7 @@ export const PERMISSIONS = [
   'translate',
   'indexes:admin',
   'index',
+  'canaries:write',
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];

@@ -5,6 +5,7 @@ import { AppConfig } from '../config/app-config';
 import { KeyMaterialService } from '../keys/key-material.service';
 import { CiphertextParts, MalformedCiphertextError, parseCiphertext } from '../envelope/ciphertext-format';
 import { AuthenticationFailedError, decryptBatch, encryptBatch } from '../envelope/envelope';
+import { CanaryRegistry, CanaryTrippedError } from './canary-registry';
 import { BATCH_ITEMS, inSpan, KEY_VERSIONS, versionsOf } from './crypto.tracing';
 
 /** Batch encrypt and decrypt for one user: validation, key lookup, and the envelope. */
@@ -13,6 +14,7 @@ export class CryptoService {
   constructor(
     private readonly keys: KeyMaterialService,
     private readonly config: AppConfig,
+    private readonly canaries: CanaryRegistry,
   ) {}
 
   /** Needs only the (cached) public key: never the database's private material, never KMS. */
@@ -34,18 +36,23 @@ export class CryptoService {
 
   /**
    * Decrypts parsed ciphertexts of one user: one key-provider call per version named, one
-   * unwrap per distinct data key. ENC002 names the first item that fails, as `nameOf` spells it.
+   * unwrap per distinct data key. ENC002 names the first item that fails, as `nameOf` spells it;
+   * a canary ciphertext fails the same way (CanaryTrippedError, recorded by CanaryTripwire).
    */
   async decryptParsed(userId: string, items: CiphertextParts[], nameOf: (index: number) => string): Promise<string[]> {
     const batch = { [BATCH_ITEMS]: items.length, [KEY_VERSIONS]: versionsOf(items.map((item) => item.keyVersion)) };
     return inSpan('crypto.decrypt', batch, async () => {
       const privateKeys = await this.keys.unsealPrivateKeys(userId, items.map((item) => item.keyVersion));
+      // A canary is refused like a tampered item, and after the same key lookup, so neither the
+      // answer nor its timing sets it apart. One Map lookup per item; none while there are no canaries.
+      const canary = this.canaries.find(items);
+      if (canary) throw new CanaryTrippedError(canary.canaryId, unauthentic(nameOf(canary.index)));
       return inSpan('envelope.decrypt', batch, () => {
         try {
           return decryptBatch(userId, items, (version) => privateKeys.get(version));
         } catch (error) {
           if (error instanceof AuthenticationFailedError) {
-            throw new ApiError('ENC002', `${nameOf(error.index)} failed authentication: tampered, or not encrypted for this user`);
+            throw new ApiError('ENC002', unauthentic(nameOf(error.index)));
           }
           throw error;
         }
@@ -71,3 +78,6 @@ export class CryptoService {
 export function ciphertextLimit(maxItemBytes: number): number {
   return Math.ceil((maxItemBytes * 4) / 3) + 1024;
 }
+
+/** The one message of ENC002, for a tampered item and a canary alike. */
+const unauthentic = (name: string) => `${name} failed authentication: tampered, or not encrypted for this user`;

@@ -83,6 +83,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  private readonly canariesTripped = new Counter({
+    name: 'pii_api_canary_tripped_total',
+    help: 'Requests that touched a canary ciphertext (alert on any increase), by route',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
@@ -113,6 +120,11 @@ export class MetricsService {
 
   setCircuitState(dependency: string, state: CircuitStateName): void {
     this.circuitState.set({ dependency }, CIRCUIT_STATE_VALUES[state]);
+  }
+
+  /** A request on `route` touched a canary ciphertext. */
+  countCanaryTripped(route: string): void {
+    this.canariesTripped.inc({ route });
   }
 
   countRateLimited(): void {

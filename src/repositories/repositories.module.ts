@@ -6,13 +6,14 @@ import { UserKeyHistory } from '../keys/entities/user-key-history.entity';
 import { UserKey } from '../keys/entities/user-key.entity';
 import { AuditEventRepository } from './audit-event.repository';
 import { BlindIndexKeyRepository } from './blind-index-key.repository';
+import { CanaryRepository } from './canary.repository';
 import { GrantRepository } from './grant.repository';
 import { ReceiptKeyRepository } from './receipt-key.repository';
 import { RevokedTokenRepository } from './revoked-token.repository';
 import { RotationRepository } from './rotation.repository';
 import { UserKeyRepository } from './user-key.repository';
 
-const REPOSITORIES = [UserKeyRepository, RotationRepository, GrantRepository, RevokedTokenRepository, AuditEventRepository, ReceiptKeyRepository, BlindIndexKeyRepository];
+const REPOSITORIES = [UserKeyRepository, RotationRepository, GrantRepository, RevokedTokenRepository, AuditEventRepository, ReceiptKeyRepository, CanaryRepository, BlindIndexKeyRepository];
 
 /**
  * Every repository, for every module: the only providers that hold SQL. Each read says which

@@ -4,6 +4,7 @@ import { CreateRevokedTokens1764000200000 } from './1764000200000-create-revoked
 import { CreateAuditEvents1764000300000 } from './1764000300000-create-audit-events';
 import { CreateKeyGrants1764000400000 } from './1764000400000-create-key-grants';
 import { CreateReceiptSigningKeys1764000500000 } from './1764000500000-create-receipt-signing-keys';
+import { CreateCanaries1764000510000 } from './1764000510000-create-canaries';
 import { CreateBlindIndexes1764000600000 } from './1764000600000-create-blind-indexes';
 import { AddAuditTraceId1764000700000 } from './1764000700000-add-audit-trace-id';
 
@@ -15,6 +16,7 @@ export const MIGRATIONS = [
   CreateAuditEvents1764000300000,
   CreateKeyGrants1764000400000,
   CreateReceiptSigningKeys1764000500000,
+  CreateCanaries1764000510000,
   CreateBlindIndexes1764000600000,
   AddAuditTraceId1764000700000,
 ];

@@ -1,0 +1,47 @@
+import { Body, Controller, Delete, Get, Param, Post } from '@nestjs/common';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { CurrentPrincipal } from '../auth/current-principal.decorator';
+import { Principal } from '../auth/principal';
+import { ApiErrors } from '../common/decorators/api-errors.decorator';
+import { Audited } from '../common/decorators/audited.decorator';
+import { ApiUuidParam } from '../common/decorators/fields.decorator';
+import { RequirePermission } from '../common/decorators/require-permission.decorator';
+import { describeCanaryCreate, describeCanaryList, describeCanaryRetire } from './canaries.audit';
+import { CanariesService } from './canaries.service';
+import { CreateCanariesRequest, CreateCanariesResponse, ListCanariesResponse, RetiredCanary } from './dto/canary.dto';
+
+@ApiTags('canaries')
+@Controller('canaries')
+export class CanariesController {
+  constructor(private readonly canaries: CanariesService) {}
+
+  @Post()
+  @RequirePermission('canaries:write')
+  @Audited('canary.create', describeCanaryCreate)
+  @ApiOperation({ operationId: 'createCanaries', summary: 'Create canary ciphertexts of a user to plant among real rows' })
+  @ApiCreatedResponse({ type: CreateCanariesResponse })
+  @ApiErrors({ ENC001: 'invalid input (the field is named)', KEY001: 'the user has no key' })
+  async create(@Body() request: CreateCanariesRequest, @CurrentPrincipal() caller: Principal): Promise<CreateCanariesResponse> {
+    return { canaries: await this.canaries.create(request.userId, request.count ?? 1, request.label ?? null, caller.sub) };
+  }
+
+  @Get()
+  @RequirePermission('canaries:write', [])
+  @Audited('canary.list', describeCanaryList)
+  @ApiOperation({ operationId: 'listCanaries', summary: 'List the live canaries (without their ciphertexts)' })
+  @ApiOkResponse({ type: ListCanariesResponse })
+  async list(): Promise<ListCanariesResponse> {
+    return { canaries: await this.canaries.list() };
+  }
+
+  @Delete(':id')
+  @RequirePermission('canaries:write', [])
+  @Audited('canary.retire', describeCanaryRetire)
+  @ApiOperation({ operationId: 'retireCanary', summary: 'Retire a canary: from now on it decrypts like any other ciphertext of its user' })
+  @ApiUuidParam('id', 'The canary id (a UUID; any other text names no canary)', '5f0c1d8e-8a34-4b6e-9a52-0d6f3f9b2c11')
+  @ApiOkResponse({ type: RetiredCanary })
+  @ApiErrors({ CANARY001: 'no live canary has this id' })
+  retire(@Param('id') id: string): Promise<RetiredCanary> {
+    return this.canaries.retire(id);
+  }
+}

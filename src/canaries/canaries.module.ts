@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { CryptoModule } from '../crypto/crypto.module';
+import { CanariesController } from './canaries.controller';
+import { CanariesService } from './canaries.service';
+
+/** POST/GET/DELETE /canaries: planting and retiring canary ciphertexts; recognising them is CryptoModule's CanaryRegistry. */
+@Module({
+  imports: [CryptoModule],
+  controllers: [CanariesController],
+  providers: [CanariesService],
+})
+export class CanariesModule {}
