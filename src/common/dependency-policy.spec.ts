@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { describe, it } from 'node:test';
 import { ApiError } from './api-error';
 import { CIRCUIT_BREAKER_FAILURES } from './limits';
@@ -89,6 +92,32 @@ describe('dependency policy', () => {
     assert.ok(isTimeout(error));
     assert.ok(error instanceof ApiError && error.code === 'SYS002');
     assert.ok(aborted);
+  });
+
+  it('does not take an answer that arrived in time for a timeout because the event loop was busy', async () => {
+    // An echo server in a process of its own: its answer is in the socket long before this busy loop looks.
+    const server = spawn(
+      process.execPath,
+      ['-e', `require('node:net').createServer((s) => s.on('data', (d) => s.write(d))).listen(0, '127.0.0.1', function () { console.log(this.address().port) })`],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const port = Number(String((await once(server.stdout!, 'data'))[0]).trim());
+    const socket = connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    try {
+      const { policy: bounded } = policy({ attemptTimeoutMs: 20 });
+      const answer = bounded.execute(async () => {
+        const echoed = once(socket, 'data');
+        socket.write('ping');
+        const busyUntil = Date.now() + 100;
+        while (Date.now() < busyUntil); // the timer is due long before the loop polls the socket
+        return String((await echoed)[0]);
+      });
+      assert.equal(await answer, 'ping');
+    } finally {
+      socket.destroy();
+      server.kill();
+    }
   });
 
   it('opens after consecutive dependency failures, then refuses without calling; caller mistakes do not count', async () => {

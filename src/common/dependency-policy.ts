@@ -20,6 +20,8 @@ export type CircuitStateName = 'closed' | 'open' | 'half-open';
 /** Where the breaker's state is reported (MetricsService); an interface, so that src/common imports no metrics. */
 export interface CircuitStateSink {
   setCircuitState(dependency: string, state: CircuitStateName): void;
+  /** One call repeated after a retryable failure. */
+  countRetry?(dependency: string): void;
 }
 
 export interface DependencyPolicyOptions {
@@ -69,28 +71,28 @@ export class DependencyPolicy {
       const name = STATE_NAMES[state];
       if (name) options.metrics.setCircuitState(options.name, name);
     });
-    const attemptTimeout = timeout(options.attemptTimeoutMs, TimeoutStrategy.Aggressive);
     const layers: IPolicy[] = [];
-    if (options.totalTimeoutMs) layers.push(timeout(options.totalTimeoutMs, TimeoutStrategy.Aggressive));
+    // A call that has returned needs no abort: aborting it anyway costs a DOMException per call.
+    if (options.totalTimeoutMs) layers.push(timeout(options.totalTimeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false }));
     if (options.retry) {
       const { attempts, when } = options.retry;
-      layers.push(
-        retry(
-          handleWhen((error) => !(error instanceof BrokenCircuitError) && when(error)),
-          {
-            maxAttempts: attempts - 1,
-            backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }),
-          },
-        ),
+      const retries = retry(
+        handleWhen((error) => !(error instanceof BrokenCircuitError) && when(error)),
+        {
+          maxAttempts: attempts - 1,
+          backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }),
+        },
       );
+      retries.onRetry(() => options.metrics.countRetry?.(options.name));
+      layers.push(retries);
     }
-    this.policy = wrap(...layers, breaker, attemptTimeout);
+    this.policy = wrap(...layers, breaker);
   }
 
   /** Runs `call`; its signal aborts when the attempt times out, so the client can drop the request. */
   async execute<T>(call: (signal: AbortSignal) => Promise<T>): Promise<T> {
     try {
-      return (await this.policy.execute(({ signal }) => call(signal))) as T;
+      return (await this.policy.execute(({ signal }) => boundAttempt(this.options.attemptTimeoutMs, call, this.options.totalTimeoutMs ? signal : undefined))) as T;
     } catch (error) {
       if (error instanceof BrokenCircuitError || error instanceof TaskCancelledError)
         throw dependencyUnavailable(this.options.label, error);
@@ -100,6 +102,48 @@ export class DependencyPolicy {
       throw error;
     }
   }
+}
+
+/**
+ * One attempt within `ms`, tolerant of event-loop lag: when the timer fires, the attempt is
+ * given until the event loop has polled its sockets once more (setImmediate runs after the poll
+ * phase), so an answer that arrived in time but waited behind other work is not taken for a
+ * timeout. Under load, with the loop hundreds of milliseconds late, a plain timer would time out
+ * healthy Redis calls, open the breaker and send every request to the database instead, just
+ * when there is no CPU to spare. A timeout rejects with cockatiel's TaskCancelledError, so the
+ * breaker counts it, and aborts the call's signal.
+ */
+function boundAttempt<T>(ms: number, call: (signal: AbortSignal) => Promise<T>, outer?: AbortSignal): Promise<T> {
+  const controller = new AbortController();
+  // The whole call's bound (retries included) ends the attempt too.
+  outer?.addEventListener('abort', () => controller.abort(), { once: true });
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(
+      () =>
+        setImmediate(() => {
+          if (settled) return;
+          settled = true;
+          controller.abort();
+          reject(new TaskCancelledError(`Operation timed out after ${ms}ms`));
+        }),
+      ms,
+    );
+    call(controller.signal).then(
+      (value) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
 }
 
 /** The breaker refused the call without trying: the dependency failed repeatedly just now. */
