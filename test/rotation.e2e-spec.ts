@@ -160,12 +160,14 @@ for (const definition of STACKS) {
         post('decrypt', { userId: '210', data: v1 }),
         post('rotate', { userId: '210', data: v1 }),
         post('rewrap', { userId: '210', data: v1 }),
-        stack.http().delete('/api/v1/keys/210').auth(token, { type: 'bearer' }),
       ];
       for (const response of await Promise.all(calls)) {
         assert.equal(response.status, 404);
         assert.equal(response.body.code, 'KEY001');
       }
+      // A repeated DELETE of the same shredding answers with the same receipt (test/receipts.e2e-spec.ts).
+      const repeated = await stack.http().delete('/api/v1/keys/210').auth(token, { type: 'bearer' });
+      assert.deepEqual({ status: repeated.status, body: repeated.body }, { status: 200, body: receipt.body });
       const [{ sealed }] = await stack.query(
         `SELECT count(*)::int AS sealed FROM (SELECT sealed_private_key FROM user_keys WHERE user_id = 210
            UNION ALL SELECT sealed_private_key FROM user_key_history WHERE user_id = 210) k WHERE sealed_private_key IS NOT NULL`,

@@ -1,8 +1,9 @@
-import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger, Optional } from '@nestjs/common';
 import { AsyncResource } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { dependencyUnavailable } from '../common/api-error';
 import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
 import { AuditActor, AuditEventContent, GENESIS_HASH, SealedAuditEvent, sealEvent } from './audit-chain';
 import { AuditStore } from './audit-store';
 
@@ -55,6 +56,7 @@ export class AuditWriter implements BeforeApplicationShutdown {
   constructor(
     private readonly store: AuditStore,
     private readonly config: AppConfig,
+    @Optional() private readonly metrics?: MetricsService,
   ) {}
 
   /**
@@ -124,6 +126,7 @@ export class AuditWriter implements BeforeApplicationShutdown {
 
   private refuse(batch: Pending[], error: unknown): void {
     const reason = (error as Error)?.name ?? 'error';
+    this.metrics?.countAuditWriteFailures(batch.length);
     if (this.config.audit.failOpen) {
       for (const pending of batch) {
         this.logger.error({ msg: `AUDIT EVENT NOT STORED (${reason}); AUDIT_FAIL_OPEN=true lets the operation proceed`, auditLost: pending.content });

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { ApiError, invalidInput } from '../common/api-error';
 import { assertBatchWithinLimits } from '../common/validation';
 import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
 import { KeyMaterialService } from '../keys/key-material.service';
 import { CiphertextParts, MalformedCiphertextError, parseCiphertext } from '../envelope/ciphertext-format';
 import { AuthenticationFailedError, decryptBatch, encryptBatch } from '../envelope/envelope';
@@ -14,6 +15,7 @@ export class CryptoService {
   constructor(
     private readonly keys: KeyMaterialService,
     private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
     private readonly canaries: CanaryRegistry,
   ) {}
 
@@ -23,9 +25,11 @@ export class CryptoService {
     return inSpan('crypto.encrypt', { [BATCH_ITEMS]: items.length }, async (span) => {
       const { keyVersion, publicKey } = await this.keys.currentPublicKey(userId);
       span.setAttribute(KEY_VERSIONS, [keyVersion]);
-      return inSpan('envelope.encrypt', { [BATCH_ITEMS]: items.length, [KEY_VERSIONS]: [keyVersion] }, () =>
+      const encrypted = await inSpan('envelope.encrypt', { [BATCH_ITEMS]: items.length, [KEY_VERSIONS]: [keyVersion] }, () =>
         encryptBatch(items, { userId, keyVersion, publicKey }),
       );
+      this.metrics.countCryptoItems('encrypt', items.length);
+      return encrypted;
     });
   }
 
@@ -49,7 +53,9 @@ export class CryptoService {
       if (canary) throw new CanaryTrippedError(canary.canaryId, unauthentic(nameOf(canary.index)));
       return inSpan('envelope.decrypt', batch, () => {
         try {
-          return decryptBatch(userId, items, (version) => privateKeys.get(version));
+          const plaintexts = decryptBatch(userId, items, (version) => privateKeys.get(version));
+          this.metrics.countCryptoItems('decrypt', items.length);
+          return plaintexts;
         } catch (error) {
           if (error instanceof AuthenticationFailedError) {
             throw new ApiError('ENC002', unauthentic(nameOf(error.index)));

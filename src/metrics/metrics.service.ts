@@ -9,7 +9,8 @@ export type KmsOutcome = 'success' | 'error' | 'timeout' | 'rejected';
 export type CacheResult = 'hit' | 'miss' | 'unavailable';
 
 const CIRCUIT_STATE_VALUES: Record<CircuitStateName, number> = { closed: 0, open: 1, 'half-open': 2 };
-const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15];
+/** 3 s: the latency SLO's threshold (docs/slo.md), so the alert rules can count the answers slower than it. */
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 3, 5, 10, 15];
 
 /**
  * The service's Prometheus metrics, served at GET /metrics. Each application instance has its
@@ -76,6 +77,23 @@ export class MetricsService {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  private readonly cryptoItems = new Counter({
+    name: 'pii_api_crypto_items_total',
+    help: 'Items encrypted or decrypted (batches that succeeded), by operation',
+    labelNames: ['operation'] as const,
+    registers: [this.registry],
+  });
+  private readonly dependencyRetries = new Counter({
+    name: 'pii_api_dependency_retries_total',
+    help: 'Calls to a dependency repeated after a retryable failure (throttling, 5xx), by dependency',
+    labelNames: ['dependency'] as const,
+    registers: [this.registry],
+  });
+  private readonly auditWriteFailures = new Counter({
+    name: 'pii_api_audit_write_failures_total',
+    help: 'Audit events that could not be stored (their operations refused with SYS002, or let through with AUDIT_FAIL_OPEN=true)',
+    registers: [this.registry],
+  });
   private readonly keysRotated = new Counter({
     name: 'pii_api_keys_rotated_total',
     help: 'Key versions rotated, by reason',
@@ -125,6 +143,18 @@ export class MetricsService {
   /** A request on `route` touched a canary ciphertext. */
   countCanaryTripped(route: string): void {
     this.canariesTripped.inc({ route });
+  }
+
+  countCryptoItems(operation: 'encrypt' | 'decrypt', count: number): void {
+    this.cryptoItems.inc({ operation }, count);
+  }
+
+  countRetry(dependency: string): void {
+    this.dependencyRetries.inc({ dependency });
+  }
+
+  countAuditWriteFailures(events: number): void {
+    this.auditWriteFailures.inc(events);
   }
 
   countRateLimited(): void {
