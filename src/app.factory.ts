@@ -1,16 +1,18 @@
 import { INestApplication, RequestMethod } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { SwaggerModule } from '@nestjs/swagger';
 import helmet from 'helmet';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { ERROR_RESPONSE_HOOK, HttpExceptionFilter, routeNotFoundHandler } from './common/http-exception.filter';
 import { jsonBodyVerifier } from './common/json-bounds';
+import { createOpenApiDocument } from './common/openapi-document';
 import { MAX_JSON_DEPTH } from './common/limits';
 import { requestIdMiddleware } from './common/request-id';
 import { createValidationPipe } from './common/validation';
 import { AppConfig } from './config/app-config';
+import { maxCiphertextLength } from './envelope/ciphertext-format';
 import { GracefulShutdown } from './health/graceful-shutdown';
 import { RequestLogging } from './logging/request-logging.middleware';
 import { MetricsService } from './metrics/metrics.service';
@@ -70,25 +72,15 @@ export async function createApp(environment?: Record<string, string | undefined>
   });
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new HttpExceptionFilter(app.get(ERROR_RESPONSE_HOOK)));
-  if (config.swaggerEnabled) setUpSwagger(app);
+  if (config.swaggerEnabled) setUpSwagger(app, config);
   await app.init();
   app.use(routeNotFoundHandler);
   return app;
 }
 
-function setUpSwagger(app: INestApplication): void {
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('Personal Information Encryption API')
-      .setDescription(
-        'Per-user RSA key pairs; batch encrypt, decrypt and re-encrypt of personal data. ' +
-          'Click Authorize and paste an access token (locally: the output of `npm run token`).',
-      )
-      .setVersion('1')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
-      .build(),
-  );
+function setUpSwagger(app: INestApplication, config: AppConfig): void {
+  const limits = { ...config.limits, maxCiphertextLength: maxCiphertextLength(config.limits.maxItemBytes) };
+  const document = createOpenApiDocument(app, limits);
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json', swaggerOptions: { persistAuthorization: true } });
 }
 

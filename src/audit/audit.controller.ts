@@ -1,8 +1,8 @@
 import { Controller, Get, Param, Query } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiErrors } from '../common/decorators/api-errors.decorator';
+import { ApiUserIdParam } from '../common/decorators/fields.decorator';
 import { RequirePermission } from '../common/decorators/require-permission.decorator';
-import { ErrorResponse } from '../common/error-response.dto';
-import { USER_ID_EXAMPLE } from '../common/user-id';
 import { UserIdPipe } from '../common/validation';
 import { describeAuditQuery, describeAuditVerify } from './audit-routes.audit';
 import { AuditService } from './audit.service';
@@ -11,7 +11,6 @@ import { AuditQuery, TimeRangeQuery } from './dto/audit-query.dto';
 import { AccessReport, AuditPage, VerifyResponse } from './dto/audit-responses.dto';
 
 @ApiTags('audit')
-@ApiBadRequestResponse({ description: 'ENC001: an invalid query parameter (named)', type: ErrorResponse })
 @Controller('audit')
 export class AuditController {
   constructor(private readonly audit: AuditService) {}
@@ -21,6 +20,7 @@ export class AuditController {
   @Audited('audit.query', describeAuditQuery)
   @ApiOperation({ operationId: 'listAuditEvents', summary: 'Audit events, newest first, filtered and cursor-paginated' })
   @ApiOkResponse({ type: AuditPage })
+  @ApiErrors({ ENC001: 'an invalid query parameter (named), from later than to, or an unknown parameter' })
   query(@Query() query: AuditQuery): Promise<AuditPage> {
     return this.audit.query(query);
   }
@@ -45,9 +45,9 @@ export class AccessReportController {
   @RequirePermission('audit:read')
   @Audited('audit.report')
   @ApiOperation({ operationId: 'getAccessReport', summary: 'Who encrypted or decrypted this person’s data, how many items, when, and for what stated purpose' })
-  @ApiParam({ name: 'userId', example: USER_ID_EXAMPLE })
+  @ApiUserIdParam()
   @ApiOkResponse({ type: AccessReport })
-  @ApiBadRequestResponse({ description: 'ENC001: invalid userId, from or to', type: ErrorResponse })
+  @ApiErrors({ ENC001: 'invalid userId, from or to (named), from later than to, or an unknown query parameter' })
   report(@Param('userId', UserIdPipe) userId: string, @Query() range: TimeRangeQuery): Promise<AccessReport> {
     return this.audit.accessReport(userId, range);
   }

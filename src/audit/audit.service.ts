@@ -1,5 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { invalidInput } from '../common/api-error';
+import { isDateTime } from '../common/date-time';
+import { isUuid } from '../common/uuid';
 import { AUDIT_PAGE_SIZE, MAX_ACCESS_REPORT_ROWS } from '../common/limits';
 import { AuditEventRepository, AuditSnapshot } from '../repositories/audit-event.repository';
 import { DATA_ACCESS_ACTIONS } from './audit-actions';
@@ -102,8 +104,6 @@ function timeRange(range: TimeRangeQuery): { from?: Date; to?: Date } {
   return { from, to };
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
 function encodeCursor(time: string, id: string): string {
   return Buffer.from(JSON.stringify([time, id])).toString('base64url');
 }
@@ -111,8 +111,8 @@ function encodeCursor(time: string, id: string): string {
 function decodeCursor(cursor: string): { time: Date; id: string } {
   try {
     const [time, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    const date = new Date(time);
-    if (typeof time === 'string' && !Number.isNaN(date.getTime()) && typeof id === 'string' && UUID.test(id)) return { time: date, id };
+    // The time as encodeCursor wrote it: an instant the database can hold, never an arbitrary Date.
+    if (isDateTime(time) && isUuid(id)) return { time: new Date(time), id };
   } catch {
     // falls through to the refusal below
   }

@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   RATE001: { status: HttpStatus.TOO_MANY_REQUESTS, summary: 'Rate limit exceeded' },
   CANARY001: { status: HttpStatus.NOT_FOUND, summary: 'No live canary has this id' },
   ROUTE001: { status: HttpStatus.NOT_FOUND, summary: 'No such route' },
+  ROUTE002: { status: HttpStatus.METHOD_NOT_ALLOWED, summary: 'The route does not take this method (Allow lists those it takes)' },
   SYS001: { status: HttpStatus.INTERNAL_SERVER_ERROR, summary: 'Unexpected error' },
   SYS002: { status: HttpStatus.SERVICE_UNAVAILABLE, summary: 'A dependency (database, KMS) is unavailable' },
 } as const;

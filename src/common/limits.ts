@@ -74,9 +74,16 @@ export interface BatchLimits {
   maxItemBytes: number;
 }
 
-/** The `purpose` a caller may state with a decrypt: printable text, stored in the audit trail. */
+/**
+ * The `purpose` a caller may state with a decrypt, stored in the audit trail: 1 to 200 characters
+ * (code points) of letters, digits, punctuation, symbols and spaces, not all spaces.
+ */
 export const MAX_PURPOSE_LENGTH = 200;
-export const PURPOSE_PATTERN = /^[\p{L}\p{N}\p{P}\p{S} ]+$/u;
+export const PURPOSE_PATTERN = new RegExp(`^(?=.*[^ ])[\\p{L}\\p{N}\\p{P}\\p{S} ]{1,${MAX_PURPOSE_LENGTH}}$`, 'u');
+
+/** The `reason` of a grant: 3 to 500 characters (code points) without control characters. */
+export const GRANT_REASON_LENGTH = { min: 3, max: 500 } as const;
+export const GRANT_REASON_PATTERN = new RegExp(`^[^\\u0000-\\u001f\\u007f]{${GRANT_REASON_LENGTH.min},${GRANT_REASON_LENGTH.max}}$`, 'u');
 
 /** Page size of GET /audit. */
 export const AUDIT_PAGE_SIZE = { default: 50, max: 500 } as const;

@@ -1,54 +1,12 @@
 import { ArgumentMetadata, Injectable, PipeTransform, ValidationError, ValidationPipe } from '@nestjs/common';
-import { ValidateBy, ValidationOptions } from 'class-validator';
 import { ApiError, invalidInput } from './api-error';
 import { jsonDocumentFields } from './decorators/json-document.decorator';
 import { BatchLimits, MAX_BODY_OBJECT_KEYS, MAX_PURPOSE_LENGTH, PURPOSE_PATTERN } from './limits';
-import { isUserId, USER_ID_PATTERN } from './user-id';
+import { isUserId, USER_ID_DESCRIPTION } from './user-id';
 
-export const USER_ID_MESSAGE = 'must be a decimal string of a positive 64-bit integer, e.g. "42"';
-
-/** `userId` (or another field) must be a user id string. */
-export function IsUserId(options?: ValidationOptions): PropertyDecorator {
-  return ValidateBy(
-    { name: 'isUserId', validator: { validate: isUserId, defaultMessage: (args) => `${args?.property} ${USER_ID_MESSAGE}` } },
-    options,
-  );
-}
-
-/** A stated purpose: printable text, not blank, at most MAX_PURPOSE_LENGTH characters. */
+/** A stated purpose (PURPOSE_PATTERN holds every rule; the length check first only bounds the work on long text). */
 export function isPurpose(value: unknown): value is string {
-  return typeof value === 'string' && value.length <= MAX_PURPOSE_LENGTH && PURPOSE_PATTERN.test(value) && value.trim() !== '';
-}
-
-export function IsPurpose(options?: ValidationOptions): PropertyDecorator {
-  return ValidateBy(
-    {
-      name: 'isPurpose',
-      validator: {
-        validate: isPurpose,
-        defaultMessage: (args) => `${args?.property} must be printable text of 1 to ${MAX_PURPOSE_LENGTH} characters`,
-      },
-    },
-    options,
-  );
-}
-
-/** An array whose every element is a string; the message names the first offending index. */
-export function IsStringArray(options?: ValidationOptions): PropertyDecorator {
-  return ValidateBy(
-    {
-      name: 'isStringArray',
-      validator: {
-        validate: (value: unknown) => Array.isArray(value) && value.every((item) => typeof item === 'string'),
-        defaultMessage: (args) => {
-          if (!Array.isArray(args?.value)) return `${args?.property} must be an array of strings`;
-          const index = (args.value as unknown[]).findIndex((item) => typeof item !== 'string');
-          return `${args.property}[${index}] must be a string`;
-        },
-      },
-    },
-    options,
-  );
+  return typeof value === 'string' && value.length <= 2 * MAX_PURPOSE_LENGTH && PURPOSE_PATTERN.test(value);
 }
 
 /** Count and byte-size limits of a batch of strings, naming the first offending index. */
@@ -64,7 +22,7 @@ export function assertBatchWithinLimits(field: string, items: readonly string[],
 @Injectable()
 export class UserIdPipe implements PipeTransform<string, string> {
   transform(value: string, metadata: ArgumentMetadata): string {
-    if (!isUserId(value)) throw invalidInput(`${metadata.data ?? 'userId'} ${USER_ID_MESSAGE}`);
+    if (!isUserId(value)) throw invalidInput(`${metadata.data ?? 'userId'} must be ${USER_ID_DESCRIPTION}, e.g. "42"`);
     return value;
   }
 }
@@ -150,5 +108,3 @@ function describeValidationErrors(errors: ValidationError[], parent = ''): strin
   }
   return messages.filter(Boolean).slice(0, 5).join('; ') || 'request body is invalid';
 }
-
-export { USER_ID_PATTERN };

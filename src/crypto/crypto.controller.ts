@@ -1,14 +1,13 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiErrors } from '../common/decorators/api-errors.decorator';
 import { Audited } from '../common/decorators/audited.decorator';
 import { RequirePermission } from '../common/decorators/require-permission.decorator';
-import { ErrorResponse } from '../common/error-response.dto';
 import { CryptoService } from './crypto.service';
 import { describeDecrypt, describeEncrypt } from './crypto.audit';
 import { DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse } from './dto/batch.dto';
 
 @ApiTags('encryption')
-@ApiNotFoundResponse({ description: 'KEY001: the user has no key', type: ErrorResponse })
 @Controller()
 export class CryptoController {
   constructor(private readonly crypto: CryptoService) {}
@@ -19,7 +18,7 @@ export class CryptoController {
   @Audited('encrypt', describeEncrypt)
   @ApiOperation({ operationId: 'encrypt', summary: 'Encrypt a batch of strings under the user’s current key' })
   @ApiOkResponse({ type: EncryptResponse })
-  @ApiBadRequestResponse({ description: 'ENC001: invalid input (the field or item index is named)', type: ErrorResponse })
+  @ApiErrors({ ENC001: 'invalid input: the field, or the index of the first item over MAX_ITEM_BYTES, is named', KEY001: 'the user has no key' })
   async encrypt(@Body() request: EncryptRequest): Promise<EncryptResponse> {
     return { encryptedData: await this.crypto.encrypt(request.userId, request.data) };
   }
@@ -30,7 +29,11 @@ export class CryptoController {
   @Audited('decrypt', describeDecrypt)
   @ApiOperation({ operationId: 'decrypt', summary: 'Decrypt a batch of the user’s ciphertexts (all or nothing)' })
   @ApiOkResponse({ type: DecryptResponse })
-  @ApiBadRequestResponse({ description: 'ENC001: malformed input; ENC002: an item failed authentication (its index is named)', type: ErrorResponse })
+  @ApiErrors({
+    ENC001: 'invalid input or a malformed ciphertext (its index is named); purpose missing while AUDIT_REQUIRE_PURPOSE=true',
+    ENC002: 'an item failed authentication: tampered, not this user’s, or of a purged version (its index is named)',
+    KEY001: 'the user has no key',
+  })
   async decrypt(@Body() request: DecryptRequest): Promise<DecryptResponse> {
     return { decryptedData: await this.crypto.decrypt(request.userId, request.data) };
   }

@@ -4,7 +4,7 @@ import { assertBatchWithinLimits } from '../common/validation';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { KeyMaterialService } from '../keys/key-material.service';
-import { CiphertextParts, MalformedCiphertextError, parseCiphertext } from '../envelope/ciphertext-format';
+import { CiphertextParts, MalformedCiphertextError, maxCiphertextLength, parseCiphertext } from '../envelope/ciphertext-format';
 import { AuthenticationFailedError, decryptBatch, encryptBatch } from '../envelope/envelope';
 import { CanaryRegistry, CanaryTrippedError } from './canary-registry';
 import { BATCH_ITEMS, inSpan, KEY_VERSIONS, versionsOf } from './crypto.tracing';
@@ -68,7 +68,7 @@ export class CryptoService {
 
   /** Parses a batch of ciphertext strings; ENC001 names the first malformed one. */
   parseAll(field: string, items: string[]): CiphertextParts[] {
-    assertBatchWithinLimits(field, items, { ...this.config.limits, maxItemBytes: ciphertextLimit(this.config.limits.maxItemBytes) });
+    assertBatchWithinLimits(field, items, { ...this.config.limits, maxItemBytes: maxCiphertextLength(this.config.limits.maxItemBytes) });
     return items.map((item, index) => {
       try {
         return parseCiphertext(item);
@@ -78,11 +78,6 @@ export class CryptoService {
       }
     });
   }
-}
-
-/** The longest ciphertext a MAX_ITEM_BYTES plaintext can produce (base64url plus fixed fields). */
-export function ciphertextLimit(maxItemBytes: number): number {
-  return Math.ceil((maxItemBytes * 4) / 3) + 1024;
 }
 
 /** The one message of ENC002, for a tampered item and a canary alike. */

@@ -1,8 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { isUUID } from 'class-validator';
 import { randomUUID } from 'node:crypto';
 import { ApiError, invalidInput } from '../common/api-error';
 import { AppConfig } from '../config/app-config';
+import { isUuid } from '../common/uuid';
 import { ReEncryptionService } from '../crypto/re-encryption.service';
 import { KeyMaterialService } from '../keys/key-material.service';
 import { GrantRepository } from '../repositories/grant.repository';
@@ -15,7 +15,7 @@ const grantNotFound = (id: string) => new ApiError('GRANT001', `No grant ${id}`)
 
 /** Grant ids are UUIDs: anything else names no grant (and must not reach the uuid column). */
 function requireGrantId(id: string): void {
-  if (!isUUID(id)) throw grantNotFound(id);
+  if (!isUuid(id)) throw grantNotFound(id);
 }
 
 /**

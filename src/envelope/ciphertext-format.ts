@@ -33,6 +33,14 @@ export const CIPHERTEXT_PATTERN = whole(
   ].join(':'),
 );
 
+/**
+ * The longest ciphertext a plaintext of `maxPlaintextBytes` UTF-8 bytes produces, with room to
+ * spare (base64url of the plaintext plus the fixed fields): the item limit of a batch of ciphertexts.
+ */
+export function maxCiphertextLength(maxPlaintextBytes: number): number {
+  return Math.ceil((maxPlaintextBytes * 4) / 3) + 1024;
+}
+
 export interface CiphertextParts {
   keyVersion: number;
   wrappedKey: Buffer;

@@ -1,11 +1,11 @@
 import { Body, Controller, Delete, Get, Param, Post, Res } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { createPublicKey } from 'node:crypto';
 import { Audited } from '../common/decorators/audited.decorator';
+import { ApiErrors } from '../common/decorators/api-errors.decorator';
+import { ApiUserIdParam } from '../common/decorators/fields.decorator';
 import { RequirePermission } from '../common/decorators/require-permission.decorator';
-import { ErrorResponse } from '../common/error-response.dto';
-import { USER_ID_EXAMPLE } from '../common/user-id';
 import { UserIdPipe } from '../common/validation';
 import { CreateKeyRequest, CreateKeyResponse } from './dto/create-key.dto';
 import { KeyDetailsResponse, KeyVersionSummary, ShredReceiptResponse } from './dto/key-details.dto';
@@ -13,7 +13,6 @@ import { KeysService } from './keys.service';
 import { describeKeyCreate, describeKeyDelete, describeKeyRead } from './keys.audit';
 
 @ApiTags('keys')
-@ApiBadRequestResponse({ description: 'ENC001: invalid userId', type: ErrorResponse })
 @Controller('keys')
 export class KeysController {
   constructor(private readonly keys: KeysService) {}
@@ -24,6 +23,7 @@ export class KeysController {
   @ApiOperation({ operationId: 'createKey', summary: 'Create the user’s key pair (idempotent)' })
   @ApiCreatedResponse({ description: 'A new key pair was created', type: CreateKeyResponse })
   @ApiOkResponse({ description: 'The user already had an active key (created: false)', type: CreateKeyResponse })
+  @ApiErrors({ ENC001: 'invalid userId, or a field other than userId' })
   async create(@Body() request: CreateKeyRequest, @Res({ passthrough: true }) response: Response): Promise<CreateKeyResponse> {
     const { created, keyVersion } = await this.keys.createKey(request.userId);
     response.status(created ? 201 : 200);
@@ -34,9 +34,9 @@ export class KeysController {
   @RequirePermission('keys:read')
   @Audited('key.read', describeKeyRead)
   @ApiOperation({ operationId: 'getKey', summary: 'Key metadata, versions and the current public key (PEM); never private material' })
-  @ApiParam({ name: 'userId', example: USER_ID_EXAMPLE })
+  @ApiUserIdParam()
   @ApiOkResponse({ type: KeyDetailsResponse })
-  @ApiNotFoundResponse({ description: 'KEY001: the user has no key', type: ErrorResponse })
+  @ApiErrors({ ENC001: 'invalid userId', KEY001: 'the user has no key' })
   async describe(@Param('userId', UserIdPipe) userId: string): Promise<KeyDetailsResponse> {
     const { key, history } = await this.keys.describeKey(userId);
     const versions: KeyVersionSummary[] = [
@@ -69,10 +69,9 @@ export class KeysController {
     operationId: 'destroyKey',
     summary: 'Crypto-shred: destroy the private key of every version; no ciphertext of the user can be decrypted again',
   })
-  @ApiParam({ name: 'userId', example: USER_ID_EXAMPLE })
+  @ApiUserIdParam()
   @ApiOkResponse({ type: ShredReceiptResponse, description: 'What was destroyed, with a signed receipt; a repeated DELETE of the same shredding answers the same' })
-  @ApiNotFoundResponse({ description: 'KEY001: the user has no key', type: ErrorResponse })
-  @ApiConflictResponse({ description: 'KEY002: a rotation for this user is in progress', type: ErrorResponse })
+  @ApiErrors({ ENC001: 'invalid userId', KEY001: 'the user has no key', KEY002: 'a rotation for this user is in progress' })
   destroy(@Param('userId', UserIdPipe) userId: string): ReturnType<KeysService['destroyKeys']> {
     return this.keys.destroyKeys(userId);
   }

@@ -15,7 +15,7 @@ export class MetricsController {
   @Get()
   @ApiOperation({ operationId: 'getMetrics', summary: 'Prometheus metrics (no token; scrape from inside the cluster)' })
   @ApiProduces('text/plain')
-  @ApiOkResponse({ description: 'Prometheus text exposition format' })
+  @ApiOkResponse({ description: 'Prometheus text exposition format (version 0.0.4)', schema: { type: 'string' } })
   async scrape(@Res({ passthrough: true }) response: Response): Promise<string> {
     response.type(this.metrics.registry.contentType);
     return this.metrics.render();

@@ -1,53 +1,53 @@
-import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsISO8601, IsOptional, Matches, Max, Min } from 'class-validator';
+import { DateTimeField, EnumField, IntegerField, PatternField, UserIdField } from '../../common/decorators/fields.decorator';
 import { AUDIT_PAGE_SIZE } from '../../common/limits';
-import { USER_ID_EXAMPLE } from '../../common/user-id';
-import { IsUserId } from '../../common/validation';
 import { AUDIT_ACTIONS, AuditAction } from '../audit-actions';
 
-const ISO_OPTIONS = { strict: true, strictSeparator: true } as const;
+/** A caller as events record it: its token `sub`, `client_id` or `username`. */
 export const ACTOR_PATTERN = /^[\p{L}\p{N}\p{P}\p{S}]{1,256}$/u;
+/** A page cursor as this API hands it out (`nextCursor`): base64url. */
+export const CURSOR_PATTERN = /^[A-Za-z0-9_-]{1,256}$/;
 
 /** A time range: from ≤ time < to. */
 export class TimeRangeQuery {
-  @ApiPropertyOptional({ description: 'Earliest event time (inclusive), ISO 8601', example: '2026-01-01T00:00:00Z' })
-  @IsOptional()
-  @IsISO8601(ISO_OPTIONS, { message: 'from must be an ISO 8601 date-time' })
+  @DateTimeField({ required: false, description: 'Earliest event time (inclusive); not later than to', example: '2026-01-01T00:00:00Z' })
   from?: string;
 
-  @ApiPropertyOptional({ description: 'Latest event time (exclusive), ISO 8601', example: '2026-02-01T00:00:00Z' })
-  @IsOptional()
-  @IsISO8601(ISO_OPTIONS, { message: 'to must be an ISO 8601 date-time' })
+  @DateTimeField({ required: false, description: 'Latest event time (exclusive)', example: '2026-02-01T00:00:00Z' })
   to?: string;
 }
 
 export class AuditQuery extends TimeRangeQuery {
-  @ApiPropertyOptional({ description: 'Events about this end user', example: USER_ID_EXAMPLE })
-  @IsOptional()
-  @IsUserId()
+  @UserIdField({ required: false, description: 'Events about this end user' })
   userId?: string;
 
-  @ApiPropertyOptional({ enum: AUDIT_ACTIONS, example: 'decrypt' })
-  @IsOptional()
-  @IsIn(AUDIT_ACTIONS)
+  @EnumField(AUDIT_ACTIONS, { required: false, description: 'Events of this action', example: 'decrypt' })
   action?: AuditAction;
 
-  @ApiPropertyOptional({ description: 'Events of this caller: its token `sub`, `client_id` or `username`', example: 'billing-service' })
-  @IsOptional()
-  @Matches(ACTOR_PATTERN, { message: 'actor must be a sub, client_id or username (1 to 256 printable characters)' })
+  @PatternField(ACTOR_PATTERN, {
+    required: false,
+    minLength: 1,
+    maxLength: 256,
+    message: 'must be a sub, client_id or username (1 to 256 printable characters)',
+    description: 'Events of this caller: its token `sub`, `client_id` or `username` (1 to 256 letters, digits, punctuation or symbols)',
+    example: 'billing-service',
+  })
   actor?: string;
 
-  @ApiPropertyOptional({ description: 'The `nextCursor` of the previous page' })
-  @IsOptional()
-  @Matches(/^[A-Za-z0-9_-]{1,256}$/, { message: 'cursor must be a nextCursor returned by this API' })
+  @PatternField(CURSOR_PATTERN, {
+    required: false,
+    minLength: 1,
+    maxLength: 256,
+    message: 'must be a nextCursor returned by this API',
+    description: 'The `nextCursor` of the previous page (any other value is refused)',
+  })
   cursor?: string;
 
-  @ApiPropertyOptional({ description: `Events per page (default ${AUDIT_PAGE_SIZE.default})`, minimum: 1, maximum: AUDIT_PAGE_SIZE.max })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(AUDIT_PAGE_SIZE.max)
+  @IntegerField({
+    required: false,
+    minimum: 1,
+    maximum: AUDIT_PAGE_SIZE.max,
+    default: AUDIT_PAGE_SIZE.default,
+    description: 'Events per page',
+  })
   limit?: number;
 }

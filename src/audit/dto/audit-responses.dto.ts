@@ -2,6 +2,9 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { AUDIT_ACTIONS, AUDIT_OUTCOMES, DATA_ACCESS_ACTIONS } from '../audit-actions';
 import { CHAIN_PROBLEMS, ChainProblem } from '../audit-chain';
 
+const INSTANT = { type: 'string', format: 'date-time' } as const;
+const SHA256_HEX = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const;
+
 export class AuditActorView {
   @ApiProperty({ nullable: true, type: String, example: '5kq2m1example' })
   sub: string | null;
@@ -17,7 +20,7 @@ export class AuditEventView {
   @ApiProperty({ format: 'uuid' })
   id: string;
 
-  @ApiProperty({ example: '2026-03-01T12:00:00.000Z' })
+  @ApiProperty({ ...INSTANT, example: '2026-03-01T12:00:00.000Z' })
   time: string;
 
   @ApiProperty({ nullable: true, type: String })
@@ -32,16 +35,16 @@ export class AuditEventView {
   @ApiProperty({ nullable: true, type: String, example: '42', description: 'The end user the operation concerned' })
   userId: string | null;
 
-  @ApiProperty({ type: [Number], example: [1, 2] })
+  @ApiProperty({ type: 'array', items: { type: 'integer', minimum: 1 }, description: 'Key versions the operation used', example: [1, 2] })
   keyVersions: number[];
 
-  @ApiProperty({ nullable: true, type: Number, example: 3 })
+  @ApiProperty({ nullable: true, type: 'integer', minimum: 0, example: 3 })
   itemCount: number | null;
 
   @ApiProperty({ enum: AUDIT_OUTCOMES, example: 'success' })
   outcome: string;
 
-  @ApiProperty({ nullable: true, type: String, example: null })
+  @ApiProperty({ nullable: true, type: String, description: 'The error code of a refused or failed operation', example: null })
   errorCode: string | null;
 
   @ApiProperty({ nullable: true, type: String, example: '10.0.3.17' })
@@ -50,7 +53,7 @@ export class AuditEventView {
   @ApiProperty({ nullable: true, type: String, example: 'estate settlement: executor statement' })
   purpose: string | null;
 
-  @ApiProperty({ nullable: true, type: Object, example: null })
+  @ApiProperty({ nullable: true, type: 'object', additionalProperties: true, description: 'What the operation records beyond who, when and on whom (docs/audit.md)', example: null })
   details: Record<string, unknown> | null;
 
   @ApiProperty({
@@ -65,13 +68,13 @@ export class AuditEventView {
   @ApiProperty({ format: 'uuid', description: 'The hash chain (one per application process)' })
   chainId: string;
 
-  @ApiProperty({ example: 1207 })
+  @ApiProperty({ type: 'integer', minimum: 0, example: 1207 })
   seq: number;
 
-  @ApiProperty({ description: 'SHA-256 of the previous event of the chain (hex)' })
+  @ApiProperty({ ...SHA256_HEX, description: 'SHA-256 of the previous event of the chain (hex)' })
   prevHash: string;
 
-  @ApiProperty({ description: 'SHA-256 of this event (hex); see docs/audit.md' })
+  @ApiProperty({ ...SHA256_HEX, description: 'SHA-256 of this event (hex); see docs/audit.md' })
   hash: string;
 }
 
@@ -87,7 +90,7 @@ export class BrokenLinkView {
   @ApiProperty({ format: 'uuid' })
   chainId: string;
 
-  @ApiProperty()
+  @ApiProperty({ type: 'integer', minimum: 0 })
   seq: number;
 
   @ApiProperty({ format: 'uuid' })
@@ -104,10 +107,10 @@ export class VerifyResponse {
   @ApiProperty({ description: 'true when every chain is intact' })
   ok: boolean;
 
-  @ApiProperty({ description: 'Chains walked' })
+  @ApiProperty({ type: 'integer', minimum: 0, description: 'Chains walked' })
   chains: number;
 
-  @ApiProperty({ description: 'Events checked (up to the broken link, if any)' })
+  @ApiProperty({ type: 'integer', minimum: 0, description: 'Events checked (up to the broken link, if any)' })
   events: number;
 
   @ApiPropertyOptional({ type: BrokenLinkView, description: 'The first broken link found' })
@@ -124,16 +127,16 @@ export class AccessReportEntry {
   @ApiProperty({ nullable: true, type: String, example: 'estate settlement: executor statement' })
   purpose: string | null;
 
-  @ApiProperty({ description: 'Successful requests', example: 3 })
+  @ApiProperty({ type: 'integer', minimum: 1, description: 'Successful requests', example: 3 })
   requests: number;
 
-  @ApiProperty({ description: 'Items encrypted or decrypted in them', example: 12 })
+  @ApiProperty({ type: 'integer', minimum: 0, description: 'Items encrypted or decrypted in them', example: 12 })
   items: number;
 
-  @ApiProperty({ example: '2026-03-01T12:00:00.000Z' })
+  @ApiProperty({ ...INSTANT, example: '2026-03-01T12:00:00.000Z' })
   firstAt: string;
 
-  @ApiProperty({ example: '2026-03-04T09:30:00.000Z' })
+  @ApiProperty({ ...INSTANT, example: '2026-03-04T09:30:00.000Z' })
   lastAt: string;
 }
 
@@ -141,10 +144,10 @@ export class AccessReport {
   @ApiProperty({ example: '42' })
   userId: string;
 
-  @ApiProperty({ nullable: true, type: String })
+  @ApiProperty({ ...INSTANT, nullable: true, description: 'The from of the query, if any' })
   from: string | null;
 
-  @ApiProperty({ nullable: true, type: String })
+  @ApiProperty({ ...INSTANT, nullable: true, description: 'The to of the query, if any' })
   to: string | null;
 
   @ApiProperty({ type: [AccessReportEntry], description: 'One entry per caller, action and stated purpose; most recent first' })

@@ -1,12 +1,12 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiExtraModels, ApiOkResponse, ApiOperation, ApiTags, getSchemaPath } from '@nestjs/swagger';
+import { ApiErrors } from '../../common/decorators/api-errors.decorator';
 import { Audited } from '../../common/decorators/audited.decorator';
 import { invalidInput } from '../../common/api-error';
-import { ErrorResponse } from '../../common/error-response.dto';
 import { CurrentPrincipal } from '../current-principal.decorator';
 import { RequirePermission } from '../../common/decorators/require-permission.decorator';
 import type { Principal } from '../principal';
-import { RevokeTokenRequest, RevokeTokenResponse } from './dto/revoke-token.dto';
+import { RevokeTokenById, RevokeTokenByToken, RevokeTokenRequest, RevokeTokenResponse } from './dto/revoke-token.dto';
 import { TokenRevocations } from './token-revocations';
 import { describeTokenRevoke } from './revocation.audit';
 
@@ -20,8 +20,10 @@ export class RevocationController {
   @RequirePermission('tokens:revoke', [])
   @Audited('token.revoke', describeTokenRevoke)
   @ApiOperation({ operationId: 'revokeToken', summary: 'Revoke an access token: every replica refuses it (AUTH001) until it expires' })
+  @ApiExtraModels(RevokeTokenById, RevokeTokenByToken)
+  @ApiBody({ description: 'Exactly one of jti and token', schema: { oneOf: [{ $ref: getSchemaPath(RevokeTokenById) }, { $ref: getSchemaPath(RevokeTokenByToken) }] } })
   @ApiOkResponse({ type: RevokeTokenResponse })
-  @ApiBadRequestResponse({ description: 'ENC001: neither or both of jti and token, or a token this service does not trust', type: ErrorResponse })
+  @ApiErrors({ ENC001: 'neither or both of jti and token, an invalid one, or a token this service does not trust' })
   async revoke(@Body() request: RevokeTokenRequest, @CurrentPrincipal() principal: Principal): Promise<RevokeTokenResponse> {
     if ((request.jti === undefined) === (request.token === undefined)) throw invalidInput('give exactly one of jti and token');
     const until = request.token

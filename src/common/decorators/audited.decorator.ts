@@ -1,7 +1,6 @@
 import { applyDecorators, SetMetadata } from '@nestjs/common';
-import { ApiServiceUnavailableResponse } from '@nestjs/swagger';
 import type { AuditAction, DescribeOperation } from '../audit-vocabulary';
-import { ErrorResponse } from '../error-response.dto';
+import { ApiErrors } from './api-errors.decorator';
 
 export const AUDITED_OPERATION = 'audit:operation';
 
@@ -20,8 +19,5 @@ export interface AuditedOperation {
 export const Audited = (action: AuditAction, describe?: DescribeOperation) =>
   applyDecorators(
     SetMetadata(AUDITED_OPERATION, { action, describe } satisfies AuditedOperation),
-    ApiServiceUnavailableResponse({
-      description: 'SYS002: a dependency (database, KMS) is unavailable, or the audit event cannot be stored (nothing was done)',
-      type: ErrorResponse,
-    }),
+    ApiErrors({ SYS002: 'the audit event cannot be stored (nothing was done)' }),
   );

@@ -1,44 +1,67 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional } from 'class-validator';
-import { IsPurpose, IsStringArray, IsUserId } from '../../common/validation';
-import { LIMIT_DEFAULTS, MAX_PURPOSE_LENGTH } from '../../common/limits';
-import { USER_ID_EXAMPLE, USER_ID_PATTERN } from '../../common/user-id';
+import { ApiProperty } from '@nestjs/swagger';
+import { PatternField, StringBatchField, UserIdField } from '../../common/decorators/fields.decorator';
+import { LIMIT_DEFAULTS, MAX_PURPOSE_LENGTH, PURPOSE_PATTERN } from '../../common/limits';
+import { CIPHERTEXT_PATTERN, formatCiphertext, maxCiphertextLength } from '../../envelope/ciphertext-format';
 
-const EXAMPLE_CIPHERTEXT = 'ek1:1:dGhlLXdyYXBwZWQta2V5Li4u:AAECAwQFBgcICQoL:c2VjcmV0:AAECAwQFBgcICQoLDA0ODw';
+/**
+ * A ciphertext of the documented format made of fixed bytes, so that the document never changes:
+ * it passes validation everywhere, and fails authentication (ENC002) on every real key.
+ */
+export const EXAMPLE_CIPHERTEXT = formatCiphertext({
+  keyVersion: 1,
+  wrappedKey: Buffer.alloc(256, 0x5a),
+  iv: Buffer.alloc(12, 0x01),
+  ciphertext: Buffer.alloc(8, 0x33),
+  tag: Buffer.alloc(16, 0x02),
+});
 
-class UserBatchRequest {
-  @ApiProperty({ description: 'The end user whose key is used', example: USER_ID_EXAMPLE, pattern: USER_ID_PATTERN.source })
-  @IsUserId()
+/** A batch of ciphertexts of one user, as /decrypt and /rewrap take them. */
+export const CiphertextBatchField = (description: string) =>
+  StringBatchField({
+    description: `${description}. At most MAX_BATCH_ITEMS items, each in the ek1 format (docs/ciphertext-format.md)`,
+    example: [EXAMPLE_CIPHERTEXT],
+    items: { pattern: CIPHERTEXT_PATTERN, maxLength: maxCiphertextLength(LIMIT_DEFAULTS.maxItemBytes), description: 'An ek1 ciphertext' },
+    itemLimit: 'maxCiphertextLength',
+  });
+
+/** Ciphertexts as the service returns them. */
+export const ApiCiphertexts = (description: string) =>
+  ApiProperty({ description, type: 'array', items: { type: 'string', pattern: CIPHERTEXT_PATTERN.source }, example: [EXAMPLE_CIPHERTEXT] });
+
+export class EncryptRequest {
+  @UserIdField({ description: 'The end user whose key is used' })
   userId: string;
-}
 
-export class EncryptRequest extends UserBatchRequest {
-  @ApiProperty({
-    description: `Strings to encrypt, at most MAX_BATCH_ITEMS (default ${LIMIT_DEFAULTS.maxBatchItems}) of at most MAX_ITEM_BYTES (default ${LIMIT_DEFAULTS.maxItemBytes}) UTF-8 bytes each`,
-    type: [String],
+  @StringBatchField({
+    description: 'Strings to encrypt: at most MAX_BATCH_ITEMS items of at most MAX_ITEM_BYTES UTF-8 bytes each',
     example: ['Jane Doe', '046 454 286'],
+    items: { maxLength: LIMIT_DEFAULTS.maxItemBytes, description: 'At most MAX_ITEM_BYTES UTF-8 bytes (maxLength counts characters, so it is a looser bound)' },
+    itemLimit: 'maxItemBytes',
   })
-  @IsStringArray()
   data: string[];
 }
 
-export class DecryptRequest extends UserBatchRequest {
-  @ApiProperty({ description: 'Ciphertexts returned by /encrypt (any version of this user still kept)', type: [String], example: [EXAMPLE_CIPHERTEXT] })
-  @IsStringArray()
+export class DecryptRequest {
+  @UserIdField({ description: 'The end user whose key is used' })
+  userId: string;
+
+  @CiphertextBatchField('Ciphertexts returned by /encrypt (any version of this user still kept)')
   data: string[];
 
-  @ApiPropertyOptional({
-    description: `Why the data is decrypted, recorded in the audit trail and shown in the person's access report (required when AUDIT_REQUIRE_PURPOSE=true); printable text, at most ${MAX_PURPOSE_LENGTH} characters`,
-    example: 'estate settlement: executor statement',
+  @PatternField(PURPOSE_PATTERN, {
+    required: false,
+    nullable: true,
     maxLength: MAX_PURPOSE_LENGTH,
+    minLength: 1,
+    message: `must be printable text of 1 to ${MAX_PURPOSE_LENGTH} characters, not only spaces`,
+    description: `Why the data is decrypted, recorded in the audit trail and shown in the person's access report (required when AUDIT_REQUIRE_PURPOSE=true): 1 to ${MAX_PURPOSE_LENGTH} letters, digits, punctuation, symbols and spaces, not only spaces`,
+    example: 'estate settlement: executor statement',
   })
-  @IsOptional()
-  @IsPurpose()
-  purpose?: string;
+  purpose?: string | null;
 }
 
 export class EncryptResponse {
-  @ApiProperty({ description: 'One ciphertext per input item, same order', type: [String], example: [EXAMPLE_CIPHERTEXT] })
+  @ApiCiphertexts('One ciphertext per input item, same order')
   encryptedData: string[];
 }
 

@@ -1,46 +1,51 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { USER_ID_PATTERN } from '../../common/user-id';
 import { ROTATION_REASONS, RotationReason } from '../entities/user-key-history.entity';
 
+const USER_ID = { type: 'string', pattern: USER_ID_PATTERN.source, example: '42' } as const;
+const KEY_VERSION = { type: 'integer', minimum: 1 } as const;
+const INSTANT = { type: 'string', format: 'date-time' } as const;
+
 export class KeyVersionSummary {
-  @ApiProperty({ example: 1 })
+  @ApiProperty({ ...KEY_VERSION, example: 1 })
   keyVersion: number;
 
   @ApiProperty({ enum: ['current', 'retired', 'destroyed'], example: 'retired' })
   status: 'current' | 'retired' | 'destroyed';
 
-  @ApiProperty({ example: '2026-01-01T03:00:00.000Z' })
+  @ApiProperty({ ...INSTANT, example: '2026-01-01T03:00:00.000Z' })
   createdAt: string;
 
-  @ApiPropertyOptional({ example: '2026-04-01T03:00:00.000Z' })
+  @ApiPropertyOptional({ ...INSTANT, description: 'When a later version replaced it (retired and destroyed versions)', example: '2026-04-01T03:00:00.000Z' })
   rotatedAt?: string;
 
-  @ApiPropertyOptional({ enum: ROTATION_REASONS, example: 'scheduled' })
+  @ApiPropertyOptional({ enum: ROTATION_REASONS, description: 'Why a later version replaced it (retired and destroyed versions)', example: 'scheduled' })
   rotationReason?: RotationReason;
 }
 
 export class KeyDetailsResponse {
-  @ApiProperty({ example: '42' })
+  @ApiProperty(USER_ID)
   userId: string;
 
-  @ApiProperty({ example: 2 })
+  @ApiProperty({ ...KEY_VERSION, description: 'The current version: /encrypt uses it', example: 2 })
   keyVersion: number;
 
-  @ApiProperty({ example: 'RSA-OAEP-256', description: 'RSA-OAEP with SHA-256 wraps an AES-256-GCM data key' })
+  @ApiProperty({ enum: ['RSA-OAEP-256'], example: 'RSA-OAEP-256', description: 'RSA-OAEP with SHA-256 wraps an AES-256-GCM data key' })
   algorithm: string;
 
-  @ApiProperty({ example: 2048 })
+  @ApiProperty({ type: 'integer', description: 'RSA modulus size of the current version (KEY_RSA_BITS when it was made)', example: 2048 })
   modulusBits: number;
 
   @ApiProperty({ description: 'Current public key, SPKI PEM', example: '-----BEGIN PUBLIC KEY-----\nMIIBIjANBg...\n-----END PUBLIC KEY-----\n' })
   publicKey: string;
 
-  @ApiProperty({ example: 'kms' })
+  @ApiProperty({ description: 'What seals the private keys: `kms` or `local`', example: 'kms' })
   keyProvider: string;
 
-  @ApiProperty({ example: '2026-04-01T03:00:00.000Z' })
+  @ApiProperty({ ...INSTANT, example: '2026-04-01T03:00:00.000Z' })
   createdAt: string;
 
-  @ApiProperty({ example: '2026-04-01T03:00:00.000Z' })
+  @ApiProperty({ ...INSTANT, example: '2026-04-01T03:00:00.000Z' })
   updatedAt: string;
 
   @ApiProperty({ type: [KeyVersionSummary], description: 'Every version, newest first' })
@@ -48,13 +53,13 @@ export class KeyDetailsResponse {
 }
 
 export class ShredReceiptResponse {
-  @ApiProperty({ example: '42' })
+  @ApiProperty(USER_ID)
   userId: string;
 
-  @ApiProperty({ description: 'Key versions whose private keys were destroyed', example: 3 })
+  @ApiProperty({ type: 'integer', minimum: 0, description: 'Key versions whose private keys were destroyed', example: 3 })
   versionsDestroyed: number;
 
-  @ApiProperty({ example: '2026-11-25T10:00:00.000Z' })
+  @ApiProperty({ ...INSTANT, example: '2026-11-25T10:00:00.000Z' })
   destroyedAt: string;
 
   @ApiProperty({

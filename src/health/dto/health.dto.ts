@@ -1,0 +1,34 @@
+import { ApiProperty, ApiPropertyOptions } from '@nestjs/swagger';
+
+/** The checks of a probe by name (database, keyProvider, signingKeys, redis), as @nestjs/terminus reports them. */
+const checks = (description: string, example: object) =>
+  ApiProperty({
+    type: 'object',
+    description,
+    example,
+    additionalProperties: {
+      type: 'object',
+      required: ['status'],
+      properties: { status: { type: 'string', enum: ['up', 'degraded', 'down'] } },
+      additionalProperties: true,
+    },
+  } as ApiPropertyOptions);
+
+/** The answer of a probe that passed. */
+export class HealthCheckResponse {
+  @ApiProperty({
+    enum: ['ok', 'degraded'],
+    description: 'degraded: an optional dependency (Redis) is unreachable; every request is still served',
+    example: 'ok',
+  })
+  status: 'ok' | 'degraded';
+
+  @checks('Checks that are up or degraded', { database: { status: 'up', responseTime: 4 } })
+  info: Record<string, { status: string }>;
+
+  @checks('Checks that are down (none when the probe passes)', {})
+  error: Record<string, { status: string }>;
+
+  @checks('Every check', { database: { status: 'up', responseTime: 4 } })
+  details: Record<string, { status: string }>;
+}
