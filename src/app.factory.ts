@@ -5,6 +5,7 @@ import { SwaggerModule } from '@nestjs/swagger';
 import helmet from 'helmet';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module';
+import { allowedMethods, RouterLike } from './common/allowed-methods';
 import { ERROR_RESPONSE_HOOK, HttpExceptionFilter, routeNotFoundHandler } from './common/http-exception.filter';
 import { jsonBodyVerifier } from './common/json-bounds';
 import { createOpenApiDocument } from './common/openapi-document';
@@ -71,10 +72,16 @@ export async function createApp(environment?: Record<string, string | undefined>
     ],
   });
   app.useGlobalPipes(createValidationPipe());
+<<<<<<< /tmp/hd/rb/mine
+  // Read when a request matches no route: then the routes exist, and a known path with another method is 405.
+  const methodsAt = allowedMethods((app.getHttpAdapter().getInstance() as unknown as { router?: RouterLike }).router);
+  app.useGlobalFilters(new HttpExceptionFilter(app.get(ERROR_RESPONSE_HOOK), methodsAt));
+=======
   app.useGlobalFilters(new HttpExceptionFilter(app.get(ERROR_RESPONSE_HOOK)));
+>>>>>>> /tmp/hd/rb/new
   if (config.swaggerEnabled) setUpSwagger(app, config);
   await app.init();
-  app.use(routeNotFoundHandler);
+  app.use(routeNotFoundHandler(methodsAt));
   return app;
 }
 

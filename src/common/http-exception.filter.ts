@@ -1,4 +1,4 @@
-import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger, NotFoundException } from '@nestjs/common';
 import type { Response } from 'express';
 import { ApiError } from './api-error';
 import { ErrorBody, ErrorCode } from './error-codes';
@@ -13,6 +13,12 @@ export interface ErrorResponseHook {
 }
 export const ERROR_RESPONSE_HOOK = Symbol('ERROR_RESPONSE_HOOK');
 
+/** The methods the app's routes take at a path (allowed-methods.ts); none for a path no route has. */
+export type MethodsAt = (path: string) => string[];
+
+/** RFC 6750 §3: the realm of every challenge this service sends. */
+export const AUTH_REALM = 'pii-encryption-api';
+
 /**
  * The one place that turns any thrown thing into the error body of the README's error table. Bodies never carry a
  * stack, a query or a dependency's message; the log line carries the error name only.
@@ -21,12 +27,17 @@ export const ERROR_RESPONSE_HOOK = Symbol('ERROR_RESPONSE_HOOK');
 export class HttpExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('Errors');
 
-  constructor(private readonly hook?: ErrorResponseHook) {}
+  constructor(
+    private readonly hook?: ErrorResponseHook,
+    private readonly methodsAt: MethodsAt = () => [],
+  ) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const context = host.switchToHttp();
     const request = context.getRequest<RequestWithId>();
     const response = context.getResponse<Response>();
+    // The router's not-found for a path some route has, with another method: 405 (or OPTIONS), not 404.
+    if (exception instanceof NotFoundException && answerOtherMethod(request, response, this.methodsAt)) return;
     const error = toApiError(exception);
     if (error.status >= 500) {
       this.logger.error(
@@ -44,6 +55,7 @@ export class HttpExceptionFilter implements ExceptionFilter {
 function send(request: RequestWithId, response: Response, error: ApiError): void {
   if (response.headersSent) return;
   for (const [name, value] of Object.entries(error.headers)) response.setHeader(name, value);
+  if (error.status === 401) response.setHeader('WWW-Authenticate', bearerChallenge(request, error.message));
   const body: ErrorBody = {
     statusCode: error.status,
     code: error.code,
@@ -87,10 +99,43 @@ function fromHttpException(exception: HttpException): ApiError {
     : new ApiError('ENC001', 'Invalid request', { status });
 }
 
-/** Last handler of the Express stack: routes outside the API prefix that nothing served. */
-export function routeNotFoundHandler(request: RequestWithId, response: Response): void {
-  const body: ErrorBody = { statusCode: 404, code: 'ROUTE001', message: 'No such route', requestId: request.requestId ?? 'unknown' };
-  response.status(404).json(body);
+/**
+ * RFC 6750 §3: a request without a bearer token gets the bare challenge; one whose token was
+ * refused gets `error="invalid_token"` as well, with the refusal's (fixed, token-free) message.
+ */
+function bearerChallenge(request: RequestWithId, message: string): string {
+  const challenge = `Bearer realm="${AUTH_REALM}"`;
+  if (!/^Bearer\s+\S/i.test(request.headers.authorization ?? '')) return challenge;
+  // error_description allows printable ASCII without `"` and `\`.
+  const description = /^[\x20\x21\x23-\x5b\x5d-\x7e]+$/.test(message) ? `, error_description="${message}"` : '';
+  return `${challenge}, error="invalid_token"${description}`;
+}
+
+/**
+ * For a path some route has, but not with this method: OPTIONS is answered 204 with `Allow`
+ * (CORS preflights are answered before, when CORS_ORIGINS is set), anything else 405 ROUTE002
+ * with `Allow`. False for a path no route has (404 ROUTE001), and for a method the path takes
+ * (a route's own 404, such as KEY001).
+ */
+function answerOtherMethod(request: RequestWithId, response: Response, methodsAt: MethodsAt): boolean {
+  // originalUrl: under a mount (Nest's not-found handler sits under the API prefix), path is relative.
+  const methods = methodsAt(request.originalUrl.split('?')[0]);
+  if (methods.length === 0 || (methods.includes(request.method) && request.method !== 'OPTIONS')) return false;
+  response.setHeader('Allow', methods.join(', '));
+  if (request.method === 'OPTIONS') {
+    response.status(204).end();
+    return true;
+  }
+  send(request, response, new ApiError('ROUTE002', `${request.method} is not allowed here; this route takes ${methods.join(', ')}`));
+  return true;
+}
+
+/** Last handler of the Express stack: paths outside the API prefix that nothing served. */
+export function routeNotFoundHandler(methodsAt: MethodsAt = () => []) {
+  return (request: RequestWithId, response: Response): void => {
+    if (answerOtherMethod(request, response, methodsAt)) return;
+    send(request, response, new ApiError('ROUTE001', 'No such route'));
+  };
 }
 
 /** Names of the error and its causes; never their messages, which may quote data. */
