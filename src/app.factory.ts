@@ -72,13 +72,9 @@ export async function createApp(environment?: Record<string, string | undefined>
     ],
   });
   app.useGlobalPipes(createValidationPipe());
-<<<<<<< /tmp/hd/rb/mine
   // Read when a request matches no route: then the routes exist, and a known path with another method is 405.
   const methodsAt = allowedMethods((app.getHttpAdapter().getInstance() as unknown as { router?: RouterLike }).router);
   app.useGlobalFilters(new HttpExceptionFilter(app.get(ERROR_RESPONSE_HOOK), methodsAt));
-=======
-  app.useGlobalFilters(new HttpExceptionFilter(app.get(ERROR_RESPONSE_HOOK)));
->>>>>>> /tmp/hd/rb/new
   if (config.swaggerEnabled) setUpSwagger(app, config);
   await app.init();
   app.use(routeNotFoundHandler(methodsAt));
