@@ -19,6 +19,8 @@ export interface ServiceOptions {
   cpuProfileDir?: string;
   /** The node binary that runs the service; the bench's own by default. */
   node?: string;
+  /** More environment for the service (e.g. OTEL_* for bench/tracing.ts). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -60,6 +62,7 @@ export class ServiceUnderTest {
       AWS_REGION: MOTO_REGION,
       ...issuer.env(),
       RATE_LIMIT_PER_MINUTE: '1000000',
+      ...options.env,
     };
     const profiling = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
     const entry = process.env.BENCH_SERVICE_ENTRY ?? join(ROOT, 'dist/main.js');
