@@ -8,6 +8,7 @@ import { createApp } from '../../src/app.factory';
 import { Permission, PERMISSIONS } from '../../src/common/permissions';
 import { LocalIssuer } from '../../src/auth/signing-keys';
 import { CognitoPool, Moto, MOTO_REGION } from './moto';
+import { ApiContract, checkedAgent } from './openapi-contract';
 import { TestDatabase } from './postgres';
 
 export type Environment = Record<string, string>;
@@ -24,9 +25,12 @@ export interface Stack {
   identity(name: string, permissions: readonly Permission[]): Promise<string>;
   /** SQL against the keys database the app uses. */
   query<T = Record<string, any>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** Requests as anyone; every response is checked against the OpenAPI document (openapi-contract.ts). */
   http(): request.Agent;
-  /** Requests made as the caller holding `token`: `stack.as(token).post('/api/v1/encrypt').send(…)`. */
+  /** Requests made as the caller holding `token`: `stack.as(token).post('/api/v1/encrypt').send(…)`; checked as http() is. */
   as(token: string): request.Agent;
+  /** The app's OpenAPI document, as a checker of responses. */
+  readonly contract: ApiContract;
   /** Another app on the same database and key provider (e.g. a second replica). */
   startAnother(overrides?: Environment): Promise<NestExpressApplication>;
   close(): Promise<void>;
@@ -65,17 +69,19 @@ function makeStack(
   running: { app: NestExpressApplication; url: string },
   token: (permissions: readonly Permission[], identity?: string) => Promise<string>,
   cleanup: () => Promise<void>,
+  contract: ApiContract,
 ): Stack {
   const others: NestExpressApplication[] = [];
   return {
     name,
     env,
+    contract,
     ...running,
     token: (permissions = PERMISSIONS) => token(permissions),
     identity: (name, permissions) => token(permissions, name),
     query: (sql, params = []) => running.app.get(DataSource).query(sql, params),
-    http: () => request.agent(running.url),
-    as: (token) => request.agent(running.url).auth(token, { type: 'bearer' }),
+    http: () => checkedAgent(request.agent(running.url), contract),
+    as: (token) => checkedAgent(request.agent(running.url).auth(token, { type: 'bearer' }), contract),
     async startAnother(overrides = {}) {
       const another = await listen({ ...env, ...overrides });
       others.push(another.app);
@@ -103,6 +109,7 @@ export const embeddedStack: StackDefinition = {
       running,
       async (permissions, identity) => issuer.mint(600, { scope: permissions.join(' '), ...(identity && { sub: identity }) }),
       async () => rmSync(dataDir, { recursive: true, force: true }),
+      await ApiContract.of(running.url),
     );
   },
 };
@@ -145,6 +152,7 @@ export const awsStack: StackDefinition = {
         await Promise.all([moto.stop(), database.drop()]);
         rmSync(dataDir, { recursive: true, force: true });
       },
+      await ApiContract.of(running.url),
     );
     return Object.assign(stack, { moto, pool, database });
   },
