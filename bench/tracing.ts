@@ -59,7 +59,10 @@ async function post(url: string, token: string, path: string, body: unknown): Pr
 }
 
 /** /metrics every second while `work` runs. */
-async function sampleMetrics<T>(url: string, work: () => Promise<T>): Promise<{ result: T; snapshots: Array<{ t: number; text: string }> }> {
+async function sampleMetrics<T>(
+  url: string,
+  work: () => Promise<T>,
+): Promise<{ result: T; snapshots: Array<{ t: number; text: string }> }> {
   const snapshots: Array<{ t: number; text: string }> = [];
   let running = true;
   const sampler = (async () => {
@@ -99,7 +102,14 @@ async function runMode(mode: (typeof MODES)[number], receiverEndpoint: string, k
       for (const workload of workloads) {
         await load({ url: service.url, path: workload.path, token, connections: CONNECTIONS, seconds: 3, body: workload.body });
         const cpuBefore = service.cpuSeconds;
-        const result: LoadResult = await load({ url: service.url, path: workload.path, token, connections: CONNECTIONS, seconds: SECONDS, body: workload.body });
+        const result: LoadResult = await load({
+          url: service.url,
+          path: workload.path,
+          token,
+          connections: CONNECTIONS,
+          seconds: SECONDS,
+          body: workload.body,
+        });
         const cpuAfter = service.cpuSeconds;
         measured.push({
           mode: mode.name,
@@ -107,7 +117,10 @@ async function runMode(mode: (typeof MODES)[number], receiverEndpoint: string, k
           requestsPerSecond: result.requestsPerSecond,
           p50Ms: result.p50Ms,
           p99Ms: result.p99Ms,
-          cpuMsPerRequest: cpuBefore !== undefined && cpuAfter !== undefined && result.requests ? ((cpuAfter - cpuBefore) * 1000) / result.requests : undefined,
+          cpuMsPerRequest:
+            cpuBefore !== undefined && cpuAfter !== undefined && result.requests
+              ? ((cpuAfter - cpuBefore) * 1000) / result.requests
+              : undefined,
           failures: result.errors + result.timeouts + result.non2xx,
         });
       }
@@ -133,7 +146,9 @@ async function main(): Promise<void> {
       if (snapshots.length) metrics = snapshots;
       all.push(...measured);
       for (const m of measured) {
-        console.log(`round ${round + 1} ${m.mode.padEnd(6)} ${m.operation}: ${m.requestsPerSecond.toFixed(1)} req/s, p99 ${m.p99Ms} ms, CPU ${m.cpuMsPerRequest?.toFixed(2)} ms/request, failures ${m.failures}`);
+        console.log(
+          `round ${round + 1} ${m.mode.padEnd(6)} ${m.operation}: ${m.requestsPerSecond.toFixed(1)} req/s, p99 ${m.p99Ms} ms, CPU ${m.cpuMsPerRequest?.toFixed(2)} ms/request, failures ${m.failures}`,
+        );
       }
     }
   }
@@ -159,11 +174,16 @@ async function main(): Promise<void> {
   console.log('\n| operation (100 items, 50 connections) | tracing | requests/s | vs off | p99 ms | CPU ms/request | vs off |');
   console.log('|---|---|---|---|---|---|---|');
   for (const s of summary) {
-    console.log(`| ${s.operation} | ${s.mode} | ${s.requestsPerSecond.toFixed(1)} | ${s.throughputVsOff.toFixed(3)} | ${s.p99Ms.toFixed(0)} | ${s.cpuMsPerRequest?.toFixed(2) ?? 'n/a'} | ${s.cpuVsOff?.toFixed(3) ?? 'n/a'} |`);
+    console.log(
+      `| ${s.operation} | ${s.mode} | ${s.requestsPerSecond.toFixed(1)} | ${s.throughputVsOff.toFixed(3)} | ${s.p99Ms.toFixed(0)} | ${s.cpuMsPerRequest?.toFixed(2) ?? 'n/a'} | ${s.cpuVsOff?.toFixed(3) ?? 'n/a'} |`,
+    );
   }
   console.log(`\nspans exported: ${receiver.stats().exports} OTLP requests, ${(receiver.stats().bytes / 1e6).toFixed(1)} MB`);
   mkdirSync(join(ROOT, '.build'), { recursive: true });
-  writeFileSync(join(ROOT, '.build', 'bench-tracing.json'), JSON.stringify({ seconds: SECONDS, rounds: ROUNDS, runs: all, summary }, null, 2));
+  writeFileSync(
+    join(ROOT, '.build', 'bench-tracing.json'),
+    JSON.stringify({ seconds: SECONDS, rounds: ROUNDS, runs: all, summary }, null, 2),
+  );
   writeFileSync(join(ROOT, '.build', 'bench-metrics.json'), JSON.stringify(metrics));
   await receiver.stop();
 }

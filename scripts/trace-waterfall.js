@@ -30,7 +30,7 @@ const ms = (ns) => Number(ns - t0) / 1e6;
 
 const COLORS = { http: '#4e79a7', express: '#76b7b2', crypto: '#e15759', pg: '#59a14f', redis: '#f28e2b', 'aws-sdk': '#edc948' };
 const colorOf = (scope) => Object.entries(COLORS).find(([key]) => scope.includes(key))?.[1] ?? '#9c9c9c';
-const escape = (text) => String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const escapeXml = (text) => String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /** What the row says besides the span's name: facts from its attributes, never a value of the request. */
 function detail(span) {
@@ -42,15 +42,23 @@ function detail(span) {
   return '';
 }
 
-const LABEL_W = 430, BAR_W = 520, ROW_H = 22, TOP = 46, PAD = 12;
+const LABEL_W = 430,
+  BAR_W = 520,
+  ROW_H = 22,
+  TOP = 46,
+  PAD = 12;
 const width = LABEL_W + BAR_W + PAD * 2;
 const height = TOP + rows.length * ROW_H + 34;
 const scale = BAR_W / totalMs;
 const parts = [];
-parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="11">`);
+parts.push(
+  `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="11">`,
+);
 parts.push(`<rect width="100%" height="100%" fill="#ffffff"/>`);
 const service = spans[0].service;
-parts.push(`<text x="${PAD}" y="18" font-size="13" font-weight="bold">${escape(`Trace ${spans[0].traceId} — ${service}, ${rows.length} spans, ${totalMs.toFixed(1)} ms`)}</text>`);
+parts.push(
+  `<text x="${PAD}" y="18" font-size="13" font-weight="bold">${escapeXml(`Trace ${spans[0].traceId} — ${service}, ${rows.length} spans, ${totalMs.toFixed(1)} ms`)}</text>`,
+);
 const ticks = 5;
 for (let i = 0; i <= ticks; i++) {
   const x = PAD + LABEL_W + (BAR_W * i) / ticks;
@@ -61,7 +69,9 @@ rows.forEach(({ span, depth }, index) => {
   const y = TOP + index * ROW_H;
   if (index % 2 === 0) parts.push(`<rect x="0" y="${y - 2}" width="${width}" height="${ROW_H}" fill="#f7f7f7"/>`);
   const label = `${span.name}${detail(span) ? `  ·  ${detail(span)}` : ''}`;
-  parts.push(`<text x="${PAD + depth * 12}" y="${y + 13}">${escape(label.length > 70 - depth * 2 ? `${label.slice(0, 68 - depth * 2)}…` : label)}</text>`);
+  parts.push(
+    `<text x="${PAD + depth * 12}" y="${y + 13}">${escapeXml(label.length > 70 - depth * 2 ? `${label.slice(0, 68 - depth * 2)}…` : label)}</text>`,
+  );
   const x = PAD + LABEL_W + ms(span.start) * scale;
   const w = Math.max(1.5, (Number(span.end - span.start) / 1e6) * scale);
   parts.push(`<rect x="${x.toFixed(1)}" y="${y + 3}" width="${w.toFixed(1)}" height="${ROW_H - 8}" rx="2" fill="${colorOf(span.scope)}"/>`);
@@ -72,7 +82,9 @@ rows.forEach(({ span, depth }, index) => {
 const legendY = height - 10;
 let lx = PAD;
 for (const [name, color] of Object.entries(COLORS)) {
-  parts.push(`<rect x="${lx}" y="${legendY - 9}" width="10" height="10" fill="${color}"/><text x="${lx + 14}" y="${legendY}">${name}</text>`);
+  parts.push(
+    `<rect x="${lx}" y="${legendY - 9}" width="10" height="10" fill="${color}"/><text x="${lx + 14}" y="${legendY}">${name}</text>`,
+  );
   lx += 90;
 }
 parts.push('</svg>');

@@ -49,7 +49,12 @@ describe('audit hash chain', () => {
   it('changes the hash when any field or the link changes', () => {
     const link = { chainId: randomUUID(), seq: 1, prevHash: GENESIS_HASH };
     const original = eventHash({ ...content({ id: 'x' }), ...link });
-    for (const changed of [{ purpose: 'other' }, { itemCount: 4 }, { keyVersions: [1] }, { actor: { sub: 'svc', clientId: 'c2', username: null } }]) {
+    for (const changed of [
+      { purpose: 'other' },
+      { itemCount: 4 },
+      { keyVersions: [1] },
+      { actor: { sub: 'svc', clientId: 'c2', username: null } },
+    ]) {
       assert.notEqual(eventHash({ ...content({ id: 'x', ...changed }), ...link }), original);
     }
     assert.notEqual(eventHash({ ...content({ id: 'x' }), ...link, seq: 2 }), original);

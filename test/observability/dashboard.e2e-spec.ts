@@ -34,7 +34,11 @@ function exportedFamilies(exposition: string): Map<string, string> {
 function isExported(name: string, families: Map<string, string>): boolean {
   if (families.has(name)) return true;
   const series = /^(.*)_(bucket|sum|count)$/.exec(name);
-  return Boolean(series && ['histogram', 'summary'].includes(families.get(series[1]) ?? '') && (series[2] !== 'bucket' || families.get(series[1]) === 'histogram'));
+  return Boolean(
+    series &&
+    ['histogram', 'summary'].includes(families.get(series[1]) ?? '') &&
+    (series[2] !== 'bucket' || families.get(series[1]) === 'histogram'),
+  );
 }
 
 describe('Grafana dashboard and alert rules: every metric they read is one the service exports', { timeout: 120_000 }, () => {
@@ -54,9 +58,24 @@ describe('Grafana dashboard and alert rules: every metric they read is one the s
 
   it('has the panels the people on call asked for, each with a query', () => {
     const titles = panels.map((panel) => panel.title).join('\n');
-    for (const wanted of [/request rate/i, /error ratio/i, /p50 and p99 by route/i, /items encrypted and decrypted/i, /KMS latency/i, /retries/i,
-      /circuit breaker/i, /cache hit ratio/i, /redis fallbacks/i, /rate-limit refusals/i, /audit write failures/i, /rotation job runs/i,
-      /keys rotated/i, /event-loop lag/i, /memory/i, /GC/]) {
+    for (const wanted of [
+      /request rate/i,
+      /error ratio/i,
+      /p50 and p99 by route/i,
+      /items encrypted and decrypted/i,
+      /KMS latency/i,
+      /retries/i,
+      /circuit breaker/i,
+      /cache hit ratio/i,
+      /redis fallbacks/i,
+      /rate-limit refusals/i,
+      /audit write failures/i,
+      /rotation job runs/i,
+      /keys rotated/i,
+      /event-loop lag/i,
+      /memory/i,
+      /GC/,
+    ]) {
       assert.match(titles, wanted);
     }
     for (const panel of panels) assert.ok(panel.targets?.length, `${panel.title} has no query`);
@@ -74,10 +93,16 @@ describe('Grafana dashboard and alert rules: every metric they read is one the s
   });
 
   it('finds no alert or recording rule that reads a metric /metrics does not export', () => {
-    const { groups } = load(readFileSync(RULES, 'utf8')) as { groups: Array<{ rules: Array<{ alert?: string; record?: string; expr: string }> }> };
+    const { groups } = load(readFileSync(RULES, 'utf8')) as {
+      groups: Array<{ rules: Array<{ alert?: string; record?: string; expr: string }> }>;
+    };
     const rules = groups.flatMap((group) => group.rules);
     assert.ok(rules.length > 10);
-    const missing = rules.flatMap((rule) => metricNames(rule.expr).filter((name) => !isExported(name, families)).map((name) => `${rule.alert ?? rule.record}: ${name}`));
+    const missing = rules.flatMap((rule) =>
+      metricNames(rule.expr)
+        .filter((name) => !isExported(name, families))
+        .map((name) => `${rule.alert ?? rule.record}: ${name}`),
+    );
     assert.deepEqual(missing, []);
   });
 

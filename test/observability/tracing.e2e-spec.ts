@@ -120,7 +120,10 @@ for (const stack of STACKS) {
       logs.forbid(service.token);
       const caller = service.app.as(service.token);
       await caller.post('/api/v1/keys').send({ userId: '4242' }).expect(201);
-      const encrypted = await caller.post('/api/v1/encrypt').send({ userId: '4242', data: Array(ITEMS).fill(MARKER) }).expect(200);
+      const encrypted = await caller
+        .post('/api/v1/encrypt')
+        .send({ userId: '4242', data: Array(ITEMS).fill(MARKER) })
+        .expect(200);
       ciphertexts = encrypted.body.encryptedData;
       logs.forbid(...ciphertexts);
       const decrypted = await caller
@@ -130,10 +133,12 @@ for (const stack of STACKS) {
         .send({ userId: '4242', data: ciphertexts, purpose: 'tracing test' })
         .expect(200);
       assert.deepEqual(decrypted.body.decryptedData, Array(ITEMS).fill(MARKER));
-      decryptSpans = await receiver.waitForTrace(callerTraceId, (spans) =>
-        ['envelope.decrypt', 'crypto.decrypt'].every((name) => spans.some((span) => span.name === name)) &&
-        spans.some((span) => span.kind === SERVER && span.endNs > 0n) &&
-        service.dependencies.every((dependency) => spans.some(dependency.match)),
+      decryptSpans = await receiver.waitForTrace(
+        callerTraceId,
+        (spans) =>
+          ['envelope.decrypt', 'crypto.decrypt'].every((name) => spans.some((span) => span.name === name)) &&
+          spans.some((span) => span.kind === SERVER && span.endNs > 0n) &&
+          service.dependencies.every((dependency) => spans.some(dependency.match)),
       );
       mkdirSync(TRACE_DIR, { recursive: true });
       writeFileSync(join(TRACE_DIR, `decrypt-${stack.file}.json`), spansToJson(decryptSpans));
@@ -155,14 +160,19 @@ for (const stack of STACKS) {
     it('nests the route handler, the envelope and every dependency call under the request span', () => {
       const [server] = decryptSpans.filter((span) => span.kind === SERVER);
       const under = (span: CapturedSpan) => ancestors(decryptSpans, span).some((ancestor) => ancestor.spanId === server.spanId);
-      const handler = decryptSpans.find((span) => span.scope.includes('instrumentation-express') && span.attributes['express.type'] === 'request_handler');
+      const handler = decryptSpans.find(
+        (span) => span.scope.includes('instrumentation-express') && span.attributes['express.type'] === 'request_handler',
+      );
       assert.ok(handler, 'the express route handler span');
       assert.equal(handler.parentSpanId, server.spanId);
       assert.equal(handler.attributes['http.route'], '/api/v1/decrypt');
 
       const operation = decryptSpans.find((span) => span.name === 'crypto.decrypt')!;
       const envelope = decryptSpans.find((span) => span.name === 'envelope.decrypt')!;
-      assert.ok(ancestors(decryptSpans, operation).some((ancestor) => ancestor.spanId === handler.spanId), 'the decrypt runs inside the route handler');
+      assert.ok(
+        ancestors(decryptSpans, operation).some((ancestor) => ancestor.spanId === handler.spanId),
+        'the decrypt runs inside the route handler',
+      );
       assert.equal(envelope.parentSpanId, operation.spanId, 'the envelope work is a child of the decrypt operation');
       for (const span of [operation, envelope]) {
         assert.equal(span.attributes['pii.batch.items'], ITEMS);
@@ -176,15 +186,26 @@ for (const stack of STACKS) {
       const kms = decryptSpans.filter(isKmsDecrypt);
       for (const span of kms) {
         assert.equal(span.kind, CLIENT);
-        assert.ok(ancestors(decryptSpans, span).some((a) => a.spanId === operation.spanId), 'KMS is called inside the decrypt operation');
+        assert.ok(
+          ancestors(decryptSpans, span).some((a) => a.spanId === operation.spanId),
+          'KMS is called inside the decrypt operation',
+        );
       }
     });
 
     it('records SQL as statement text with placeholders, never the parameter values', () => {
-      const statements = decryptSpans.filter(isPg).map((span) => String(span.attributes['db.query.text'] ?? span.attributes['db.statement'] ?? ''));
-      assert.ok(statements.some((text) => /\$1/.test(text)), 'a parameterised statement');
+      const statements = decryptSpans
+        .filter(isPg)
+        .map((span) => String(span.attributes['db.query.text'] ?? span.attributes['db.statement'] ?? ''));
+      assert.ok(
+        statements.some((text) => /\$1/.test(text)),
+        'a parameterised statement',
+      );
       for (const span of decryptSpans.filter(isPg)) {
-        assert.ok(!Object.keys(span.attributes).some((key) => /param|values/.test(key)), `no parameter attribute: ${Object.keys(span.attributes)}`);
+        assert.ok(
+          !Object.keys(span.attributes).some((key) => /param|values/.test(key)),
+          `no parameter attribute: ${Object.keys(span.attributes)}`,
+        );
       }
     });
 
@@ -217,7 +238,11 @@ for (const stack of STACKS) {
 
     it('starts a new trace for a request without traceparent, and traces no health probe', async () => {
       const before = new Set(receiver.spans.map((span) => span.traceId));
-      const answer = await service.app.as(service.token).post('/api/v1/encrypt').send({ userId: '4242', data: ['x'] }).expect(200);
+      const answer = await service.app
+        .as(service.token)
+        .post('/api/v1/encrypt')
+        .send({ userId: '4242', data: ['x'] })
+        .expect(200);
       logs.forbid(...answer.body.encryptedData);
       await service.app.http().get('/health/ready').expect(200);
       await service.app.http().get('/metrics').expect(200);
@@ -226,8 +251,13 @@ for (const stack of STACKS) {
       const fresh = receiver.spans.filter((span) => !before.has(span.traceId));
       const server = fresh.filter((span) => span.kind === SERVER);
       assert.ok(server.length >= 1);
-      assert.ok(server.every((span) => span.parentSpanId === undefined), 'a root span: no caller trace to continue');
-      assert.ok(!server.some((span) => /health|metrics/.test(String(span.attributes['http.target'] ?? span.attributes['url.path'] ?? span.name))));
+      assert.ok(
+        server.every((span) => span.parentSpanId === undefined),
+        'a root span: no caller trace to continue',
+      );
+      assert.ok(
+        !server.some((span) => /health|metrics/.test(String(span.attributes['http.target'] ?? span.attributes['url.path'] ?? span.name))),
+      );
       const encrypt = fresh.find((span) => span.name === 'envelope.encrypt')!;
       assert.equal(encrypt.attributes['pii.batch.items'], 1);
     });

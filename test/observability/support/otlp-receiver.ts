@@ -51,11 +51,11 @@ export class OtlpReceiver {
   ) {}
 
   static async start(): Promise<OtlpReceiver> {
-    let receiver: OtlpReceiver | undefined;
-    const server = createServer((request, response) => void receiver!.handle(request, response));
+    const server = createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as { port: number };
-    receiver = new OtlpReceiver(server, `http://127.0.0.1:${port}`);
+    const receiver = new OtlpReceiver(server, `http://127.0.0.1:${port}`);
+    server.on('request', (request: IncomingMessage, response: ServerResponse) => void receiver.handle(request, response));
     return receiver;
   }
 
@@ -103,9 +103,13 @@ export class OtlpReceiver {
 
   /** Waits until the trace's spans stop arriving and `ready` holds for them. */
   async waitForTrace(traceId: string, ready: (spans: CapturedSpan[]) => boolean, timeoutMs = 20_000): Promise<CapturedSpan[]> {
-    await waitFor(`trace ${traceId}`, async () => {
-      if (!ready(this.trace(traceId))) throw new Error(`${this.trace(traceId).length} spans so far`);
-    }, timeoutMs);
+    await waitFor(
+      `trace ${traceId}`,
+      async () => {
+        if (!ready(this.trace(traceId))) throw new Error(`${this.trace(traceId).length} spans so far`);
+      },
+      timeoutMs,
+    );
     return this.trace(traceId);
   }
 
@@ -118,7 +122,11 @@ export class OtlpReceiver {
 export function ancestors(spans: CapturedSpan[], span: CapturedSpan): CapturedSpan[] {
   const byId = new Map(spans.map((s) => [s.spanId, s]));
   const found: CapturedSpan[] = [];
-  for (let parent = span.parentSpanId && byId.get(span.parentSpanId); parent; parent = parent.parentSpanId && byId.get(parent.parentSpanId)) {
+  for (
+    let parent = span.parentSpanId && byId.get(span.parentSpanId);
+    parent;
+    parent = parent.parentSpanId && byId.get(parent.parentSpanId)
+  ) {
     found.push(parent);
   }
   return found;
