@@ -211,6 +211,18 @@ describe('typed client (clients/typescript) against the running service', () => 
         assert.deepEqual([missing.status, missing.code], [404, 'GRANT001']);
       });
 
+      it('plants a canary: touching it is refused like a tampered item, and once retired it is no longer listed', async () => {
+        const {
+          canaries: [canary],
+        } = await client.createCanaries({ userId: '42', label: 'client e2e canary' });
+        assert.ok(canary.ciphertext.startsWith('ek1:'));
+        assert.ok((await client.listCanaries()).canaries.some((listed) => listed.id === canary.id));
+        const refused = await rejection(client.decrypt('42', [canary.ciphertext]));
+        assert.deepEqual([refused.status, refused.code], [400, 'ENC002']);
+        assert.deepEqual(await client.retireCanary(canary.id), { id: canary.id, retired: true });
+        assert.ok(!(await client.listCanaries()).canaries.some((listed) => listed.id === canary.id));
+      });
+
       it('reads the audit trail: filtered events, a verified chain, and the access report', async () => {
         const page = await client.auditEvents({ userId: '42', limit: 5 });
         assert.ok(page.events.length > 0 && page.events.length <= 5);

@@ -12,8 +12,8 @@ const COMMITTED = join(CLIENT, 'src', 'generated', 'schema.d.ts');
 
 /**
  * The client's types are generated from the OpenAPI document and committed. This is the check
- * that they still describe what the service serves: the same generator, with the same options as
- * `npm run client:generate` (none), run on the live /docs-json, must give the committed file.
+ * that they still describe what the service serves: the client's `generate` script (what
+ * `npm run client:generate` runs), on the live /docs-json, must give the committed file.
  */
 describe('typed client: generated types', () => {
   let stack: Stack;
@@ -32,10 +32,14 @@ describe('typed client: generated types', () => {
     assert.equal(served.status, 200);
     const document = join(workDir, 'openapi.json');
     writeFileSync(document, await served.text());
+    // The client's own `generate` script, on this document and into a scratch file.
+    const [command, , ...flags] = JSON.parse(readFileSync(join(CLIENT, 'package.json'), 'utf8')).scripts.generate.split(/\s+/);
+    assert.equal(command, 'openapi-typescript');
+    const output = join(workDir, 'schema.d.ts');
+    flags[flags.indexOf('--output') + 1] = output;
     const manifest = require.resolve('openapi-typescript/package.json', { paths: [CLIENT] });
     const cli = join(manifest, '..', JSON.parse(readFileSync(manifest, 'utf8')).bin['openapi-typescript']);
-    const output = join(workDir, 'schema.d.ts');
-    const run = spawnSync(process.execPath, [cli, document, '--output', output], { cwd: CLIENT, encoding: 'utf8', timeout: 60_000 });
+    const run = spawnSync(process.execPath, [cli, document, ...flags], { cwd: CLIENT, encoding: 'utf8', timeout: 60_000 });
     assert.equal(run.status, 0, `openapi-typescript failed:\n${run.stdout}${run.stderr}`);
     const generated = readFileSync(output, 'utf8');
     const committed = readFileSync(COMMITTED, 'utf8');

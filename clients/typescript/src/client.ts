@@ -159,6 +159,23 @@ export class PiiApiClient {
     return translatedData;
   }
 
+  // canaries
+
+  /** Creates canary ciphertexts of a user: plant them among real rows; any call that touches one is refused and recorded. */
+  createCanaries(request: JsonBody<'/api/v1/canaries', 'post'>, options?: CallOptions) {
+    return this.unwrap(this.api.POST('/api/v1/canaries', { body: request, ...this.init(options) }));
+  }
+
+  /** The live canaries, newest first (without their ciphertexts). */
+  listCanaries(options?: CallOptions) {
+    return this.unwrap(this.api.GET('/api/v1/canaries', this.init(options)));
+  }
+
+  /** Retires a canary: touching it is no longer an alarm. */
+  retireCanary(id: string, options?: CallOptions) {
+    return this.unwrap(this.api.DELETE('/api/v1/canaries/{id}', { params: { path: { id } }, ...this.init(options) }));
+  }
+
   // audit
 
   /** Audit events, newest first; pass `nextCursor` back as `cursor` for the next page. */

@@ -278,6 +278,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/canaries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the live canaries (without their ciphertexts) */
+        get: operations["listCanaries"];
+        put?: never;
+        /** Create canary ciphertexts of a user to plant among real rows */
+        post: operations["createCanaries"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/canaries/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Retire a canary: from now on it decrypts like any other ciphertext of its user */
+        delete: operations["retireCanary"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health/live": {
         parameters: {
             query?: never;
@@ -316,36 +351,59 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        RevokeTokenRequest: {
+        ErrorResponse: {
+            /**
+             * @description The HTTP status, repeated
+             * @example 400
+             */
+            statusCode: number;
+            /**
+             * @description What went wrong (README, error codes); each response lists the codes it can carry
+             * @example ENC001
+             * @enum {string}
+             */
+            code: "KEY001" | "KEY002" | "ENC001" | "ENC002" | "AUTH001" | "AUTH002" | "GRANT001" | "GRANT002" | "IDX001" | "IDX002" | "IDX003" | "IDX004" | "RATE001" | "CANARY001" | "ROUTE001" | "ROUTE002" | "SYS001" | "SYS002";
+            /**
+             * @description What went wrong, for people; never quotes plaintext, keys or tokens
+             * @example data[3] exceeds 65536 bytes
+             */
+            message: string;
+            /**
+             * @description The X-Request-Id the caller sent when well-formed, else one generated; also sent as the X-Request-Id header
+             * @example 5f0c8a4e-8b1e-4d3c-9a57-3f2b1c0d9e8a
+             */
+            requestId: string;
+            /** @description Structured detail where a route documents it (readiness: the result of each check) */
+            details?: {
+                [key: string]: unknown;
+            };
+        };
+        RevokeTokenById: {
             /**
              * @description The `jti` of the token to revoke; listed for 24 h (the longest access-token lifetime)
              * @example 6e32a5eb-c30f-42ed-9513-9bfef58e885f
              */
-            jti?: string;
-            /** @description The whole access token: its signature is checked, then its `jti` is listed until its `exp` */
-            token?: string;
+            jti: string;
+        };
+        RevokeTokenByToken: {
+            /**
+             * @description The whole access token: its signature is checked, then its `jti` is listed until its `exp`
+             * @example eyJhbGciOiJSUzI1NiIsImtpZCI6ImxvY2FsLTEifQ.eyJqdGkiOiI2ZTMyYTVlYiJ9.c2lnbmF0dXJl
+             */
+            token: string;
         };
         RevokeTokenResponse: {
-            /** @example true */
-            revoked: boolean;
             /**
+             * @example true
+             * @enum {boolean}
+             */
+            revoked: true;
+            /**
+             * Format: date-time
              * @description Until when the token is refused (then it has expired anyway)
              * @example 2026-11-25T11:00:00.000Z
              */
             until: string;
-        };
-        ErrorResponse: {
-            /** @example 400 */
-            statusCode: number;
-            /**
-             * @example ENC001
-             * @enum {string}
-             */
-            code: "KEY001" | "KEY002" | "ENC001" | "ENC002" | "AUTH001" | "AUTH002" | "GRANT001" | "GRANT002" | "IDX001" | "IDX002" | "IDX003" | "IDX004" | "RATE001" | "ROUTE001" | "SYS001" | "SYS002";
-            /** @example data[3] exceeds 65536 bytes */
-            message: string;
-            /** @example 5f0c8a4e-8b1e-4d3c-9a57-3f2b1c0d9e8a */
-            requestId: string;
         };
         AuditActorView: {
             /** @example 5kq2m1example */
@@ -358,7 +416,10 @@ export interface components {
         AuditEventView: {
             /** Format: uuid */
             id: string;
-            /** @example 2026-03-01T12:00:00.000Z */
+            /**
+             * Format: date-time
+             * @example 2026-03-01T12:00:00.000Z
+             */
             time: string;
             requestId: string | null;
             actor: components["schemas"]["AuditActorView"];
@@ -366,13 +427,14 @@ export interface components {
              * @example decrypt
              * @enum {string}
              */
-            action: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation";
+            action: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation" | "canary.create" | "canary.list" | "canary.retire" | "canary.tripped";
             /**
              * @description The end user the operation concerned
              * @example 42
              */
             userId: string | null;
             /**
+             * @description Key versions the operation used
              * @example [
              *       1,
              *       2
@@ -386,14 +448,27 @@ export interface components {
              * @enum {string}
              */
             outcome: "started" | "success" | "failure" | "denied";
-            /** @example null */
+            /**
+             * @description The error code of a refused or failed operation
+             * @example null
+             */
             errorCode: string | null;
             /** @example 10.0.3.17 */
             sourceIp: string | null;
             /** @example estate settlement: executor statement */
             purpose: string | null;
-            /** @example null */
-            details: Record<string, never> | null;
+            /**
+             * @description What the operation records beyond who, when and on whom (docs/audit.md)
+             * @example null
+             */
+            details: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * @description W3C trace id of the request when tracing was on (OTEL_EXPORTER_OTLP_ENDPOINT); joins the event to its trace and log lines
+             * @example 4bf92f3577b34da6a3ce929d0e0e4736
+             */
+            traceId: string | null;
             /**
              * Format: uuid
              * @description The hash chain (one per application process)
@@ -452,15 +527,29 @@ export interface components {
              * @example 12
              */
             items: number;
-            /** @example 2026-03-01T12:00:00.000Z */
+            /**
+             * Format: date-time
+             * @example 2026-03-01T12:00:00.000Z
+             */
             firstAt: string;
-            /** @example 2026-03-04T09:30:00.000Z */
+            /**
+             * Format: date-time
+             * @example 2026-03-04T09:30:00.000Z
+             */
             lastAt: string;
         };
         AccessReport: {
             /** @example 42 */
             userId: string;
+            /**
+             * Format: date-time
+             * @description The from of the query, if any
+             */
             from: string | null;
+            /**
+             * Format: date-time
+             * @description The to of the query, if any
+             */
             to: string | null;
             /** @description One entry per caller, action and stated purpose; most recent first */
             accesses: components["schemas"]["AccessReportEntry"][];
@@ -469,14 +558,17 @@ export interface components {
         };
         CreateKeyRequest: {
             /**
-             * @description The end user (data subject) the key pair belongs to
+             * @description The end user (data subject) the key pair belongs to. User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros.
              * @example 42
              */
             userId: string;
         };
         CreateKeyResponse: {
-            /** @example true */
-            success: boolean;
+            /**
+             * @example true
+             * @enum {boolean}
+             */
+            success: true;
             /**
              * @description false when the user already had an active key (idempotent)
              * @example true
@@ -493,11 +585,19 @@ export interface components {
              * @enum {string}
              */
             status: "current" | "retired" | "destroyed";
-            /** @example 2026-01-01T03:00:00.000Z */
+            /**
+             * Format: date-time
+             * @example 2026-01-01T03:00:00.000Z
+             */
             createdAt: string;
-            /** @example 2026-04-01T03:00:00.000Z */
+            /**
+             * Format: date-time
+             * @description When a later version replaced it (retired and destroyed versions)
+             * @example 2026-04-01T03:00:00.000Z
+             */
             rotatedAt?: string;
             /**
+             * @description Why a later version replaced it (retired and destroyed versions)
              * @example scheduled
              * @enum {string}
              */
@@ -506,14 +606,21 @@ export interface components {
         KeyDetailsResponse: {
             /** @example 42 */
             userId: string;
-            /** @example 2 */
+            /**
+             * @description The current version: /encrypt uses it
+             * @example 2
+             */
             keyVersion: number;
             /**
              * @description RSA-OAEP with SHA-256 wraps an AES-256-GCM data key
              * @example RSA-OAEP-256
+             * @enum {string}
              */
-            algorithm: string;
-            /** @example 2048 */
+            algorithm: "RSA-OAEP-256";
+            /**
+             * @description RSA modulus size of the current version (KEY_RSA_BITS when it was made)
+             * @example 2048
+             */
             modulusBits: number;
             /**
              * @description Current public key, SPKI PEM
@@ -522,11 +629,20 @@ export interface components {
              *     -----END PUBLIC KEY-----
              */
             publicKey: string;
-            /** @example kms */
+            /**
+             * @description What seals the private keys: `kms` or `local`
+             * @example kms
+             */
             keyProvider: string;
-            /** @example 2026-04-01T03:00:00.000Z */
+            /**
+             * Format: date-time
+             * @example 2026-04-01T03:00:00.000Z
+             */
             createdAt: string;
-            /** @example 2026-04-01T03:00:00.000Z */
+            /**
+             * Format: date-time
+             * @example 2026-04-01T03:00:00.000Z
+             */
             updatedAt: string;
             /** @description Every version, newest first */
             versions: components["schemas"]["KeyVersionSummary"][];
@@ -539,7 +655,10 @@ export interface components {
              * @example 3
              */
             versionsDestroyed: number;
-            /** @example 2026-11-25T10:00:00.000Z */
+            /**
+             * Format: date-time
+             * @example 2026-11-25T10:00:00.000Z
+             */
             destroyedAt: string;
             /**
              * @description Signed crypto-shred receipt: a compact JWS (EdDSA, Ed25519) whose payload names the user, every version destroyed with the SHA-256 of its sealed private key, the time, and the id and hash of the audit event that records the shredding. Verify it against /.well-known/receipt-keys.json (docs/compliance.md). A repeated DELETE of the same shredding answers with the same receipt.
@@ -566,12 +685,12 @@ export interface components {
         };
         EncryptRequest: {
             /**
-             * @description The end user whose key is used
+             * @description The end user whose key is used. User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros.
              * @example 42
              */
             userId: string;
             /**
-             * @description Strings to encrypt, at most MAX_BATCH_ITEMS (default 1000) of at most MAX_ITEM_BYTES (default 65536) UTF-8 bytes each
+             * @description Strings to encrypt: at most MAX_BATCH_ITEMS items of at most MAX_ITEM_BYTES UTF-8 bytes each
              * @example [
              *       "Jane Doe",
              *       "046 454 286"
@@ -583,29 +702,29 @@ export interface components {
             /**
              * @description One ciphertext per input item, same order
              * @example [
-             *       "ek1:1:dGhlLXdyYXBwZWQta2V5Li4u:AAECAwQFBgcICQoL:c2VjcmV0:AAECAwQFBgcICQoLDA0ODw"
+             *       "ek1:1:WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWg:AQEBAQEBAQEBAQEB:MzMzMzMzMzM:AgICAgICAgICAgICAgICAg"
              *     ]
              */
             encryptedData: string[];
         };
         DecryptRequest: {
             /**
-             * @description The end user whose key is used
+             * @description The end user whose key is used. User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros.
              * @example 42
              */
             userId: string;
             /**
-             * @description Ciphertexts returned by /encrypt (any version of this user still kept)
+             * @description Ciphertexts returned by /encrypt (any version of this user still kept). At most MAX_BATCH_ITEMS items, each in the ek1 format (docs/ciphertext-format.md)
              * @example [
-             *       "ek1:1:dGhlLXdyYXBwZWQta2V5Li4u:AAECAwQFBgcICQoL:c2VjcmV0:AAECAwQFBgcICQoLDA0ODw"
+             *       "ek1:1:WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWg:AQEBAQEBAQEBAQEB:MzMzMzMzMzM:AgICAgICAgICAgICAgICAg"
              *     ]
              */
             data: string[];
             /**
-             * @description Why the data is decrypted, recorded in the audit trail and shown in the person's access report (required when AUDIT_REQUIRE_PURPOSE=true); printable text, at most 200 characters
+             * @description Why the data is decrypted, recorded in the audit trail and shown in the person's access report (required when AUDIT_REQUIRE_PURPOSE=true): 1 to 200 letters, digits, punctuation, symbols and spaces, not only spaces
              * @example estate settlement: executor statement
              */
-            purpose?: string;
+            purpose?: string | null;
         };
         DecryptResponse: {
             /**
@@ -617,53 +736,61 @@ export interface components {
             decryptedData: string[];
         };
         RotateRequest: {
-            /** @example 42 */
+            /**
+             * @description The end user whose key is rotated. User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros.
+             * @example 42
+             */
             userId: string;
             /**
-             * @description Any JSON value. Every string in it that is a ciphertext of this user (any version still kept) is re-encrypted under the new version; every other value comes back unchanged. At most MAX_BATCH_ITEMS ciphertexts, nesting at most MAX_JSON_DEPTH (32) levels; the whole body holds at most MAX_JSON_NODES values and keys, no key longer than MAX_JSON_KEY_BYTES, no key twice in one object, and no integer beyond ±(2^53 − 1) (send such numbers as strings).
-             * @example [
-             *       {
-             *         "name": "ek1:1:…",
-             *         "account": {
-             *           "sin": "ek1:1:…",
-             *           "branch": "Toronto"
-             *         },
-             *         "balance": 1200
-             *       }
-             *     ]
+             * @description Every string in it that is a ciphertext of this user (any version still kept) is re-encrypted under the new version. Any JSON value but null: an object, array, string, number or boolean. Strings that are not ciphertexts, and every other value, come back unchanged. At most MAX_BATCH_ITEMS ciphertexts, nesting at most MAX_JSON_DEPTH (32) levels; the whole body holds at most MAX_JSON_NODES values and keys, no key longer than MAX_JSON_KEY_BYTES, no key twice in one object, and no integer beyond ±(2^53 − 1) (send such numbers as strings).
+             * @example {
+             *       "name": "ek1:1:WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWg:AQEBAQEBAQEBAQEB:MzMzMzMzMzM:AgICAgICAgICAgICAgICAg",
+             *       "account": {
+             *         "branch": "Toronto"
+             *       },
+             *       "balance": 1200
+             *     }
              */
-            data: Record<string, never>;
+            data: {
+                [key: string]: unknown;
+            } | unknown[] | string | number | boolean;
             /**
+             * @description Recorded with the retired version; null or absent means manual
              * @default manual
-             * @enum {string}
+             * @enum {string|null}
              */
-            reason: "manual" | "compliance" | "compromise";
+            reason?: "manual" | "compliance" | "compromise" | null;
         };
         RotateResponse: {
             /**
-             * @description `data` with every ciphertext re-encrypted under the new version
-             * @example [
-             *       {
-             *         "name": "ek1:2:…",
-             *         "account": {
-             *           "sin": "ek1:2:…",
-             *           "branch": "Toronto"
-             *         },
-             *         "balance": 1200
-             *       }
-             *     ]
+             * @description `data` with every ciphertext re-encrypted under the new version, every other value as sent
+             * @example {
+             *       "name": "ek1:2:WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWg:AQEBAQEBAQEBAQEB:MzMzMzMzMzM:AgICAgICAgICAgICAgICAg",
+             *       "account": {
+             *         "branch": "Toronto"
+             *       },
+             *       "balance": 1200
+             *     }
              */
-            rotatedData: Record<string, never>;
-            /** @example 2 */
+            rotatedData: {
+                [key: string]: unknown;
+            } | unknown[] | string | number | boolean;
+            /**
+             * @description The new current version
+             * @example 2
+             */
             keyVersion: number;
         };
         RewrapRequest: {
-            /** @example 42 */
+            /**
+             * @description The end user whose ciphertexts they are. User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros.
+             * @example 42
+             */
             userId: string;
             /**
-             * @description Ciphertexts of any kept version of this user
+             * @description Ciphertexts of any kept version of this user. At most MAX_BATCH_ITEMS items, each in the ek1 format (docs/ciphertext-format.md)
              * @example [
-             *       "ek1:1:…"
+             *       "ek1:1:WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWg:AQEBAQEBAQEBAQEB:MzMzMzMzMzM:AgICAgICAgICAgICAgICAg"
              *     ]
              */
             data: string[];
@@ -672,46 +799,57 @@ export interface components {
             /**
              * @description The same plaintexts under the current version, same order
              * @example [
-             *       "ek1:2:…"
+             *       "ek1:1:WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWg:AQEBAQEBAQEBAQEB:MzMzMzMzMzM:AgICAgICAgICAgICAgICAg"
              *     ]
              */
             rewrappedData: string[];
         };
         CreateGrantRequest: {
             /**
-             * @description The person whose data is released
+             * @description The person whose data is released. User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros.
              * @example 42
              */
             fromUserId: string;
             /**
-             * @description The delegate (executor, attorney) who receives it
+             * @description The delegate (executor, attorney) who receives it; not fromUserId. User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros.
              * @example 77
              */
             toUserId: string;
             /**
-             * @description Why the release is granted (kept with the grant and in the audit trail)
+             * @description Why the release is granted (kept with the grant and in the audit trail): 3 to 500 characters, no control characters
              * @example Executor of the estate, probate file 2026-1234
              */
             reason: string;
             /**
-             * @description The grant is not active before this time (ISO 8601)
+             * Format: date-time
+             * @description The grant is not active before this time; null or absent: from approval on. An RFC 3339 date-time with a time zone offset, e.g. "2026-12-01T00:00:00Z" (no leap seconds).
              * @example 2026-12-01T00:00:00Z
              */
-            notBefore?: string;
+            notBefore?: string | null;
             /**
-             * @description The grant ends at this time (ISO 8601)
+             * Format: date-time
+             * @description The grant ends at this time, which must be later than notBefore and than now; null or absent: no end. An RFC 3339 date-time with a time zone offset, e.g. "2026-12-01T00:00:00Z" (no leap seconds).
              * @example 2027-06-01T00:00:00Z
              */
-            expiresAt?: string;
+            expiresAt?: string | null;
         };
         GrantApprovalView: {
-            /** @example compliance-officer-app */
+            /**
+             * @description The approving caller (its token `sub`)
+             * @example compliance-officer-app
+             */
             approver: string;
-            /** @example 2026-11-25T10:00:00.000Z */
+            /**
+             * Format: date-time
+             * @example 2026-11-25T10:00:00.000Z
+             */
             approvedAt: string;
         };
         GrantView: {
-            /** @example 0b7d7a0e-1d7c-4b0f-9d3e-0b1c2d3e4f50 */
+            /**
+             * Format: uuid
+             * @example 0b7d7a0e-1d7c-4b0f-9d3e-0b1c2d3e4f50
+             */
             id: string;
             /** @example 42 */
             fromUserId: string;
@@ -724,57 +862,223 @@ export interface components {
              * @enum {string}
              */
             state: "pending" | "scheduled" | "active" | "expired" | "revoked";
-            /** @example estate-service */
+            /**
+             * @description The creating caller (its token `sub`)
+             * @example estate-service
+             */
             createdBy: string;
-            /** @example 2026-11-25T09:00:00.000Z */
+            /**
+             * Format: date-time
+             * @example 2026-11-25T09:00:00.000Z
+             */
             createdAt: string;
-            /** @example 2026-12-01T00:00:00.000Z */
+            /**
+             * Format: date-time
+             * @description Absent when the grant has none
+             * @example 2026-12-01T00:00:00.000Z
+             */
             notBefore?: string;
-            /** @example 2027-06-01T00:00:00.000Z */
+            /**
+             * Format: date-time
+             * @description Absent when the grant has none
+             * @example 2027-06-01T00:00:00.000Z
+             */
             expiresAt?: string;
-            /** @example 2026-11-26T09:00:00.000Z */
+            /**
+             * Format: date-time
+             * @description Absent unless revoked
+             * @example 2026-11-26T09:00:00.000Z
+             */
             revokedAt?: string;
             /**
              * @description Approvals that count (never the creator’s)
              * @example 1
              */
             approvalsCounted: number;
-            /** @example 2 */
+            /**
+             * @description GRANT_APPROVALS_REQUIRED
+             * @example 2
+             */
             approvalsRequired: number;
+            /** @description Oldest first */
             approvals: components["schemas"]["GrantApprovalView"][];
         };
         TranslateRequest: {
-            /** @example 42 */
+            /**
+             * @description The person whose ciphertexts are in data. User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros.
+             * @example 42
+             */
             fromUserId: string;
-            /** @example 77 */
+            /**
+             * @description The delegate under whose current key they come back; an active grant from fromUserId to toUserId is needed. User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros.
+             * @example 77
+             */
             toUserId: string;
             /**
-             * @description Any JSON value; every ciphertext of fromUserId inside it is re-encrypted under toUserId’s current key, other values unchanged (same limits as /rotate)
+             * @description Every ciphertext of fromUserId inside it is re-encrypted under toUserId’s current key. Any JSON value but null: an object, array, string, number or boolean. Strings that are not ciphertexts, and every other value, come back unchanged. At most MAX_BATCH_ITEMS ciphertexts, nesting at most MAX_JSON_DEPTH (32) levels; the whole body holds at most MAX_JSON_NODES values and keys, no key longer than MAX_JSON_KEY_BYTES, no key twice in one object, and no integer beyond ±(2^53 − 1) (send such numbers as strings).
              * @example {
-             *       "will": "ek1:3:…",
+             *       "will": "ek1:1:WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWg:AQEBAQEBAQEBAQEB:MzMzMzMzMzM:AgICAgICAgICAgICAgICAg",
              *       "accounts": [
              *         {
-             *           "number": "ek1:3:…",
              *           "institution": "RBC"
              *         }
              *       ]
              *     }
              */
-            data: Record<string, never>;
+            data: {
+                [key: string]: unknown;
+            } | unknown[] | string | number | boolean;
         };
         TranslateResponse: {
             /**
+             * @description `data` with every ciphertext under the delegate’s current key, every other value as sent
              * @example {
-             *       "will": "ek1:1:…",
+             *       "will": "ek1:1:WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWg:AQEBAQEBAQEBAQEB:MzMzMzMzMzM:AgICAgICAgICAgICAgICAg",
              *       "accounts": [
              *         {
-             *           "number": "ek1:1:…",
              *           "institution": "RBC"
              *         }
              *       ]
              *     }
              */
-            translatedData: Record<string, never>;
+            translatedData: {
+                [key: string]: unknown;
+            } | unknown[] | string | number | boolean;
+        };
+        CreateCanariesRequest: {
+            /**
+             * @description The person whose rows the canaries are planted among; they are encrypted under this person’s current key. User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros.
+             * @example 42
+             */
+            userId: string;
+            /**
+             * @description How many canaries to create
+             * @default 1
+             * @example 3
+             */
+            count?: number;
+            /**
+             * @description A note for operators: where the canaries are planted (never shown to the caller that trips one)
+             * @example customers table, staging copy of 2026-11
+             */
+            label?: string | null;
+        };
+        CreatedCanary: {
+            /**
+             * Format: uuid
+             * @example 5f0c1d8e-8a34-4b6e-9a52-0d6f3f9b2c11
+             */
+            id: string;
+            /** @example 42 */
+            userId: string;
+            /** @example customers table, staging copy of 2026-11 */
+            label?: string | null;
+            /**
+             * @description The caller (token sub) that created it
+             * @example security-operator
+             */
+            createdBy: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-25T10:00:00.000Z
+             */
+            createdAt: string;
+            /**
+             * @description The canary: an ek1 ciphertext of this user like any other. Plant it among real rows; any /decrypt, /rotate, /rewrap or /translate that touches it is refused with ENC002 and recorded as canary.tripped
+             * @example ek1:1:WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWg:AQEBAQEBAQEBAQEB:MzMzMzMzMzM:AgICAgICAgICAgICAgICAg
+             */
+            ciphertext: string;
+        };
+        CreateCanariesResponse: {
+            canaries: components["schemas"]["CreatedCanary"][];
+        };
+        CanaryView: {
+            /**
+             * Format: uuid
+             * @example 5f0c1d8e-8a34-4b6e-9a52-0d6f3f9b2c11
+             */
+            id: string;
+            /** @example 42 */
+            userId: string;
+            /** @example customers table, staging copy of 2026-11 */
+            label?: string | null;
+            /**
+             * @description The caller (token sub) that created it
+             * @example security-operator
+             */
+            createdBy: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-25T10:00:00.000Z
+             */
+            createdAt: string;
+        };
+        ListCanariesResponse: {
+            /** @description Live canaries, newest first (their ciphertexts are not shown again) */
+            canaries: components["schemas"]["CanaryView"][];
+        };
+        RetiredCanary: {
+            /**
+             * Format: uuid
+             * @example 5f0c1d8e-8a34-4b6e-9a52-0d6f3f9b2c11
+             */
+            id: string;
+            /** @example true */
+            retired: boolean;
+        };
+        HealthCheckResponse: {
+            /**
+             * @description degraded: an optional dependency (Redis) is unreachable; every request is still served
+             * @example ok
+             * @enum {string}
+             */
+            status: "ok" | "degraded";
+            /**
+             * @description Checks that are up or degraded
+             * @example {
+             *       "database": {
+             *         "status": "up",
+             *         "responseTime": 4
+             *       }
+             *     }
+             */
+            info: {
+                [key: string]: {
+                    /** @enum {string} */
+                    status: "up" | "degraded" | "down";
+                } & {
+                    [key: string]: unknown;
+                };
+            };
+            /**
+             * @description Checks that are down (none when the probe passes)
+             * @example {}
+             */
+            error: {
+                [key: string]: {
+                    /** @enum {string} */
+                    status: "up" | "degraded" | "down";
+                } & {
+                    [key: string]: unknown;
+                };
+            };
+            /**
+             * @description Every check
+             * @example {
+             *       "database": {
+             *         "status": "up",
+             *         "responseTime": 4
+             *       }
+             *     }
+             */
+            details: {
+                [key: string]: {
+                    /** @enum {string} */
+                    status: "up" | "degraded" | "down";
+                } & {
+                    [key: string]: unknown;
+                };
+            };
         };
     };
     responses: never;
@@ -794,12 +1098,72 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Prometheus text exposition format */
+            /** @description Prometheus text exposition format (version 0.0.4) */
             200: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description ENC001: the request body is not a JSON object within the structural limits (README: limits) */
+            400: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
             };
         };
     };
@@ -810,54 +1174,144 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
+        /** @description Exactly one of jti and token */
         requestBody: {
             content: {
-                "application/json": components["schemas"]["RevokeTokenRequest"];
+                /**
+                 * @example {
+                 *       "jti": "6e32a5eb-c30f-42ed-9513-9bfef58e885f"
+                 *     }
+                 */
+                "application/json": components["schemas"]["RevokeTokenById"] | components["schemas"]["RevokeTokenByToken"];
             };
         };
         responses: {
             200: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["RevokeTokenResponse"];
                 };
             };
-            /** @description ENC001: neither or both of jti and token, or a token this service does not trust */
+            /** @description ENC001: neither or both of jti and token, an invalid one, or a token this service does not trust; the request body is not a JSON object within the structural limits (README: limits) */
             400: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
                 };
             };
-            /** @description AUTH001: missing, malformed, expired or untrusted token */
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
                 };
             };
-            /** @description AUTH002: the token lacks `tokens:revoke` or may not act for this user */
+            /** @description AUTH002: the token lacks `tokens:revoke` */
             403: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS) is unavailable, or the audit event cannot be stored (nothing was done) */
-            503: {
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
                 };
             };
         };
@@ -865,18 +1319,19 @@ export interface operations {
     listAuditEvents: {
         parameters: {
             query?: {
-                /** @description Earliest event time (inclusive), ISO 8601 */
+                /** @description Earliest event time (inclusive); not later than to. An RFC 3339 date-time with a time zone offset, e.g. "2026-12-01T00:00:00Z" (no leap seconds). */
                 from?: string;
-                /** @description Latest event time (exclusive), ISO 8601 */
+                /** @description Latest event time (exclusive). An RFC 3339 date-time with a time zone offset, e.g. "2026-12-01T00:00:00Z" (no leap seconds). */
                 to?: string;
-                /** @description Events about this end user */
+                /** @description Events about this end user. User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros. */
                 userId?: string;
-                action?: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation";
-                /** @description Events of this caller: its token `sub`, `client_id` or `username` */
+                /** @description Events of this action */
+                action?: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation" | "canary.create" | "canary.list" | "canary.retire" | "canary.tripped";
+                /** @description Events of this caller: its token `sub`, `client_id` or `username` (1 to 256 letters, digits, punctuation or symbols) */
                 actor?: string;
-                /** @description The `nextCursor` of the previous page */
+                /** @description The `nextCursor` of the previous page (any other value is refused) */
                 cursor?: string;
-                /** @description Events per page (default 50) */
+                /** @description Events per page */
                 limit?: number;
             };
             header?: never;
@@ -887,46 +1342,130 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["AuditPage"];
                 };
             };
-            /** @description ENC001: an invalid query parameter (named) */
+            /** @description ENC001: an invalid query parameter (named), from later than to, or an unknown parameter; the request body is not a JSON object within the structural limits (README: limits) */
             400: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
                 };
             };
-            /** @description AUTH001: missing, malformed, expired or untrusted token */
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
                 };
             };
-            /** @description AUTH002: the token lacks `audit:read` or may not act for this user */
+            /** @description AUTH002: the token lacks `audit:read`, or is bound to another user than the one named */
             403: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS) is unavailable, or the audit event cannot be stored (nothing was done) */
-            503: {
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
                 };
             };
         };
@@ -942,46 +1481,130 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["VerifyResponse"];
                 };
             };
-            /** @description ENC001: an invalid query parameter (named) */
+            /** @description ENC001: the request body is not a JSON object within the structural limits (README: limits) */
             400: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
                 };
             };
-            /** @description AUTH001: missing, malformed, expired or untrusted token */
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
                 };
             };
-            /** @description AUTH002: the token lacks `audit:read` or may not act for this user */
+            /** @description AUTH002: the token lacks `audit:read`, or is bound to another user than the one named */
             403: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS) is unavailable, or the audit event cannot be stored (nothing was done) */
-            503: {
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
                 };
             };
         };
@@ -989,13 +1612,14 @@ export interface operations {
     getAccessReport: {
         parameters: {
             query?: {
-                /** @description Earliest event time (inclusive), ISO 8601 */
+                /** @description Earliest event time (inclusive); not later than to. An RFC 3339 date-time with a time zone offset, e.g. "2026-12-01T00:00:00Z" (no leap seconds). */
                 from?: string;
-                /** @description Latest event time (exclusive), ISO 8601 */
+                /** @description Latest event time (exclusive). An RFC 3339 date-time with a time zone offset, e.g. "2026-12-01T00:00:00Z" (no leap seconds). */
                 to?: string;
             };
             header?: never;
             path: {
+                /** @description User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros */
                 userId: string;
             };
             cookie?: never;
@@ -1004,46 +1628,130 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["AccessReport"];
                 };
             };
-            /** @description ENC001: invalid userId, from or to */
+            /** @description ENC001: invalid userId, from or to (named), from later than to, or an unknown query parameter; the request body is not a JSON object within the structural limits (README: limits) */
             400: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
                 };
             };
-            /** @description AUTH001: missing, malformed, expired or untrusted token */
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
                 };
             };
-            /** @description AUTH002: the token lacks `audit:read` or may not act for this user */
+            /** @description AUTH002: the token lacks `audit:read`, or is bound to another user than the one named */
             403: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS) is unavailable, or the audit event cannot be stored (nothing was done) */
-            503: {
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
                 };
             };
         };
@@ -1057,6 +1765,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "userId": "42"
+                 *     }
+                 */
                 "application/json": components["schemas"]["CreateKeyRequest"];
             };
         };
@@ -1064,6 +1777,8 @@ export interface operations {
             /** @description The user already had an active key (created: false) */
             200: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1073,46 +1788,130 @@ export interface operations {
             /** @description A new key pair was created */
             201: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["CreateKeyResponse"];
                 };
             };
-            /** @description ENC001: invalid userId */
+            /** @description ENC001: invalid userId, or a field other than userId; the request body is not a JSON object within the structural limits (README: limits) */
             400: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
                 };
             };
-            /** @description AUTH001: missing, malformed, expired or untrusted token */
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
                 };
             };
-            /** @description AUTH002: the token lacks `keys:write` or may not act for this user */
+            /** @description AUTH002: the token lacks `keys:write`, or is bound to another user than the one named */
             403: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS) is unavailable, or the audit event cannot be stored (nothing was done) */
-            503: {
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
                 };
             };
         };
@@ -1122,6 +1921,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros */
                 userId: string;
             };
             cookie?: never;
@@ -1130,55 +1930,144 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["KeyDetailsResponse"];
                 };
             };
-            /** @description ENC001: invalid userId */
+            /** @description ENC001: invalid userId; the request body is not a JSON object within the structural limits (README: limits) */
             400: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
                 };
             };
-            /** @description AUTH001: missing, malformed, expired or untrusted token */
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
                 };
             };
-            /** @description AUTH002: the token lacks `keys:read` or may not act for this user */
+            /** @description AUTH002: the token lacks `keys:read`, or is bound to another user than the one named */
             403: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
                 };
             };
             /** @description KEY001: the user has no key */
             404: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "KEY001";
+                    };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS) is unavailable, or the audit event cannot be stored (nothing was done) */
-            503: {
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
                 };
             };
         };
@@ -1188,6 +2077,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros */
                 userId: string;
             };
             cookie?: never;
@@ -1197,64 +2087,158 @@ export interface operations {
             /** @description What was destroyed, with a signed receipt; a repeated DELETE of the same shredding answers the same */
             200: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ShredReceiptResponse"];
                 };
             };
-            /** @description ENC001: invalid userId */
+            /** @description ENC001: invalid userId; the request body is not a JSON object within the structural limits (README: limits) */
             400: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
                 };
             };
-            /** @description AUTH001: missing, malformed, expired or untrusted token */
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
                 };
             };
-            /** @description AUTH002: the token lacks `keys:delete` or may not act for this user */
+            /** @description AUTH002: the token lacks `keys:delete`, or is bound to another user than the one named */
             403: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
                 };
             };
             /** @description KEY001: the user has no key */
             404: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "KEY001";
+                    };
                 };
             };
             /** @description KEY002: a rotation for this user is in progress */
             409: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "KEY002";
+                    };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS) is unavailable, or the audit event cannot be stored (nothing was done) */
-            503: {
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
                 };
             };
         };
@@ -1270,10 +2254,68 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ReceiptKeySet"];
+                };
+            };
+            /** @description ENC001: the request body is not a JSON object within the structural limits (README: limits) */
+            400: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
                 };
             };
         };
@@ -1287,61 +2329,159 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "userId": "42",
+                 *       "data": [
+                 *         "Jane Doe",
+                 *         "046 454 286"
+                 *       ]
+                 *     }
+                 */
                 "application/json": components["schemas"]["EncryptRequest"];
             };
         };
         responses: {
             200: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["EncryptResponse"];
                 };
             };
-            /** @description ENC001: invalid input (the field or item index is named) */
+            /** @description ENC001: invalid input: the field, or the index of the first item over MAX_ITEM_BYTES, is named; the request body is not a JSON object within the structural limits (README: limits) */
             400: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
                 };
             };
-            /** @description AUTH001: missing, malformed, expired or untrusted token */
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
                 };
             };
-            /** @description AUTH002: the token lacks `encrypt` or may not act for this user */
+            /** @description AUTH002: the token lacks `encrypt`, or is bound to another user than the one named */
             403: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
                 };
             };
             /** @description KEY001: the user has no key */
             404: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "KEY001";
+                    };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS) is unavailable, or the audit event cannot be stored (nothing was done) */
-            503: {
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
                 };
             };
         };
@@ -1355,61 +2495,159 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "userId": "42",
+                 *       "data": [
+                 *         "ek1:1:WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWg:AQEBAQEBAQEBAQEB:MzMzMzMzMzM:AgICAgICAgICAgICAgICAg"
+                 *       ],
+                 *       "purpose": "estate settlement: executor statement"
+                 *     }
+                 */
                 "application/json": components["schemas"]["DecryptRequest"];
             };
         };
         responses: {
             200: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["DecryptResponse"];
                 };
             };
-            /** @description ENC001: malformed input; ENC002: an item failed authentication (its index is named) */
+            /** @description ENC001: invalid input or a malformed ciphertext (its index is named); purpose missing while AUDIT_REQUIRE_PURPOSE=true; the request body is not a JSON object within the structural limits (README: limits). ENC002: an item failed authentication: tampered, not this user’s, or of a purged version (its index is named) */
             400: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001" | "ENC002";
+                    };
                 };
             };
-            /** @description AUTH001: missing, malformed, expired or untrusted token */
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
                 };
             };
-            /** @description AUTH002: the token lacks `decrypt` or may not act for this user */
+            /** @description AUTH002: the token lacks `decrypt`, or is bound to another user than the one named */
             403: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
                 };
             };
             /** @description KEY001: the user has no key */
             404: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "KEY001";
+                    };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS) is unavailable, or the audit event cannot be stored (nothing was done) */
-            503: {
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
                 };
             };
         };
@@ -1423,70 +2661,176 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "userId": "42",
+                 *       "data": {
+                 *         "name": "ek1:1:WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWg:AQEBAQEBAQEBAQEB:MzMzMzMzMzM:AgICAgICAgICAgICAgICAg",
+                 *         "account": {
+                 *           "branch": "Toronto"
+                 *         },
+                 *         "balance": 1200
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["RotateRequest"];
             };
         };
         responses: {
             200: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["RotateResponse"];
                 };
             };
-            /** @description ENC001: invalid input; ENC002: a ciphertext failed authentication (its JSON path is named); no version is created */
+            /** @description ENC001: invalid input, or a malformed ciphertext (its JSON path is named); no version is created; the request body is not a JSON object within the structural limits (README: limits). ENC002: a ciphertext failed authentication (its JSON path, such as data[3].account.sin, is named); no version is created */
             400: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001" | "ENC002";
+                    };
                 };
             };
-            /** @description AUTH001: missing, malformed, expired or untrusted token */
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
                 };
             };
-            /** @description AUTH002: the token lacks `rotate` or may not act for this user */
+            /** @description AUTH002: the token lacks `rotate`, or is bound to another user than the one named */
             403: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
                 };
             };
             /** @description KEY001: the user has no key */
             404: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "KEY001";
+                    };
                 };
             };
             /** @description KEY002: a rotation for this user is already in progress */
             409: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "KEY002";
+                    };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS) is unavailable, or the audit event cannot be stored (nothing was done) */
-            503: {
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
                 };
             };
         };
@@ -1500,61 +2844,158 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "userId": "42",
+                 *       "data": [
+                 *         "ek1:1:WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWg:AQEBAQEBAQEBAQEB:MzMzMzMzMzM:AgICAgICAgICAgICAgICAg"
+                 *       ]
+                 *     }
+                 */
                 "application/json": components["schemas"]["RewrapRequest"];
             };
         };
         responses: {
             200: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["RewrapResponse"];
                 };
             };
-            /** @description ENC001: invalid input; ENC002: an item failed authentication (index named) */
+            /** @description ENC001: invalid input or a malformed ciphertext (its index is named); the request body is not a JSON object within the structural limits (README: limits). ENC002: an item failed authentication: tampered, not this user’s, or of a purged version (its index is named) */
             400: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001" | "ENC002";
+                    };
                 };
             };
-            /** @description AUTH001: missing, malformed, expired or untrusted token */
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
                 };
             };
-            /** @description AUTH002: the token lacks `rotate` or may not act for this user */
+            /** @description AUTH002: the token lacks `rotate`, or is bound to another user than the one named */
             403: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
                 };
             };
             /** @description KEY001: the user has no key */
             404: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "KEY001";
+                    };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS) is unavailable, or the audit event cannot be stored (nothing was done) */
-            503: {
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
                 };
             };
         };
@@ -1562,7 +3003,9 @@ export interface operations {
     listGrants: {
         parameters: {
             query?: {
+                /** @description Only grants releasing this person’s data. User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros. */
                 fromUserId?: string;
+                /** @description Only grants to this delegate. User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros. */
                 toUserId?: string;
             };
             header?: never;
@@ -1571,39 +3014,133 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description At most 500 grants, newest first */
             200: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["GrantView"][];
                 };
             };
-            /** @description AUTH001: missing, malformed, expired or untrusted token */
+            /** @description ENC001: invalid fromUserId or toUserId, or an unknown query parameter; the request body is not a JSON object within the structural limits (README: limits) */
+            400: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
                 };
             };
-            /** @description AUTH002: the token lacks `grants:write` or `grants:approve` or may not act for this user */
+            /** @description AUTH002: the token lacks `grants:write` or `grants:approve`, or is bound to another user than the one named */
             403: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS) is unavailable, or the audit event cannot be stored (nothing was done) */
-            503: {
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
                 };
             };
         };
@@ -1617,52 +3154,145 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "fromUserId": "42",
+                 *       "toUserId": "77",
+                 *       "reason": "Executor of the estate, probate file 2026-1234",
+                 *       "notBefore": "2026-12-01T00:00:00Z",
+                 *       "expiresAt": "2027-06-01T00:00:00Z"
+                 *     }
+                 */
                 "application/json": components["schemas"]["CreateGrantRequest"];
             };
         };
         responses: {
             201: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["GrantView"];
                 };
             };
-            /** @description ENC001: invalid input */
+            /** @description ENC001: invalid input (the field is named), fromUserId equal to toUserId, or expiresAt not later than notBefore and now; the request body is not a JSON object within the structural limits (README: limits) */
             400: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
                 };
             };
-            /** @description AUTH001: missing, malformed, expired or untrusted token */
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
                 };
             };
-            /** @description AUTH002: the token lacks `grants:write` or may not act for this user */
+            /** @description AUTH002: the token lacks `grants:write`, or is bound to another user than the one named */
             403: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS) is unavailable, or the audit event cannot be stored (nothing was done) */
-            503: {
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
                 };
             };
         };
@@ -1672,6 +3302,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The grant id (a UUID; any other text names no grant) */
                 id: string;
             };
             cookie?: never;
@@ -1680,46 +3311,158 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["GrantView"];
                 };
             };
-            /** @description AUTH001: missing, malformed, expired or untrusted token */
+            /** @description ENC001: the request body is not a JSON object within the structural limits (README: limits) */
+            400: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
                 };
             };
-            /** @description AUTH002: the token lacks `grants:approve` or may not act for this user */
+            /** @description AUTH002: the token lacks `grants:approve`; the caller created the grant, and may not approve it */
             403: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
                 };
             };
-            /** @description GRANT001: no such grant */
+            /** @description GRANT001: no grant has this id */
             404: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "GRANT001";
+                    };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS) is unavailable, or the audit event cannot be stored (nothing was done) */
-            503: {
+            /** @description GRANT002: the grant is revoked or expired */
+            409: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "GRANT002";
+                    };
+                };
+            };
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
                 };
             };
         };
@@ -1729,54 +3472,154 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The grant id (a UUID; any other text names no grant) */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description The grant, revoked (revoking it again changes nothing) */
             200: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["GrantView"];
                 };
             };
-            /** @description AUTH001: missing, malformed, expired or untrusted token */
+            /** @description ENC001: the request body is not a JSON object within the structural limits (README: limits) */
+            400: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
                 };
             };
-            /** @description AUTH002: the token lacks `grants:write` or may not act for this user */
+            /** @description AUTH002: the token lacks `grants:write` */
             403: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
                 };
             };
-            /** @description GRANT001: no such grant */
+            /** @description GRANT001: no grant has this id */
             404: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "GRANT001";
+                    };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS) is unavailable, or the audit event cannot be stored (nothing was done) */
-            503: {
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
                 };
             };
         };
@@ -1790,61 +3633,623 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "fromUserId": "42",
+                 *       "toUserId": "77",
+                 *       "data": {
+                 *         "will": "ek1:1:WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWg:AQEBAQEBAQEBAQEB:MzMzMzMzMzM:AgICAgICAgICAgICAgICAg",
+                 *         "accounts": [
+                 *           {
+                 *             "institution": "RBC"
+                 *           }
+                 *         ]
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["TranslateRequest"];
             };
         };
         responses: {
             200: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["TranslateResponse"];
                 };
             };
-            /** @description ENC001: invalid input; ENC002: a ciphertext failed authentication (JSON path named) */
+            /** @description ENC001: invalid input, or a malformed ciphertext (its JSON path is named); the request body is not a JSON object within the structural limits (README: limits). ENC002: a ciphertext failed authentication: not fromUserId’s, or tampered (its JSON path is named) */
             400: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001" | "ENC002";
+                    };
                 };
             };
-            /** @description AUTH001: missing, malformed, expired or untrusted token */
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
                 };
             };
-            /** @description AUTH002: the token lacks `translate` or may not act for this user */
+            /** @description AUTH002: the token lacks `translate`; no active grant releases fromUserId’s data to toUserId (the message says why) */
             403: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
                 };
             };
             /** @description KEY001: either user has no key */
             404: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "KEY001";
+                    };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS) is unavailable, or the audit event cannot be stored (nothing was done) */
-            503: {
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
+                };
+            };
+        };
+    };
+    listCanaries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListCanariesResponse"];
+                };
+            };
+            /** @description ENC001: the request body is not a JSON object within the structural limits (README: limits) */
+            400: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
+                };
+            };
+            /** @description AUTH002: the token lacks `canaries:write` */
+            403: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
+                };
+            };
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
+                };
+            };
+        };
+    };
+    createCanaries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "userId": "42",
+                 *       "count": 3,
+                 *       "label": "customers table, staging copy of 2026-11"
+                 *     }
+                 */
+                "application/json": components["schemas"]["CreateCanariesRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateCanariesResponse"];
+                };
+            };
+            /** @description ENC001: invalid input (the field is named); the request body is not a JSON object within the structural limits (README: limits) */
+            400: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
+                };
+            };
+            /** @description AUTH002: the token lacks `canaries:write`, or is bound to another user than the one named */
+            403: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
+                };
+            };
+            /** @description KEY001: the user has no key */
+            404: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "KEY001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
+                };
+            };
+        };
+    };
+    retireCanary: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The canary id (a UUID; any other text names no canary) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetiredCanary"];
+                };
+            };
+            /** @description ENC001: the request body is not a JSON object within the structural limits (README: limits) */
+            400: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
+                };
+            };
+            /** @description AUTH002: the token lacks `canaries:write` */
+            403: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
+                };
+            };
+            /** @description CANARY001: no live canary has this id */
+            404: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "CANARY001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
                 };
             };
         };
@@ -1858,140 +4263,69 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The Health Check is successful */
             200: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /**
-                         * @example ok
-                         * @enum {string}
-                         */
-                        status?: "ok" | "degraded";
-                        /**
-                         * @example {
-                         *       "database": {
-                         *         "status": "up",
-                         *         "responseTime": 12
-                         *       }
-                         *     }
-                         */
-                        info?: {
-                            [key: string]: {
-                                /** @enum {string} */
-                                status: "up" | "degraded" | "down";
-                                /** @description Time the health indicator took to respond, in ms */
-                                responseTime?: number;
-                            } & {
-                                [key: string]: unknown;
-                            };
-                        } | null;
-                        /** @example {} */
-                        error?: {
-                            [key: string]: {
-                                /** @enum {string} */
-                                status: "up" | "degraded" | "down";
-                                /** @description Time the health indicator took to respond, in ms */
-                                responseTime?: number;
-                            } & {
-                                [key: string]: unknown;
-                            };
-                        } | null;
-                        /**
-                         * @example {
-                         *       "database": {
-                         *         "status": "up",
-                         *         "responseTime": 12
-                         *       }
-                         *     }
-                         */
-                        details?: {
-                            [key: string]: {
-                                /** @enum {string} */
-                                status: "up" | "degraded" | "down";
-                                /** @description Time the health indicator took to respond, in ms */
-                                responseTime?: number;
-                            } & {
-                                [key: string]: unknown;
-                            };
-                        };
+                    "application/json": components["schemas"]["HealthCheckResponse"];
+                };
+            };
+            /** @description ENC001: the request body is not a JSON object within the structural limits (README: limits) */
+            400: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
                     };
                 };
             };
-            /** @description The Health Check is not successful */
-            503: {
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /**
-                         * @example error
-                         * @enum {string}
-                         */
-                        status?: "error" | "shutting_down";
-                        /**
-                         * @example {
-                         *       "database": {
-                         *         "status": "up",
-                         *         "responseTime": 12
-                         *       }
-                         *     }
-                         */
-                        info?: {
-                            [key: string]: {
-                                /** @enum {string} */
-                                status: "up" | "degraded" | "down";
-                                /** @description Time the health indicator took to respond, in ms */
-                                responseTime?: number;
-                            } & {
-                                [key: string]: unknown;
-                            };
-                        } | null;
-                        /**
-                         * @example {
-                         *       "redis": {
-                         *         "status": "down",
-                         *         "message": "Could not connect",
-                         *         "responseTime": 3005
-                         *       }
-                         *     }
-                         */
-                        error?: {
-                            [key: string]: {
-                                /** @enum {string} */
-                                status: "up" | "degraded" | "down";
-                                /** @description Time the health indicator took to respond, in ms */
-                                responseTime?: number;
-                            } & {
-                                [key: string]: unknown;
-                            };
-                        } | null;
-                        /**
-                         * @example {
-                         *       "database": {
-                         *         "status": "up",
-                         *         "responseTime": 12
-                         *       },
-                         *       "redis": {
-                         *         "status": "down",
-                         *         "message": "Could not connect",
-                         *         "responseTime": 3005
-                         *       }
-                         *     }
-                         */
-                        details?: {
-                            [key: string]: {
-                                /** @enum {string} */
-                                status: "up" | "degraded" | "down";
-                                /** @description Time the health indicator took to respond, in ms */
-                                responseTime?: number;
-                            } & {
-                                [key: string]: unknown;
-                            };
-                        };
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
                     };
                 };
             };
@@ -2006,140 +4340,86 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The Health Check is successful */
+            /** @description Ready; a Redis that cannot be reached shows as degraded */
             200: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /**
-                         * @example ok
-                         * @enum {string}
-                         */
-                        status?: "ok" | "degraded";
-                        /**
-                         * @example {
-                         *       "database": {
-                         *         "status": "up",
-                         *         "responseTime": 12
-                         *       }
-                         *     }
-                         */
-                        info?: {
-                            [key: string]: {
-                                /** @enum {string} */
-                                status: "up" | "degraded" | "down";
-                                /** @description Time the health indicator took to respond, in ms */
-                                responseTime?: number;
-                            } & {
-                                [key: string]: unknown;
-                            };
-                        } | null;
-                        /** @example {} */
-                        error?: {
-                            [key: string]: {
-                                /** @enum {string} */
-                                status: "up" | "degraded" | "down";
-                                /** @description Time the health indicator took to respond, in ms */
-                                responseTime?: number;
-                            } & {
-                                [key: string]: unknown;
-                            };
-                        } | null;
-                        /**
-                         * @example {
-                         *       "database": {
-                         *         "status": "up",
-                         *         "responseTime": 12
-                         *       }
-                         *     }
-                         */
-                        details?: {
-                            [key: string]: {
-                                /** @enum {string} */
-                                status: "up" | "degraded" | "down";
-                                /** @description Time the health indicator took to respond, in ms */
-                                responseTime?: number;
-                            } & {
-                                [key: string]: unknown;
-                            };
-                        };
+                    "application/json": components["schemas"]["HealthCheckResponse"];
+                };
+            };
+            /** @description ENC001: the request body is not a JSON object within the structural limits (README: limits) */
+            400: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
                     };
                 };
             };
-            /** @description The Health Check is not successful */
-            503: {
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
                 headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /**
-                         * @example error
-                         * @enum {string}
-                         */
-                        status?: "error" | "shutting_down";
-                        /**
-                         * @example {
-                         *       "database": {
-                         *         "status": "up",
-                         *         "responseTime": 12
-                         *       }
-                         *     }
-                         */
-                        info?: {
-                            [key: string]: {
-                                /** @enum {string} */
-                                status: "up" | "degraded" | "down";
-                                /** @description Time the health indicator took to respond, in ms */
-                                responseTime?: number;
-                            } & {
-                                [key: string]: unknown;
-                            };
-                        } | null;
-                        /**
-                         * @example {
-                         *       "redis": {
-                         *         "status": "down",
-                         *         "message": "Could not connect",
-                         *         "responseTime": 3005
-                         *       }
-                         *     }
-                         */
-                        error?: {
-                            [key: string]: {
-                                /** @enum {string} */
-                                status: "up" | "degraded" | "down";
-                                /** @description Time the health indicator took to respond, in ms */
-                                responseTime?: number;
-                            } & {
-                                [key: string]: unknown;
-                            };
-                        } | null;
-                        /**
-                         * @example {
-                         *       "database": {
-                         *         "status": "up",
-                         *         "responseTime": 12
-                         *       },
-                         *       "redis": {
-                         *         "status": "down",
-                         *         "message": "Could not connect",
-                         *         "responseTime": 3005
-                         *       }
-                         *     }
-                         */
-                        details?: {
-                            [key: string]: {
-                                /** @enum {string} */
-                                status: "up" | "degraded" | "down";
-                                /** @description Time the health indicator took to respond, in ms */
-                                responseTime?: number;
-                            } & {
-                                [key: string]: unknown;
-                            };
-                        };
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: not ready: a check failed (`details` holds the result of each check), or the process is shutting down */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
                     };
                 };
             };
