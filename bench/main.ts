@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { load, LoadResult, LoadSpec } from './load';
 import { CeilingResult, KeygenResult, PEER_SUITES, PeerResult, PeerSuite } from './references';
-import { References, startBareExpress } from './references-client';
+import { BareServer, BareServerKind, References, startBareServer } from './references-client';
 import { BenchResults, judgeTargets, printReport, ScenarioResult, writeResults } from './report';
-import { ROOT, ServiceUnderTest } from './service';
+import { processCpuSeconds, ROOT, ServiceUnderTest } from './service';
 import { measureStartup, renderStartup, StartupResult } from './startup';
 import { BATCH_SIZES, CONNECTIONS, ITEM_BYTES, makeItems, MANY_CONNECTIONS, randomUserIdBase, TARGET_BATCH, TEN_ITEMS } from './workload';
 
@@ -40,6 +40,9 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 
 type Workload = Omit<LoadSpec, 'url' | 'token' | 'seconds'>;
 type Measured = LoadResult & { cpuMsPerRequest?: number; redisFallbacks: number; kmsCalls: number };
+type MeasuredBare = LoadResult & { cpuMsPerRequest?: number };
+/** The bare references measured beside the service; fastify only where it is installed. */
+const BARE_KINDS: BareServerKind[] = ['express', ...(isInstalled('fastify') ? (['fastify'] as const) : [])];
 
 async function main(): Promise<void> {
   if (!Number.isFinite(SECONDS) || SECONDS < 1 || SECONDS > 30) throw new Error('BENCH_SECONDS must be between 1 and 30');
@@ -64,7 +67,7 @@ async function main(): Promise<void> {
   const service = await ServiceUnderTest.start({ cpuProfileDir: profiling ? PROFILE_DIR : undefined });
   const scenarios: ScenarioResult[] = [];
   const results: Partial<BenchResults> = {};
-  let stopBare = () => {};
+  const bareServers: BareServer[] = [];
   try {
     const runId = Date.now().toString(36);
     let callers = 0;
@@ -77,10 +80,13 @@ async function main(): Promise<void> {
     const encrypted = await post(service.url, '/api/v1/encrypt', tokenFor(), { userId, data: plaintexts });
     const ciphertexts = ((await encrypted.json()) as { encryptedData: string[] }).encryptedData;
 
-    const bare = await startBareExpress();
-    stopBare = bare.stop;
-    const bareEncrypted = await post(bare.url, '/api/v1/encrypt', '', { userId: bare.userId, data: plaintexts });
-    const bareCiphertexts = ((await bareEncrypted.json()) as { encryptedData: string[] }).encryptedData;
+    const bare = new Map<BareServerKind, { server: BareServer; ciphertexts: string[] }>();
+    for (const kind of BARE_KINDS) {
+      const server = await startBareServer(kind);
+      bareServers.push(server);
+      const encrypted = await post(server.url, '/api/v1/encrypt', '', { userId: server.userId, data: plaintexts });
+      bare.set(kind, { server, ciphertexts: ((await encrypted.json()) as { encryptedData: string[] }).encryptedData });
+    }
 
     /**
      * A short warm-up, then the requests it left in flight are let finish (its client hung up on
@@ -90,9 +96,12 @@ async function main(): Promise<void> {
       await load({ ...workload, url, token, seconds: WARM_UP_SECONDS });
       await settle(url);
     };
-    const measureBare = async (workload: Workload) => {
-      await warmUp(bare.url, '', workload);
-      return load({ ...workload, url: bare.url, token: '', seconds: SECONDS });
+    const measureBare = async (server: BareServer, workload: Workload): Promise<MeasuredBare> => {
+      await warmUp(server.url, '', workload);
+      const before = processCpuSeconds(server.pid);
+      const result = await load({ ...workload, url: server.url, token: '', seconds: SECONDS });
+      const after = processCpuSeconds(server.pid);
+      return { ...result, cpuMsPerRequest: cpuMsPerRequest(before, after, result.requests) };
     };
     const measure = async (workload: Workload): Promise<Measured> => {
       const token = tokenFor(); // its own caller, so its own rate-limit count
@@ -102,7 +111,7 @@ async function main(): Promise<void> {
       const cpuSeconds = service.cpuSeconds;
       return {
         ...result,
-        cpuMsPerRequest: cpuSeconds === undefined || before.cpuSeconds === undefined ? undefined : (1000 * (cpuSeconds - before.cpuSeconds)) / Math.max(1, result.requests),
+        cpuMsPerRequest: cpuMsPerRequest(before.cpuSeconds, cpuSeconds, result.requests),
         redisFallbacks: (await service.redisFallbacks()) - before.redisFallbacks,
         kmsCalls: service.kmsCalls - before.kmsCalls,
       };
@@ -120,10 +129,11 @@ async function main(): Promise<void> {
         // A decrypt answer must be exactly the plaintexts: any other body counts as an error.
         const expectBody = operation === 'decrypt' ? JSON.stringify({ decryptedData: plaintexts.slice(0, items) }) : undefined;
         const workload = (data: string[], owner: string): Workload => ({ path: `/api/v1/${operation}`, connections, expectBody, body: { userId: owner, data: data.slice(0, items) } });
-        let bareExpress: LoadResult | undefined;
-        if (connections === CONNECTIONS) {
-          log(`${name}: bare express...`);
-          bareExpress = await measureBare(workload(operation === 'encrypt' ? plaintexts : bareCiphertexts, bare.userId));
+        const bareResults: Partial<Record<BareServerKind, MeasuredBare & { itemsPerSecond: number }>> = {};
+        for (const [kind, { server, ciphertexts: own }] of bare) {
+          log(`${name}: bare ${kind}...`);
+          const measured = await measureBare(server, workload(operation === 'encrypt' ? plaintexts : own, server.userId));
+          bareResults[kind] = { ...measured, itemsPerSecond: measured.requestsPerSecond * items };
         }
         log(`${name}: service...`);
         const { kmsCalls, ...result } = await measure(workload(operation === 'encrypt' ? plaintexts : ciphertexts, userId));
@@ -134,7 +144,8 @@ async function main(): Promise<void> {
           connections,
           service: { ...result, itemsPerSecond: result.requestsPerSecond * items },
           ceiling,
-          ...(bareExpress ? { bareExpress: { ...bareExpress, itemsPerSecond: bareExpress.requestsPerSecond * items } } : {}),
+          ...(bareResults.express ? { bareExpress: bareResults.express } : {}),
+          ...(bareResults.fastify ? { bareFastify: bareResults.fastify } : {}),
           ...(operation === 'decrypt' ? { kmsCallsPerRequest: kmsCalls / Math.max(1, result.requests) } : {}),
         });
       }
@@ -181,7 +192,7 @@ async function main(): Promise<void> {
     log('stopping the service...');
     await service.stop();
     references.stop();
-    stopBare();
+    for (const server of bareServers) server.stop();
   }
 
   const complete: BenchResults = {
@@ -209,6 +220,19 @@ async function main(): Promise<void> {
   if (ONLY) log('BENCH_ONLY is set: partial run, results not saved');
   else writeResults(complete);
   if (profiling) log(`CPU profile(s): ${readdirSync(PROFILE_DIR).map((file) => join(PROFILE_DIR, file)).join(', ')}`);
+}
+
+function cpuMsPerRequest(before: number | undefined, after: number | undefined, requests: number): number | undefined {
+  return before === undefined || after === undefined ? undefined : (1000 * (after - before)) / Math.max(1, requests);
+}
+
+function isInstalled(name: string): boolean {
+  try {
+    require.resolve(name);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The commit measured, marked when the working tree had uncommitted changes. */

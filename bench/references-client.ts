@@ -40,19 +40,22 @@ export class References {
   }
 }
 
-/** Reference (c), bench/bare-express.ts, running in a process of its own. */
-export interface BareExpress {
+/** Reference (c): a bare server (bench/bare-express.ts, bench/bare-fastify.ts) in a process of its own. */
+export interface BareServer {
   url: string;
   userId: string;
+  pid: number | undefined;
   stop(): void;
 }
 
-export function startBareExpress(): Promise<BareExpress> {
-  const child = fork(join(__dirname, 'bare-express.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+export type BareServerKind = 'express' | 'fastify';
+
+export function startBareServer(kind: BareServerKind): Promise<BareServer> {
+  const child = fork(join(__dirname, `bare-${kind}.js`), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`the bare express reference exited with ${code}`)));
+    child.once('exit', (code) => reject(new Error(`the bare ${kind} reference exited with ${code}`)));
     child.once('message', ({ port, userId }: { port: number; userId: string }) =>
-      resolve({ url: `http://127.0.0.1:${port}`, userId, stop: () => child.kill() }),
+      resolve({ url: `http://127.0.0.1:${port}`, userId, pid: child.pid, stop: () => child.kill() }),
     );
   });
 }

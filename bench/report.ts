@@ -17,11 +17,15 @@ export interface ScenarioResult {
    */
   service: LoadResult & { itemsPerSecond: number; cpuMsPerRequest?: number; redisFallbacks?: number };
   ceiling: CeilingResult;
-  /** Reference (c), at 50 connections only: the same envelope behind a bare express server. */
-  bareExpress?: LoadResult & { itemsPerSecond: number };
+  /** Reference (c): the same envelope behind a bare express server (no pipeline), same connections. */
+  bareExpress?: BareResult;
+  /** The same behind a bare fastify server: what the framework choice costs. */
+  bareFastify?: BareResult;
   /** KMS requests per successful decrypt during the measured run (the warm-up before it excluded). */
   kmsCallsPerRequest?: number;
 }
+
+export type BareResult = LoadResult & { itemsPerSecond: number; cpuMsPerRequest?: number };
 
 export interface Target {
   target: string;
@@ -83,6 +87,13 @@ export function judgeTargets(results: BenchResults): Target[] {
         targets.push({ target: `${operation} items/s ≥ ${wanted}× the peer's fastest unsigned suite (${TARGET_BATCH}-item batches)`, measured: `${times.toFixed(1)}×`, met: times >= wanted });
       }
     }
+    for (const items of [1, 10, 100, 1000]) {
+      const run = scenario(operation, items, CONNECTIONS);
+      if (!run?.bareExpress) continue;
+      const wanted = items >= 100 ? 0.8 : 0.6;
+      const share = run.service.itemsPerSecond / run.bareExpress.itemsPerSecond;
+      targets.push({ target: `${operation} ${items} @${CONNECTIONS}: service ≥ ${percent(wanted)} of bare express`, measured: percent(share), met: share >= wanted });
+    }
     const many = scenario(operation, TEN_ITEMS, MANY_CONNECTIONS);
     const few = scenario(operation, TEN_ITEMS, CONNECTIONS);
     if (many) {
@@ -94,6 +105,10 @@ export function judgeTargets(results: BenchResults): Target[] {
         targets.push({ target: `${operation}, ${TEN_ITEMS} items @${MANY_CONNECTIONS}: ≥ 80 % of the @${CONNECTIONS} throughput`, measured: percent(share), met: share >= 0.8 });
       }
     }
+  }
+  const single = scenario('encrypt', 1, CONNECTIONS)?.service.cpuMsPerRequest;
+  if (single !== undefined) {
+    targets.push({ target: `encrypt 1 @${CONNECTIONS}: CPU ≤ 0.5 ms per request`, measured: `${single.toFixed(2)} ms`, met: single <= 0.5 });
   }
   if (results.keys) {
     const share = results.keys.service.requestsPerSecond / results.keys.keygen.keysPerSecond;
@@ -140,17 +155,32 @@ export function renderReport(results: BenchResults): string {
     }
     lines.push(
       '',
-      '| against the references | ceiling items/s (one core) | ceiling ms/batch | bare express items/s | service ÷ ceiling | bare express ÷ ceiling | service ÷ bare express | service ÷ peer (fastest unsigned) | service ÷ peer (default signed) |',
-      '|---|--:|--:|--:|--:|--:|--:|--:|--:|',
+      '| against the references | ceiling items/s (one core) | ceiling ms/batch | service ÷ ceiling | service ÷ peer (fastest unsigned) | service ÷ peer (default signed) |',
+      '|---|--:|--:|--:|--:|--:|',
     );
     for (const s of ordered) {
       const peer = peerRates(results, s.operation);
-      const bare = s.bareExpress;
       lines.push(
         `| ${s.operation} ${s.items} @${s.connections} | ${int(s.ceiling.itemsPerSecond)} | ${(1000 / s.ceiling.requestsPerSecond).toFixed(2)} | ` +
-          `${bare ? int(bare.itemsPerSecond) : '–'} | ${percent(s.service.itemsPerSecond / s.ceiling.itemsPerSecond)} | ` +
-          `${bare ? percent(bare.itemsPerSecond / s.ceiling.itemsPerSecond) : '–'} | ${bare ? percent(s.service.itemsPerSecond / bare.itemsPerSecond) : '–'} | ` +
-          `${times(s.service.itemsPerSecond, peer.fastest)} | ${times(s.service.itemsPerSecond, peer.signed)} |`,
+          `${percent(s.service.itemsPerSecond / s.ceiling.itemsPerSecond)} | ${times(s.service.itemsPerSecond, peer.fastest)} | ${times(s.service.itemsPerSecond, peer.signed)} |`,
+      );
+    }
+    lines.push(
+      '',
+      '| against bare servers (no pipeline) | bare express items/s | bare express p99 ms | bare express CPU ms/req | bare fastify items/s | bare fastify p99 ms | bare fastify CPU ms/req | bare express ÷ ceiling | bare fastify ÷ ceiling | service ÷ bare express | service CPU ÷ bare express CPU |',
+      '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+    );
+    for (const s of ordered) {
+      const express = s.bareExpress;
+      const fastify = s.bareFastify;
+      const cpu = (bare?: BareResult) => (bare?.cpuMsPerRequest === undefined ? '–' : bare.cpuMsPerRequest.toFixed(2));
+      const cpuRatio =
+        express?.cpuMsPerRequest && s.service.cpuMsPerRequest !== undefined ? `${(s.service.cpuMsPerRequest / express.cpuMsPerRequest).toFixed(1)}×` : '–';
+      lines.push(
+        `| ${s.operation} ${s.items} @${s.connections} | ${express ? int(express.itemsPerSecond) : '–'} | ${express ? ms(express.p99Ms) : '–'} | ${cpu(express)} | ` +
+          `${fastify ? int(fastify.itemsPerSecond) : '–'} | ${fastify ? ms(fastify.p99Ms) : '–'} | ${cpu(fastify)} | ` +
+          `${express ? percent(express.itemsPerSecond / s.ceiling.itemsPerSecond) : '–'} | ${fastify ? percent(fastify.itemsPerSecond / s.ceiling.itemsPerSecond) : '–'} | ` +
+          `${express ? percent(s.service.itemsPerSecond / express.itemsPerSecond) : '–'} | ${cpuRatio} |`,
       );
     }
     lines.push('');

@@ -105,13 +105,7 @@ export class ServiceUnderTest {
    * throughput is.
    */
   get cpuSeconds(): number | undefined {
-    try {
-      const fields = readFileSync(`/proc/${this.child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-      // utime and stime (fields 14 and 15 of proc(5)), in clock ticks of 1/100 s on Linux.
-      return (Number(fields[11]) + Number(fields[12])) / 100;
-    } catch {
-      return undefined;
-    }
+    return processCpuSeconds(this.child.pid);
   }
 
   /**
@@ -139,6 +133,20 @@ export class ServiceUnderTest {
     await stopProcess(this.child);
     await Promise.allSettled([kms.stop(), moto.stop(), issuer.stop(), database.drop()]);
     rmSync(cwd, { recursive: true, force: true });
+  }
+}
+
+/**
+ * CPU seconds a process has used so far (all its threads), from /proc on Linux; undefined
+ * elsewhere. Per request it is far less disturbed by other load on the machine than throughput.
+ */
+export function processCpuSeconds(pid: number | undefined): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    // utime and stime (fields 14 and 15 of proc(5)), in clock ticks of 1/100 s on Linux.
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
   }
 }
 
