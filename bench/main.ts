@@ -34,7 +34,10 @@ const KEY_CONNECTIONS = availableParallelism() * 8;
 const selected = (name: string) => !ONLY || ONLY.test(name);
 /** The scenarios that load the main service run (startup starts services of its own). */
 const SERVICE_SCENARIOS = (['encrypt', 'decrypt'] as const)
-  .flatMap((operation) => [...BATCH_SIZES.map((items) => `${operation} ${items} @${CONNECTIONS}`), `${operation} ${TEN_ITEMS} @${MANY_CONNECTIONS}`])
+  .flatMap((operation) => [
+    ...BATCH_SIZES.map((items) => `${operation} ${items} @${CONNECTIONS}`),
+    `${operation} ${TEN_ITEMS} @${MANY_CONNECTIONS}`,
+  ])
   .concat(['keys', 'peer']);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -128,7 +131,12 @@ async function main(): Promise<void> {
         const ceiling = await references.run<CeilingResult>({ kind: 'ceiling', operation, items, seconds: CEILING_SECONDS });
         // A decrypt answer must be exactly the plaintexts: any other body counts as an error.
         const expectBody = operation === 'decrypt' ? JSON.stringify({ decryptedData: plaintexts.slice(0, items) }) : undefined;
-        const workload = (data: string[], owner: string): Workload => ({ path: `/api/v1/${operation}`, connections, expectBody, body: { userId: owner, data: data.slice(0, items) } });
+        const workload = (data: string[], owner: string): Workload => ({
+          path: `/api/v1/${operation}`,
+          connections,
+          expectBody,
+          body: { userId: owner, data: data.slice(0, items) },
+        });
         const bareResults: Partial<Record<BareServerKind, MeasuredBare & { itemsPerSecond: number }>> = {};
         for (const [kind, { server, ciphertexts: own }] of bare) {
           log(`${name}: bare ${kind}...`);
@@ -157,7 +165,14 @@ async function main(): Promise<void> {
       let nextUser = randomUserIdBase();
       const newUser = () => ({ userId: (nextUser++).toString() });
       log('keys: POST /keys for new users...');
-      const keys = await load({ url: service.url, path: '/api/v1/keys', token: tokenFor(), connections: KEY_CONNECTIONS, seconds: SECONDS, body: newUser });
+      const keys = await load({
+        url: service.url,
+        path: '/api/v1/keys',
+        token: tokenFor(),
+        connections: KEY_CONNECTIONS,
+        seconds: SECONDS,
+        body: newUser,
+      });
       results.keys = { keygen, service: keys, connections: KEY_CONNECTIONS };
 
       log('keys: encrypt p99 with and without POST /keys at a quarter of the key-generation rate...');
@@ -207,7 +222,13 @@ async function main(): Promise<void> {
       loadAverageAtStart: loadAtStart[0],
       loadAverageAtEnd: loadavg()[0],
     },
-    settings: { secondsPerRun: SECONDS, warmUpSeconds: WARM_UP_SECONDS, ceilingSeconds: CEILING_SECONDS, peerSeconds: PEER_SECONDS, itemBytes: ITEM_BYTES },
+    settings: {
+      secondsPerRun: SECONDS,
+      warmUpSeconds: WARM_UP_SECONDS,
+      ceilingSeconds: CEILING_SECONDS,
+      peerSeconds: PEER_SECONDS,
+      itemBytes: ITEM_BYTES,
+    },
     scenarios,
     peer: results.peer ?? [],
     keys: results.keys,
@@ -219,7 +240,12 @@ async function main(): Promise<void> {
   printReport(complete);
   if (ONLY) log('BENCH_ONLY is set: partial run, results not saved');
   else writeResults(complete);
-  if (profiling) log(`CPU profile(s): ${readdirSync(PROFILE_DIR).map((file) => join(PROFILE_DIR, file)).join(', ')}`);
+  if (profiling)
+    log(
+      `CPU profile(s): ${readdirSync(PROFILE_DIR)
+        .map((file) => join(PROFILE_DIR, file))
+        .join(', ')}`,
+    );
 }
 
 function cpuMsPerRequest(before: number | undefined, after: number | undefined, requests: number): number | undefined {

@@ -79,12 +79,20 @@ export function judgeTargets(results: BenchResults): Target[] {
     const batch = scenario(operation, TARGET_BATCH, CONNECTIONS);
     if (batch) {
       const share = batch.service.itemsPerSecond / batch.ceiling.itemsPerSecond;
-      targets.push({ target: `${operation}, ${TARGET_BATCH}-item batches @${CONNECTIONS}: ≥ 60 % of in-process items/s`, measured: percent(share), met: share >= 0.6 });
+      targets.push({
+        target: `${operation}, ${TARGET_BATCH}-item batches @${CONNECTIONS}: ≥ 60 % of in-process items/s`,
+        measured: percent(share),
+        met: share >= 0.6,
+      });
       const peer = peerRates(results, operation).fastest;
       const wanted = operation === 'encrypt' ? 40 : 100;
       if (peer) {
         const times = batch.service.itemsPerSecond / peer;
-        targets.push({ target: `${operation} items/s ≥ ${wanted}× the peer's fastest unsigned suite (${TARGET_BATCH}-item batches)`, measured: `${times.toFixed(1)}×`, met: times >= wanted });
+        targets.push({
+          target: `${operation} items/s ≥ ${wanted}× the peer's fastest unsigned suite (${TARGET_BATCH}-item batches)`,
+          measured: `${times.toFixed(1)}×`,
+          met: times >= wanted,
+        });
       }
     }
     for (const items of [1, 10, 100, 1000]) {
@@ -92,38 +100,70 @@ export function judgeTargets(results: BenchResults): Target[] {
       if (!run?.bareExpress) continue;
       const wanted = items >= 100 ? 0.8 : 0.6;
       const share = run.service.itemsPerSecond / run.bareExpress.itemsPerSecond;
-      targets.push({ target: `${operation} ${items} @${CONNECTIONS}: service ≥ ${percent(wanted)} of bare express`, measured: percent(share), met: share >= wanted });
+      targets.push({
+        target: `${operation} ${items} @${CONNECTIONS}: service ≥ ${percent(wanted)} of bare express`,
+        measured: percent(share),
+        met: share >= wanted,
+      });
     }
     const many = scenario(operation, TEN_ITEMS, MANY_CONNECTIONS);
     const few = scenario(operation, TEN_ITEMS, CONNECTIONS);
     if (many) {
       const failed = failures(many.service) + many.service.non2xx;
-      targets.push({ target: `${operation}, ${TEN_ITEMS} items @${MANY_CONNECTIONS}: zero errors`, measured: `${failed} errors or non-2xx`, met: failed === 0 });
-      targets.push({ target: `${operation}, ${TEN_ITEMS} items @${MANY_CONNECTIONS}: p99 < 3 s`, measured: `${ms(many.service.p99Ms)} ms`, met: many.service.p99Ms < 3000 });
+      targets.push({
+        target: `${operation}, ${TEN_ITEMS} items @${MANY_CONNECTIONS}: zero errors`,
+        measured: `${failed} errors or non-2xx`,
+        met: failed === 0,
+      });
+      targets.push({
+        target: `${operation}, ${TEN_ITEMS} items @${MANY_CONNECTIONS}: p99 < 3 s`,
+        measured: `${ms(many.service.p99Ms)} ms`,
+        met: many.service.p99Ms < 3000,
+      });
       if (few) {
         const share = many.service.itemsPerSecond / few.service.itemsPerSecond;
-        targets.push({ target: `${operation}, ${TEN_ITEMS} items @${MANY_CONNECTIONS}: ≥ 80 % of the @${CONNECTIONS} throughput`, measured: percent(share), met: share >= 0.8 });
+        targets.push({
+          target: `${operation}, ${TEN_ITEMS} items @${MANY_CONNECTIONS}: ≥ 80 % of the @${CONNECTIONS} throughput`,
+          measured: percent(share),
+          met: share >= 0.8,
+        });
       }
     }
   }
   const single = scenario('encrypt', 1, CONNECTIONS)?.service.cpuMsPerRequest;
   if (single !== undefined) {
-    targets.push({ target: `encrypt 1 @${CONNECTIONS}: CPU ≤ 0.5 ms per request`, measured: `${single.toFixed(2)} ms`, met: single <= 0.5 });
+    targets.push({
+      target: `encrypt 1 @${CONNECTIONS}: CPU ≤ 0.5 ms per request`,
+      measured: `${single.toFixed(2)} ms`,
+      met: single <= 0.5,
+    });
   }
   if (results.keys) {
     const share = results.keys.service.requestsPerSecond / results.keys.keygen.keysPerSecond;
-    targets.push({ target: 'POST /keys: ≥ 80 % of the machine’s RSA-2048 key generation rate (all cores)', measured: percent(share), met: share >= 0.8 });
+    targets.push({
+      target: 'POST /keys: ≥ 80 % of the machine’s RSA-2048 key generation rate (all cores)',
+      measured: percent(share),
+      met: share >= 0.8,
+    });
   }
   if (results.keygenInterference) {
     const { alone, withKeys, keysRate } = results.keygenInterference;
     const factor = withKeys.p99Ms / alone.p99Ms;
-    targets.push({ target: `encrypt p99 with POST /keys at ${keysRate}/s (¼ of keygen rate) ≤ 2× without`, measured: `${factor.toFixed(2)}×`, met: factor <= 2 });
+    targets.push({
+      target: `encrypt p99 with POST /keys at ${keysRate}/s (¼ of keygen rate) ≤ 2× without`,
+      measured: `${factor.toFixed(2)}×`,
+      met: factor <= 2,
+    });
   }
   const decrypts = results.scenarios.filter((s) => s.kmsCallsPerRequest !== undefined);
   if (decrypts.length) {
     const calls = decrypts.reduce((sum, s) => sum + s.kmsCallsPerRequest! * s.service.requests, 0);
     const requests = decrypts.reduce((sum, s) => sum + s.service.requests, 0);
-    targets.push({ target: 'steady-state decrypt: ≈ 0 KMS calls per request', measured: `${calls} calls in ${requests} requests`, met: calls / Math.max(1, requests) < 0.001 });
+    targets.push({
+      target: 'steady-state decrypt: ≈ 0 KMS calls per request',
+      measured: `${calls} calls in ${requests} requests`,
+      met: calls / Math.max(1, requests) < 0.001,
+    });
   }
   return targets;
 }
@@ -175,7 +215,9 @@ export function renderReport(results: BenchResults): string {
       const fastify = s.bareFastify;
       const cpu = (bare?: BareResult) => (bare?.cpuMsPerRequest === undefined ? '–' : bare.cpuMsPerRequest.toFixed(2));
       const cpuRatio =
-        express?.cpuMsPerRequest && s.service.cpuMsPerRequest !== undefined ? `${(s.service.cpuMsPerRequest / express.cpuMsPerRequest).toFixed(1)}×` : '–';
+        express?.cpuMsPerRequest && s.service.cpuMsPerRequest !== undefined
+          ? `${(s.service.cpuMsPerRequest / express.cpuMsPerRequest).toFixed(1)}×`
+          : '–';
       lines.push(
         `| ${s.operation} ${s.items} @${s.connections} | ${express ? int(express.itemsPerSecond) : '–'} | ${express ? ms(express.p99Ms) : '–'} | ${cpu(express)} | ` +
           `${fastify ? int(fastify.itemsPerSecond) : '–'} | ${fastify ? ms(fastify.p99Ms) : '–'} | ${cpu(fastify)} | ` +
@@ -186,8 +228,12 @@ export function renderReport(results: BenchResults): string {
     lines.push('');
   }
   if (results.peer.length) {
-    lines.push('| peer: AWS Encryption SDK, raw RSA-OAEP-SHA256 keyring, one message per item | encrypt items/s | decrypt items/s |', '|---|--:|--:|');
-    for (const peer of results.peer) lines.push(`| ${peer.suite} | ${int(peer.encryptItemsPerSecond)} | ${int(peer.decryptItemsPerSecond)} |`);
+    lines.push(
+      '| peer: AWS Encryption SDK, raw RSA-OAEP-SHA256 keyring, one message per item | encrypt items/s | decrypt items/s |',
+      '|---|--:|--:|',
+    );
+    for (const peer of results.peer)
+      lines.push(`| ${peer.suite} | ${int(peer.encryptItemsPerSecond)} | ${int(peer.decryptItemsPerSecond)} |`);
     lines.push('');
   }
   if (results.keys) {

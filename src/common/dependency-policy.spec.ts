@@ -98,7 +98,10 @@ describe('dependency policy', () => {
     // An echo server in a process of its own: its answer is in the socket long before this busy loop looks.
     const server = spawn(
       process.execPath,
-      ['-e', `require('node:net').createServer((s) => s.on('data', (d) => s.write(d))).listen(0, '127.0.0.1', function () { console.log(this.address().port) })`],
+      [
+        '-e',
+        `require('node:net').createServer((s) => s.on('data', (d) => s.write(d))).listen(0, '127.0.0.1', function () { console.log(this.address().port) })`,
+      ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     const port = Number(String((await once(server.stdout!, 'data'))[0]).trim());

@@ -73,7 +73,8 @@ export class DependencyPolicy {
     });
     const layers: IPolicy[] = [];
     // A call that has returned needs no abort: aborting it anyway costs a DOMException per call.
-    if (options.totalTimeoutMs) layers.push(timeout(options.totalTimeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false }));
+    if (options.totalTimeoutMs)
+      layers.push(timeout(options.totalTimeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false }));
     if (options.retry) {
       const { attempts, when } = options.retry;
       const retries = retry(
@@ -92,7 +93,9 @@ export class DependencyPolicy {
   /** Runs `call`; its signal aborts when the attempt times out, so the client can drop the request. */
   async execute<T>(call: (signal: AbortSignal) => Promise<T>): Promise<T> {
     try {
-      return (await this.policy.execute(({ signal }) => boundAttempt(this.options.attemptTimeoutMs, call, this.options.totalTimeoutMs ? signal : undefined))) as T;
+      return (await this.policy.execute(({ signal }) =>
+        boundAttempt(this.options.attemptTimeoutMs, call, this.options.totalTimeoutMs ? signal : undefined),
+      )) as T;
     } catch (error) {
       if (error instanceof BrokenCircuitError || error instanceof TaskCancelledError)
         throw dependencyUnavailable(this.options.label, error);

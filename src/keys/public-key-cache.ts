@@ -145,7 +145,10 @@ export class PublicKeyCache {
 
   private async retryEvictions(): Promise<void> {
     for (const userId of [...this.pendingEvictions]) {
-      const evicted = await this.evictShared(userId).then(() => true, () => false);
+      const evicted = await this.evictShared(userId).then(
+        () => true,
+        () => false,
+      );
       if (!evicted) return;
       this.pendingEvictions.delete(userId);
     }

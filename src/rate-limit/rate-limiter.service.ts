@@ -86,8 +86,16 @@ export class RateLimiter {
   }
 
   /** The throttler storage's increment (RedisThrottlerStorage), and `count` with a denylist entry. */
-  async increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string, denylisted?: string): Promise<CallerCount> {
-    if (!this.redis.isConfigured) return { ...(await this.fallback.increment(key, ttl, limit, blockDuration, throttlerName)), fromRedis: false };
+  async increment(
+    key: string,
+    ttl: number,
+    limit: number,
+    blockDuration: number,
+    throttlerName: string,
+    denylisted?: string,
+  ): Promise<CallerCount> {
+    if (!this.redis.isConfigured)
+      return { ...(await this.fallback.increment(key, ttl, limit, blockDuration, throttlerName)), fromRedis: false };
     // The hash tag keeps both count keys in one Redis Cluster slot.
     const base = `pii-api:rate:${throttlerName}:{${key}}`;
     const keys = [`${base}:hits`, `${base}:block`, ...(denylisted ? [denylisted] : []), ...this.redis.watchedKeys];

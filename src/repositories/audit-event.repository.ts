@@ -177,9 +177,25 @@ export class AuditEventRepository {
 
 /** The columns of audit_events, in the order of INSERT_ROWS's parameters. */
 const COLUMNS = [
-  'id', 'chain_id', 'seq', 'occurred_at', 'request_id', 'actor_sub', 'actor_client_id', 'actor_username', 'action',
-  'target_user_id', 'key_versions', 'item_count', 'outcome', 'error_code', 'source_ip', 'purpose', 'details', 'prev_hash', 'hash',
-  'trace_id',
+  'id',
+  'chain_id',
+  'seq',
+  'occurred_at',
+  'request_id',
+  'actor_sub',
+  'actor_client_id',
+  'actor_username',
+  'action',
+  'target_user_id',
+  'key_versions',
+  'item_count',
+  'outcome',
+  'error_code',
+  'source_ip',
+  'purpose',
+  'details',
+  'prev_hash',
+  'hash',
 ].join(', ');
 
 /**
@@ -190,11 +206,10 @@ const COLUMNS = [
 const INSERT_ROWS = `
   INSERT INTO audit_events (${COLUMNS})
   SELECT id, chain_id, seq, occurred_at, request_id, actor_sub, actor_client_id, actor_username, action,
-         target_user_id, key_versions::integer[], item_count, outcome, error_code, source_ip, purpose, details::jsonb, prev_hash, hash,
-         trace_id
+         target_user_id, key_versions::integer[], item_count, outcome, error_code, source_ip, purpose, details::jsonb, prev_hash, hash
     FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::timestamptz[], $5::varchar[], $6::varchar[], $7::varchar[],
                 $8::varchar[], $9::varchar[], $10::bigint[], $11::text[], $12::integer[], $13::varchar[], $14::varchar[],
-                $15::varchar[], $16::varchar[], $17::text[], $18::text[], $19::text[], $20::text[])
+                $15::varchar[], $16::varchar[], $17::text[], $18::text[], $19::text[])
       AS e (${COLUMNS})`;
 
 function insertRows(db: EntityManager, rows: readonly AuditEventRow[]): Promise<unknown> {
@@ -219,6 +234,5 @@ function insertRows(db: EntityManager, rows: readonly AuditEventRow[]): Promise<
     column((r) => (r.details === null ? null : JSON.stringify(r.details))),
     column((r) => r.prevHash),
     column((r) => r.hash),
-    column((r) => r.traceId ?? null),
   ]);
 }

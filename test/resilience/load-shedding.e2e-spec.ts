@@ -52,7 +52,13 @@ describe('load shedding beyond MAX_IN_FLIGHT_REQUESTS — production configurati
     token = await pool.accessToken(PERMISSIONS);
     logs.forbid(token);
     await app.as(token).post('/api/v1/keys').send({ userId: '3001' }).expect(201);
-    ({ encryptedData: ciphertexts } = (await app.as(token).post('/api/v1/encrypt').send({ userId: '3001', data: [MARKER] }).expect(200)).body);
+    ({ encryptedData: ciphertexts } = (
+      await app
+        .as(token)
+        .post('/api/v1/encrypt')
+        .send({ userId: '3001', data: [MARKER] })
+        .expect(200)
+    ).body);
     logs.forbid(...ciphertexts);
   });
 
@@ -67,12 +73,20 @@ describe('load shedding beyond MAX_IN_FLIGHT_REQUESTS — production configurati
     kms.hold('Decrypt');
     let held: Promise<import('supertest').Response> | undefined;
     try {
-      held = app.as(token).post('/api/v1/decrypt').send({ userId: '3001', data: ciphertexts }).then((response) => response);
+      held = app
+        .as(token)
+        .post('/api/v1/decrypt')
+        .send({ userId: '3001', data: ciphertexts })
+        .then((response) => response);
       await waitFor('the decrypt to wait on KMS', async () =>
         assert.ok(kms.calls.filter((call) => call === 'Decrypt').length > decryptsBefore),
       );
 
-      const shed = await app.as(token).post('/api/v1/encrypt').set('X-Request-Id', 'shed-1').send({ userId: '3001', data: ['more'] });
+      const shed = await app
+        .as(token)
+        .post('/api/v1/encrypt')
+        .set('X-Request-Id', 'shed-1')
+        .send({ userId: '3001', data: ['more'] });
       assert.equal(shed.status, 503);
       assert.deepEqual(shed.body, {
         statusCode: 503,
@@ -94,7 +108,11 @@ describe('load shedding beyond MAX_IN_FLIGHT_REQUESTS — production configurati
     const answered = await held!;
     assert.equal(answered.status, 200);
     assert.deepEqual(answered.body.decryptedData, [MARKER]);
-    await app.as(token).post('/api/v1/encrypt').send({ userId: '3001', data: ['after'] }).expect(200);
+    await app
+      .as(token)
+      .post('/api/v1/encrypt')
+      .send({ userId: '3001', data: ['after'] })
+      .expect(200);
     assert.equal(await metric(app.url, 'pii_api_http_requests_shed_total'), 1);
   });
 
