@@ -9,6 +9,7 @@ import { DatabaseModule } from './database/database.module';
 import { DelegationModule } from './delegation/delegation.module';
 import { HealthModule } from './health/health.module';
 import { KeysModule } from './keys/keys.module';
+import { KmsMigrationModule } from './keys/kms-migration.module';
 import { LoggingModule } from './logging/logging.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { RedisModule } from './redis/redis.module';
@@ -32,6 +33,7 @@ export class AppModule {
         AuthModule,
         AuditModule,
         KeysModule,
+        KmsMigrationModule,
         CryptoModule,
         RotationModule,
         DelegationModule,

@@ -29,6 +29,7 @@ export const STATE_CHANGING_ACTIONS: ReadonlySet<AuditAction> = new Set([
   'index.finish-rotation',
   'canary.create',
   'canary.retire',
+  'kms-migration.start',
 ]);
 
 /** Operations that read or rewrite a person's data: what an access report lists. */

@@ -38,6 +38,9 @@ export const AUDIT_ACTIONS = [
   'canary.list',
   'canary.retire',
   'canary.tripped',
+  'kms-migration.start',
+  'kms-migration.read',
+  'kms-migration.finish',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

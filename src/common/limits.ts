@@ -110,6 +110,11 @@ export const KMS_CALL_BUDGET_MS = 15_000;
 export const KMS_TIMEOUT_MAX_MS = 10_000;
 /** Attempts of one KMS call: the first and its retries on throttling and 5xx. */
 export const KMS_MAX_ATTEMPTS = 3;
+
+/** KMS key migration: sealed keys re-sealed per transaction at most (rows stay locked that long). */
+export const KMS_MIGRATION_BATCH_MAX = 25;
+/** KMS key migration: how often each replica looks for a migration to work on, and waits after a failed batch. */
+export const KMS_MIGRATION_POLL_MS = 2_000;
 /** Consecutive failures (errors or timeouts) that open a dependency's circuit breaker. */
 export const CIRCUIT_BREAKER_FAILURES = 5;
 /** Verified access tokens remembered per process (by digest, each until its `exp`), so a token's signature is checked once. */

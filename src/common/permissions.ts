@@ -14,6 +14,7 @@ export const PERMISSIONS = [
   'indexes:admin',
   'index',
   'canaries:write',
+  'keys:admin',
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];

@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { BATCH_BODY_OVERHEAD_NODES, HTTP_DEFAULTS, LIMIT_BOUNDS, LIMIT_DEFAULTS } from '../common/limits';
 import { isPermission, Permission } from '../common/permissions';
 import { EnvironmentVariables, parseEnvironment } from './environment';
@@ -48,6 +48,14 @@ export class AppConfig {
     kmsEndpoint?: string;
     /** One KMS attempt; retries and the whole call are bounded by limits.ts. */
     kmsTimeoutMs: number;
+    /** KMS_PREVIOUS_KEY_IDS: keys whose seals still unseal, until the KMS key migration has re-sealed them. */
+    kmsPreviousKeyIds: string[];
+    /** KMS_MIGRATION_RATE_PER_SECOND: sealed keys each replica re-seals per second at most during a migration. */
+    migrationRatePerSecond: number;
+    /** The local provider's master key file (default DATA_DIR/master.key, created on first start). */
+    localMasterKeyFile: string;
+    /** Earlier local master keys that still unseal, for rehearsing a migration in the embedded mode. */
+    localPreviousMasterKeyFiles: string[];
   };
   /** How long an open circuit breaker (KMS, Redis) waits before letting one trial call through. */
   circuitBreakerResetMs: number;
@@ -167,6 +175,10 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
       awsRegion: env.AWS_REGION ?? 'ca-central-1',
       kmsEndpoint: env.KMS_ENDPOINT,
       kmsTimeoutMs: env.KMS_TIMEOUT_MS ?? 3000,
+      kmsPreviousKeyIds: env.KMS_PREVIOUS_KEY_IDS?.split(',') ?? [],
+      migrationRatePerSecond: env.KMS_MIGRATION_RATE_PER_SECOND ?? 50,
+      localMasterKeyFile: resolve(env.LOCAL_MASTER_KEY_FILE ?? join(env.DATA_DIR ?? 'data', 'master.key')),
+      localPreviousMasterKeyFiles: env.LOCAL_PREVIOUS_MASTER_KEY_FILES?.split(',').map((path) => resolve(path.trim())) ?? [],
     },
     circuitBreakerResetMs: env.CIRCUIT_BREAKER_RESET_MS ?? 10_000,
     http: {

@@ -95,6 +95,21 @@ export class EnvironmentVariables {
   @IsOptional() @Transform(emptyToUndefined) @IsString() @MaxLength(2048)
   KMS_KEY_ID?: string;
 
+  /** Comma-separated KMS key ids, ARNs or aliases whose seals may still be unsealed while a migration re-seals them. */
+  @IsOptional() @Transform(emptyToUndefined) @Matches(/^[^\s,]+(,[^\s,]+)*$/, {
+    message: 'KMS_PREVIOUS_KEY_IDS must be a comma-separated list of KMS key ids, ARNs or aliases',
+  }) @MaxLength(20_000)
+  KMS_PREVIOUS_KEY_IDS?: string;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(10_000)
+  KMS_MIGRATION_RATE_PER_SECOND?: number;
+
+  @IsOptional() @Transform(emptyToUndefined) @IsString() @MaxLength(1024)
+  LOCAL_MASTER_KEY_FILE?: string;
+
+  @IsOptional() @Transform(emptyToUndefined) @IsString() @MaxLength(10_000)
+  LOCAL_PREVIOUS_MASTER_KEY_FILES?: string;
+
   @IsOptional() @Matches(/^[a-z]{2}(-[a-z]+)+-\d$/, { message: 'AWS_REGION must look like ca-central-1' })
   AWS_REGION?: string;
 
@@ -262,6 +277,10 @@ class EnvironmentVariablesKeys implements Record<keyof EnvironmentVariables, und
   AWS_REGION = undefined;
   KMS_ENDPOINT = undefined;
   KMS_TIMEOUT_MS = undefined;
+  KMS_PREVIOUS_KEY_IDS = undefined;
+  KMS_MIGRATION_RATE_PER_SECOND = undefined;
+  LOCAL_MASTER_KEY_FILE = undefined;
+  LOCAL_PREVIOUS_MASTER_KEY_FILES = undefined;
   CIRCUIT_BREAKER_RESET_MS = undefined;
   AUTH_MODE = undefined;
   COGNITO_REGION = undefined;

@@ -25,8 +25,8 @@ export const KMS_CLIENT = Symbol('KMS_CLIENT');
       inject: [AppConfig, KMS_CLIENT, MetricsService],
       useFactory: async (config: AppConfig, kms: KMSClient | undefined, metrics: MetricsService): Promise<KeyProvider> =>
         config.keys.provider === 'kms'
-          ? new KmsKeyProvider(kms!, config.keys.kmsKeyId!, createKmsPolicy(config, metrics), metrics)
-          : LocalKeyProvider.open(config.dataDir),
+          ? new KmsKeyProvider(kms!, config.keys.kmsKeyId!, createKmsPolicy(config, metrics), metrics, config.keys.kmsPreviousKeyIds)
+          : LocalKeyProvider.open(config.keys.localMasterKeyFile, config.keys.localPreviousMasterKeyFiles),
     },
   ],
   exports: [KEY_PROVIDER],

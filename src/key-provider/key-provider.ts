@@ -31,6 +31,17 @@ export interface KeyProvider {
   seal(plaintext: Buffer, context: SealContext): Promise<SealedKey>;
   /** Returns the plaintext; the caller zeroes it after use. */
   unseal(sealed: SealedKey, context: SealContext): Promise<Buffer>;
+  /**
+   * The key new seals go under (a KMS key ARN, or `local:<fingerprint>` for a local master key):
+   * a sealed key whose `keyId` differs is due for `reseal`.
+   */
+  currentKeyId(): Promise<string>;
+  /**
+   * The same secret sealed under the current key, with the same context. KMS does it in one
+   * ReEncrypt call, so the plaintext never reaches this process; the local provider opens and
+   * seals within this call and zeroes the plaintext.
+   */
+  reseal(sealed: SealedKey, context: SealContext): Promise<SealedKey>;
   /** Resolves when the provider can seal and unseal now; rejects with the reason otherwise. */
   checkHealth(): Promise<Record<string, unknown>>;
 }

@@ -1,4 +1,4 @@
-import { DecryptCommand, DescribeKeyCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
+import { DecryptCommand, DescribeKeyCommand, EncryptCommand, KMSClient, ReEncryptCommand } from '@aws-sdk/client-kms';
 import { performance } from 'node:perf_hooks';
 import { DependencyPolicy, isCircuitOpen, isTimeout } from '../common/dependency-policy';
 import { KMS_CALL_BUDGET_MS, KMS_MAX_ATTEMPTS } from '../common/limits';
@@ -62,12 +62,86 @@ export function createKmsPolicy(config: AppConfig, metrics: MetricsService): Dep
 export class KmsKeyProvider implements KeyProvider {
   readonly name = 'kms';
 
+  /** KMS_KEY_ID and KMS_PREVIOUS_KEY_IDS as ARNs, resolved once by DescribeKey unless already ARNs. */
+  private resolved?: Promise<{ current: string; allowed: Set<string> }>;
+
   constructor(
     private readonly client: KMSClient,
     private readonly keyId: string,
     private readonly policy: DependencyPolicy,
     private readonly metrics: MetricsService,
+    /** KMS_PREVIOUS_KEY_IDS: keys whose seals may still be unsealed (and re-sealed) until a migration is done. */
+    private readonly previousKeyIds: readonly string[] = [],
   ) {}
+
+  async currentKeyId(): Promise<string> {
+    return (await this.keys()).current;
+  }
+
+  /** KMS ReEncrypt from the key that sealed it to KMS_KEY_ID, the encryption context unchanged: the plaintext stays inside KMS. */
+  async reseal(sealed: SealedKey, context: SealContext): Promise<SealedKey> {
+    await this.assertUsable(sealed.keyId);
+    const encryption = encryptionContext(context);
+    try {
+      const result = await this.call('ReEncrypt', (abortSignal) =>
+        this.client.send(
+          new ReEncryptCommand({
+            CiphertextBlob: sealed.ciphertext,
+            SourceKeyId: this.inThisRegion(sealed.keyId),
+            SourceEncryptionContext: encryption,
+            DestinationKeyId: this.keyId,
+            DestinationEncryptionContext: encryption,
+          }),
+          { abortSignal },
+        ),
+      );
+      if (!result.CiphertextBlob) throw new Error('KMS ReEncrypt returned no ciphertext');
+      return { provider: this.name, keyId: result.KeyId ?? this.keyId, ciphertext: Buffer.from(result.CiphertextBlob) };
+    } catch (error) {
+      if ((error as { name?: string }).name === 'InvalidCiphertextException') {
+        throw new UnsealFailedError('KMS refused the sealed key under its encryption context', { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * A multi-region key has the same key id (`mrk-…`) in every region, and a ciphertext sealed by
+   * one replica opens with any other. Sealed in another region under a replica of KMS_KEY_ID,
+   * the key is asked for by this region's ARN (KMS_KEY_ID), so a failover region unseals locally.
+   */
+  private inThisRegion(keyId: string): string {
+    const mrk = (arn: string) => /^arn:aws[\w-]*:kms:[^:]+:\d+:key\/(mrk-[0-9a-f]+)$/.exec(arn)?.[1];
+    const sealedMrk = mrk(keyId);
+    return sealedMrk && sealedMrk === mrk(this.keyId) ? this.keyId : keyId;
+  }
+
+  /** Refuses a sealed key whose KMS key is neither KMS_KEY_ID (or a replica of it) nor listed in KMS_PREVIOUS_KEY_IDS. */
+  private async assertUsable(keyId: string): Promise<void> {
+    if (keyId === this.keyId || this.inThisRegion(keyId) === this.keyId || this.previousKeyIds.includes(keyId)) return;
+    if (!(await this.keys()).allowed.has(keyId)) {
+      throw new UnsealFailedError(`sealed under KMS key ${keyId}, which is neither KMS_KEY_ID nor listed in KMS_PREVIOUS_KEY_IDS`);
+    }
+  }
+
+  private keys(): Promise<{ current: string; allowed: Set<string> }> {
+    this.resolved ??= (async () => {
+      const [current, ...previous] = await Promise.all([this.keyId, ...this.previousKeyIds].map((id) => this.arnOf(id)));
+      return { current, allowed: new Set([current, ...previous]) };
+    })();
+    // A failed resolution (KMS unavailable) is tried again by the next call.
+    this.resolved.catch(() => (this.resolved = undefined));
+    return this.resolved;
+  }
+
+  private async arnOf(keyId: string): Promise<string> {
+    if (/^arn:aws[\w-]*:kms:[^:]+:\d+:key\//.test(keyId)) return keyId;
+    const { KeyMetadata } = await this.call('DescribeKey', (abortSignal) =>
+      this.client.send(new DescribeKeyCommand({ KeyId: keyId }), { abortSignal }),
+    );
+    if (!KeyMetadata?.Arn) throw new Error('KMS DescribeKey returned no ARN');
+    return KeyMetadata.Arn;
+  }
 
   async seal(plaintext: Buffer, context: SealContext): Promise<SealedKey> {
     const result = await this.call('Encrypt', (abortSignal) =>
@@ -80,11 +154,12 @@ export class KmsKeyProvider implements KeyProvider {
   }
 
   async unseal(sealed: SealedKey, context: SealContext): Promise<Buffer> {
+    await this.assertUsable(sealed.keyId);
     try {
       const result = await this.call('Decrypt', (abortSignal) =>
         this.client.send(
           new DecryptCommand({
-            KeyId: sealed.keyId,
+            KeyId: this.inThisRegion(sealed.keyId),
             CiphertextBlob: sealed.ciphertext,
             EncryptionContext: encryptionContext(context),
           }),

@@ -17,7 +17,7 @@ export type ReceiptJwk = JWK & { kid: string; alg: typeof RECEIPT_ALG; use: 'sig
  * The sealing context of a receipt-signing key: its own name space, apart from users' keys
  * (user ids are decimal), so a sealed user key can never be unsealed as a signing key or back.
  */
-const sealContext = (kid: string): SealContext => ({ userId: `receipt-signing:${kid}`, keyVersion: 1 });
+export const sealContext = (kid: string): SealContext => ({ userId: `receipt-signing:${kid}`, keyVersion: 1 });
 
 /**
  * Signs crypto-shred receipts with the service's own Ed25519 key pair. The private half is sealed

@@ -108,6 +108,17 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  private readonly migrationResealed = new Counter({
+    name: 'pii_api_kms_migration_resealed_total',
+    help: 'Sealed keys this process re-sealed under the new KMS key during a KMS key migration',
+    registers: [this.registry],
+  });
+  private readonly migrationRemaining = new Gauge({
+    name: 'pii_api_kms_migration_remaining',
+    help: 'Sealed keys still under an old KMS key, as this process last counted them during a migration (0 when done)',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
@@ -155,6 +166,16 @@ export class MetricsService {
 
   countAuditWriteFailures(events: number): void {
     this.auditWriteFailures.inc(events);
+  }
+
+  /** For the KMS key migration: `count` sealed keys re-sealed by this process. */
+  countKeysResealed(count: number): void {
+    this.migrationResealed.inc(count);
+  }
+
+  /** For the KMS key migration: sealed keys still under an old KMS key. */
+  setMigrationRemaining(count: number): void {
+    this.migrationRemaining.set(count);
   }
 
   countRateLimited(): void {

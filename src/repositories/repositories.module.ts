@@ -8,12 +8,13 @@ import { AuditEventRepository } from './audit-event.repository';
 import { BlindIndexKeyRepository } from './blind-index-key.repository';
 import { CanaryRepository } from './canary.repository';
 import { GrantRepository } from './grant.repository';
+import { KmsMigrationRepository } from './kms-migration.repository';
 import { ReceiptKeyRepository } from './receipt-key.repository';
 import { RevokedTokenRepository } from './revoked-token.repository';
 import { RotationRepository } from './rotation.repository';
 import { UserKeyRepository } from './user-key.repository';
 
-const REPOSITORIES = [UserKeyRepository, RotationRepository, GrantRepository, RevokedTokenRepository, AuditEventRepository, ReceiptKeyRepository, CanaryRepository, BlindIndexKeyRepository];
+const REPOSITORIES = [UserKeyRepository, RotationRepository, GrantRepository, RevokedTokenRepository, AuditEventRepository, ReceiptKeyRepository, CanaryRepository, BlindIndexKeyRepository, KmsMigrationRepository];
 
 /**
  * Every repository, for every module: the only providers that hold SQL. Each read says which

@@ -7,6 +7,7 @@ import { CreateReceiptSigningKeys1764000500000 } from './1764000500000-create-re
 import { CreateCanaries1764000510000 } from './1764000510000-create-canaries';
 import { CreateBlindIndexes1764000600000 } from './1764000600000-create-blind-indexes';
 import { AddAuditTraceId1764000700000 } from './1764000700000-add-audit-trace-id';
+import { CreateKmsMigrations1764000800000 } from './1764000800000-create-kms-migrations';
 
 /** Every migration, in order. Forward-only: a released migration is never edited. */
 export const MIGRATIONS = [
@@ -19,4 +20,5 @@ export const MIGRATIONS = [
   CreateCanaries1764000510000,
   CreateBlindIndexes1764000600000,
   AddAuditTraceId1764000700000,
+  CreateKmsMigrations1764000800000,
 ];
