@@ -1,3 +1,4 @@
+import { BudgetModule } from './budget/budget.module';
 import { DynamicModule, Module } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
 import { AuditModule } from './audit/audit.module';
@@ -38,6 +39,7 @@ export class AppModule {
         RotationModule,
         DelegationModule,
         CanariesModule,
+        BudgetModule,
         HealthModule,
       ],
     };

@@ -38,6 +38,7 @@ export const AUDIT_ACTIONS = [
   'canary.list',
   'canary.retire',
   'canary.tripped',
+  'budget.exceeded',
   'kms-migration.start',
   'kms-migration.read',
   'kms-migration.finish',

@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   IDX003: { status: HttpStatus.CONFLICT, summary: 'The blind index is not in the rotation state this needs (one rotation at a time; nothing to finish)' },
   IDX004: { status: HttpStatus.BAD_REQUEST, summary: 'Leakage budget: the output size would make the index unique for its cardinality (ask for exactMatch)' },
   RATE001: { status: HttpStatus.TOO_MANY_REQUESTS, summary: 'Rate limit exceeded' },
+  RATE002: { status: HttpStatus.TOO_MANY_REQUESTS, summary: 'Decrypt budget exceeded: this caller read too many distinct people’s data in the window' },
   CANARY001: { status: HttpStatus.NOT_FOUND, summary: 'No live canary has this id' },
   ROUTE001: { status: HttpStatus.NOT_FOUND, summary: 'No such route' },
   ROUTE002: { status: HttpStatus.METHOD_NOT_ALLOWED, summary: 'The route does not take this method (Allow lists those it takes)' },

@@ -79,6 +79,9 @@ export interface BatchLimits {
  * (code points) of letters, digits, punctuation, symbols and spaces, not all spaces.
  */
 export const MAX_PURPOSE_LENGTH = 200;
+/** X-Break-Glass-Reason: printable ASCII (headers are not UTF-8), not only spaces, at most this many characters. */
+export const MAX_BREAK_GLASS_REASON_LENGTH = 200;
+export const BREAK_GLASS_REASON_PATTERN = new RegExp(`^(?=.*[^ ])[\\x20-\\x7e]{1,${MAX_BREAK_GLASS_REASON_LENGTH}}$`);
 export const PURPOSE_PATTERN = new RegExp(`^(?=.*[^ ])[\\p{L}\\p{N}\\p{P}\\p{S} ]{1,${MAX_PURPOSE_LENGTH}}$`, 'u');
 
 /** The `reason` of a grant: 3 to 500 characters (code points) without control characters. */

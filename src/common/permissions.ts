@@ -14,6 +14,7 @@ export const PERMISSIONS = [
   'indexes:admin',
   'index',
   'canaries:write',
+  'decrypt:break-glass',
   'keys:admin',
 ] as const;
 

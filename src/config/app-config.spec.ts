@@ -164,3 +164,27 @@ describe('resilience configuration', () => {
     assert.match(problemsOf({ INDEX_KEY_CACHE_SECONDS: '86401' }), /^INDEX_KEY_CACHE_SECONDS:/m);
   });
 });
+
+describe('decrypt budgets', () => {
+  it('lets a caller read 1,000 distinct people an hour by default, with per-client and per-sub overrides', () => {
+    const defaults = loadAppConfig({}).decryptBudget;
+    assert.deepEqual([defaults.perCaller, defaults.windowSeconds, Object.keys(defaults.overrides)], [1000, 3600, []]);
+    const config = loadAppConfig({
+      DECRYPT_SUBJECT_BUDGET: '0',
+      DECRYPT_SUBJECT_WINDOW_SECONDS: '600',
+      DECRYPT_SUBJECT_BUDGET_OVERRIDES: '{"reporting-batch":50000,"a-person":0}',
+    });
+    assert.equal(config.decryptBudget.perCaller, 0);
+    assert.equal(config.decryptBudget.windowSeconds, 600);
+    assert.deepEqual({ ...config.decryptBudget.overrides }, { 'reporting-batch': 50000, 'a-person': 0 });
+    assert.equal(config.decryptBudget.overrides['constructor'], undefined, 'a caller named like an Object property has no override');
+  });
+
+  it('refuses overrides that are not a JSON map to whole numbers from 0, naming the variable', () => {
+    for (const bad of ['reporting=5', '[5]', '{"a":-1}', '{"a":1.5}', '{"a":"10"}', 'null']) {
+      assert.match(problemsOf({ DECRYPT_SUBJECT_BUDGET_OVERRIDES: bad }), /^DECRYPT_SUBJECT_BUDGET_OVERRIDES: /m, bad);
+    }
+    assert.match(problemsOf({ DECRYPT_SUBJECT_WINDOW_SECONDS: '0' }), /DECRYPT_SUBJECT_WINDOW_SECONDS/);
+    assert.match(problemsOf({ DECRYPT_SUBJECT_BUDGET: '-1' }), /DECRYPT_SUBJECT_BUDGET/);
+  });
+});

@@ -85,6 +85,16 @@ export class AppConfig {
   };
   limits: { maxBatchItems: number; maxItemBytes: number; bodyLimitBytes: number; maxJsonNodes: number; maxJsonKeyBytes: number };
   rateLimitPerMinute: number;
+  /**
+   * Decrypt budgets (src/budget): distinct people one caller (token `sub`) may decrypt, rotate,
+   * rewrap or translate in a sliding window. 0: no budget.
+   */
+  decryptBudget: {
+    perCaller: number;
+    windowSeconds: number;
+    /** DECRYPT_SUBJECT_BUDGET_OVERRIDES: client id or `sub` → budget; a `sub` entry wins over a client id entry. */
+    overrides: Record<string, number>;
+  };
   rotation: { enabled: boolean; cron: string; maxAgeDays: number; historyRetentionDays: number };
   audit: {
     /** AUDIT_FAIL_OPEN: an event that cannot be stored is logged loudly and the operation proceeds. */
@@ -206,6 +216,11 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
       maxJsonKeyBytes: env.MAX_JSON_KEY_BYTES ?? LIMIT_DEFAULTS.maxJsonKeyBytes,
     },
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE ?? 1000,
+    decryptBudget: {
+      perCaller: env.DECRYPT_SUBJECT_BUDGET ?? 1000,
+      windowSeconds: env.DECRYPT_SUBJECT_WINDOW_SECONDS ?? 3600,
+      overrides: parseBudgetOverrides(env.DECRYPT_SUBJECT_BUDGET_OVERRIDES, problems),
+    },
     rotation: {
       enabled: env.ROTATION_ENABLED ?? true,
       cron: env.ROTATION_CRON ?? '0 3 * * *',
@@ -230,6 +245,32 @@ function parseTrustProxy(value: string | undefined): boolean | number | string {
   if (value === undefined || value === 'false') return false;
   if (value === 'true') return true;
   return /^\d+$/.test(value) ? Number(value) : value;
+}
+
+/** '{"reporting-batch":50000,"sub-of-a-person":0}' → { 'reporting-batch': 50000, … }: whole numbers from 0. */
+function parseBudgetOverrides(value: string | undefined, problems: string[]): Record<string, number> {
+  if (value === undefined) return {};
+  const problem = 'DECRYPT_SUBJECT_BUDGET_OVERRIDES: must be a JSON object from client id or sub to a whole number of people from 0 (0: no budget)';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    problems.push(problem);
+    return {};
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    problems.push(problem);
+    return {};
+  }
+  const overrides: Record<string, number> = Object.create(null);
+  for (const [caller, budget] of Object.entries(parsed)) {
+    if (!Number.isSafeInteger(budget) || (budget as number) < 0 || caller.length === 0) {
+      problems.push(problem);
+      return {};
+    }
+    overrides[caller] = budget as number;
+  }
+  return overrides;
 }
 
 /** "pii-admins=keys:write keys:read;auditors=audit:read" → { 'pii-admins': [...], auditors: [...] } */

@@ -157,6 +157,17 @@ export class EnvironmentVariables {
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(1_000_000)
   RATE_LIMIT_PER_MINUTE?: number;
 
+  /** Distinct people one caller may decrypt, rotate, rewrap or translate in the window (0: no budget). */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(10_000_000)
+  DECRYPT_SUBJECT_BUDGET?: number;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(30 * 86_400)
+  DECRYPT_SUBJECT_WINDOW_SECONDS?: number;
+
+  /** JSON object: client id or token `sub` → budget (0: no budget), e.g. {"reporting-batch":50000}. */
+  @IsOptional() @Transform(emptyToUndefined) @IsString()
+  DECRYPT_SUBJECT_BUDGET_OVERRIDES?: string;
+
   @IsOptional() @IsCronExpression()
   ROTATION_CRON?: string;
 
@@ -291,6 +302,9 @@ class EnvironmentVariablesKeys implements Record<keyof EnvironmentVariables, und
   AUTH_USER_ID_CLAIM = undefined;
   AUTH_GROUP_PERMISSIONS = undefined;
   RATE_LIMIT_PER_MINUTE = undefined;
+  DECRYPT_SUBJECT_BUDGET = undefined;
+  DECRYPT_SUBJECT_WINDOW_SECONDS = undefined;
+  DECRYPT_SUBJECT_BUDGET_OVERRIDES = undefined;
   ROTATION_CRON = undefined;
   ROTATION_MAX_AGE_DAYS = undefined;
   ROTATION_ENABLED = undefined;

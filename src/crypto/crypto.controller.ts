@@ -2,6 +2,7 @@ import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../common/decorators/api-errors.decorator';
 import { Audited } from '../common/decorators/audited.decorator';
+import { CountsAgainstDecryptBudget } from '../common/decorators/decrypt-budget.decorator';
 import { RequirePermission } from '../common/decorators/require-permission.decorator';
 import { CryptoService } from './crypto.service';
 import { describeDecrypt, describeEncrypt } from './crypto.audit';
@@ -27,6 +28,7 @@ export class CryptoController {
   @HttpCode(200)
   @RequirePermission('decrypt')
   @Audited('decrypt', describeDecrypt)
+  @CountsAgainstDecryptBudget('userId')
   @ApiOperation({ operationId: 'decrypt', summary: 'Decrypt a batch of the user’s ciphertexts (all or nothing)' })
   @ApiOkResponse({ type: DecryptResponse })
   @ApiErrors({

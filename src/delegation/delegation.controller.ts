@@ -3,6 +3,7 @@ import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestj
 import { ApiErrors } from '../common/decorators/api-errors.decorator';
 import { ApiUuidParam } from '../common/decorators/fields.decorator';
 import { Audited } from '../common/decorators/audited.decorator';
+import { CountsAgainstDecryptBudget } from '../common/decorators/decrypt-budget.decorator';
 import { CurrentPrincipal } from '../auth/current-principal.decorator';
 import { RequirePermission } from '../common/decorators/require-permission.decorator';
 import { Principal } from '../auth/principal';
@@ -69,6 +70,7 @@ export class DelegationController {
   @HttpCode(200)
   @RequirePermission('translate', [])
   @Audited('translate', describeTranslate)
+  @CountsAgainstDecryptBudget('fromUserId')
   @ApiOperation({ operationId: 'translate', summary: 'Re-encrypt a person’s ciphertexts under a delegate’s key, under an active grant; plaintext never leaves the service' })
   @ApiOkResponse({ type: TranslateResponse })
   @ApiErrors({

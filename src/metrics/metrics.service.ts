@@ -119,6 +119,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  private readonly budgetExceeded = new Counter({
+    name: 'pii_api_decrypt_budget_exceeded_total',
+    help: 'Requests of a caller over its decrypt budget of distinct people: refused (429 RATE002) or allowed by break-glass (alert on any increase)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
@@ -154,6 +161,11 @@ export class MetricsService {
   /** A request on `route` touched a canary ciphertext. */
   countCanaryTripped(route: string): void {
     this.canariesTripped.inc({ route });
+  }
+
+  /** A request over its caller's decrypt budget: refused, or allowed by break-glass. */
+  countBudgetExceeded(outcome: 'refused' | 'break_glass'): void {
+    this.budgetExceeded.inc({ outcome });
   }
 
   countCryptoItems(operation: 'encrypt' | 'decrypt', count: number): void {

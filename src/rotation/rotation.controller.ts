@@ -2,6 +2,7 @@ import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../common/decorators/api-errors.decorator';
 import { Audited } from '../common/decorators/audited.decorator';
+import { CountsAgainstDecryptBudget } from '../common/decorators/decrypt-budget.decorator';
 import { RequirePermission } from '../common/decorators/require-permission.decorator';
 import { RewrapRequest, RewrapResponse, RotateRequest, RotateResponse } from './dto/rotation.dto';
 import { RotationService } from './rotation.service';
@@ -16,6 +17,7 @@ export class RotationController {
   @HttpCode(200)
   @RequirePermission('rotate')
   @Audited('rotate', describeRotate)
+  @CountsAgainstDecryptBudget('userId')
   @ApiOperation({ operationId: 'rotateKey', summary: 'Create a new key version and re-encrypt every ciphertext found in `data` under it' })
   @ApiOkResponse({ type: RotateResponse })
   @ApiErrors({
@@ -32,6 +34,7 @@ export class RotationController {
   @HttpCode(200)
   @RequirePermission('rotate')
   @Audited('rewrap', describeRewrap)
+  @CountsAgainstDecryptBudget('userId')
   @ApiOperation({ operationId: 'rewrap', summary: 'Re-encrypt ciphertexts of older versions under the current version (no new version)' })
   @ApiOkResponse({ type: RewrapResponse })
   @ApiErrors({
