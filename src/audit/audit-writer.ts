@@ -14,7 +14,7 @@ export type AuditDraft = Pick<AuditEventContent, 'action' | 'outcome'> &
 /** Actor of events the service records on its own behalf (scheduled jobs). */
 export const SYSTEM_ACTOR: AuditActor = { sub: 'system', clientId: null, username: null };
 
-/** Events per INSERT statement (19 parameters each, well under PostgreSQL's 65,535). */
+/** Events per INSERT statement (one statement of 20 array parameters, whatever the count). */
 export const MAX_EVENTS_PER_INSERT = 500;
 /** Column widths of the free-form fields: an over-long value is cut, never a reason to fail a batch. */
 const WIDTH = { requestId: 128, actor: 256, sourceIp: 64 } as const;

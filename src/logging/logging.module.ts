@@ -3,8 +3,8 @@ import { LoggerModule } from 'nestjs-pino';
 import { destination, DestinationStream, stdTimeFunctions } from 'pino';
 import type { Options } from 'pino-http';
 import { AppConfig } from '../config/app-config';
-import { activeTrace } from './trace-context';
 import { RequestLogging } from './request-logging.middleware';
+import { activeTrace } from './trace-context';
 
 /**
  * JSON log lines (pino). nestjs-pino makes Nest's logger write through pino; the one line per

@@ -101,13 +101,6 @@ export class MetricsService {
     registers: [this.registry],
   });
 
-  private readonly canariesTripped = new Counter({
-    name: 'pii_api_canary_tripped_total',
-    help: 'Requests that touched a canary ciphertext (alert on any increase), by route',
-    labelNames: ['route'] as const,
-    registers: [this.registry],
-  });
-
   private readonly migrationResealed = new Counter({
     name: 'pii_api_kms_migration_resealed_total',
     help: 'Sealed keys this process re-sealed under the new KMS key during a KMS key migration',
@@ -116,6 +109,13 @@ export class MetricsService {
   private readonly migrationRemaining = new Gauge({
     name: 'pii_api_kms_migration_remaining',
     help: 'Sealed keys still under an old KMS key, as this process last counted them during a migration (0 when done)',
+    registers: [this.registry],
+  });
+
+  private readonly canariesTripped = new Counter({
+    name: 'pii_api_canary_tripped_total',
+    help: 'Requests that touched a canary ciphertext (alert on any increase), by route',
+    labelNames: ['route'] as const,
     registers: [this.registry],
   });
 
@@ -168,6 +168,16 @@ export class MetricsService {
     this.budgetExceeded.inc({ outcome });
   }
 
+  /** For the KMS key migration: `count` sealed keys re-sealed by this process. */
+  countKeysResealed(count: number): void {
+    this.migrationResealed.inc(count);
+  }
+
+  /** For the KMS key migration: sealed keys still under an old KMS key. */
+  setMigrationRemaining(count: number): void {
+    this.migrationRemaining.set(count);
+  }
+
   countCryptoItems(operation: 'encrypt' | 'decrypt', count: number): void {
     this.cryptoItems.inc({ operation }, count);
   }
@@ -178,16 +188,6 @@ export class MetricsService {
 
   countAuditWriteFailures(events: number): void {
     this.auditWriteFailures.inc(events);
-  }
-
-  /** For the KMS key migration: `count` sealed keys re-sealed by this process. */
-  countKeysResealed(count: number): void {
-    this.migrationResealed.inc(count);
-  }
-
-  /** For the KMS key migration: sealed keys still under an old KMS key. */
-  setMigrationRemaining(count: number): void {
-    this.migrationRemaining.set(count);
   }
 
   countRateLimited(): void {

@@ -196,6 +196,7 @@ const COLUMNS = [
   'details',
   'prev_hash',
   'hash',
+  'trace_id',
 ].join(', ');
 
 /**
@@ -206,10 +207,11 @@ const COLUMNS = [
 const INSERT_ROWS = `
   INSERT INTO audit_events (${COLUMNS})
   SELECT id, chain_id, seq, occurred_at, request_id, actor_sub, actor_client_id, actor_username, action,
-         target_user_id, key_versions::integer[], item_count, outcome, error_code, source_ip, purpose, details::jsonb, prev_hash, hash
+         target_user_id, key_versions::integer[], item_count, outcome, error_code, source_ip, purpose, details::jsonb, prev_hash, hash,
+         trace_id
     FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::timestamptz[], $5::varchar[], $6::varchar[], $7::varchar[],
                 $8::varchar[], $9::varchar[], $10::bigint[], $11::text[], $12::integer[], $13::varchar[], $14::varchar[],
-                $15::varchar[], $16::varchar[], $17::text[], $18::text[], $19::text[])
+                $15::varchar[], $16::varchar[], $17::text[], $18::text[], $19::text[], $20::text[])
       AS e (${COLUMNS})`;
 
 function insertRows(db: EntityManager, rows: readonly AuditEventRow[]): Promise<unknown> {
@@ -234,5 +236,6 @@ function insertRows(db: EntityManager, rows: readonly AuditEventRow[]): Promise<
     column((r) => (r.details === null ? null : JSON.stringify(r.details))),
     column((r) => r.prevHash),
     column((r) => r.hash),
+    column((r) => r.traceId ?? null),
   ]);
 }
