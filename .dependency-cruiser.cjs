@@ -1,7 +1,7 @@
 /**
  * The layering of src/ (docs/architecture.md), checked by `npm run lint`:
  *
- *   features: crypto (/encrypt, /decrypt, re-encryption), rotation, delegation, canaries, audit routes
+ *   features: crypto (/encrypt, /decrypt, re-encryption), rotation, delegation, indexes, canaries, audit routes
  *     → keys (key lifecycle, key material and its caches)
  *       → key-provider (KMS, local) and envelope (the pure cryptographic core)
  *         → common (errors, limits, permissions, metadata-only decorators)
@@ -10,7 +10,7 @@
  * redis, repositories) serve every layer and know no feature. Only repositories and the
  * database adapter touch TypeORM.
  */
-const FEATURES = 'src/(crypto|rotation|delegation|canaries)/';
+const FEATURES = 'src/(crypto|rotation|delegation|indexes|canaries)/';
 const CROSS_CUTTING = 'src/(audit|auth|common|config|database|health|logging|metrics|rate-limit|redis|repositories)/';
 
 module.exports = {
@@ -71,6 +71,13 @@ module.exports = {
       comment: 'Rotation and delegation use the crypto feature (re-encryption); never the reverse.',
       from: { path: '^src/crypto/' },
       to: { path: '^src/(rotation|delegation|canaries)/' },
+    },
+    {
+      name: 'indexes-below-crypto',
+      comment: 'Blind indexes serve /encrypt (its `index` option); they never call a feature.',
+      severity: 'error',
+      from: { path: '^src/indexes/' },
+      to: { path: '^src/(crypto|rotation|delegation)/' },
     },
     {
       name: 'cross-cutting-knows-no-feature',

@@ -9,6 +9,7 @@ import { CryptoModule } from './crypto/crypto.module';
 import { DatabaseModule } from './database/database.module';
 import { DelegationModule } from './delegation/delegation.module';
 import { HealthModule } from './health/health.module';
+import { IndexesModule } from './indexes/indexes.module';
 import { KeysModule } from './keys/keys.module';
 import { KmsMigrationModule } from './keys/kms-migration.module';
 import { LoggingModule } from './logging/logging.module';
@@ -35,6 +36,7 @@ export class AppModule {
         AuditModule,
         KeysModule,
         KmsMigrationModule,
+        IndexesModule,
         CryptoModule,
         RotationModule,
         DelegationModule,

@@ -1,5 +1,8 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { CurrentPrincipal } from '../auth/current-principal.decorator';
+import type { Principal } from '../auth/principal';
+import { ApiError } from '../common/api-error';
 import { ApiErrors } from '../common/decorators/api-errors.decorator';
 import { Audited } from '../common/decorators/audited.decorator';
 import { CountsAgainstDecryptBudget } from '../common/decorators/decrypt-budget.decorator';
@@ -19,9 +22,19 @@ export class CryptoController {
   @Audited('encrypt', describeEncrypt)
   @ApiOperation({ operationId: 'encrypt', summary: 'Encrypt a batch of strings under the user’s current key' })
   @ApiOkResponse({ type: EncryptResponse })
-  @ApiErrors({ ENC001: 'invalid input: the field, or the index of the first item over MAX_ITEM_BYTES, is named', KEY001: 'the user has no key' })
-  async encrypt(@Body() request: EncryptRequest): Promise<EncryptResponse> {
-    return { encryptedData: await this.crypto.encrypt(request.userId, request.data) };
+  @ApiErrors({
+    ENC001: 'invalid input: the field, or the index of the first item over MAX_ITEM_BYTES (or, with `index`, not normalising), is named',
+    KEY001: 'the user has no key',
+    IDX001: '`index` names no blind index',
+    AUTH002: 'with `index`: the token lacks the `index` permission',
+  })
+  encrypt(@Body() request: EncryptRequest, @CurrentPrincipal() caller: Principal): Promise<EncryptResponse> {
+    const index = request.index ?? undefined;
+    // An index is a lookup capability of its own: asking for one needs `index` as well as `encrypt`.
+    if (index !== undefined && !caller?.permissions.has('index')) {
+      throw new ApiError('AUTH002', 'Computing a blind index with /encrypt needs the index permission as well');
+    }
+    return this.crypto.encryptAndIndex(request.userId, request.data, index);
   }
 
   @Post('decrypt')

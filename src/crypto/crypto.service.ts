@@ -3,6 +3,8 @@ import { ApiError, invalidInput } from '../common/api-error';
 import { assertBatchWithinLimits } from '../common/validation';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
+import { BlindIndexAnswer } from '../indexes/dto/index.dto';
+import { IndexesService } from '../indexes/indexes.service';
 import { KeyMaterialService } from '../keys/key-material.service';
 import { CiphertextParts, MalformedCiphertextError, maxCiphertextLength, parseCiphertext } from '../envelope/ciphertext-format';
 import { AuthenticationFailedError, decryptBatch, encryptBatch } from '../envelope/envelope';
@@ -16,6 +18,7 @@ export class CryptoService {
     private readonly keys: KeyMaterialService,
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
+    private readonly indexes: IndexesService,
     private readonly canaries: CanaryRegistry,
   ) {}
 
@@ -31,6 +34,18 @@ export class CryptoService {
       this.metrics.countCryptoItems('encrypt', items.length);
       return encrypted;
     });
+  }
+
+  /**
+   * /encrypt: the ciphertexts and, when `index` names a blind index, one index per item computed
+   * from the same plaintexts (docs/blind-indexes.md), so a row is stored with its lookup key in one call.
+   */
+  async encryptAndIndex(userId: string, items: string[], index?: string): Promise<{ encryptedData: string[]; blindIndexes?: BlindIndexAnswer }> {
+    const [encryptedData, blindIndexes] = await Promise.all([
+      this.encrypt(userId, items),
+      index === undefined ? undefined : this.indexes.compute(index, items),
+    ]);
+    return { encryptedData, ...(blindIndexes && { blindIndexes }) };
   }
 
   /** All or nothing: the first malformed item is ENC001, the first unauthentic one ENC002. */

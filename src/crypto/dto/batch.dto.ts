@@ -1,7 +1,8 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { PatternField, StringBatchField, UserIdField } from '../../common/decorators/fields.decorator';
 import { LIMIT_DEFAULTS, MAX_PURPOSE_LENGTH, PURPOSE_PATTERN } from '../../common/limits';
 import { CIPHERTEXT_PATTERN, formatCiphertext, maxCiphertextLength } from '../../envelope/ciphertext-format';
+import { BlindIndexAnswer, IndexNameField } from '../../indexes/dto/index.dto';
 
 /**
  * A ciphertext of the documented format made of fixed bytes, so that the document never changes:
@@ -39,6 +40,13 @@ export class EncryptRequest {
     itemLimit: 'maxItemBytes',
   })
   data: string[];
+
+  @IndexNameField({
+    required: false,
+    nullable: true,
+    description: 'A blind index (docs/blind-indexes.md): the answer then carries blindIndexes, one index per item computed from the same plaintexts',
+  })
+  index?: string | null;
 }
 
 export class DecryptRequest {
@@ -63,6 +71,9 @@ export class DecryptRequest {
 export class EncryptResponse {
   @ApiCiphertexts('One ciphertext per input item, same order')
   encryptedData: string[];
+
+  @ApiPropertyOptional({ type: BlindIndexAnswer, description: 'With `index` only: one blind index per item, same order' })
+  blindIndexes?: BlindIndexAnswer;
 }
 
 export class DecryptResponse {
