@@ -2,7 +2,7 @@ import { Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
 import { AppConfig } from '../config/app-config';
-import { AUDIT_RETENTION_JOB, AuditRetention } from './audit-retention';
+import { AUDIT_RETENTION_JOB, AuditRetention } from './audit-retention.service';
 
 /**
  * Runs the retention purge on AUDIT_RETENTION_CRON (UTC; default 04:30 daily), in every replica:

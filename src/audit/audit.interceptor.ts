@@ -7,7 +7,7 @@ import { AppConfig } from '../config/app-config';
 import { COMPLETE_WITH_AUDIT_EVENT, completesWithAuditEvent } from '../common/audit-vocabulary';
 import { AUDITED_OPERATION, AuditedOperation } from '../common/decorators/audited.decorator';
 import { STATE_CHANGING_ACTIONS } from './audit-actions';
-import { AuditWriter } from './audit-writer';
+import { AuditWriter } from './audit-writer.service';
 import { AuditedRequest, bodyOf, requestFacts } from './request-facts';
 
 /**

@@ -4,11 +4,11 @@ import { ERROR_RESPONSE_HOOK } from '../common/http-exception.filter';
 import { AccessReportController, AuditController } from './audit.controller';
 import { AuditInterceptor } from './audit.interceptor';
 import { AuditService } from './audit.service';
-import { AuditRetention } from './audit-retention';
+import { AuditRetention } from './audit-retention.service';
 import { AuditRetentionScheduler } from './audit-retention.scheduler';
 import { AuditStore, DatabaseAuditStore } from './audit-store';
-import { AuditWriter } from './audit-writer';
-import { RefusalRecorder } from './refusal-recorder';
+import { AuditWriter } from './audit-writer.service';
+import { RefusalRecorder } from './refusal-recorder.service';
 
 /**
  * The audit trail (docs/audit.md): every @Audited route and every refusal is recorded as a

@@ -3,7 +3,7 @@ import type { RequestWithId } from '../common/request-id';
 import { isUserId } from '../common/user-id';
 import { isPurpose } from '../common/validation';
 import { activeTraceId } from '../logging/trace-context';
-import type { AuditDraft } from './audit-writer';
+import type { AuditDraft } from './audit-writer.service';
 
 export type AuditedRequest = RequestWithId & {
   user?: Principal;

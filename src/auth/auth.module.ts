@@ -10,7 +10,7 @@ import { JwksController } from './jwks.controller';
 import { JwtStrategy } from './jwt.strategy';
 import { VerifiedTokens } from './verified-tokens';
 import { RevocationController } from './revocation/revocation.controller';
-import { TokenRevocations } from './revocation/token-revocations';
+import { TokenRevocations } from './revocation/token-revocation.service';
 import { JwksSigningKeySource, LocalIssuer, SIGNING_KEY_SOURCE, SigningKeySource } from './signing-keys';
 
 @Module({

@@ -7,7 +7,7 @@ import { PUBLIC_ROUTE } from '../common/decorators/public.decorator';
 import { CALLER_COUNTED, RateLimitGuard } from '../rate-limit/rate-limit.guard';
 import { RateLimiter } from '../rate-limit/rate-limiter.service';
 import type { Principal } from './principal';
-import { TokenRevocations } from './revocation/token-revocations';
+import { TokenRevocations } from './revocation/token-revocation.service';
 import { bearerToken, VerifiedToken, VerifiedTokens } from './verified-tokens';
 
 type AuthenticatedRequest = { headers: Record<string, unknown>; user?: Principal; [CALLER_COUNTED]?: boolean };

@@ -2,7 +2,7 @@ import { CallHandler, ExecutionContext, Injectable, Logger, NestInterceptor } fr
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { from, Observable, switchMap } from 'rxjs';
-import { AuditWriter } from '../audit/audit-writer';
+import { AuditWriter } from '../audit/audit-writer.service';
 import { AuditedRequest, bodyOf, requestFacts } from '../audit/request-facts';
 import { ApiError } from '../common/api-error';
 import { BREAK_GLASS_HEADER, DECRYPT_BUDGET_FIELD } from '../common/decorators/decrypt-budget.decorator';

@@ -1,7 +1,7 @@
 import { CallHandler, ExecutionContext, Injectable, Logger, NestInterceptor } from '@nestjs/common';
 import type { Request } from 'express';
 import { catchError, from, Observable, switchMap, throwError } from 'rxjs';
-import { AuditWriter } from '../audit/audit-writer';
+import { AuditWriter } from '../audit/audit-writer.service';
 import { AuditedRequest, requestFacts } from '../audit/request-facts';
 import { MetricsService } from '../metrics/metrics.service';
 import { CanaryTrippedError } from './canary-registry';

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { AuditWriter, SYSTEM_ACTOR } from '../audit/audit-writer';
+import { AuditWriter, SYSTEM_ACTOR } from '../audit/audit-writer.service';
 import { KMS_MIGRATION_BATCH_MAX, KMS_MIGRATION_POLL_MS } from '../common/limits';
 import { blindIndexSecret } from '../common/sealed-secrets';
 import { AppConfig } from '../config/app-config';

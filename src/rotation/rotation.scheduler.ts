@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
-import { AuditWriter, SYSTEM_ACTOR } from '../audit/audit-writer';
+import { AuditWriter, SYSTEM_ACTOR } from '../audit/audit-writer.service';
 import { AppConfig } from '../config/app-config';
 import { KeysService } from '../keys/keys.service';
 import { MetricsService } from '../metrics/metrics.service';

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { GENESIS_HASH, SealedAuditEvent, sealEvent } from '../../src/audit/audit-chain';
-import { AUDIT_RETENTION_JOB, AuditRetention } from '../../src/audit/audit-retention';
+import { AUDIT_RETENTION_JOB, AuditRetention } from '../../src/audit/audit-retention.service';
 import { AuditStore } from '../../src/audit/audit-store';
 import { Stack, STACKS } from '../support/stacks';
 import { AuditRow, newRequestId } from './support';

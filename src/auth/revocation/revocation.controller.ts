@@ -7,7 +7,7 @@ import { CurrentPrincipal } from '../current-principal.decorator';
 import { RequirePermission } from '../../common/decorators/require-permission.decorator';
 import type { Principal } from '../principal';
 import { RevokeTokenById, RevokeTokenByToken, RevokeTokenRequest, RevokeTokenResponse } from './dto/revoke-token.dto';
-import { TokenRevocations } from './token-revocations';
+import { TokenRevocations } from './token-revocation.service';
 import { describeTokenRevoke } from './revocation.audit';
 
 @ApiTags('tokens')

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { ApiError } from '../common/api-error';
 import { ErrorResponseHook } from '../common/http-exception.filter';
 import { REFUSAL_ACTIONS } from './audit-actions';
-import { AuditWriter } from './audit-writer';
+import { AuditWriter } from './audit-writer.service';
 import { AuditedRequest, requestFacts } from './request-facts';
 
 /**

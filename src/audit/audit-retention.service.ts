@@ -3,7 +3,7 @@ import { AppConfig } from '../config/app-config';
 import { AuditEventRepository } from '../repositories/audit-event.repository';
 import { ChainAnchor } from './audit-chain';
 import { toRow } from './audit-store';
-import { AuditWriter, SYSTEM_ACTOR } from './audit-writer';
+import { AuditWriter, SYSTEM_ACTOR } from './audit-writer.service';
 
 export const AUDIT_RETENTION_JOB = 'audit-retention';
 const DAY_MS = 86_400_000;

@@ -5,7 +5,7 @@ import { ApiError } from '../common/api-error';
 import { AppConfig } from '../config/app-config';
 import { ChainVerifier, SealedAuditEvent } from './audit-chain';
 import { AuditStore } from './audit-store';
-import { AuditWriter } from './audit-writer';
+import { AuditWriter } from './audit-writer.service';
 
 /** An in-memory store whose inserts the test completes or fails by hand. */
 class ManualStore extends AuditStore {
