@@ -21,7 +21,8 @@ export class KmsMigrationRecord {
   @ApiProperty({ ...INSTANT, nullable: true })
   finishedAt: string | null;
 
-  @ApiProperty({ type: 'string', enum: ['done', 'superseded'], nullable: true, description: 'null while running' })
+  // OpenAPI 3.0: a nullable enum lists null among its values, or a running migration's null fails it.
+  @ApiProperty({ type: 'string', enum: ['done', 'superseded', null], nullable: true, description: 'null while running' })
   outcome: 'done' | 'superseded' | null;
 }
 
