@@ -10,6 +10,7 @@ import {
   type PiiApiClientOptions,
   type TokenSource,
 } from '../../clients/typescript/src';
+import type { ApiContract } from '../support/openapi-contract';
 import { freePort } from '../support/processes';
 import { embeddedStack, Stack, STACKS } from '../support/stacks';
 
@@ -29,23 +30,35 @@ function templatePattern(template: string): RegExp {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
-/** A fetch that records what the client sent and what came back, around the real one. */
-function recordingFetch(): { fetch: Fetch; sent: { method: string; path: string; requestId: string | null; status?: number }[] } {
-  const sent: { method: string; path: string; requestId: string | null; status?: number }[] = [];
+type Sent = { method: string; path: string; requestId: string | null; status?: number };
+
+/**
+ * A fetch that records what the client sent and what came back, around the real one; with a
+ * contract, every answer is also checked against the OpenAPI document as the other suites'
+ * answers are (test/support/openapi-contract.ts), and a departure fails the call.
+ */
+function recordingFetch(contract?: ApiContract): { fetch: Fetch; sent: Sent[] } {
+  const sent: Sent[] = [];
   return {
     sent,
     fetch: async (request) => {
-      const entry: (typeof sent)[number] = {
-        method: request.method,
-        path: new URL(request.url).pathname,
-        requestId: request.headers.get('X-Request-Id'),
-      };
+      const entry: Sent = { method: request.method, path: new URL(request.url).pathname, requestId: request.headers.get('X-Request-Id') };
       sent.push(entry);
       const response = await fetch(request);
       entry.status = response.status;
+      if (contract) await checkAgainst(contract, request, response.clone());
       return response;
     },
   };
+}
+
+/** ApiContract.check reads a supertest response: status, lower-case headers, text, parsed JSON body. */
+async function checkAgainst(contract: ApiContract, request: Request, response: Response): Promise<void> {
+  const text = await response.text();
+  const headers = Object.fromEntries(response.headers.entries());
+  const body = /^application\/json/.test(headers['content-type'] ?? '') && text ? JSON.parse(text) : {};
+  const checked = { status: response.status, headers, text, body } as unknown as Parameters<ApiContract['check']>[2];
+  contract.check(request.method, request.url, checked);
 }
 
 async function rejection(promise: Promise<unknown>): Promise<PiiApiError> {
@@ -67,7 +80,7 @@ async function rejection(promise: Promise<unknown>): Promise<PiiApiError> {
 async function rateLimitedRotation(stack: Stack, userId: string, patient: boolean) {
   const token = await stack.identity('burst-caller', ['keys:read', 'rotate']);
   const options: PiiApiClientOptions = { baseUrl: stack.url, token };
-  const burst = new PiiApiClient({ ...options, retry: { maxRetries: 0 } });
+  const burst = new PiiApiClient({ ...options, fetch: recordingFetch(stack.contract).fetch, retry: { maxRetries: 0 } });
   let limited: PiiApiError | undefined;
   for (let sent = 0; !limited && sent <= RATE_LIMIT * 2; sent += 10) {
     const results = await Promise.allSettled(Array.from({ length: 10 }, () => burst.getKey(userId)));
@@ -75,13 +88,13 @@ async function rateLimitedRotation(stack: Stack, userId: string, patient: boolea
   }
   assert.equal(limited?.code, 'RATE001');
 
-  const impatient = recordingFetch();
+  const impatient = recordingFetch(stack.contract);
   const impatientStarted = Date.now();
   const refused = await rejection(new PiiApiClient({ ...options, fetch: impatient.fetch, retry: { maxDelayMs: 1000 } }).rotate(userId, {}));
   const impatientMs = Date.now() - impatientStarted;
 
   if (!patient) return { refused, impatientMs, impatientSent: impatient.sent };
-  const recorder = recordingFetch();
+  const recorder = recordingFetch(stack.contract);
   const started = Date.now();
   const rotated = await new PiiApiClient({ ...options, fetch: recorder.fetch, retry: { maxDelayMs: 65_000 } }).rotate(userId, {});
   return { refused, impatientMs, impatientSent: impatient.sent, waited: { rotated, elapsedMs: Date.now() - started, sent: recorder.sent } };
@@ -107,7 +120,7 @@ describe('typed client (clients/typescript) against the running service', () => 
 
       before(async () => {
         stack = await definition.start({ RATE_LIMIT_PER_MINUTE: String(RATE_LIMIT), ROTATION_ENABLED: 'false' });
-        recorder = recordingFetch();
+        recorder = recordingFetch(stack.contract);
         client = as(() => stack.token());
         for (const userId of ['42', '77', '500']) await client.createKey(userId);
         rateLimited = rateLimitedRotation(stack, '500', definition === WAITS_OUT_THE_LIMIT);
@@ -209,6 +222,14 @@ describe('typed client (clients/typescript) against the running service', () => 
         assert.deepEqual([refused.status, refused.code], [403, 'AUTH002']);
         const missing = await rejection(approvers[0].approveGrant(randomUUID()));
         assert.deepEqual([missing.status, missing.code], [404, 'GRANT001']);
+      });
+
+      it('starts a KMS key migration and reads its state', async () => {
+        const started = await client.startKmsMigration();
+        assert.equal(typeof started.currentKeyId, 'string');
+        const status = await client.kmsMigration();
+        assert.equal(status.currentKeyId, started.currentKeyId);
+        assert.equal(typeof status.complete, 'boolean');
       });
 
       it('plants a canary: touching it is refused like a tampered item, and once retired it is no longer listed', async () => {

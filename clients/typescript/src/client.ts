@@ -176,6 +176,18 @@ export class PiiApiClient {
     return this.unwrap(this.api.DELETE('/api/v1/canaries/{id}', { params: { path: { id } }, ...this.init(options) }));
   }
 
+  // administration
+
+  /** Re-seals every sealed key under the current KMS key; idempotent while a migration to that key runs. */
+  startKmsMigration(options?: CallOptions) {
+    return this.unwrap(this.api.POST('/api/v1/admin/kms-migration', this.init(options)));
+  }
+
+  /** The latest KMS key migration, and the sealed keys still under an old key. */
+  kmsMigration(options?: CallOptions) {
+    return this.unwrap(this.api.GET('/api/v1/admin/kms-migration', this.init(options)));
+  }
+
   // audit
 
   /** Audit events, newest first; pass `nextCursor` back as `cursor` for the next page. */

@@ -9,7 +9,7 @@ const reset = {
 };
 
 describe('client retry policy', () => {
-  it('treats reads, key creation, encrypt, decrypt, rewrap and translate as safe to send twice, and nothing else', () => {
+  it('treats reads, key creation, encrypt, decrypt, rewrap, translate and starting a KMS migration as safe to send twice, and nothing else', () => {
     for (const [method, path] of [
       ['GET', '/api/v1/keys/42'],
       ['GET', '/api/v1/audit'],
@@ -18,6 +18,7 @@ describe('client retry policy', () => {
       ['POST', '/api/v1/decrypt'],
       ['POST', '/api/v1/rewrap'],
       ['POST', '/api/v1/translate'],
+      ['POST', '/api/v1/admin/kms-migration'],
       ['POST', '/behind/an/ingress/api/v1/encrypt/'],
     ])
       assert.ok(isRepeatable(method, path), `${method} ${path}`);

@@ -141,6 +141,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/kms-migration": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The latest KMS key migration and the sealed keys still under an old key */
+        get: operations["getKmsMigration"];
+        put?: never;
+        /** Re-seal every sealed key under the current KMS key (KMS_KEY_ID); idempotent while one to that key runs */
+        post: operations["startKmsMigration"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/encrypt": {
         parameters: {
             query?: never;
@@ -427,7 +445,7 @@ export interface components {
              * @example decrypt
              * @enum {string}
              */
-            action: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation" | "canary.create" | "canary.list" | "canary.retire" | "canary.tripped";
+            action: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation" | "canary.create" | "canary.list" | "canary.retire" | "canary.tripped" | "kms-migration.start" | "kms-migration.read" | "kms-migration.finish";
             /**
              * @description The end user the operation concerned
              * @example 42
@@ -682,6 +700,56 @@ export interface components {
                 /** @enum {string} */
                 use: "sig";
             }[];
+        };
+        KmsMigrationRecord: {
+            /** @example 3 */
+            id: number;
+            /** @description The key every sealed key is re-sealed under (KMS key ARN, or local:<fingerprint>) */
+            targetKeyId: string;
+            /** @description The caller (token sub) who started it */
+            startedBy: string | null;
+            /** Format: date-time */
+            startedAt: string;
+            /** @description Sealed keys re-sealed so far, by every replica */
+            resealed: number;
+            /** Format: date-time */
+            finishedAt: string | null;
+            /**
+             * @description null while running
+             * @enum {string|null}
+             */
+            outcome: "done" | "superseded" | null;
+        };
+        KmsMigrationRemaining: {
+            /** @description Users' current keys */
+            userKeys: number;
+            /** @description Users' retired key versions still kept */
+            userKeyHistory: number;
+            blindIndexKeys: number;
+            receiptSigningKeys: number;
+            total: number;
+        };
+        StartKmsMigrationResponse: {
+            /** @description The key new seals go under, as this replica resolves KMS_KEY_ID */
+            currentKeyId: string;
+            /** @description The latest migration; null when none ever ran */
+            migration: components["schemas"]["KmsMigrationRecord"] | null;
+            /** @description Sealed keys still under another key than currentKeyId */
+            remaining: components["schemas"]["KmsMigrationRemaining"];
+            /** @description Nothing is sealed under an old key any more: the old keys may be disabled (docs/operations.md) */
+            complete: boolean;
+            /** @description false: a migration to this key was already running, and is the one shown */
+            started: boolean;
+        };
+        KmsMigrationStatusResponse: {
+            /** @description The key new seals go under, as this replica resolves KMS_KEY_ID */
+            currentKeyId: string;
+            /** @description The latest migration; null when none ever ran */
+            migration: components["schemas"]["KmsMigrationRecord"] | null;
+            /** @description Sealed keys still under another key than currentKeyId */
+            remaining: components["schemas"]["KmsMigrationRemaining"];
+            /** @description Nothing is sealed under an old key any more: the old keys may be disabled (docs/operations.md) */
+            complete: boolean;
         };
         EncryptRequest: {
             /**
@@ -1326,7 +1394,7 @@ export interface operations {
                 /** @description Events about this end user. User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros. */
                 userId?: string;
                 /** @description Events of this action */
-                action?: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation" | "canary.create" | "canary.list" | "canary.retire" | "canary.tripped";
+                action?: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation" | "canary.create" | "canary.list" | "canary.retire" | "canary.tripped" | "kms-migration.start" | "kms-migration.read" | "kms-migration.finish";
                 /** @description Events of this caller: its token `sub`, `client_id` or `username` (1 to 256 letters, digits, punctuation or symbols) */
                 actor?: string;
                 /** @description The `nextCursor` of the previous page (any other value is refused) */
@@ -2315,6 +2383,296 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
                         code: "SYS001";
+                    };
+                };
+            };
+        };
+    };
+    getKmsMigration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KmsMigrationStatusResponse"];
+                };
+            };
+            /** @description ENC001: the request body is not a JSON object within the structural limits (README: limits) */
+            400: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
+                };
+            };
+            /** @description AUTH002: the token lacks `keys:admin` */
+            403: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
+                };
+            };
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
+                };
+            };
+        };
+    };
+    startKmsMigration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A migration to this key was already running (started: false) */
+            200: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StartKmsMigrationResponse"];
+                };
+            };
+            /** @description Started; every replica with this KMS_KEY_ID takes part */
+            201: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StartKmsMigrationResponse"];
+                };
+            };
+            /** @description ENC001: the request body is not a JSON object within the structural limits (README: limits) */
+            400: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
+                };
+            };
+            /** @description AUTH002: the token lacks `keys:admin` */
+            403: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
+                };
+            };
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
                     };
                 };
             };
