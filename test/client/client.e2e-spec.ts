@@ -232,6 +232,27 @@ describe('typed client (clients/typescript) against the running service', () => 
         assert.equal(typeof status.complete, 'boolean');
       });
 
+      it('defines a blind index, computes it, and rotates its key: both versions while rotating, the new one after', async () => {
+        const index = await client.defineIndex({
+          name: 'client_sin',
+          normalisation: 'digits',
+          outputBits: 16,
+          expectedCardinality: 1_000_000,
+        });
+        assert.equal(index.name, 'client_sin');
+        assert.ok((await client.listIndexes()).indexes.some((listed) => listed.name === 'client_sin'));
+        assert.equal((await client.getIndex('client_sin')).name, 'client_sin');
+        const first = await client.computeIndexes('client_sin', ['046 454 286', '046-454-286']);
+        assert.equal(first.indexes[0], first.indexes[1], 'the same digits give the same index');
+        await client.rotateIndex('client_sin');
+        const during = await client.computeIndexes('client_sin', ['046 454 286']);
+        assert.deepEqual(during.previous?.indexes, first.indexes.slice(0, 1));
+        await client.finishIndexRotation('client_sin');
+        const after = await client.computeIndexes('client_sin', ['046 454 286']);
+        assert.equal(after.previous, undefined);
+        assert.equal(after.keyVersion, first.keyVersion + 1);
+      });
+
       it('plants a canary: touching it is refused like a tampered item, and once retired it is no longer listed', async () => {
         const {
           canaries: [canary],

@@ -159,6 +159,38 @@ export class PiiApiClient {
     return translatedData;
   }
 
+  // blind indexes
+
+  /** Defines a blind index (idempotent: defining it again the same way answers the existing one). */
+  defineIndex(definition: JsonBody<'/api/v1/indexes', 'post'>, options?: CallOptions) {
+    return this.unwrap(this.api.POST('/api/v1/indexes', { body: definition, ...this.init(options) }));
+  }
+
+  /** Every blind index with its plan and key versions. */
+  listIndexes(options?: CallOptions) {
+    return this.unwrap(this.api.GET('/api/v1/indexes', this.init(options)));
+  }
+
+  /** One blind index: definition, expected coincidences per lookup, key versions. */
+  getIndex(name: string, options?: CallOptions) {
+    return this.unwrap(this.api.GET('/api/v1/indexes/{name}', { params: { path: { name } }, ...this.init(options) }));
+  }
+
+  /** One blind index per value, same order (and under the previous key too while a rotation is in progress). */
+  computeIndexes(name: string, data: string[], options?: CallOptions) {
+    return this.unwrap(this.api.POST('/api/v1/indexes/{name}', { params: { path: { name } }, body: { data }, ...this.init(options) }));
+  }
+
+  /** Starts a key rotation of the index: answers carry the previous version too until it is finished. */
+  rotateIndex(name: string, options?: CallOptions) {
+    return this.unwrap(this.api.POST('/api/v1/indexes/{name}/rotate', { params: { path: { name } }, ...this.init(options) }));
+  }
+
+  /** Finishes the rotation: the previous key is destroyed. */
+  finishIndexRotation(name: string, options?: CallOptions) {
+    return this.unwrap(this.api.POST('/api/v1/indexes/{name}/finish-rotation', { params: { path: { name } }, ...this.init(options) }));
+  }
+
   // canaries
 
   /** Creates canary ciphertexts of a user: plant them among real rows; any call that touches one is refused and recorded. */

@@ -9,7 +9,7 @@ const reset = {
 };
 
 describe('client retry policy', () => {
-  it('treats reads, key creation, encrypt, decrypt, rewrap, translate and starting a KMS migration as safe to send twice, and nothing else', () => {
+  it('treats reads, key creation, encrypt, decrypt, rewrap, translate, starting a KMS migration, defining and computing blind indexes as safe to send twice, and nothing else', () => {
     for (const [method, path] of [
       ['GET', '/api/v1/keys/42'],
       ['GET', '/api/v1/audit'],
@@ -19,6 +19,8 @@ describe('client retry policy', () => {
       ['POST', '/api/v1/rewrap'],
       ['POST', '/api/v1/translate'],
       ['POST', '/api/v1/admin/kms-migration'],
+      ['POST', '/api/v1/indexes'],
+      ['POST', '/api/v1/indexes/sin'],
       ['POST', '/behind/an/ingress/api/v1/encrypt/'],
     ])
       assert.ok(isRepeatable(method, path), `${method} ${path}`);
@@ -29,6 +31,8 @@ describe('client retry policy', () => {
       ['DELETE', '/api/v1/grants/0b7d'],
       ['DELETE', '/api/v1/keys/42'],
       ['POST', '/api/v1/tokens/revoke'],
+      ['POST', '/api/v1/indexes/sin/rotate'],
+      ['POST', '/api/v1/indexes/sin/finish-rotation'],
       ['POST', '/api/v1/some-future-route'],
       ['PUT', '/api/v1/encrypt'],
     ])

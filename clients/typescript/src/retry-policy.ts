@@ -18,7 +18,7 @@ export interface RetryOptions {
 export const DEFAULT_RETRY_OPTIONS: Required<RetryOptions> = { maxRetries: 3, maxDelayMs: 60_000, baseDelayMs: 200 };
 
 /** Routes that may run twice without harm, by method and the path's end (after any base URL). */
-const REPEATABLE_POSTS = /\/api\/v1\/(keys|encrypt|decrypt|rewrap|translate|admin\/kms-migration)$/;
+const REPEATABLE_POSTS = /\/api\/v1\/(keys|encrypt|decrypt|rewrap|translate|admin\/kms-migration|indexes|indexes\/[^/]+)$/;
 
 /** Whether a request may be sent again even though it may already have run. */
 export function isRepeatable(method: string, pathname: string): boolean {

@@ -159,6 +159,76 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/indexes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every blind index with its plan and key versions */
+        get: operations["listIndexes"];
+        put?: never;
+        /** Define a blind index: its normalisation, output size and expected cardinality (idempotent) */
+        post: operations["defineIndex"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/indexes/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A blind index: definition, expected coincidences per lookup, key versions */
+        get: operations["getIndex"];
+        put?: never;
+        /** One blind index per value (current key, and previous key during a rotation); values and indexes are never logged or audited */
+        post: operations["computeIndexes"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/indexes/{name}/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start a key rotation: a new version becomes current; answers carry the previous version too until it is finished */
+        post: operations["rotateIndex"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/indexes/{name}/finish-rotation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Finish a rotation: the previous key is destroyed, its indexes can never be computed again */
+        post: operations["finishIndexRotation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/encrypt": {
         parameters: {
             query?: never;
@@ -380,7 +450,7 @@ export interface components {
              * @example ENC001
              * @enum {string}
              */
-            code: "KEY001" | "KEY002" | "ENC001" | "ENC002" | "AUTH001" | "AUTH002" | "GRANT001" | "GRANT002" | "IDX001" | "IDX002" | "IDX003" | "IDX004" | "RATE001" | "CANARY001" | "ROUTE001" | "ROUTE002" | "SYS001" | "SYS002";
+            code: "KEY001" | "KEY002" | "ENC001" | "ENC002" | "AUTH001" | "AUTH002" | "GRANT001" | "GRANT002" | "IDX001" | "IDX002" | "IDX003" | "IDX004" | "RATE001" | "RATE002" | "CANARY001" | "ROUTE001" | "ROUTE002" | "SYS001" | "SYS002";
             /**
              * @description What went wrong, for people; never quotes plaintext, keys or tokens
              * @example data[3] exceeds 65536 bytes
@@ -445,7 +515,7 @@ export interface components {
              * @example decrypt
              * @enum {string}
              */
-            action: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation" | "canary.create" | "canary.list" | "canary.retire" | "canary.tripped" | "kms-migration.start" | "kms-migration.read" | "kms-migration.finish";
+            action: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation" | "canary.create" | "canary.list" | "canary.retire" | "canary.tripped" | "budget.exceeded" | "kms-migration.start" | "kms-migration.read" | "kms-migration.finish";
             /**
              * @description The end user the operation concerned
              * @example 42
@@ -751,6 +821,242 @@ export interface components {
             /** @description Nothing is sealed under an old key any more: the old keys may be disabled (docs/operations.md) */
             complete: boolean;
         };
+        DefineIndexRequest: {
+            /**
+             * @description The index name, chosen by the platform: one per field it looks up (sin, email, account_number)
+             * @example sin
+             */
+            name: string;
+            /**
+             * @description How values are normalised before hashing (docs/blind-indexes.md): digits (every non-digit dropped), email (trimmed, domain lower-cased), text (NFKC, case-folded, whitespace collapsed)
+             * @example digits
+             * @enum {string}
+             */
+            normalisation: "digits" | "email" | "text";
+            /**
+             * @description email only: keep the local part as written (exact, the default) or lower-case it too
+             * @example exact
+             * @enum {string}
+             */
+            emailLocalPart?: "exact" | "lowercase";
+            /**
+             * @description Bits of HMAC-SHA256 kept: the index is this many bits, base64url
+             * @example 16
+             */
+            outputBits: number;
+            /**
+             * @description Distinct values the field is expected to hold. With outputBits it sets the expected coincidences per lookup, cardinality / 2^outputBits, which must be at least 2 unless exactMatch
+             * @example 1000000
+             */
+            expectedCardinality: number;
+            /**
+             * @description Accept an output size that makes indexes unique for the cardinality: each index then names one value (IDX004 otherwise)
+             * @default false
+             */
+            exactMatch?: boolean;
+        };
+        IndexPlanResponse: {
+            /**
+             * @description expectedCardinality / 2^outputBits: values expected to share one index
+             * @example 15.26
+             */
+            expectedCoincidences: number;
+            /**
+             * @description Sizes keeping at least 2 values per index (max) with fewer than √cardinality candidates per lookup (min); null when none does
+             * @example {
+             *       "min": 10,
+             *       "max": 18
+             *     }
+             */
+            recommendedBits: {
+                min?: number;
+                max?: number;
+            } | null;
+            /**
+             * @description The size makes (almost) every index name one value (allowed only with exactMatch)
+             * @example false
+             */
+            unique: boolean;
+        };
+        IndexKeyVersion: {
+            /** @example 1 */
+            keyVersion: number;
+            /**
+             * @example current
+             * @enum {string}
+             */
+            status: "current" | "previous" | "destroyed";
+            /**
+             * Format: date-time
+             * @example 2026-01-01T00:00:00.000Z
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When the rotation that retired it finished and its key was destroyed
+             */
+            destroyedAt?: string;
+        };
+        DefineIndexResponse: {
+            /** @example sin */
+            name: string;
+            /**
+             * @example digits
+             * @enum {string}
+             */
+            normalisation: "digits" | "email" | "text";
+            /**
+             * @example exact
+             * @enum {string}
+             */
+            emailLocalPart?: "exact" | "lowercase";
+            /** @example 16 */
+            outputBits: number;
+            /** @example 1000000 */
+            expectedCardinality: number;
+            /** @example false */
+            exactMatch: boolean;
+            /** @example 1 */
+            currentVersion: number;
+            /**
+             * @description A rotation was started and not finished: answers carry the previous version too
+             * @example false
+             */
+            rotationInProgress: boolean;
+            plan: components["schemas"]["IndexPlanResponse"];
+            versions: components["schemas"]["IndexKeyVersion"][];
+            /**
+             * Format: date-time
+             * @example 2026-01-01T00:00:00.000Z
+             */
+            createdAt: string;
+            /**
+             * @description false: the index already existed with this very definition
+             * @example true
+             */
+            created: boolean;
+        };
+        IndexDescription: {
+            /** @example sin */
+            name: string;
+            /**
+             * @example digits
+             * @enum {string}
+             */
+            normalisation: "digits" | "email" | "text";
+            /**
+             * @example exact
+             * @enum {string}
+             */
+            emailLocalPart?: "exact" | "lowercase";
+            /** @example 16 */
+            outputBits: number;
+            /** @example 1000000 */
+            expectedCardinality: number;
+            /** @example false */
+            exactMatch: boolean;
+            /** @example 1 */
+            currentVersion: number;
+            /**
+             * @description A rotation was started and not finished: answers carry the previous version too
+             * @example false
+             */
+            rotationInProgress: boolean;
+            plan: components["schemas"]["IndexPlanResponse"];
+            versions: components["schemas"]["IndexKeyVersion"][];
+            /**
+             * Format: date-time
+             * @example 2026-01-01T00:00:00.000Z
+             */
+            createdAt: string;
+        };
+        IndexList: {
+            indexes: components["schemas"]["IndexDescription"][];
+        };
+        ComputeIndexRequest: {
+            /**
+             * @description Values to index: at most MAX_BATCH_ITEMS items of at most MAX_ITEM_BYTES UTF-8 bytes each. Never stored or logged
+             * @example [
+             *       "046 454 286"
+             *     ]
+             */
+            data: string[];
+        };
+        PreviousIndexValues: {
+            /**
+             * @description The key version being rotated away from
+             * @example 1
+             */
+            keyVersion: number;
+            /**
+             * @description One index per item under the previous key, same order
+             * @example [
+             *       "Qk8"
+             *     ]
+             */
+            indexes: string[];
+        };
+        BlindIndexAnswer: {
+            /** @example sin */
+            index: string;
+            /**
+             * @description The current key version
+             * @example 2
+             */
+            keyVersion: number;
+            /** @example 16 */
+            outputBits: number;
+            /**
+             * @description One index per item, same order: base64url of the truncated HMAC-SHA256
+             * @example [
+             *       "mB4"
+             *     ]
+             */
+            indexes: string[];
+            /** @description Present while a rotation is in progress: query rows indexed under either version until re-indexing is done */
+            previous?: components["schemas"]["PreviousIndexValues"];
+        };
+        FinishRotationResponse: {
+            /** @example sin */
+            name: string;
+            /**
+             * @example digits
+             * @enum {string}
+             */
+            normalisation: "digits" | "email" | "text";
+            /**
+             * @example exact
+             * @enum {string}
+             */
+            emailLocalPart?: "exact" | "lowercase";
+            /** @example 16 */
+            outputBits: number;
+            /** @example 1000000 */
+            expectedCardinality: number;
+            /** @example false */
+            exactMatch: boolean;
+            /** @example 1 */
+            currentVersion: number;
+            /**
+             * @description A rotation was started and not finished: answers carry the previous version too
+             * @example false
+             */
+            rotationInProgress: boolean;
+            plan: components["schemas"]["IndexPlanResponse"];
+            versions: components["schemas"]["IndexKeyVersion"][];
+            /**
+             * Format: date-time
+             * @example 2026-01-01T00:00:00.000Z
+             */
+            createdAt: string;
+            /**
+             * @description Key versions destroyed: their indexes can never be computed again
+             * @example [
+             *       1
+             *     ]
+             */
+            versionsDestroyed: number[];
+        };
         EncryptRequest: {
             /**
              * @description The end user whose key is used. User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros.
@@ -765,6 +1071,11 @@ export interface components {
              *     ]
              */
             data: string[];
+            /**
+             * @description A blind index (docs/blind-indexes.md): the answer then carries blindIndexes, one index per item computed from the same plaintexts
+             * @example sin
+             */
+            index?: string | null;
         };
         EncryptResponse: {
             /**
@@ -774,6 +1085,8 @@ export interface components {
              *     ]
              */
             encryptedData: string[];
+            /** @description With `index` only: one blind index per item, same order */
+            blindIndexes?: components["schemas"]["BlindIndexAnswer"];
         };
         DecryptRequest: {
             /**
@@ -1394,7 +1707,7 @@ export interface operations {
                 /** @description Events about this end user. User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros. */
                 userId?: string;
                 /** @description Events of this action */
-                action?: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation" | "canary.create" | "canary.list" | "canary.retire" | "canary.tripped" | "kms-migration.start" | "kms-migration.read" | "kms-migration.finish";
+                action?: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation" | "canary.create" | "canary.list" | "canary.retire" | "canary.tripped" | "budget.exceeded" | "kms-migration.start" | "kms-migration.read" | "kms-migration.finish";
                 /** @description Events of this caller: its token `sub`, `client_id` or `username` (1 to 256 letters, digits, punctuation or symbols) */
                 actor?: string;
                 /** @description The `nextCursor` of the previous page (any other value is refused) */
@@ -2678,27 +2991,14 @@ export interface operations {
             };
         };
     };
-    encrypt: {
+    listIndexes: {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        requestBody: {
-            content: {
-                /**
-                 * @example {
-                 *       "userId": "42",
-                 *       "data": [
-                 *         "Jane Doe",
-                 *         "046 454 286"
-                 *       ]
-                 *     }
-                 */
-                "application/json": components["schemas"]["EncryptRequest"];
-            };
-        };
+        requestBody?: never;
         responses: {
             200: {
                 headers: {
@@ -2707,10 +3007,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["EncryptResponse"];
+                    "application/json": components["schemas"]["IndexList"];
                 };
             };
-            /** @description ENC001: invalid input: the field, or the index of the first item over MAX_ITEM_BYTES, is named; the request body is not a JSON object within the structural limits (README: limits) */
+            /** @description ENC001: the request body is not a JSON object within the structural limits (README: limits) */
             400: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -2740,7 +3040,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `encrypt`, or is bound to another user than the one named */
+            /** @description AUTH002: the token lacks `indexes:admin` */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -2754,7 +3054,327 @@ export interface operations {
                     };
                 };
             };
-            /** @description KEY001: the user has no key */
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
+                };
+            };
+        };
+    };
+    defineIndex: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "sin",
+                 *       "normalisation": "digits",
+                 *       "emailLocalPart": "exact",
+                 *       "outputBits": 16,
+                 *       "expectedCardinality": 1000000
+                 *     }
+                 */
+                "application/json": components["schemas"]["DefineIndexRequest"];
+            };
+        };
+        responses: {
+            /** @description The index already existed with this very definition (created: false) */
+            200: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DefineIndexResponse"];
+                };
+            };
+            /** @description Defined, with a new 256-bit key sealed by the key provider */
+            201: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DefineIndexResponse"];
+                };
+            };
+            /** @description ENC001: invalid definition (the field is named); the request body is not a JSON object within the structural limits (README: limits). IDX004: the output size would make indexes unique for the cardinality, and exactMatch is not set */
+            400: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001" | "IDX004";
+                    };
+                };
+            };
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
+                };
+            };
+            /** @description AUTH002: the token lacks `indexes:admin` */
+            403: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
+                };
+            };
+            /** @description IDX002: an index of this name exists with another definition */
+            409: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "IDX002";
+                    };
+                };
+            };
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
+                };
+            };
+        };
+    };
+    getIndex: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The blind index */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IndexDescription"];
+                };
+            };
+            /** @description ENC001: invalid index name; the request body is not a JSON object within the structural limits (README: limits) */
+            400: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
+                };
+            };
+            /** @description AUTH002: the token lacks `indexes:admin` */
+            403: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
+                };
+            };
+            /** @description IDX001: no such index */
             404: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -2764,7 +3384,681 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
-                        code: "KEY001";
+                        code: "IDX001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
+                };
+            };
+        };
+    };
+    computeIndexes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The blind index */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "data": [
+                 *         "046 454 286"
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["ComputeIndexRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlindIndexAnswer"];
+                };
+            };
+            /** @description ENC001: invalid input, or an item that does not normalise (its index is named); the request body is not a JSON object within the structural limits (README: limits) */
+            400: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
+                };
+            };
+            /** @description AUTH002: the token lacks `index` */
+            403: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
+                };
+            };
+            /** @description IDX001: no such index */
+            404: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "IDX001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
+                };
+            };
+        };
+    };
+    rotateIndex: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The blind index */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IndexDescription"];
+                };
+            };
+            /** @description ENC001: invalid index name; the request body is not a JSON object within the structural limits (README: limits) */
+            400: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
+                };
+            };
+            /** @description AUTH002: the token lacks `indexes:admin` */
+            403: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
+                };
+            };
+            /** @description IDX001: no such index */
+            404: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "IDX001";
+                    };
+                };
+            };
+            /** @description IDX003: a rotation is already in progress */
+            409: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "IDX003";
+                    };
+                };
+            };
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
+                };
+            };
+        };
+    };
+    finishIndexRotation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The blind index */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FinishRotationResponse"];
+                };
+            };
+            /** @description ENC001: invalid index name; the request body is not a JSON object within the structural limits (README: limits) */
+            400: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
+                };
+            };
+            /** @description AUTH002: the token lacks `indexes:admin` */
+            403: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
+                };
+            };
+            /** @description IDX001: no such index */
+            404: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "IDX001";
+                    };
+                };
+            };
+            /** @description IDX003: no rotation is in progress */
+            409: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "IDX003";
+                    };
+                };
+            };
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
+                };
+            };
+        };
+    };
+    encrypt: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "userId": "42",
+                 *       "data": [
+                 *         "Jane Doe",
+                 *         "046 454 286"
+                 *       ],
+                 *       "index": "sin"
+                 *     }
+                 */
+                "application/json": components["schemas"]["EncryptRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EncryptResponse"];
+                };
+            };
+            /** @description ENC001: invalid input: the field, or the index of the first item over MAX_ITEM_BYTES (or, with `index`, not normalising), is named; the request body is not a JSON object within the structural limits (README: limits) */
+            400: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
+                };
+            };
+            /** @description AUTH002: the token lacks `encrypt`, or is bound to another user than the one named; with `index`: the token lacks the `index` permission */
+            403: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
+                };
+            };
+            /** @description IDX001: `index` names no blind index. KEY001: the user has no key */
+            404: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "IDX001" | "KEY001";
                     };
                 };
             };
@@ -2847,7 +4141,10 @@ export interface operations {
     decrypt: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description With the decrypt:break-glass permission only: why this caller may read past its decrypt budget (1 to 200 printable ASCII characters), recorded in the audit trail */
+                "X-Break-Glass-Reason"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2876,7 +4173,7 @@ export interface operations {
                     "application/json": components["schemas"]["DecryptResponse"];
                 };
             };
-            /** @description ENC001: invalid input or a malformed ciphertext (its index is named); purpose missing while AUDIT_REQUIRE_PURPOSE=true; the request body is not a JSON object within the structural limits (README: limits). ENC002: an item failed authentication: tampered, not this user’s, or of a purged version (its index is named) */
+            /** @description ENC001: X-Break-Glass-Reason is not 1 to 200 printable ASCII characters (checked for callers holding decrypt:break-glass); invalid input or a malformed ciphertext (its index is named); purpose missing while AUDIT_REQUIRE_PURPOSE=true; the request body is not a JSON object within the structural limits (README: limits). ENC002: an item failed authentication: tampered, not this user’s, or of a purged version (its index is named) */
             400: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -2962,7 +4259,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again. RATE002: this caller read DECRYPT_SUBJECT_BUDGET distinct people in the window; Retry-After says when one leaves it (decrypt:break-glass with X-Break-Glass-Reason overrides) */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2974,7 +4271,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
-                        code: "RATE001";
+                        code: "RATE001" | "RATE002";
                     };
                 };
             };
@@ -3013,7 +4310,10 @@ export interface operations {
     rotateKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description With the decrypt:break-glass permission only: why this caller may read past its decrypt budget (1 to 200 printable ASCII characters), recorded in the audit trail */
+                "X-Break-Glass-Reason"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3045,7 +4345,7 @@ export interface operations {
                     "application/json": components["schemas"]["RotateResponse"];
                 };
             };
-            /** @description ENC001: invalid input, or a malformed ciphertext (its JSON path is named); no version is created; the request body is not a JSON object within the structural limits (README: limits). ENC002: a ciphertext failed authentication (its JSON path, such as data[3].account.sin, is named); no version is created */
+            /** @description ENC001: X-Break-Glass-Reason is not 1 to 200 printable ASCII characters (checked for callers holding decrypt:break-glass); invalid input, or a malformed ciphertext (its JSON path is named); no version is created; the request body is not a JSON object within the structural limits (README: limits). ENC002: a ciphertext failed authentication (its JSON path, such as data[3].account.sin, is named); no version is created */
             400: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -3145,7 +4445,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again. RATE002: this caller read DECRYPT_SUBJECT_BUDGET distinct people in the window; Retry-After says when one leaves it (decrypt:break-glass with X-Break-Glass-Reason overrides) */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -3157,7 +4457,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
-                        code: "RATE001";
+                        code: "RATE001" | "RATE002";
                     };
                 };
             };
@@ -3196,7 +4496,10 @@ export interface operations {
     rewrap: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description With the decrypt:break-glass permission only: why this caller may read past its decrypt budget (1 to 200 printable ASCII characters), recorded in the audit trail */
+                "X-Break-Glass-Reason"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3224,7 +4527,7 @@ export interface operations {
                     "application/json": components["schemas"]["RewrapResponse"];
                 };
             };
-            /** @description ENC001: invalid input or a malformed ciphertext (its index is named); the request body is not a JSON object within the structural limits (README: limits). ENC002: an item failed authentication: tampered, not this user’s, or of a purged version (its index is named) */
+            /** @description ENC001: X-Break-Glass-Reason is not 1 to 200 printable ASCII characters (checked for callers holding decrypt:break-glass); invalid input or a malformed ciphertext (its index is named); the request body is not a JSON object within the structural limits (README: limits). ENC002: an item failed authentication: tampered, not this user’s, or of a purged version (its index is named) */
             400: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -3310,7 +4613,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again. RATE002: this caller read DECRYPT_SUBJECT_BUDGET distinct people in the window; Retry-After says when one leaves it (decrypt:break-glass with X-Break-Glass-Reason overrides) */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -3322,7 +4625,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
-                        code: "RATE001";
+                        code: "RATE001" | "RATE002";
                     };
                 };
             };
@@ -3985,7 +5288,10 @@ export interface operations {
     translate: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description With the decrypt:break-glass permission only: why this caller may read past its decrypt budget (1 to 200 printable ASCII characters), recorded in the audit trail */
+                "X-Break-Glass-Reason"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -4019,7 +5325,7 @@ export interface operations {
                     "application/json": components["schemas"]["TranslateResponse"];
                 };
             };
-            /** @description ENC001: invalid input, or a malformed ciphertext (its JSON path is named); the request body is not a JSON object within the structural limits (README: limits). ENC002: a ciphertext failed authentication: not fromUserId’s, or tampered (its JSON path is named) */
+            /** @description ENC001: X-Break-Glass-Reason is not 1 to 200 printable ASCII characters (checked for callers holding decrypt:break-glass); invalid input, or a malformed ciphertext (its JSON path is named); the request body is not a JSON object within the structural limits (README: limits). ENC002: a ciphertext failed authentication: not fromUserId’s, or tampered (its JSON path is named) */
             400: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -4105,7 +5411,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again. RATE002: this caller read DECRYPT_SUBJECT_BUDGET distinct people in the window; Retry-After says when one leaves it (decrypt:break-glass with X-Break-Glass-Reason overrides) */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -4117,7 +5423,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
-                        code: "RATE001";
+                        code: "RATE001" | "RATE002";
                     };
                 };
             };
