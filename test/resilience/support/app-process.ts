@@ -4,6 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
+import { ApiContract, checkedAgent } from '../../support/openapi-contract';
 import { freePort, stopProcess, waitFor } from '../../support/processes';
 
 /** The compiled service, as the container runs it. */
@@ -49,6 +50,7 @@ export class AppProcess {
     readonly url: string,
     readonly dataDir: string,
     readonly exited: Promise<number | null>,
+    private readonly contract: ApiContract,
   ) {}
 
   static async start(env: Record<string, string>, logs: LogCapture): Promise<AppProcess> {
@@ -83,16 +85,17 @@ export class AppProcess {
     });
     await Promise.race([died, waitFor('the service', () => request(url).get('/health/live').expect(200), 60_000)]);
     died.catch(() => undefined);
-    return new AppProcess(child, url, dataDir, exited);
+    return new AppProcess(child, url, dataDir, exited, await ApiContract.of(url));
   }
 
+  /** Requests as anyone; every response is checked against the OpenAPI document, as stacks' are. */
   http(): request.Agent {
-    return request.agent(this.url);
+    return checkedAgent(request.agent(this.url), this.contract);
   }
 
-  /** Requests made as the caller holding `token`. */
+  /** Requests made as the caller holding `token`, checked as http() is. */
   as(token: string): request.Agent {
-    return request.agent(this.url).auth(token, { type: 'bearer' });
+    return checkedAgent(request.agent(this.url).auth(token, { type: 'bearer' }), this.contract);
   }
 
   signal(signal: NodeJS.Signals): void {
