@@ -35,7 +35,13 @@ export async function load(spec: LoadSpec): Promise<LoadResult> {
   const requestOptions: Partial<autocannon.Options> =
     typeof body === 'function'
       ? { requests: [{ method: 'POST', path: spec.path, headers, setupRequest: (req) => ({ ...req, body: JSON.stringify(body()) }) }] }
-      : { method: 'POST', url: `${spec.url}${spec.path}`, headers, body: JSON.stringify(body), ...(spec.expectBody ? { expectBody: spec.expectBody } : {}) };
+      : {
+          method: 'POST',
+          url: `${spec.url}${spec.path}`,
+          headers,
+          body: JSON.stringify(body),
+          ...(spec.expectBody ? { expectBody: spec.expectBody } : {}),
+        };
   const result = await autocannon({
     url: spec.url,
     connections: spec.connections,

@@ -50,7 +50,8 @@ function where(url: string): string {
   return dist >= 0 ? url.slice(dist + 1) : url;
 }
 
-const frameKey = (node: ProfileNode) => `${node.callFrame.functionName || '(anonymous)'} ${where(node.callFrame.url)}:${node.callFrame.lineNumber + 1}`;
+const frameKey = (node: ProfileNode) =>
+  `${node.callFrame.functionName || '(anonymous)'} ${where(node.callFrame.url)}:${node.callFrame.lineNumber + 1}`;
 
 // Self time by place, and self plus inclusive time by function (inclusive counted once per stack).
 const byPlace = new Map<string, number>();
@@ -77,10 +78,19 @@ const CONCERNS: Array<[string, RegExp]> = [
   ['token check (passport, jws, RSA verify)', /passport|jws|jwa|jsonwebtoken|dist\/auth\/|node:internal\/crypto\/sig/],
   ['audit trail (audit, typeorm, canonicalize, pg)', /dist\/audit\/|typeorm|canonicalize| pg|pg-protocol|pg-pool/],
   ['logging (pino, pino-http, nestjs-pino, async context)', /pino|redact|async_hooks/],
-  ['Redis and its policy (node-redis, cockatiel, keyv, abort signals)', /@redis|cockatiel|keyv|cache-manager|abort_controller|domexception|event_target|dist\/redis\/|dist\/rate-limit\/|@nestjs\/throttler/],
+  [
+    'Redis and its policy (node-redis, cockatiel, keyv, abort signals)',
+    /@redis|cockatiel|keyv|cache-manager|abort_controller|domexception|event_target|dist\/redis\/|dist\/rate-limit\/|@nestjs\/throttler/,
+  ],
   ['validation (class-validator, class-transformer)', /class-validator|class-transformer|dist\/common\/validation/],
-  ['Nest pipeline and promises (core, rxjs, metadata, microtasks)', /@nestjs\/(core|common|platform-express)|rxjs|reflect-metadata|^runMicrotasks |task_queues/],
-  ['HTTP and JSON (node http, express, body-parser, helmet, sockets)', /node:(_http|net|internal\/streams|internal\/stream_base|events)|express|router|body-parser|raw-body|helmet|type-is|parseurl|content-type|on-finished|^writev /],
+  [
+    'Nest pipeline and promises (core, rxjs, metadata, microtasks)',
+    /@nestjs\/(core|common|platform-express)|rxjs|reflect-metadata|^runMicrotasks |task_queues/,
+  ],
+  [
+    'HTTP and JSON (node http, express, body-parser, helmet, sockets)',
+    /node:(_http|net|internal\/streams|internal\/stream_base|events)|express|router|body-parser|raw-body|helmet|type-is|parseurl|content-type|on-finished|^writev /,
+  ],
 ];
 const byConcern = new Map<string, number>();
 const otherFunctions = new Map<string, number>();

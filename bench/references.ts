@@ -1,10 +1,4 @@
-import {
-  AlgorithmSuiteIdentifier,
-  AwsEsdkKeyObject,
-  buildClient,
-  CommitmentPolicy,
-  RawRsaKeyringNode,
-} from '@aws-crypto/client-node';
+import { AlgorithmSuiteIdentifier, AwsEsdkKeyObject, buildClient, CommitmentPolicy, RawRsaKeyringNode } from '@aws-crypto/client-node';
 import { availableParallelism } from 'node:os';
 import { generateKeyPairSync, KeyObject } from 'node:crypto';
 import { performance } from 'node:perf_hooks';

@@ -46,14 +46,18 @@ function fromRegistry(version) {
   rmSync(prefix, { recursive: true, force: true });
   mkdirSync(prefix, { recursive: true });
   // allowScripts lets exactly the node package's preinstall (the binary download) run.
-  writeFileSync(join(prefix, 'package.json'), `${JSON.stringify({ private: true, dependencies: { node: version }, allowScripts: { node: true } })}\n`);
+  writeFileSync(
+    join(prefix, 'package.json'),
+    `${JSON.stringify({ private: true, dependencies: { node: version }, allowScripts: { node: true } })}\n`,
+  );
   const npm = spawnSync('npm', ['install', '--prefix', prefix, '--no-audit', '--no-fund', '--no-package-lock', '--loglevel=error'], {
     stdio: ['ignore', 'ignore', 'inherit'],
     shell: process.platform === 'win32',
   });
   if (npm.status !== 0) throw new Error(`npm install node@${version} failed (exit ${npm.status})`);
   const installed = existsSync(binary) ? versionOf(binary) : undefined;
-  if (installed !== version) throw new Error(`node@${version} from the npm registry does not run here (${binary}: ${installed ?? 'missing'})`);
+  if (installed !== version)
+    throw new Error(`node@${version} from the npm registry does not run here (${binary}: ${installed ?? 'missing'})`);
   return binary;
 }
 

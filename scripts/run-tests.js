@@ -72,7 +72,12 @@ if (failed) showServiceLogs();
 function showServiceLogs() {
   const files = readdirSync(logDir).filter((name) => name.endsWith('.log'));
   const noisy = files
-    .map((name) => ({ name, lines: readFileSync(join(logDir, name), 'utf8').split('\n').filter((line) => /"level":"(warn|error|fatal)"/.test(line)) }))
+    .map((name) => ({
+      name,
+      lines: readFileSync(join(logDir, name), 'utf8')
+        .split('\n')
+        .filter((line) => /"level":"(warn|error|fatal)"/.test(line)),
+    }))
     .filter((file) => file.lines.length > 0);
   if (noisy.length === 0) return;
   console.log(`\n# service log lines at warn or above (all logs: ${relative(root, logDir)}/)`);

@@ -61,7 +61,11 @@ export async function createApp(environment?: Record<string, string | undefined>
   const jsonParser = {
     limit: config.limits.bodyLimitBytes,
     strict: true,
-    verify: jsonBodyVerifier({ maxDepth: MAX_JSON_DEPTH, maxNodes: config.limits.maxJsonNodes, maxKeyBytes: config.limits.maxJsonKeyBytes }),
+    verify: jsonBodyVerifier({
+      maxDepth: MAX_JSON_DEPTH,
+      maxNodes: config.limits.maxJsonNodes,
+      maxKeyBytes: config.limits.maxJsonKeyBytes,
+    }),
   };
   app.useBodyParser('json', jsonParser);
   app.setGlobalPrefix(API_PREFIX, {
@@ -86,4 +90,3 @@ function setUpSwagger(app: INestApplication, config: AppConfig): void {
   const document = createOpenApiDocument(app, limits);
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json', swaggerOptions: { persistAuthorization: true } });
 }
-

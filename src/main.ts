@@ -32,9 +32,11 @@ async function bootstrap(): Promise<void> {
         );
     });
   }
-  logger.log(`Listening on port ${config.port} (NODE_ENV=${config.nodeEnv}, key provider ${config.keys.provider}, ` +
-    `${config.database.url ? 'PostgreSQL' : `embedded PGlite in ${config.dataDir}`}, ` +
-    `${config.cache.redisUrl ? 'Redis' : 'in-memory'} cache, auth ${config.auth.mode})`);
+  logger.log(
+    `Listening on port ${config.port} (NODE_ENV=${config.nodeEnv}, key provider ${config.keys.provider}, ` +
+      `${config.database.url ? 'PostgreSQL' : `embedded PGlite in ${config.dataDir}`}, ` +
+      `${config.cache.redisUrl ? 'Redis' : 'in-memory'} cache, auth ${config.auth.mode})`,
+  );
   if (config.swaggerEnabled) logger.log(`Swagger UI: http://localhost:${config.port}/docs`);
   if (config.auth.mode === 'local') {
     logger.log('Local token issuer active: run `npm run token` for a bearer token with every permission');

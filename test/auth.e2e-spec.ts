@@ -12,12 +12,18 @@ for (const definition of STACKS) {
     let stack: Stack;
     before(async () => {
       stack = await definition.start();
-      await stack.as(await stack.token()).post('/api/v1/keys').send({ userId: '42' });
+      await stack
+        .as(await stack.token())
+        .post('/api/v1/keys')
+        .send({ userId: '42' });
     });
     after(() => stack?.close());
 
     const encryptWith = (authorization?: string) => {
-      const call = stack.http().post('/api/v1/encrypt').send({ userId: '42', data: ['x'] });
+      const call = stack
+        .http()
+        .post('/api/v1/encrypt')
+        .send({ userId: '42', data: ['x'] });
       return authorization === undefined ? call : call.set('Authorization', authorization);
     };
 
@@ -52,9 +58,10 @@ for (const definition of STACKS) {
       const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
       const { kid } = JSON.parse(Buffer.from(header, 'base64url').toString());
       // The attacker knows the public key the service verifies with; sign HMAC with it.
-      const jwks = definition === embeddedStack
-        ? (await stack.http().get('/.well-known/jwks.json')).body
-        : await (await fetch((stack as any).pool.jwksUri)).json();
+      const jwks =
+        definition === embeddedStack
+          ? (await stack.http().get('/.well-known/jwks.json')).body
+          : await (await fetch((stack as any).pool.jwksUri)).json();
       const { createPublicKey } = await import('node:crypto');
       const pem = createPublicKey({ key: jwks.keys[0], format: 'jwk' }).export({ type: 'spki', format: 'pem' }) as string;
       const forged = sign(claims, pem, { algorithm: 'HS256', keyid: kid, noTimestamp: true });
@@ -111,7 +118,10 @@ describe('authentication — claims checked on the Cognito path (own JWKS)', () 
   let issuer: TestIssuer;
   let stack: Stack;
   const call = (token: string, userId = '42') =>
-    stack.as(token).post('/api/v1/encrypt').send({ userId, data: ['x'] });
+    stack
+      .as(token)
+      .post('/api/v1/encrypt')
+      .send({ userId, data: ['x'] });
 
   before(async () => {
     issuer = await new TestIssuer().start();
@@ -169,7 +179,10 @@ describe('authentication — claims checked on the Cognito path (own JWKS)', () 
     const other = await call(bound, '43');
     assert.equal(other.status, 403);
     assert.equal(other.body.code, 'AUTH002');
-    const read = await stack.http().get('/api/v1/keys/43').auth(issuer.token({ 'custom:user_id': '42', scope: 'keys:read' }), { type: 'bearer' });
+    const read = await stack
+      .http()
+      .get('/api/v1/keys/43')
+      .auth(issuer.token({ 'custom:user_id': '42', scope: 'keys:read' }), { type: 'bearer' });
     assert.equal(read.body.code, 'AUTH002');
   });
 });

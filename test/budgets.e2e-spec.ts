@@ -32,21 +32,36 @@ for (const definition of STACKS) {
       const admin = await on.identity(`admin-${randomUUID()}`, ['keys:write', 'encrypt']);
       for (const userId of PEOPLE) {
         assert.equal((await on.as(admin).post('/api/v1/keys').send({ userId })).status, 201);
-        ciphertexts.set(userId, (await on.as(admin).post('/api/v1/encrypt').send({ userId, data: [`secret of ${userId}`] })).body.encryptedData);
+        ciphertexts.set(
+          userId,
+          (
+            await on
+              .as(admin)
+              .post('/api/v1/encrypt')
+              .send({ userId, data: [`secret of ${userId}`] })
+          ).body.encryptedData,
+        );
       }
     }
 
     /** A new caller, with its own `sub`. */
-    const caller = (permissions: Parameters<Stack['identity']>[1] = ['decrypt', 'rotate']) => stack.identity(`reader-${randomUUID()}`, permissions);
+    const caller = (permissions: Parameters<Stack['identity']>[1] = ['decrypt', 'rotate']) =>
+      stack.identity(`reader-${randomUUID()}`, permissions);
     const on = (url: string, token: string) => request.agent(url).auth(token, { type: 'bearer' });
     const replicaUrl = () => {
       const { port } = replica.getHttpServer().address() as { port: number };
       return `http://127.0.0.1:${port}`;
     };
     const decrypt = (url: string, token: string, userId: string, headers: Record<string, string> = {}) =>
-      on(url, token).post('/api/v1/decrypt').set(headers).send({ userId, data: ciphertexts.get(userId) });
+      on(url, token)
+        .post('/api/v1/decrypt')
+        .set(headers)
+        .send({ userId, data: ciphertexts.get(userId) });
     const exceeded = (userId: string) =>
-      stack.query(`SELECT outcome, error_code, details FROM audit_events WHERE action = 'budget.exceeded' AND target_user_id = $1 ORDER BY occurred_at`, [userId]);
+      stack.query(
+        `SELECT outcome, error_code, details FROM audit_events WHERE action = 'budget.exceeded' AND target_user_id = $1 ORDER BY occurred_at`,
+        [userId],
+      );
     async function exceededCount(url: string, outcome: string): Promise<number> {
       const text = (await request(url).get('/metrics')).text;
       const line = text.split('\n').find((l) => l.startsWith(`pii_api_decrypt_budget_exceeded_total{outcome="${outcome}"}`));
@@ -65,17 +80,30 @@ for (const definition of STACKS) {
       assert.equal(refused.body.code, 'RATE002');
       assert.ok(!JSON.stringify(refused.body).includes('secret of'), 'no data in the refusal');
       const retryAfter = Number(refused.headers['retry-after']);
-      assert.ok(retryAfter >= 3590 && retryAfter <= 3600, `Retry-After ${refused.headers['retry-after']}: when the oldest person leaves the hour`);
+      assert.ok(
+        retryAfter >= 3590 && retryAfter <= 3600,
+        `Retry-After ${refused.headers['retry-after']}: when the oldest person leaves the hour`,
+      );
       assert.equal(await exceededCount(replicaUrl(), 'refused'), refusedBefore + 1);
 
       // The other routes count against the same budget, on either replica.
-      const rewrap = await on(stack.url, token).post('/api/v1/rewrap').send({ userId: PEOPLE[4], data: ciphertexts.get(PEOPLE[4]) });
+      const rewrap = await on(stack.url, token)
+        .post('/api/v1/rewrap')
+        .send({ userId: PEOPLE[4], data: ciphertexts.get(PEOPLE[4]) });
       assert.equal(rewrap.body.code, 'RATE002');
       // People already counted stay readable.
       assert.equal((await decrypt(stack.url, token, PEOPLE[0])).status, 200);
 
       const events = await exceeded(PEOPLE[3]);
-      assert.ok(events.some((e) => e.outcome === 'denied' && e.error_code === 'RATE002' && e.details.budget === BUDGET && e.details.route === 'POST /api/v1/decrypt'));
+      assert.ok(
+        events.some(
+          (e) =>
+            e.outcome === 'denied' &&
+            e.error_code === 'RATE002' &&
+            e.details.budget === BUDGET &&
+            e.details.route === 'POST /api/v1/decrypt',
+        ),
+      );
     });
 
     it('counts one person’s many requests as one person', async () => {
@@ -115,7 +143,11 @@ for (const definition of STACKS) {
 
     it('keeps enforcing the budget in memory while Redis is down', async () => {
       // Nothing listens on port 1: Redis is configured and never answers.
-      const down = await definition.start({ REDIS_URL: 'redis://127.0.0.1:1', REDIS_TIMEOUT_MS: '100', DECRYPT_SUBJECT_BUDGET: String(BUDGET) });
+      const down = await definition.start({
+        REDIS_URL: 'redis://127.0.0.1:1',
+        REDIS_TIMEOUT_MS: '100',
+        DECRYPT_SUBJECT_BUDGET: String(BUDGET),
+      });
       try {
         await createPeople(down);
         const token = await down.identity(`reader-${randomUUID()}`, ['decrypt']);

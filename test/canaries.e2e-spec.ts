@@ -16,7 +16,8 @@ for (const definition of STACKS) {
       admin = await stack.token();
       operator = await stack.identity('security-operator', ['canaries:write']);
       reader = await stack.identity('billing-service', ['encrypt', 'decrypt', 'rotate', 'translate', 'grants:write', 'grants:approve']);
-      for (const userId of ['8001', '8002', '8003']) assert.equal((await stack.as(admin).post('/api/v1/keys').send({ userId })).status, 201);
+      for (const userId of ['8001', '8002', '8003'])
+        assert.equal((await stack.as(admin).post('/api/v1/keys').send({ userId })).status, 201);
     });
     after(() => stack?.close());
 
@@ -25,9 +26,13 @@ for (const definition of STACKS) {
       assert.equal(response.status, 201, JSON.stringify(response.body));
       return response.body.canaries;
     }
-    const encrypt = async (userId: string, data: string[]) => (await stack.as(reader).post('/api/v1/encrypt').send({ userId, data })).body.encryptedData as string[];
+    const encrypt = async (userId: string, data: string[]) =>
+      (await stack.as(reader).post('/api/v1/encrypt').send({ userId, data })).body.encryptedData as string[];
     const tripped = (canaryId: string) =>
-      stack.query(`SELECT actor_sub, outcome, error_code, details FROM audit_events WHERE action = 'canary.tripped' AND details->>'canaryId' = $1`, [canaryId]);
+      stack.query(
+        `SELECT actor_sub, outcome, error_code, details FROM audit_events WHERE action = 'canary.tripped' AND details->>'canaryId' = $1`,
+        [canaryId],
+      );
     async function trippedCount(route: string): Promise<number> {
       const text = (await stack.http().get('/metrics')).text;
       const line = text.split('\n').find((l) => l.startsWith(`pii_api_canary_tripped_total{route="${route}"}`));
@@ -57,7 +62,10 @@ for (const definition of STACKS) {
       const [canary] = await plant('8001');
       const real = await encrypt('8001', ['Jane Doe', '046 454 286']);
       const before = await trippedCount('POST /api/v1/decrypt');
-      const response = await stack.as(reader).post('/api/v1/decrypt').send({ userId: '8001', data: [real[0], canary.ciphertext, real[1]] });
+      const response = await stack
+        .as(reader)
+        .post('/api/v1/decrypt')
+        .send({ userId: '8001', data: [real[0], canary.ciphertext, real[1]] });
       assert.equal(response.status, 400);
       assert.equal(response.body.code, 'ENC002');
       assert.equal(response.body.message, UNAUTHENTIC('data[1]'));
@@ -65,7 +73,10 @@ for (const definition of STACKS) {
       assert.equal(JSON.stringify(response.body).includes(canary.id), false, 'the answer never names the canary');
 
       const tampered = `${real[1].slice(0, -4)}AAAA`;
-      const refusedTampered = await stack.as(reader).post('/api/v1/decrypt').send({ userId: '8001', data: [real[0], tampered] });
+      const refusedTampered = await stack
+        .as(reader)
+        .post('/api/v1/decrypt')
+        .send({ userId: '8001', data: [real[0], tampered] });
       assert.deepEqual(Object.keys(refusedTampered.body).sort(), Object.keys(response.body).sort());
       await assertTripped(canary.id, 'POST /api/v1/decrypt', before);
     });
@@ -82,7 +93,10 @@ for (const definition of STACKS) {
       const [forRotate, forRewrap] = await plant('8002', 2);
       const real = await encrypt('8002', ['account 0012']);
       let before = await trippedCount('POST /api/v1/rotate');
-      const rotate = await stack.as(reader).post('/api/v1/rotate').send({ userId: '8002', data: { name: real[0], notes: [forRotate.ciphertext] } });
+      const rotate = await stack
+        .as(reader)
+        .post('/api/v1/rotate')
+        .send({ userId: '8002', data: { name: real[0], notes: [forRotate.ciphertext] } });
       assert.equal(rotate.status, 400);
       assert.equal(rotate.body.code, 'ENC002');
       assert.equal(rotate.body.message, UNAUTHENTIC('data.notes[0]'));
@@ -91,7 +105,10 @@ for (const definition of STACKS) {
       assert.equal(row.key_version, 1, 'no key was rotated');
 
       before = await trippedCount('POST /api/v1/rewrap');
-      const rewrap = await stack.as(reader).post('/api/v1/rewrap').send({ userId: '8002', data: [forRewrap.ciphertext] });
+      const rewrap = await stack
+        .as(reader)
+        .post('/api/v1/rewrap')
+        .send({ userId: '8002', data: [forRewrap.ciphertext] });
       assert.equal(rewrap.status, 400);
       assert.equal(rewrap.body.message, UNAUTHENTIC('data[0]'));
       await assertTripped(forRewrap.id, 'POST /api/v1/rewrap', before);
@@ -99,12 +116,18 @@ for (const definition of STACKS) {
 
     it('trips on /translate', async () => {
       const approver = await stack.identity('compliance-officer', ['grants:approve']);
-      const grant = await stack.as(reader).post('/api/v1/grants').send({ fromUserId: '8003', toUserId: '8001', reason: 'Executor of the estate' });
+      const grant = await stack
+        .as(reader)
+        .post('/api/v1/grants')
+        .send({ fromUserId: '8003', toUserId: '8001', reason: 'Executor of the estate' });
       assert.equal(grant.status, 201, JSON.stringify(grant.body));
       assert.equal((await stack.as(approver).post(`/api/v1/grants/${grant.body.id}/approve`)).body.state, 'active');
       const [canary] = await plant('8003');
       const before = await trippedCount('POST /api/v1/translate');
-      const response = await stack.as(reader).post('/api/v1/translate').send({ fromUserId: '8003', toUserId: '8001', data: { will: canary.ciphertext } });
+      const response = await stack
+        .as(reader)
+        .post('/api/v1/translate')
+        .send({ fromUserId: '8003', toUserId: '8001', data: { will: canary.ciphertext } });
       assert.equal(response.status, 400);
       assert.equal(response.body.message, UNAUTHENTIC('data.will'));
       await assertTripped(canary.id, 'POST /api/v1/translate', before);
@@ -117,7 +140,10 @@ for (const definition of STACKS) {
       if (other) {
         const url = await other.getUrl();
         const { default: request } = await import('supertest');
-        const response = await request(url.replace('[::1]', '127.0.0.1')).post('/api/v1/decrypt').auth(admin, { type: 'bearer' }).send({ userId: '8001', data: [canary.ciphertext] });
+        const response = await request(url.replace('[::1]', '127.0.0.1'))
+          .post('/api/v1/decrypt')
+          .auth(admin, { type: 'bearer' })
+          .send({ userId: '8001', data: [canary.ciphertext] });
         assert.equal(response.body.code, 'ENC002');
         assert.equal((await tripped(canary.id)).length, 1);
       }
@@ -125,7 +151,10 @@ for (const definition of STACKS) {
       assert.deepEqual(retired.body, { id: canary.id, retired: true });
       assert.equal((await stack.as(operator).delete(`/api/v1/canaries/${canary.id}`)).body.code, 'CANARY001');
       assert.equal((await stack.as(operator).delete('/api/v1/canaries/not-a-uuid')).body.code, 'CANARY001');
-      const decrypted = await stack.as(admin).post('/api/v1/decrypt').send({ userId: '8001', data: [canary.ciphertext] });
+      const decrypted = await stack
+        .as(admin)
+        .post('/api/v1/decrypt')
+        .send({ userId: '8001', data: [canary.ciphertext] });
       assert.equal(decrypted.status, 200);
       assert.equal(typeof decrypted.body.decryptedData[0], 'string');
     });

@@ -53,7 +53,10 @@ for (const definition of STACKS) {
       assert.equal(translated.status, 200);
       assert.doesNotMatch(translated.text, new RegExp(MARKER));
       const out = translated.body.translatedData;
-      assert.deepEqual({ ...out, will: 0, accounts: [{ ...out.accounts[0], number: 0 }] }, { ...data, will: 0, accounts: [{ ...data.accounts[0], number: 0 }] });
+      assert.deepEqual(
+        { ...out, will: 0, accounts: [{ ...out.accounts[0], number: 0 }] },
+        { ...data, will: 0, accounts: [{ ...data.accounts[0], number: 0 }] },
+      );
       const asDelegate = await as(admin).post('decrypt', { userId: '77', data: [out.will, out.accounts[0].number] });
       assert.deepEqual(asDelegate.body.decryptedData, [MARKER, 'account 0012']);
       const asPerson = await as(admin).post('decrypt', { userId: '42', data: [out.will] });

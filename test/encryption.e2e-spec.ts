@@ -27,10 +27,8 @@ for (const definition of STACKS) {
   describe(`encrypt and decrypt — ${definition.name}`, () => {
     let stack: Stack;
     let token: string;
-    const encrypt = (userId: string, data: unknown) =>
-      stack.as(token).post('/api/v1/encrypt').send({ userId, data });
-    const decrypt = (userId: string, data: unknown) =>
-      stack.as(token).post('/api/v1/decrypt').send({ userId, data });
+    const encrypt = (userId: string, data: unknown) => stack.as(token).post('/api/v1/encrypt').send({ userId, data });
+    const decrypt = (userId: string, data: unknown) => stack.as(token).post('/api/v1/decrypt').send({ userId, data });
 
     before(async () => {
       stack = await definition.start();
@@ -75,14 +73,20 @@ for (const definition of STACKS) {
     });
 
     it('refuses more than 1,000 items with ENC001', async () => {
-      const response = await encrypt('42', Array.from({ length: 1001 }, () => 'x'));
+      const response = await encrypt(
+        '42',
+        Array.from({ length: 1001 }, () => 'x'),
+      );
       assert.equal(response.status, 400);
       assert.equal(response.body.code, 'ENC001');
       assert.match(response.body.message, /1001 items; at most 1000/);
     });
 
     it('refuses a body over 1 MiB with 413', async () => {
-      const response = await encrypt('42', Array.from({ length: 20 }, () => 'x'.repeat(60_000)));
+      const response = await encrypt(
+        '42',
+        Array.from({ length: 20 }, () => 'x'.repeat(60_000)),
+      );
       assert.equal(response.status, 413);
       assert.equal(response.body.code, 'ENC001');
     });

@@ -23,15 +23,14 @@ for (const definition of STACKS) {
     });
 
     it('yields exactly one key when many create calls for one user race', async () => {
-      const responses = await Promise.all(
-        Array.from({ length: 8 }, () =>
-          stack.as(token).post('/api/v1/keys').send({ userId: '1002' }),
-        ),
-      );
+      const responses = await Promise.all(Array.from({ length: 8 }, () => stack.as(token).post('/api/v1/keys').send({ userId: '1002' })));
       assert.deepEqual(responses.map((r) => r.status).sort(), [200, 200, 200, 200, 200, 200, 200, 201]);
       assert.equal(responses.filter((r) => r.body.created).length, 1);
       const rows = await stack.query(`SELECT key_version FROM user_keys WHERE user_id = 1002`);
-      assert.deepEqual(rows.map((r) => r.key_version), [1]);
+      assert.deepEqual(
+        rows.map((r) => r.key_version),
+        [1],
+      );
     });
 
     it('shows metadata and the public key PEM, never private material', async () => {
@@ -43,7 +42,10 @@ for (const definition of STACKS) {
       assert.equal(response.body.algorithm, 'RSA-OAEP-256');
       assert.equal(response.body.modulusBits, 2048);
       assert.equal(createPublicKey(response.body.publicKey).asymmetricKeyType, 'rsa');
-      assert.deepEqual(response.body.versions.map((v: { keyVersion: number; status: string }) => [v.keyVersion, v.status]), [[1, 'current']]);
+      assert.deepEqual(
+        response.body.versions.map((v: { keyVersion: number; status: string }) => [v.keyVersion, v.status]),
+        [[1, 'current']],
+      );
       assert.doesNotMatch(response.text, /PRIVATE|sealed/i);
     });
 

@@ -15,7 +15,9 @@ const urlOf = (app: NestExpressApplication) => `http://127.0.0.1:${(app.getHttpS
  * What an operator sets to move to a new key: on the aws stack a new KMS key with the old one
  * listed as previous; on the embedded stack a new local master key file with the old one listed.
  */
-async function newKeySettings(stack: Stack): Promise<{ migrate: Environment; onlyNew: Environment; replicas: 1 | 2; disableOld: () => Promise<void> }> {
+async function newKeySettings(
+  stack: Stack,
+): Promise<{ migrate: Environment; onlyNew: Environment; replicas: 1 | 2; disableOld: () => Promise<void> }> {
   const moto = (stack as Stack & { moto?: Moto }).moto;
   if (moto) {
     const oldKey = stack.env.KMS_KEY_ID;
@@ -55,7 +57,11 @@ for (const definition of STACKS) {
         for (let version = 1; version <= VERSIONS; version++) {
           if (version > 1) await stack.as(token).post('/api/v1/rotate').send({ userId, data: [] }).expect(200);
           const plaintext = `user ${userId} version ${version}`;
-          const { body } = await stack.as(token).post('/api/v1/encrypt').send({ userId, data: [plaintext] }).expect(200);
+          const { body } = await stack
+            .as(token)
+            .post('/api/v1/encrypt')
+            .send({ userId, data: [plaintext] })
+            .expect(200);
           items.push({ ciphertext: body.encryptedData[0], plaintext });
         }
         written.set(userId, items);
@@ -71,7 +77,10 @@ for (const definition of STACKS) {
           .auth(token, { type: 'bearer' })
           .send({ userId, data: items.map((item) => item.ciphertext) });
         assert.equal(status, 200, `decrypt of user ${userId}: ${JSON.stringify(body)}`);
-        assert.deepEqual(body.decryptedData, items.map((item) => item.plaintext));
+        assert.deepEqual(
+          body.decryptedData,
+          items.map((item) => item.plaintext),
+        );
       }
     }
 
@@ -101,7 +110,10 @@ for (const definition of STACKS) {
       assert.equal(before.migration, null);
       assert.equal(before.complete, false);
       const toMove = before.remaining.total;
-      assert.ok(before.remaining.userKeys >= USERS && before.remaining.userKeyHistory >= USERS * (VERSIONS - 1), JSON.stringify(before.remaining));
+      assert.ok(
+        before.remaining.userKeys >= USERS && before.remaining.userKeyHistory >= USERS * (VERSIONS - 1),
+        JSON.stringify(before.remaining),
+      );
 
       const started = await request(a).post('/api/v1/admin/kms-migration').auth(token, { type: 'bearer' }).expect(201);
       assert.equal(started.body.started, true);
@@ -132,7 +144,9 @@ for (const definition of STACKS) {
       let events: Array<Record<string, any>> = [];
       for (let tries = 0; tries < 50 && !events.some((e) => e.action === 'kms-migration.finish'); tries++) {
         await new Promise((resolve) => setTimeout(resolve, 100));
-        events = await stack.query(`SELECT action, outcome, details FROM audit_events WHERE action LIKE 'kms-migration.%' ORDER BY occurred_at`);
+        events = await stack.query(
+          `SELECT action, outcome, details FROM audit_events WHERE action LIKE 'kms-migration.%' ORDER BY occurred_at`,
+        );
       }
       assert.ok(events.some((e) => e.action === 'kms-migration.start' && e.outcome === 'success'));
       const finish = events.find((e) => e.action === 'kms-migration.finish');
@@ -153,6 +167,5 @@ for (const definition of STACKS) {
       }
       await decryptEverything(onlyNew);
     });
-
   });
 }

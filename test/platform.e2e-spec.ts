@@ -45,7 +45,10 @@ describe('errors, request ids and docs — embedded stack', () => {
   });
 
   it('refuses a body that is not a JSON object', async () => {
-    const response = await stack.as(await stack.token()).post('/api/v1/keys').send([{ userId: '1' }]);
+    const response = await stack
+      .as(await stack.token())
+      .post('/api/v1/keys')
+      .send([{ userId: '1' }]);
     assert.equal(response.body.code, 'ENC001');
     assert.match(response.body.message, /JSON object/);
   });
@@ -55,7 +58,13 @@ describe('errors, request ids and docs — embedded stack', () => {
     assert.equal(ui.status, 200);
     assert.match(ui.text, /swagger-ui/i);
     const { body: openapi } = await stack.http().get('/docs-json');
-    for (const [path, method] of [['/api/v1/keys', 'post'], ['/api/v1/keys/{userId}', 'get'], ['/api/v1/encrypt', 'post'], ['/api/v1/decrypt', 'post'], ['/health/ready', 'get']]) {
+    for (const [path, method] of [
+      ['/api/v1/keys', 'post'],
+      ['/api/v1/keys/{userId}', 'get'],
+      ['/api/v1/encrypt', 'post'],
+      ['/api/v1/decrypt', 'post'],
+      ['/health/ready', 'get'],
+    ]) {
       assert.ok(openapi.paths[path]?.[method], `${method} ${path} documented`);
     }
     const encrypt = openapi.paths['/api/v1/encrypt'].post;
@@ -142,7 +151,10 @@ describe('start-up', () => {
 
   it('npm run token prints a token alone on the last line, which the service accepts', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'pii-api-token-'));
-    const result = spawnSync(process.execPath, [compiled('cli/token.js')], { env: { PATH: process.env.PATH!, DATA_DIR: dataDir }, encoding: 'utf8' });
+    const result = spawnSync(process.execPath, [compiled('cli/token.js')], {
+      env: { PATH: process.env.PATH!, DATA_DIR: dataDir },
+      encoding: 'utf8',
+    });
     assert.equal(result.status, 0, result.stderr);
     const lines = result.stdout.trim().split('\n');
     const token = lines[lines.length - 1];

@@ -11,7 +11,8 @@ describe('unsealed private key cache — PostgreSQL + KMS on moto_server', () =>
   let replicaB: request.Agent;
   let uncached: request.Agent;
   let token: string;
-  const call = (agent: request.Agent, path: string, body: object) => agent.post(`/api/v1/${path}`).auth(token, { type: 'bearer' }).send(body);
+  const call = (agent: request.Agent, path: string, body: object) =>
+    agent.post(`/api/v1/${path}`).auth(token, { type: 'bearer' }).send(body);
   const kmsDecrypts = () => proxy.calls.filter((c) => c === 'Decrypt').length;
 
   before(async () => {

@@ -18,7 +18,11 @@ interface Jwks {
 const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
 const parts = (receipt: string) => {
   const [header, payload, signature] = receipt.split('.');
-  return { header: JSON.parse(Buffer.from(header, 'base64url').toString()), payload: JSON.parse(Buffer.from(payload, 'base64url').toString()), signature };
+  return {
+    header: JSON.parse(Buffer.from(header, 'base64url').toString()),
+    payload: JSON.parse(Buffer.from(payload, 'base64url').toString()),
+    signature,
+  };
 };
 
 /** The check any verifier can make with node:crypto alone, independently of the service's JOSE library. */
@@ -96,11 +100,21 @@ for (const definition of STACKS) {
       assert.equal(payload.destroyedAt, response.body.destroyedAt);
       assert.deepEqual(
         payload.versions,
-        sealed.map((row) => ({ keyVersion: row.key_version, sealedPrivateKeySha256: createHash('sha256').update(row.sealed).digest('hex') })),
+        sealed.map((row) => ({
+          keyVersion: row.key_version,
+          sealedPrivateKeySha256: createHash('sha256').update(row.sealed).digest('hex'),
+        })),
       );
-      const [event] = await stack.query(`SELECT action, outcome, target_user_id, hash FROM audit_events WHERE id = $1`, [payload.auditEvent.id]);
-      assert.deepEqual({ ...event, hash: event.hash.trim() }, { action: 'key.delete', outcome: 'success', target_user_id: '7001', hash: payload.auditEvent.hash });
-      const success = await stack.query(`SELECT id FROM audit_events WHERE action = 'key.delete' AND target_user_id = 7001 AND outcome = 'success'`);
+      const [event] = await stack.query(`SELECT action, outcome, target_user_id, hash FROM audit_events WHERE id = $1`, [
+        payload.auditEvent.id,
+      ]);
+      assert.deepEqual(
+        { ...event, hash: event.hash.trim() },
+        { action: 'key.delete', outcome: 'success', target_user_id: '7001', hash: payload.auditEvent.hash },
+      );
+      const success = await stack.query(
+        `SELECT id FROM audit_events WHERE action = 'key.delete' AND target_user_id = 7001 AND outcome = 'success'`,
+      );
       assert.equal(success.length, 1, 'one success event for the operation, the one the receipt names');
       assert.equal(cli(receipt, await keysPublished()).status, 0, 'npm run verify-receipt accepts it');
     });
@@ -120,7 +134,10 @@ for (const definition of STACKS) {
       const second = await stack.as(token).delete('/api/v1/keys/7003');
       assert.equal(second.status, 200);
       assert.notEqual(second.body.receipt, first.body.receipt);
-      assert.deepEqual(parts(second.body.receipt).payload.versions.map((v: { keyVersion: number }) => v.keyVersion), [2]);
+      assert.deepEqual(
+        parts(second.body.receipt).payload.versions.map((v: { keyVersion: number }) => v.keyVersion),
+        [2],
+      );
     });
 
     it('rejects a tampered receipt', async () => {
@@ -156,7 +173,10 @@ for (const definition of STACKS) {
       let newKid: string;
       if (definition === awsStack) {
         // The operator command, against the same database and KMS key as the service.
-        const run = spawnSync(process.execPath, [ROTATE_CLI, 'rotate'], { encoding: 'utf8', env: { ...process.env, ...stack.env, LOG_FILE: '' } });
+        const run = spawnSync(process.execPath, [ROTATE_CLI, 'rotate'], {
+          encoding: 'utf8',
+          env: { ...process.env, ...stack.env, LOG_FILE: '' },
+        });
         assert.equal(run.status, 0, run.stderr);
         newKid = run.stdout.trim();
       } else {
@@ -172,11 +192,17 @@ for (const definition of STACKS) {
       assert.ok(verifiesWithNodeCrypto(before, jwks));
       assert.ok(verifiesWithNodeCrypto(after, jwks));
       assert.equal(cli(before, jwks).status, 0);
-      assert.deepEqual((await stack.as(token).delete('/api/v1/keys/7007')).body.receipt, before, 'a repeat still answers the original receipt');
+      assert.deepEqual(
+        (await stack.as(token).delete('/api/v1/keys/7007')).body.receipt,
+        before,
+        'a repeat still answers the original receipt',
+      );
     });
 
     it('never stores the receipt-signing private key unsealed', async () => {
-      const rows = await stack.query<{ sealed: Buffer; key_provider: string }>(`SELECT sealed_private_key AS sealed, key_provider FROM receipt_signing_keys`);
+      const rows = await stack.query<{ sealed: Buffer; key_provider: string }>(
+        `SELECT sealed_private_key AS sealed, key_provider FROM receipt_signing_keys`,
+      );
       assert.ok(rows.length >= 1);
       for (const row of rows) {
         assert.equal(row.key_provider, definition === awsStack ? 'kms' : 'local');

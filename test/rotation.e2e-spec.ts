@@ -11,7 +11,8 @@ for (const definition of STACKS) {
     let token: string;
     const post = (path: string, body: object) => stack.http().post(`/api/v1/${path}`).auth(token, { type: 'bearer' }).send(body);
     const createKey = (userId: string) => post('keys', { userId });
-    const encrypt = async (userId: string, data: string[]): Promise<string[]> => (await post('encrypt', { userId, data })).body.encryptedData;
+    const encrypt = async (userId: string, data: string[]): Promise<string[]> =>
+      (await post('encrypt', { userId, data })).body.encryptedData;
     const decrypt = (userId: string, data: string[]) => post('decrypt', { userId, data });
     const currentVersion = async (userId: string) =>
       (await stack.http().get(`/api/v1/keys/${userId}`).auth(token, { type: 'bearer' })).body.keyVersion;
@@ -98,9 +99,7 @@ for (const definition of STACKS) {
     it('lets 8 parallel rotations each succeed with its own version or get KEY002, never writing a version twice', async () => {
       await createKey('207');
       const originals = await encrypt('207', ['p1', 'p2']);
-      const responses = await Promise.all(
-        Array.from({ length: 8 }, () => post('rotate', { userId: '207', data: originals })),
-      );
+      const responses = await Promise.all(Array.from({ length: 8 }, () => post('rotate', { userId: '207', data: originals })));
       const succeeded = responses.filter((r) => r.status === 200);
       assert.ok(succeeded.length >= 1);
       for (const r of responses.filter((r) => r.status !== 200)) {
@@ -113,7 +112,10 @@ for (const definition of STACKS) {
         `SELECT key_version FROM user_key_history WHERE user_id = 207 UNION ALL SELECT key_version FROM user_keys WHERE user_id = 207`,
       );
       const stored = rows.map((r) => r.key_version).sort((x, y) => x - y);
-      assert.deepEqual(stored, Array.from({ length: succeeded.length + 1 }, (_, i) => i + 1));
+      assert.deepEqual(
+        stored,
+        Array.from({ length: succeeded.length + 1 }, (_, i) => i + 1),
+      );
       for (const r of succeeded) {
         assert.deepEqual((await decrypt('207', r.body.rotatedData)).body.decryptedData, ['p1', 'p2']);
       }
@@ -137,10 +139,13 @@ for (const definition of STACKS) {
       await post('rotate', { userId: '209', data: [], reason: 'compromise' });
       const { body } = await stack.http().get('/api/v1/keys/209').auth(token, { type: 'bearer' });
       assert.equal(body.keyVersion, 2);
-      assert.deepEqual(body.versions.map((v: any) => [v.keyVersion, v.status, v.rotationReason]), [
-        [2, 'current', undefined],
-        [1, 'retired', 'compromise'],
-      ]);
+      assert.deepEqual(
+        body.versions.map((v: any) => [v.keyVersion, v.status, v.rotationReason]),
+        [
+          [2, 'current', undefined],
+          [1, 'retired', 'compromise'],
+        ],
+      );
       assert.ok(Date.parse(body.versions[1].rotatedAt) >= Date.parse(body.versions[1].createdAt));
     });
 
@@ -313,7 +318,9 @@ describe('scheduled rotation — two replicas sharing PostgreSQL', () => {
     await stack.query(`UPDATE user_keys SET created_at = now() - interval '100 days' WHERE user_id BETWEEN 410 AND 415`);
     const replica = await stack.startAnother({ ROTATION_ENABLED: 'false' });
     const runs = await Promise.all([stack.app.get(RotationScheduler).run(), replica.get(RotationScheduler).run()]);
-    const history = await stack.query(`SELECT user_id, count(*)::int AS n FROM user_key_history WHERE user_id BETWEEN 410 AND 415 GROUP BY user_id`);
+    const history = await stack.query(
+      `SELECT user_id, count(*)::int AS n FROM user_key_history WHERE user_id BETWEEN 410 AND 415 GROUP BY user_id`,
+    );
     assert.equal(history.length, 6);
     assert.ok(history.every((row) => row.n === 1));
     assert.ok(runs.reduce((sum, run) => sum + run.rotated, 0) <= 6);

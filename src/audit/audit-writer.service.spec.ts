@@ -35,7 +35,10 @@ const config = (failOpen = false) => ({ audit: { failOpen, requirePurpose: false
 const draft = (n: number) => ({ action: 'decrypt' as const, outcome: 'success' as const, userId: '42', itemCount: n });
 const settled = (promise: Promise<unknown>) => {
   const state = { done: false };
-  promise.then(() => (state.done = true), () => (state.done = true));
+  promise.then(
+    () => (state.done = true),
+    () => (state.done = true),
+  );
   return state;
 };
 const tick = () => new Promise((resolve) => setImmediate(resolve));
@@ -66,7 +69,10 @@ describe('audit writer', () => {
     const writer = new AuditWriter(store, config());
     await Promise.all(Array.from({ length: 50 }, (_, i) => writer.append(draft(i))));
     assert.equal(store.inserts.length, 1);
-    assert.deepEqual(store.rows.map((row) => row.seq), Array.from({ length: 50 }, (_, i) => i + 1));
+    assert.deepEqual(
+      store.rows.map((row) => row.seq),
+      Array.from({ length: 50 }, (_, i) => i + 1),
+    );
     assert.ok(chainIsIntact(store.rows));
     assert.equal(logged.length, 50);
     assert.equal(JSON.parse(logged[0]).audit.hash, store.rows[0].hash);
@@ -84,7 +90,11 @@ describe('audit writer', () => {
     store.inserts[0].finish();
     await tick();
     assert.equal(first.done, true);
-    assert.equal(laterState.some((s) => s.done), false, 'not stored yet');
+    assert.equal(
+      laterState.some((s) => s.done),
+      false,
+      'not stored yet',
+    );
     assert.equal(store.inserts.length, 2);
     assert.equal(store.inserts[1].events.length, 20);
     store.inserts[1].finish();
@@ -107,7 +117,10 @@ describe('audit writer', () => {
     }
     store.autoFinish = true;
     await writer.append(draft(3));
-    assert.deepEqual(store.rows.map((row) => row.seq), [1, 2, 3]);
+    assert.deepEqual(
+      store.rows.map((row) => row.seq),
+      [1, 2, 3],
+    );
     assert.ok(chainIsIntact(store.rows));
     assert.equal(logged.length, 1, 'only stored events are logged as stored');
   });

@@ -129,7 +129,10 @@ export class AuditWriter implements BeforeApplicationShutdown {
     this.metrics?.countAuditWriteFailures(batch.length);
     if (this.config.audit.failOpen) {
       for (const pending of batch) {
-        this.logger.error({ msg: `AUDIT EVENT NOT STORED (${reason}); AUDIT_FAIL_OPEN=true lets the operation proceed`, auditLost: pending.content });
+        this.logger.error({
+          msg: `AUDIT EVENT NOT STORED (${reason}); AUDIT_FAIL_OPEN=true lets the operation proceed`,
+          auditLost: pending.content,
+        });
         pending.resolve(null);
       }
       return;

@@ -28,7 +28,10 @@ export class AuditController {
   @Get('verify')
   @RequirePermission('audit:read')
   @Audited('audit.verify', describeAuditVerify)
-  @ApiOperation({ operationId: 'verifyAuditTrail', summary: 'Walk every hash chain: ok, or the first broken link (an edited, removed or inserted event)' })
+  @ApiOperation({
+    operationId: 'verifyAuditTrail',
+    summary: 'Walk every hash chain: ok, or the first broken link (an edited, removed or inserted event)',
+  })
   @ApiOkResponse({ type: VerifyResponse })
   verify(): Promise<VerifyResponse> {
     return this.audit.verify();
@@ -44,7 +47,10 @@ export class AccessReportController {
   @Get(':userId/access-report')
   @RequirePermission('audit:read')
   @Audited('audit.report')
-  @ApiOperation({ operationId: 'getAccessReport', summary: 'Who encrypted or decrypted this person’s data, how many items, when, and for what stated purpose' })
+  @ApiOperation({
+    operationId: 'getAccessReport',
+    summary: 'Who encrypted or decrypted this person’s data, how many items, when, and for what stated purpose',
+  })
   @ApiUserIdParam()
   @ApiOkResponse({ type: AccessReport })
   @ApiErrors({ ENC001: 'invalid userId, from or to (named), from later than to, or an unknown query parameter' })

@@ -33,10 +33,13 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
       secretOrKeyProvider: (_request: unknown, rawToken: string, done: (err: unknown, key?: string) => void) => {
         const header = decode(rawToken, { complete: true })?.header;
         if (header?.alg !== 'RS256') return done(new ApiError('AUTH001', 'Token must be signed with RS256'));
-        signingKeys.publicKeyFor(header.kid).then(publicKeyObject).then(
-          (key) => done(null, key as unknown as string),
-          () => done(new ApiError('AUTH001', 'Token is signed by an unknown key')),
-        );
+        signingKeys
+          .publicKeyFor(header.kid)
+          .then(publicKeyObject)
+          .then(
+            (key) => done(null, key as unknown as string),
+            () => done(new ApiError('AUTH001', 'Token is signed by an unknown key')),
+          );
       },
     });
   }

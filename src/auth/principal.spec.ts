@@ -13,10 +13,7 @@ describe('permissions from token claims', () => {
   });
 
   it('adds Cognito groups named after permissions, and groups mapped by configuration', () => {
-    const granted = permissionsFromClaims(
-      { 'cognito:groups': ['encrypt', 'auditors', 'unrelated'] },
-      { auditors: ['audit:read'] },
-    );
+    const granted = permissionsFromClaims({ 'cognito:groups': ['encrypt', 'auditors', 'unrelated'] }, { auditors: ['audit:read'] });
     assert.deepEqual([...granted].sort(), ['audit:read', 'encrypt']);
   });
 
@@ -25,7 +22,10 @@ describe('permissions from token claims', () => {
   });
 
   it('binds the principal to the configured user-id claim when present', () => {
-    const bound = principalFromClaims({ sub: 's', client_id: 'c', 'custom:user_id': '42' }, { groupPermissions: {}, userIdClaim: 'custom:user_id' });
+    const bound = principalFromClaims(
+      { sub: 's', client_id: 'c', 'custom:user_id': '42' },
+      { groupPermissions: {}, userIdClaim: 'custom:user_id' },
+    );
     assert.equal(bound.actsForUserId, '42');
     const unbound = principalFromClaims({ sub: 's', client_id: 'c' }, { groupPermissions: {}, userIdClaim: 'custom:user_id' });
     assert.equal(unbound.actsForUserId, undefined);

@@ -28,10 +28,7 @@ export interface AccessTokenClaims {
  * stripped, plus its Cognito groups: a group named after a permission grants it, and
  * AUTH_GROUP_PERMISSIONS maps other group names to permissions.
  */
-export function permissionsFromClaims(
-  claims: AccessTokenClaims,
-  groupPermissions: Record<string, readonly Permission[]>,
-): Set<Permission> {
+export function permissionsFromClaims(claims: AccessTokenClaims, groupPermissions: Record<string, readonly Permission[]>): Set<Permission> {
   const granted = new Set<Permission>();
   const scopes = typeof claims.scope === 'string' ? claims.scope.split(/\s+/) : [];
   for (const scope of scopes) {

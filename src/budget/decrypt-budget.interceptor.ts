@@ -55,16 +55,43 @@ export class DecryptBudgetInterceptor implements NestInterceptor {
     const window = { budget, windowSeconds: this.budget.windowSeconds, route };
     if (count.admitted) {
       this.metrics.countBudgetExceeded('break_glass');
-      this.logger.error({ msg: 'Decrypt budget exceeded under break-glass: allowed', caller: facts.actor, ...window, requestId: facts.requestId });
-      await this.audit.append({ ...facts, userId: person, action: 'budget.exceeded', outcome: 'success', details: { ...window, breakGlassReason: reason } });
+      this.logger.error({
+        msg: 'Decrypt budget exceeded under break-glass: allowed',
+        caller: facts.actor,
+        ...window,
+        requestId: facts.requestId,
+      });
+      await this.audit.append({
+        ...facts,
+        userId: person,
+        action: 'budget.exceeded',
+        outcome: 'success',
+        details: { ...window, breakGlassReason: reason },
+      });
       return;
     }
     this.metrics.countBudgetExceeded('refused');
-    this.logger.error({ msg: 'Decrypt budget exceeded: refused; the caller reads more distinct people than it should', caller: facts.actor, ...window, requestId: facts.requestId });
-    await this.audit.append({ ...facts, userId: person, action: 'budget.exceeded', outcome: 'denied', errorCode: 'RATE002', details: window });
-    throw new ApiError('RATE002', `Decrypt budget exceeded: this caller read ${budget} distinct people in ${this.budget.windowSeconds} s; retry later`, {
-      headers: { 'Retry-After': String(count.retryAfterSeconds) },
+    this.logger.error({
+      msg: 'Decrypt budget exceeded: refused; the caller reads more distinct people than it should',
+      caller: facts.actor,
+      ...window,
+      requestId: facts.requestId,
     });
+    await this.audit.append({
+      ...facts,
+      userId: person,
+      action: 'budget.exceeded',
+      outcome: 'denied',
+      errorCode: 'RATE002',
+      details: window,
+    });
+    throw new ApiError(
+      'RATE002',
+      `Decrypt budget exceeded: this caller read ${budget} distinct people in ${this.budget.windowSeconds} s; retry later`,
+      {
+        headers: { 'Retry-After': String(count.retryAfterSeconds) },
+      },
+    );
   }
 }
 
@@ -73,7 +100,10 @@ function breakGlassReason(request: Request): string | undefined {
   const value = request.headers[BREAK_GLASS_HEADER.toLowerCase()];
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || !BREAK_GLASS_REASON_PATTERN.test(value)) {
-    throw new ApiError('ENC001', `${BREAK_GLASS_HEADER} must be 1 to ${MAX_BREAK_GLASS_REASON_LENGTH} printable ASCII characters, not only spaces`);
+    throw new ApiError(
+      'ENC001',
+      `${BREAK_GLASS_HEADER} must be 1 to ${MAX_BREAK_GLASS_REASON_LENGTH} printable ASCII characters, not only spaces`,
+    );
   }
   return value;
 }

@@ -16,7 +16,13 @@ function decoyPlaintext(): string {
   return Array.from(bytes, (byte) => ALPHABET[byte % ALPHABET.length]).join('');
 }
 
-const view = (row: CanaryRow): CanaryView => ({ id: row.id, userId: row.userId, label: row.label, createdBy: row.createdBy, createdAt: row.createdAt.toISOString() });
+const view = (row: CanaryRow): CanaryView => ({
+  id: row.id,
+  userId: row.userId,
+  label: row.label,
+  createdBy: row.createdBy,
+  createdAt: row.createdAt.toISOString(),
+});
 
 /** Canary ciphertexts: created under a real user's key, one data key each, recognised by it. */
 @Injectable()

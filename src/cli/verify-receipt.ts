@@ -32,7 +32,9 @@ async function main(): Promise<number> {
   const keys = createLocalJWKSet(await loadKeySet(jwksSource));
   try {
     const { payload, protectedHeader } = await compactVerify(receipt, keys, { algorithms: ['EdDSA'] });
-    process.stdout.write(`${JSON.stringify({ valid: true, kid: protectedHeader.kid, payload: JSON.parse(new TextDecoder().decode(payload)) }, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ valid: true, kid: protectedHeader.kid, payload: JSON.parse(new TextDecoder().decode(payload)) }, null, 2)}\n`,
+    );
     return 0;
   } catch (error) {
     let kid: string | undefined;

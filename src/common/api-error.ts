@@ -25,8 +25,7 @@ export class ApiError extends Error {
   readonly headers: Record<string, string>;
 }
 
-export const keyNotFound = (userId: string): ApiError =>
-  new ApiError('KEY001', `No active key for user ${userId}`);
+export const keyNotFound = (userId: string): ApiError => new ApiError('KEY001', `No active key for user ${userId}`);
 
 export const invalidInput = (message: string): ApiError => new ApiError('ENC001', message);
 

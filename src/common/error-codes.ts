@@ -12,10 +12,19 @@ export const ERROR_CODES = {
   GRANT002: { status: HttpStatus.CONFLICT, summary: 'The grant can no longer change (revoked or expired)' },
   IDX001: { status: HttpStatus.NOT_FOUND, summary: 'No such blind index' },
   IDX002: { status: HttpStatus.CONFLICT, summary: 'The blind index exists with another definition' },
-  IDX003: { status: HttpStatus.CONFLICT, summary: 'The blind index is not in the rotation state this needs (one rotation at a time; nothing to finish)' },
-  IDX004: { status: HttpStatus.BAD_REQUEST, summary: 'Leakage budget: the output size would make the index unique for its cardinality (ask for exactMatch)' },
+  IDX003: {
+    status: HttpStatus.CONFLICT,
+    summary: 'The blind index is not in the rotation state this needs (one rotation at a time; nothing to finish)',
+  },
+  IDX004: {
+    status: HttpStatus.BAD_REQUEST,
+    summary: 'Leakage budget: the output size would make the index unique for its cardinality (ask for exactMatch)',
+  },
   RATE001: { status: HttpStatus.TOO_MANY_REQUESTS, summary: 'Rate limit exceeded' },
-  RATE002: { status: HttpStatus.TOO_MANY_REQUESTS, summary: 'Decrypt budget exceeded: this caller read too many distinct people’s data in the window' },
+  RATE002: {
+    status: HttpStatus.TOO_MANY_REQUESTS,
+    summary: 'Decrypt budget exceeded: this caller read too many distinct people’s data in the window',
+  },
   CANARY001: { status: HttpStatus.NOT_FOUND, summary: 'No live canary has this id' },
   ROUTE001: { status: HttpStatus.NOT_FOUND, summary: 'No such route' },
   ROUTE002: { status: HttpStatus.METHOD_NOT_ALLOWED, summary: 'The route does not take this method (Allow lists those it takes)' },

@@ -40,9 +40,7 @@ export class HttpExceptionFilter implements ExceptionFilter {
     if (exception instanceof NotFoundException && answerOtherMethod(request, response, this.methodsAt)) return;
     const error = toApiError(exception);
     if (error.status >= 500) {
-      this.logger.error(
-        `${request.method} ${request.route?.path ?? 'unmatched'} failed with ${error.code}: ${describeCause(exception)}`,
-      );
+      this.logger.error(`${request.method} ${request.route?.path ?? 'unmatched'} failed with ${error.code}: ${describeCause(exception)}`);
     }
     if (!this.hook) return send(request, response, error);
     void this.hook
@@ -94,9 +92,7 @@ function fromHttpException(exception: HttpException): ApiError {
   const status = exception.getStatus();
   const known = FRAMEWORK_ERRORS[status];
   if (known) return new ApiError(known.code, known.message, { status });
-  return status >= 500
-    ? new ApiError('SYS001', 'Unexpected error')
-    : new ApiError('ENC001', 'Invalid request', { status });
+  return status >= 500 ? new ApiError('SYS001', 'Unexpected error') : new ApiError('ENC001', 'Invalid request', { status });
 }
 
 /**

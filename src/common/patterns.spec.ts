@@ -39,11 +39,17 @@ describe('number-bounded patterns', () => {
   it('accepts base64url text exactly when it is the one canonical spelling of its bytes', () => {
     const canonical = (text: string) => /^[A-Za-z0-9_-]*$/.test(text) && Buffer.from(text, 'base64url').toString('base64url') === text;
     fc.assert(
-      fc.property(fc.oneof(fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b).toString('base64url')), fc.string({ unit: fc.constantFrom(...'AQgwBb_-=+/ 09'), maxLength: 12 })), (text) => {
-        assert.equal(whole(BASE64URL_ANY_LENGTH).test(text), canonical(text), text);
-        const bytes = canonical(text) ? Buffer.from(text, 'base64url').length : -1;
-        assert.equal(whole(base64urlOfLength(12, 16)).test(text), bytes === 12 || bytes === 16, text);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b).toString('base64url')),
+          fc.string({ unit: fc.constantFrom(...'AQgwBb_-=+/ 09'), maxLength: 12 }),
+        ),
+        (text) => {
+          assert.equal(whole(BASE64URL_ANY_LENGTH).test(text), canonical(text), text);
+          const bytes = canonical(text) ? Buffer.from(text, 'base64url').length : -1;
+          assert.equal(whole(base64urlOfLength(12, 16)).test(text), bytes === 12 || bytes === 16, text);
+        },
+      ),
       { seed: 64, numRuns: 5000 },
     );
   });

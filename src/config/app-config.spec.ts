@@ -42,7 +42,10 @@ describe('configuration', () => {
   });
 
   it('refuses a MAX_JSON_NODES too small for a full batch of MAX_BATCH_ITEMS', () => {
-    assert.match(problemsOf({ MAX_BATCH_ITEMS: '5000', MAX_JSON_NODES: '5000' }), /^MAX_JSON_NODES: must be at least MAX_BATCH_ITEMS \+ 8 \(5008\)/m);
+    assert.match(
+      problemsOf({ MAX_BATCH_ITEMS: '5000', MAX_JSON_NODES: '5000' }),
+      /^MAX_JSON_NODES: must be at least MAX_BATCH_ITEMS \+ 8 \(5008\)/m,
+    );
     assert.equal(loadAppConfig({ MAX_BATCH_ITEMS: '5000', MAX_JSON_NODES: '5008' }).limits.maxJsonNodes, 5008);
   });
 
@@ -61,7 +64,12 @@ describe('configuration', () => {
   });
 
   it('derives the Cognito issuer and JWKS from region and pool, with overrides for emulators', () => {
-    const base = { AUTH_MODE: 'cognito', COGNITO_REGION: 'ca-central-1', COGNITO_USER_POOL_ID: 'ca-central-1_Abc123', COGNITO_CLIENT_IDS: 'a,b' };
+    const base = {
+      AUTH_MODE: 'cognito',
+      COGNITO_REGION: 'ca-central-1',
+      COGNITO_USER_POOL_ID: 'ca-central-1_Abc123',
+      COGNITO_CLIENT_IDS: 'a,b',
+    };
     const derived = loadAppConfig(base).auth;
     assert.equal(derived.issuer, 'https://cognito-idp.ca-central-1.amazonaws.com/ca-central-1_Abc123');
     assert.equal(derived.jwksUri, `${derived.issuer}/.well-known/jwks.json`);
@@ -72,8 +80,11 @@ describe('configuration', () => {
 
   it('turns Swagger off by default in production', () => {
     const config = loadAppConfig({
-      NODE_ENV: 'production', DATABASE_URL: 'postgres://db/keys', KMS_KEY_ID: 'alias/pii',
-      COGNITO_USER_POOL_ID: 'ca-central-1_Abc123', COGNITO_CLIENT_IDS: 'svc',
+      NODE_ENV: 'production',
+      DATABASE_URL: 'postgres://db/keys',
+      KMS_KEY_ID: 'alias/pii',
+      COGNITO_USER_POOL_ID: 'ca-central-1_Abc123',
+      COGNITO_CLIENT_IDS: 'svc',
     });
     assert.equal(config.swaggerEnabled, false);
   });
@@ -91,7 +102,11 @@ describe('schedules', () => {
   it('refuses a schedule that is not a 5- or 6-field cron expression, naming the variable', () => {
     for (const name of ['AUDIT_RETENTION_CRON', 'ROTATION_CRON']) {
       for (const bad of ['daily', '30 4 * *', '0 0 0 1 1 * 2030', '99 4 * * *', '30 4 * * mondays']) {
-        assert.match(problemsOf({ [name]: bad }), new RegExp(`^${name}: ${name} must be a 5- or 6-field cron expression$`, 'm'), `${name}=${bad}`);
+        assert.match(
+          problemsOf({ [name]: bad }),
+          new RegExp(`^${name}: ${name} must be a 5- or 6-field cron expression$`, 'm'),
+          `${name}=${bad}`,
+        );
       }
     }
   });

@@ -129,14 +129,17 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
   if (isProduction) {
     if (provider === 'local') problems.push('KEY_PROVIDER: "local" is for development only and is refused when NODE_ENV=production');
     if (authMode === 'local') problems.push('AUTH_MODE: "local" is for development only and is refused when NODE_ENV=production');
-    if (!env.DATABASE_URL) problems.push('DATABASE_URL: required when NODE_ENV=production (the embedded PGlite database is for development only)');
+    if (!env.DATABASE_URL)
+      problems.push('DATABASE_URL: required when NODE_ENV=production (the embedded PGlite database is for development only)');
   }
   if (provider === 'kms' && !env.KMS_KEY_ID) problems.push('KMS_KEY_ID: required when KEY_PROVIDER=kms');
   const maxBatchItems = env.MAX_BATCH_ITEMS ?? LIMIT_DEFAULTS.maxBatchItems;
   const maxJsonNodes = env.MAX_JSON_NODES ?? LIMIT_DEFAULTS.maxJsonNodes;
   // A full batch body holds its items plus a few values and keys around them.
   if (maxJsonNodes < maxBatchItems + BATCH_BODY_OVERHEAD_NODES) {
-    problems.push(`MAX_JSON_NODES: must be at least MAX_BATCH_ITEMS + ${BATCH_BODY_OVERHEAD_NODES} (${maxBatchItems + BATCH_BODY_OVERHEAD_NODES}), so that a full batch fits`);
+    problems.push(
+      `MAX_JSON_NODES: must be at least MAX_BATCH_ITEMS + ${BATCH_BODY_OVERHEAD_NODES} (${maxBatchItems + BATCH_BODY_OVERHEAD_NODES}), so that a full batch fits`,
+    );
   }
 
   const keepAliveTimeoutMs = env.HTTP_KEEP_ALIVE_TIMEOUT_MS ?? HTTP_DEFAULTS.keepAliveTimeoutMs;
@@ -250,7 +253,8 @@ function parseTrustProxy(value: string | undefined): boolean | number | string {
 /** '{"reporting-batch":50000,"sub-of-a-person":0}' → { 'reporting-batch': 50000, … }: whole numbers from 0. */
 function parseBudgetOverrides(value: string | undefined, problems: string[]): Record<string, number> {
   if (value === undefined) return {};
-  const problem = 'DECRYPT_SUBJECT_BUDGET_OVERRIDES: must be a JSON object from client id or sub to a whole number of people from 0 (0: no budget)';
+  const problem =
+    'DECRYPT_SUBJECT_BUDGET_OVERRIDES: must be a JSON object from client id or sub to a whole number of people from 0 (0: no budget)';
   let parsed: unknown;
   try {
     parsed = JSON.parse(value);

@@ -21,9 +21,7 @@ export class ConfigModule {
           load: [() => ({ app: loadAppConfig(environment ?? process.env) })],
         }),
       ],
-      providers: [
-        { provide: AppConfig, inject: [ConfigService], useFactory: (config: ConfigService) => config.getOrThrow('app') },
-      ],
+      providers: [{ provide: AppConfig, inject: [ConfigService], useFactory: (config: ConfigService) => config.getOrThrow('app') }],
       exports: [AppConfig],
     };
   }

@@ -16,12 +16,9 @@ import {
 import { validateCronExpression } from 'cron';
 import { HTTP_BOUNDS, KMS_TIMEOUT_MAX_MS, LIMIT_BOUNDS } from '../common/limits';
 
-const toInt = ({ value }: { value: unknown }) =>
-  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
-const toBool = ({ value }: { value: unknown }) =>
-  value === 'true' ? true : value === 'false' ? false : value;
-const emptyToUndefined = ({ value }: { value: unknown }) =>
-  typeof value === 'string' && value.trim() === '' ? undefined : value;
+const toInt = ({ value }: { value: unknown }) => (typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value);
+const toBool = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
+const emptyToUndefined = ({ value }: { value: unknown }) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
 
 const URL_OPTIONS = { require_tld: false, require_protocol: true } as const;
 
@@ -41,214 +38,380 @@ const IsCronExpression = () =>
  * that depend on NODE_ENV are applied in app-config.ts.
  */
 export class EnvironmentVariables {
-  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(65535)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
   PORT?: number;
 
-  @IsOptional() @IsIn(['development', 'test', 'production'])
+  @IsOptional()
+  @IsIn(['development', 'test', 'production'])
   NODE_ENV?: string;
 
-  @IsOptional() @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
+  @IsOptional()
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
   LOG_LEVEL?: string;
 
-  @IsOptional() @IsString() @MaxLength(1024)
+  @IsOptional()
+  @IsString()
+  @MaxLength(1024)
   LOG_FILE?: string;
 
-  @IsOptional() @IsString() @MaxLength(1024)
+  @IsOptional()
+  @IsString()
+  @MaxLength(1024)
   DATA_DIR?: string;
 
-  @IsOptional() @Transform(emptyToUndefined) @Matches(/^postgres(ql)?:\/\/\S+$/, {
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^postgres(ql)?:\/\/\S+$/, {
     message: 'DATABASE_URL must be a postgres:// or postgresql:// URL',
   })
   DATABASE_URL?: string;
 
-  @IsOptional() @Transform(toBool) @IsBoolean()
+  @IsOptional()
+  @Transform(toBool)
+  @IsBoolean()
   MIGRATIONS_RUN?: boolean;
 
-  @IsOptional() @Transform(emptyToUndefined) @Matches(/^postgres(ql)?:\/\/[^\s,]+(,postgres(ql)?:\/\/[^\s,]+)*$/, {
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^postgres(ql)?:\/\/[^\s,]+(,postgres(ql)?:\/\/[^\s,]+)*$/, {
     message: 'DATABASE_REPLICA_URLS must be a comma-separated list of postgres:// URLs',
   })
   DATABASE_REPLICA_URLS?: string;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(100) @Max(60_000)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(60_000)
   DATABASE_CONNECT_TIMEOUT_MS?: number;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(100) @Max(600_000)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(600_000)
   DATABASE_STATEMENT_TIMEOUT_MS?: number;
 
-  @IsOptional() @Transform(emptyToUndefined) @Matches(/^rediss?:\/\/\S+$/, {
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^rediss?:\/\/\S+$/, {
     message: 'REDIS_URL must be a redis:// or rediss:// URL',
   })
   REDIS_URL?: string;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(10) @Max(10_000)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  @Max(10_000)
   REDIS_TIMEOUT_MS?: number;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(86_400)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(86_400)
   KEY_CACHE_TTL_SECONDS?: number;
 
-  @IsOptional() @IsIn(['local', 'kms'])
+  @IsOptional()
+  @IsIn(['local', 'kms'])
   KEY_PROVIDER?: string;
 
-  @IsOptional() @Transform(toInt) @IsIn([2048, 3072, 4096])
+  @IsOptional()
+  @Transform(toInt)
+  @IsIn([2048, 3072, 4096])
   KEY_RSA_BITS?: number;
 
-  @IsOptional() @Transform(emptyToUndefined) @IsString() @MaxLength(2048)
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @IsString()
+  @MaxLength(2048)
   KMS_KEY_ID?: string;
 
   /** Comma-separated KMS key ids, ARNs or aliases whose seals may still be unsealed while a migration re-seals them. */
-  @IsOptional() @Transform(emptyToUndefined) @Matches(/^[^\s,]+(,[^\s,]+)*$/, {
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^[^\s,]+(,[^\s,]+)*$/, {
     message: 'KMS_PREVIOUS_KEY_IDS must be a comma-separated list of KMS key ids, ARNs or aliases',
-  }) @MaxLength(20_000)
+  })
+  @MaxLength(20_000)
   KMS_PREVIOUS_KEY_IDS?: string;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(10_000)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(10_000)
   KMS_MIGRATION_RATE_PER_SECOND?: number;
 
-  @IsOptional() @Transform(emptyToUndefined) @IsString() @MaxLength(1024)
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @IsString()
+  @MaxLength(1024)
   LOCAL_MASTER_KEY_FILE?: string;
 
-  @IsOptional() @Transform(emptyToUndefined) @IsString() @MaxLength(10_000)
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @IsString()
+  @MaxLength(10_000)
   LOCAL_PREVIOUS_MASTER_KEY_FILES?: string;
 
-  @IsOptional() @Matches(/^[a-z]{2}(-[a-z]+)+-\d$/, { message: 'AWS_REGION must look like ca-central-1' })
+  @IsOptional()
+  @Matches(/^[a-z]{2}(-[a-z]+)+-\d$/, { message: 'AWS_REGION must look like ca-central-1' })
   AWS_REGION?: string;
 
-  @IsOptional() @Transform(emptyToUndefined) @IsUrl(URL_OPTIONS)
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @IsUrl(URL_OPTIONS)
   KMS_ENDPOINT?: string;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(100) @Max(KMS_TIMEOUT_MAX_MS)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(KMS_TIMEOUT_MAX_MS)
   KMS_TIMEOUT_MS?: number;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(100) @Max(600_000)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(600_000)
   CIRCUIT_BREAKER_RESET_MS?: number;
 
-  @IsOptional() @IsIn(['cognito', 'local'])
+  @IsOptional()
+  @IsIn(['cognito', 'local'])
   AUTH_MODE?: string;
 
-  @IsOptional() @Matches(/^[a-z]{2}(-[a-z]+)+-\d$/, { message: 'COGNITO_REGION must look like ca-central-1' })
+  @IsOptional()
+  @Matches(/^[a-z]{2}(-[a-z]+)+-\d$/, { message: 'COGNITO_REGION must look like ca-central-1' })
   COGNITO_REGION?: string;
 
-  @IsOptional() @Transform(emptyToUndefined) @Matches(/^[\w-]+_[0-9A-Za-z]+$/, {
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^[\w-]+_[0-9A-Za-z]+$/, {
     message: 'COGNITO_USER_POOL_ID must look like ca-central-1_AbCdEf123',
   })
   COGNITO_USER_POOL_ID?: string;
 
-  @IsOptional() @Transform(emptyToUndefined) @Matches(/^[\w.-]+(,[\w.-]+)*$/, {
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^[\w.-]+(,[\w.-]+)*$/, {
     message: 'COGNITO_CLIENT_IDS must be a comma-separated list of app client ids',
   })
   COGNITO_CLIENT_IDS?: string;
 
-  @IsOptional() @Transform(emptyToUndefined) @IsUrl(URL_OPTIONS)
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @IsUrl(URL_OPTIONS)
   COGNITO_ISSUER?: string;
 
-  @IsOptional() @Transform(emptyToUndefined) @IsUrl(URL_OPTIONS)
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @IsUrl(URL_OPTIONS)
   COGNITO_JWKS_URI?: string;
 
-  @IsOptional() @Transform(emptyToUndefined) @Matches(/^[\w:.-]{1,128}$/, {
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^[\w:.-]{1,128}$/, {
     message: 'AUTH_USER_ID_CLAIM must be a claim name such as custom:user_id',
   })
   AUTH_USER_ID_CLAIM?: string;
 
-  @IsOptional() @Transform(emptyToUndefined) @Matches(/^[\w.-]+=[\w:.-]+(\s+[\w:.-]+)*(;[\w.-]+=[\w:.-]+(\s+[\w:.-]+)*)*$/, {
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^[\w.-]+=[\w:.-]+(\s+[\w:.-]+)*(;[\w.-]+=[\w:.-]+(\s+[\w:.-]+)*)*$/, {
     message: 'AUTH_GROUP_PERMISSIONS must look like "group=perm perm;group2=perm"',
   })
   AUTH_GROUP_PERMISSIONS?: string;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(1_000_000)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
   RATE_LIMIT_PER_MINUTE?: number;
 
   /** Distinct people one caller may decrypt, rotate, rewrap or translate in the window (0: no budget). */
-  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(10_000_000)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(10_000_000)
   DECRYPT_SUBJECT_BUDGET?: number;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(30 * 86_400)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(30 * 86_400)
   DECRYPT_SUBJECT_WINDOW_SECONDS?: number;
 
   /** JSON object: client id or token `sub` → budget (0: no budget), e.g. {"reporting-batch":50000}. */
-  @IsOptional() @Transform(emptyToUndefined) @IsString()
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @IsString()
   DECRYPT_SUBJECT_BUDGET_OVERRIDES?: string;
 
-  @IsOptional() @IsCronExpression()
+  @IsOptional()
+  @IsCronExpression()
   ROTATION_CRON?: string;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(36_500)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(36_500)
   ROTATION_MAX_AGE_DAYS?: number;
 
-  @IsOptional() @Transform(toBool) @IsBoolean()
+  @IsOptional()
+  @Transform(toBool)
+  @IsBoolean()
   ROTATION_ENABLED?: boolean;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(36_500)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(36_500)
   HISTORY_RETENTION_DAYS?: number;
 
-  @IsOptional() @Transform(toBool) @IsBoolean()
+  @IsOptional()
+  @Transform(toBool)
+  @IsBoolean()
   AUDIT_FAIL_OPEN?: boolean;
 
-  @IsOptional() @Transform(toBool) @IsBoolean()
+  @IsOptional()
+  @Transform(toBool)
+  @IsBoolean()
   AUDIT_REQUIRE_PURPOSE?: boolean;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(36_500)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(36_500)
   AUDIT_RETENTION_DAYS?: number;
 
-  @IsOptional() @IsCronExpression()
+  @IsOptional()
+  @IsCronExpression()
   AUDIT_RETENTION_CRON?: string;
 
-  @IsOptional() @Transform(toInt) @IsInt()
-  @Min(LIMIT_BOUNDS.maxBatchItems.min) @Max(LIMIT_BOUNDS.maxBatchItems.max)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(LIMIT_BOUNDS.maxBatchItems.min)
+  @Max(LIMIT_BOUNDS.maxBatchItems.max)
   MAX_BATCH_ITEMS?: number;
 
-  @IsOptional() @Transform(toInt) @IsInt()
-  @Min(LIMIT_BOUNDS.maxItemBytes.min) @Max(LIMIT_BOUNDS.maxItemBytes.max)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(LIMIT_BOUNDS.maxItemBytes.min)
+  @Max(LIMIT_BOUNDS.maxItemBytes.max)
   MAX_ITEM_BYTES?: number;
 
-  @IsOptional() @Matches(/^\d+(b|kb|mb)?$/i, { message: 'BODY_LIMIT must be bytes, or a number with kb or mb' })
+  @IsOptional()
+  @Matches(/^\d+(b|kb|mb)?$/i, { message: 'BODY_LIMIT must be bytes, or a number with kb or mb' })
   BODY_LIMIT?: string;
 
-  @IsOptional() @Transform(toInt) @IsInt()
-  @Min(LIMIT_BOUNDS.maxJsonNodes.min) @Max(LIMIT_BOUNDS.maxJsonNodes.max)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(LIMIT_BOUNDS.maxJsonNodes.min)
+  @Max(LIMIT_BOUNDS.maxJsonNodes.max)
   MAX_JSON_NODES?: number;
 
-  @IsOptional() @Transform(toInt) @IsInt()
-  @Min(LIMIT_BOUNDS.maxJsonKeyBytes.min) @Max(LIMIT_BOUNDS.maxJsonKeyBytes.max)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(LIMIT_BOUNDS.maxJsonKeyBytes.min)
+  @Max(LIMIT_BOUNDS.maxJsonKeyBytes.max)
   MAX_JSON_KEY_BYTES?: number;
 
-  @IsOptional() @Transform(toBool) @IsBoolean()
+  @IsOptional()
+  @Transform(toBool)
+  @IsBoolean()
   SWAGGER_ENABLED?: boolean;
 
-  @IsOptional() @Matches(/^(true|false|\d{1,2}|[\w.:/]+(\s*,\s*[\w.:/]+)*)$/, {
+  @IsOptional()
+  @Matches(/^(true|false|\d{1,2}|[\w.:/]+(\s*,\s*[\w.:/]+)*)$/, {
     message: 'TRUST_PROXY must be true, false, a hop count, or comma-separated addresses/subnets (e.g. loopback, 10.0.0.0/8)',
   })
   TRUST_PROXY?: string;
 
-  @IsOptional() @Transform(emptyToUndefined) @Matches(/^https?:\/\/[^\s,/]+(,https?:\/\/[^\s,/]+)*$/, {
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^https?:\/\/[^\s,/]+(,https?:\/\/[^\s,/]+)*$/, {
     message: 'CORS_ORIGINS must be a comma-separated list of origins such as https://app.example.com',
   })
   CORS_ORIGINS?: string;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(600_000)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(600_000)
   SHUTDOWN_GRACE_MS?: number;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(HTTP_BOUNDS.backlog.min) @Max(HTTP_BOUNDS.backlog.max)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(HTTP_BOUNDS.backlog.min)
+  @Max(HTTP_BOUNDS.backlog.max)
   HTTP_BACKLOG?: number;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(HTTP_BOUNDS.keepAliveTimeoutMs.min) @Max(HTTP_BOUNDS.keepAliveTimeoutMs.max)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(HTTP_BOUNDS.keepAliveTimeoutMs.min)
+  @Max(HTTP_BOUNDS.keepAliveTimeoutMs.max)
   HTTP_KEEP_ALIVE_TIMEOUT_MS?: number;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(HTTP_BOUNDS.headersTimeoutMs.min) @Max(HTTP_BOUNDS.headersTimeoutMs.max)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(HTTP_BOUNDS.headersTimeoutMs.min)
+  @Max(HTTP_BOUNDS.headersTimeoutMs.max)
   HTTP_HEADERS_TIMEOUT_MS?: number;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(HTTP_BOUNDS.maxInFlight.min) @Max(HTTP_BOUNDS.maxInFlight.max)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(HTTP_BOUNDS.maxInFlight.min)
+  @Max(HTTP_BOUNDS.maxInFlight.max)
   MAX_IN_FLIGHT_REQUESTS?: number;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(10)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(10)
   GRANT_APPROVALS_REQUIRED?: number;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(86_400)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(86_400)
   PRIVATE_KEY_CACHE_SECONDS?: number;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(1_000_000)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
   PRIVATE_KEY_CACHE_MAX?: number;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(86_400)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(86_400)
   INDEX_KEY_CACHE_SECONDS?: number;
 }
 
@@ -258,7 +421,9 @@ export function parseEnvironment(raw: Record<string, string | undefined>): {
   problems: string[];
 } {
   const known = Object.fromEntries(
-    Object.keys(new EnvironmentVariablesKeys()).map((name) => [name, raw[name]]).filter(([, v]) => v !== undefined),
+    Object.keys(new EnvironmentVariablesKeys())
+      .map((name) => [name, raw[name]])
+      .filter(([, v]) => v !== undefined),
   );
   const env = plainToInstance(EnvironmentVariables, known);
   const problems = validateSync(env, { skipMissingProperties: false }).map(

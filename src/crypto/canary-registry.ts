@@ -42,7 +42,9 @@ export class CanaryRegistry implements OnModuleInit, OnApplicationShutdown {
   async onModuleInit(): Promise<void> {
     await this.refresh();
     this.timer = setInterval(() => {
-      this.refresh().catch((error: unknown) => this.logger.warn(`Canary refresh failed (${(error as Error)?.name}); keeping the last known set`));
+      this.refresh().catch((error: unknown) =>
+        this.logger.warn(`Canary refresh failed (${(error as Error)?.name}); keeping the last known set`),
+      );
     }, CANARY_REFRESH_MS);
     this.timer.unref();
   }

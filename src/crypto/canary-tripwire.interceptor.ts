@@ -36,7 +36,13 @@ export class CanaryTripwire implements NestInterceptor {
     const route = `${request.method} ${(request.route as { path?: string } | undefined)?.path ?? request.path}`;
     const facts = requestFacts(request);
     this.metrics.countCanaryTripped(route);
-    this.logger.error({ msg: 'Canary ciphertext touched: the caller holds data it should never read', canaryId, route, caller: facts.actor, requestId: facts.requestId });
+    this.logger.error({
+      msg: 'Canary ciphertext touched: the caller holds data it should never read',
+      canaryId,
+      route,
+      caller: facts.actor,
+      requestId: facts.requestId,
+    });
     await this.audit.append({ ...facts, action: 'canary.tripped', outcome: 'denied', errorCode: 'ENC002', details: { canaryId, route } });
   }
 }

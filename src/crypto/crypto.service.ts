@@ -40,7 +40,11 @@ export class CryptoService {
    * /encrypt: the ciphertexts and, when `index` names a blind index, one index per item computed
    * from the same plaintexts (docs/blind-indexes.md), so a row is stored with its lookup key in one call.
    */
-  async encryptAndIndex(userId: string, items: string[], index?: string): Promise<{ encryptedData: string[]; blindIndexes?: BlindIndexAnswer }> {
+  async encryptAndIndex(
+    userId: string,
+    items: string[],
+    index?: string,
+  ): Promise<{ encryptedData: string[]; blindIndexes?: BlindIndexAnswer }> {
     const [encryptedData, blindIndexes] = await Promise.all([
       this.encrypt(userId, items),
       index === undefined ? undefined : this.indexes.compute(index, items),
@@ -61,7 +65,10 @@ export class CryptoService {
   async decryptParsed(userId: string, items: CiphertextParts[], nameOf: (index: number) => string): Promise<string[]> {
     const batch = { [BATCH_ITEMS]: items.length, [KEY_VERSIONS]: versionsOf(items.map((item) => item.keyVersion)) };
     return inSpan('crypto.decrypt', batch, async () => {
-      const privateKeys = await this.keys.unsealPrivateKeys(userId, items.map((item) => item.keyVersion));
+      const privateKeys = await this.keys.unsealPrivateKeys(
+        userId,
+        items.map((item) => item.keyVersion),
+      );
       // A canary is refused like a tampered item, and after the same key lookup, so neither the
       // answer nor its timing sets it apart. One Map lookup per item; none while there are no canaries.
       const canary = this.canaries.find(items);

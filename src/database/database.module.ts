@@ -41,9 +41,7 @@ const poolLogger = new Logger('Database');
  */
 export function connectionOptions(config: AppConfig, embedded: EmbeddedPostgres | null): DataSourceOptions {
   const { database } = config;
-  const primary = embedded
-    ? { ...embedded.connection, username: 'postgres', database: 'postgres' }
-    : { url: database.url };
+  const primary = embedded ? { ...embedded.connection, username: 'postgres', database: 'postgres' } : { url: database.url };
   const replicas = embedded ? [] : database.replicaUrls;
   return {
     type: 'postgres',

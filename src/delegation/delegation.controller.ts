@@ -33,7 +33,10 @@ export class DelegationController {
   @HttpCode(200)
   @RequirePermission('grants:approve', [])
   @Audited('grant.approve', describeGrantDecision)
-  @ApiOperation({ operationId: 'approveGrant', summary: 'Approve a grant as the calling identity (never the creator; repeats are not counted)' })
+  @ApiOperation({
+    operationId: 'approveGrant',
+    summary: 'Approve a grant as the calling identity (never the creator; repeats are not counted)',
+  })
   @ApiGrantId()
   @ApiOkResponse({ type: GrantView })
   @ApiErrors({
@@ -71,7 +74,10 @@ export class DelegationController {
   @RequirePermission('translate', [])
   @Audited('translate', describeTranslate)
   @CountsAgainstDecryptBudget('fromUserId')
-  @ApiOperation({ operationId: 'translate', summary: 'Re-encrypt a person’s ciphertexts under a delegate’s key, under an active grant; plaintext never leaves the service' })
+  @ApiOperation({
+    operationId: 'translate',
+    summary: 'Re-encrypt a person’s ciphertexts under a delegate’s key, under an active grant; plaintext never leaves the service',
+  })
   @ApiOkResponse({ type: TranslateResponse })
   @ApiErrors({
     ENC001: 'invalid input, or a malformed ciphertext (its JSON path is named)',

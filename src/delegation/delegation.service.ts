@@ -42,7 +42,15 @@ export class DelegationService {
       throw invalidInput('expiresAt must be later than notBefore and than now');
     }
     const id = randomUUID();
-    await this.grants.insert({ id, fromUserId: request.fromUserId, toUserId: request.toUserId, reason: request.reason, createdBy, notBefore, expiresAt });
+    await this.grants.insert({
+      id,
+      fromUserId: request.fromUserId,
+      toUserId: request.toUserId,
+      reason: request.reason,
+      createdBy,
+      notBefore,
+      expiresAt,
+    });
     const grant = await this.load(id);
     this.logger.log(`grant ${id} created by ${createdBy}: user ${grant.fromUserId} -> user ${grant.toUserId}`);
     return grant;

@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { CIPHERTEXT_PATTERN, formatCiphertext, keyVersionOf, looksLikeCiphertext, MalformedCiphertextError, parseCiphertext, tryParseCiphertext } from './ciphertext-format';
+import {
+  CIPHERTEXT_PATTERN,
+  formatCiphertext,
+  keyVersionOf,
+  looksLikeCiphertext,
+  MalformedCiphertextError,
+  parseCiphertext,
+  tryParseCiphertext,
+} from './ciphertext-format';
 
 const parts = () => ({
   keyVersion: 3,
@@ -34,23 +42,48 @@ describe('ciphertext format', () => {
     ['a version above 2^31-1', (t) => t.replace(/^ek1:3:/, 'ek1:2147483648:'), /invalid key version/],
     ['standard base64 characters', (t) => t.replace(/:([^:]+)$/, ':+/+/+/+/+/+/+/+/+/+/+w'), /invalid tag encoding/],
     ['padding', (t) => `${t}==`, /invalid tag encoding/],
-    ['a short IV', (t) => { const f = t.split(':'); f[3] = randomBytes(8).toString('base64url'); return f.join(':'); }, /IV of the wrong length/],
-    ['a truncated wrapped key', (t) => { const f = t.split(':'); f[2] = f[2].slice(0, 100); return f.join(':'); }, /wrapped key/],
+    [
+      'a short IV',
+      (t) => {
+        const f = t.split(':');
+        f[3] = randomBytes(8).toString('base64url');
+        return f.join(':');
+      },
+      /IV of the wrong length/,
+    ],
+    [
+      'a truncated wrapped key',
+      (t) => {
+        const f = t.split(':');
+        f[2] = f[2].slice(0, 100);
+        return f.join(':');
+      },
+      /wrapped key/,
+    ],
   ];
   for (const [what, mutate, message] of rejects) {
     it(`rejects ${what}`, () => {
-      assert.throws(() => parseCiphertext(mutate(formatCiphertext(parts()))), (error: Error) => {
-        assert.ok(error instanceof MalformedCiphertextError);
-        assert.match(error.message, message);
-        return true;
-      });
+      assert.throws(
+        () => parseCiphertext(mutate(formatCiphertext(parts()))),
+        (error: Error) => {
+          assert.ok(error instanceof MalformedCiphertextError);
+          assert.match(error.message, message);
+          return true;
+        },
+      );
     });
   }
 
   it('tells a ciphertext from a look-alike without throwing, whatever the look-alike holds', () => {
     const original = parts();
     assert.deepEqual(tryParseCiphertext(formatCiphertext(original)), original);
-    for (const lookAlike of ['ek1:', 'ek1:1:x', 'ek1:1:a:b:c:d', `ek1:${':'.repeat(1_000_000)}`, `ek1:1:${'A'.repeat(100_000)}:AAAA:AAAA:AAAA`]) {
+    for (const lookAlike of [
+      'ek1:',
+      'ek1:1:x',
+      'ek1:1:a:b:c:d',
+      `ek1:${':'.repeat(1_000_000)}`,
+      `ek1:1:${'A'.repeat(100_000)}:AAAA:AAAA:AAAA`,
+    ]) {
       assert.equal(tryParseCiphertext(lookAlike), undefined);
     }
   });
@@ -71,7 +104,8 @@ describe('ciphertext format', () => {
   });
 
   it('states in its pattern exactly the strings the parser accepts', () => {
-    const bytes = (...lengths: number[]) => fc.constantFrom(...lengths).chain((length) => fc.uint8Array({ minLength: length, maxLength: length }));
+    const bytes = (...lengths: number[]) =>
+      fc.constantFrom(...lengths).chain((length) => fc.uint8Array({ minLength: length, maxLength: length }));
     const wellFormed = fc
       .record({
         keyVersion: fc.oneof(fc.integer({ min: 1, max: 20 }), fc.constant(2_147_483_647)),
@@ -80,15 +114,28 @@ describe('ciphertext format', () => {
         ciphertext: fc.uint8Array({ maxLength: 40 }),
         tag: bytes(16),
       })
-      .map((p) => formatCiphertext({ ...p, wrappedKey: Buffer.from(p.wrappedKey), iv: Buffer.from(p.iv), ciphertext: Buffer.from(p.ciphertext), tag: Buffer.from(p.tag) }));
+      .map((p) =>
+        formatCiphertext({
+          ...p,
+          wrappedKey: Buffer.from(p.wrappedKey),
+          iv: Buffer.from(p.iv),
+          ciphertext: Buffer.from(p.ciphertext),
+          tag: Buffer.from(p.tag),
+        }),
+      );
     // Each field of a well-formed ciphertext replaced by something near it: another length, another alphabet, padding, another version.
-    const nearMiss = fc.tuple(wellFormed, fc.integer({ min: 0, max: 5 }), fc.oneof(fc.stringMatching(/^[A-Za-z0-9_=+/:-]{0,24}$/), fc.constantFrom('0', '01', '2147483648', 'ek2', '')), fc.boolean()).map(
-      ([text, field, replacement, append]) => {
+    const nearMiss = fc
+      .tuple(
+        wellFormed,
+        fc.integer({ min: 0, max: 5 }),
+        fc.oneof(fc.stringMatching(/^[A-Za-z0-9_=+/:-]{0,24}$/), fc.constantFrom('0', '01', '2147483648', 'ek2', '')),
+        fc.boolean(),
+      )
+      .map(([text, field, replacement, append]) => {
         const fields = text.split(':');
         fields[field] = append ? fields[field] + replacement : replacement;
         return fields.join(':');
-      },
-    );
+      });
     fc.assert(
       fc.property(fc.oneof(wellFormed, nearMiss), (text) => {
         assert.equal(CIPHERTEXT_PATTERN.test(text), tryParseCiphertext(text) !== undefined, text.slice(0, 80));

@@ -9,8 +9,7 @@ const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const recipient = { userId: '42', keyVersion: 1, publicKey };
 const keys = (version: number) => (version === 1 ? privateKey : undefined);
 
-const decrypt = (userId: string, items: string[], keyFor = keys) =>
-  decryptBatch(userId, items.map(parseCiphertext), keyFor);
+const decrypt = (userId: string, items: string[], keyFor = keys) => decryptBatch(userId, items.map(parseCiphertext), keyFor);
 
 describe('envelope', () => {
   it('decrypts what it encrypted, in order, including unicode and empty strings', () => {
@@ -70,7 +69,8 @@ describe('envelope', () => {
   it('decrypts items of several versions in one batch', () => {
     const v1 = encryptBatch(['one'], recipient);
     const v2 = encryptBatch(['two'], { userId: '42', keyVersion: 2, publicKey: other.publicKey });
-    const keyFor = (v: number) => (v === 1 ? privateKey : v === 2 ? createPrivateKey(other.privateKey.export({ type: 'pkcs8', format: 'pem' })) : undefined);
+    const keyFor = (v: number) =>
+      v === 1 ? privateKey : v === 2 ? createPrivateKey(other.privateKey.export({ type: 'pkcs8', format: 'pem' })) : undefined;
     assert.deepEqual(decrypt('42', [...v2, ...v1], keyFor), ['two', 'one']);
   });
 

@@ -1,19 +1,5 @@
-import {
-  constants,
-  createCipheriv,
-  createDecipheriv,
-  KeyObject,
-  privateDecrypt,
-  publicEncrypt,
-  randomBytes,
-} from 'node:crypto';
-import {
-  additionalData,
-  CiphertextParts,
-  DATA_KEY_BYTES,
-  formatCiphertext,
-  IV_BYTES,
-} from './ciphertext-format';
+import { constants, createCipheriv, createDecipheriv, KeyObject, privateDecrypt, publicEncrypt, randomBytes } from 'node:crypto';
+import { additionalData, CiphertextParts, DATA_KEY_BYTES, formatCiphertext, IV_BYTES } from './ciphertext-format';
 
 /**
  * The hybrid envelope of docs/ciphertext-format.md as pure functions: no I/O, no Nest, so the benchmark's
@@ -29,10 +15,7 @@ export class AuthenticationFailedError extends Error {
 }
 
 /** Encrypts a batch under one fresh data key wrapped with the user's public key. */
-export function encryptBatch(
-  items: readonly string[],
-  recipient: { userId: string; keyVersion: number; publicKey: KeyObject },
-): string[] {
+export function encryptBatch(items: readonly string[], recipient: { userId: string; keyVersion: number; publicKey: KeyObject }): string[] {
   if (items.length === 0) return [];
   const dataKey = randomBytes(DATA_KEY_BYTES);
   try {

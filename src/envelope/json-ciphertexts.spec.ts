@@ -18,7 +18,10 @@ describe('ciphertexts inside JSON', () => {
 
   it('finds every ciphertext with its JSON path, skipping look-alikes and other values', () => {
     const found = findCiphertexts(document, 'data', 1000);
-    assert.deepEqual(found.map((f) => f.path), ['data.name', 'data.accounts[0].sin', 'data.accounts[2][1]']);
+    assert.deepEqual(
+      found.map((f) => f.path),
+      ['data.name', 'data.accounts[0].sin', 'data.accounts[2][1]'],
+    );
   });
 
   it('replaces exactly those strings and leaves everything else identical', () => {
@@ -42,7 +45,10 @@ describe('ciphertexts inside JSON', () => {
   });
 
   it('refuses more ciphertexts than the batch limit', () => {
-    assert.throws(() => findCiphertexts([c1, c2, c3], 'data', 2), (e: unknown) => e instanceof ApiError && e.code === 'ENC001');
+    assert.throws(
+      () => findCiphertexts([c1, c2, c3], 'data', 2),
+      (e: unknown) => e instanceof ApiError && e.code === 'ENC001',
+    );
   });
 
   it('refuses documents nested deeper than 32 levels', () => {

@@ -44,7 +44,8 @@ export class HealthController {
   @HealthCheck({ noCache: true, swaggerDocumentation: false })
   @ApiOperation({
     operationId: 'checkReadiness',
-    summary: 'Readiness: database reachable, key provider usable, signing keys loaded; 503 while shutting down. ' +
+    summary:
+      'Readiness: database reachable, key provider usable, signing keys loaded; 503 while shutting down. ' +
       'Redis is optional: when it is unreachable the answer stays 200 with redis "degraded".',
   })
   @ApiOkResponse({ type: HealthCheckResponse, description: 'Ready; a Redis that cannot be reached shows as degraded' })
@@ -53,20 +54,20 @@ export class HealthController {
     if (this.shutdown.isDraining) throw new ApiError('SYS002', 'Service is shutting down');
     return this.health
       .check([
-      () => this.database.pingCheck('database').withTimeout(CHECK_TIMEOUT_MS),
-      () =>
-        this.indicators
-          .check('keyProvider')
-          .attempt(() => this.keyProvider.checkHealth())
-          .withTimeout(CHECK_TIMEOUT_MS)
-          .cacheFor(DEPENDENCY_CACHE_MS),
-      () =>
-        this.indicators
-          .check('signingKeys')
-          .attempt(() => this.signingKeys.checkHealth())
-          .withTimeout(CHECK_TIMEOUT_MS)
-          .cacheFor(DEPENDENCY_CACHE_MS),
-      ...(this.redis.isConfigured ? [() => this.checkRedis()] : []),
+        () => this.database.pingCheck('database').withTimeout(CHECK_TIMEOUT_MS),
+        () =>
+          this.indicators
+            .check('keyProvider')
+            .attempt(() => this.keyProvider.checkHealth())
+            .withTimeout(CHECK_TIMEOUT_MS)
+            .cacheFor(DEPENDENCY_CACHE_MS),
+        () =>
+          this.indicators
+            .check('signingKeys')
+            .attempt(() => this.signingKeys.checkHealth())
+            .withTimeout(CHECK_TIMEOUT_MS)
+            .cacheFor(DEPENDENCY_CACHE_MS),
+        ...(this.redis.isConfigured ? [() => this.checkRedis()] : []),
       ])
       .catch((error: unknown) => {
         if (!(error instanceof ServiceUnavailableException)) throw error;

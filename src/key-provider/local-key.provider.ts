@@ -70,7 +70,9 @@ export class LocalKeyProvider implements KeyProvider {
       }
     }
     throw new UnsealFailedError(
-      candidates.length ? 'sealed key does not open under its context' : `sealed under master key ${sealed.keyId}, which is neither current nor listed as previous`,
+      candidates.length
+        ? 'sealed key does not open under its context'
+        : `sealed under master key ${sealed.keyId}, which is neither current nor listed as previous`,
     );
   }
 

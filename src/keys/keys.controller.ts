@@ -70,7 +70,10 @@ export class KeysController {
     summary: 'Crypto-shred: destroy the private key of every version; no ciphertext of the user can be decrypted again',
   })
   @ApiUserIdParam()
-  @ApiOkResponse({ type: ShredReceiptResponse, description: 'What was destroyed, with a signed receipt; a repeated DELETE of the same shredding answers the same' })
+  @ApiOkResponse({
+    type: ShredReceiptResponse,
+    description: 'What was destroyed, with a signed receipt; a repeated DELETE of the same shredding answers the same',
+  })
   @ApiErrors({ ENC001: 'invalid userId', KEY001: 'the user has no key', KEY002: 'a rotation for this user is in progress' })
   destroy(@Param('userId', UserIdPipe) userId: string): ReturnType<KeysService['destroyKeys']> {
     return this.keys.destroyKeys(userId);

@@ -21,9 +21,7 @@ import { SecretKeyCache } from './secret-key-cache';
     CacheModule.registerAsync({
       inject: [RedisConnection],
       useFactory: ({ client }: RedisConnection): CacheModuleOptions => ({
-        stores: client
-          ? [createKeyv(client, { throwOnConnectError: false, throwOnErrors: true })]
-          : undefined,
+        stores: client ? [createKeyv(client, { throwOnConnectError: false, throwOnErrors: true })] : undefined,
       }),
     }),
   ],

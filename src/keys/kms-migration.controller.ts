@@ -34,7 +34,10 @@ export class KmsMigrationController {
   })
   @ApiCreatedResponse({ description: 'Started; every replica with this KMS_KEY_ID takes part', type: StartKmsMigrationResponse })
   @ApiOkResponse({ description: 'A migration to this key was already running (started: false)', type: StartKmsMigrationResponse })
-  async start(@CurrentPrincipal() principal: Principal, @Res({ passthrough: true }) response: Response): Promise<StartKmsMigrationResponse> {
+  async start(
+    @CurrentPrincipal() principal: Principal,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<StartKmsMigrationResponse> {
     const { started, ...status } = await this.migration.start(principal?.sub ?? null);
     response.status(started ? 201 : 200);
     return { ...json(status), started } as unknown as StartKmsMigrationResponse;

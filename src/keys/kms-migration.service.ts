@@ -5,7 +5,13 @@ import { blindIndexSecret } from '../common/sealed-secrets';
 import { AppConfig } from '../config/app-config';
 import { KEY_PROVIDER, KeyProvider, SealContext, UnsealFailedError } from '../key-provider/key-provider';
 import { MetricsService } from '../metrics/metrics.service';
-import { ClaimedSealedKey, KmsMigration, KmsMigrationRepository, RemainingCounts, SealedSubject } from '../repositories/kms-migration.repository';
+import {
+  ClaimedSealedKey,
+  KmsMigration,
+  KmsMigrationRepository,
+  RemainingCounts,
+  SealedSubject,
+} from '../repositories/kms-migration.repository';
 import { sealContext as receiptSigningContext } from './receipt-signer.service';
 
 /** What `GET /admin/kms-migration` answers: the latest migration and what is left under old keys. */
@@ -69,7 +75,10 @@ export class KmsMigrationService implements OnApplicationBootstrap, OnApplicatio
   async start(startedBy: string | null): Promise<KmsMigrationStatus & { started: boolean }> {
     const target = await this.keyProvider.currentKeyId();
     const { migration, started, superseded } = await this.migrations.start(target, startedBy);
-    if (superseded) this.logger.warn(`KMS key migration ${superseded.id} to ${superseded.targetKeyId} superseded by migration ${migration.id} to ${target}`);
+    if (superseded)
+      this.logger.warn(
+        `KMS key migration ${superseded.id} to ${superseded.targetKeyId} superseded by migration ${migration.id} to ${target}`,
+      );
     if (started) this.logger.log(`KMS key migration ${migration.id} started: every sealed key is being re-sealed under ${target}`);
     this.wakeUp?.();
     return { ...(await this.status()), started };
@@ -92,7 +101,10 @@ export class KmsMigrationService implements OnApplicationBootstrap, OnApplicatio
           await this.work(migration);
           continue;
         }
-        if (migration) this.logger.warn(`KMS key migration ${migration.id} targets ${migration.targetKeyId}, not this replica's key ${target}: not taking part`);
+        if (migration)
+          this.logger.warn(
+            `KMS key migration ${migration.id} targets ${migration.targetKeyId}, not this replica's key ${target}: not taking part`,
+          );
       } catch (error) {
         this.logger.warn(`KMS key migration batch failed (${(error as Error).name}); retrying in ${KMS_MIGRATION_POLL_MS} ms`);
       }
@@ -106,8 +118,12 @@ export class KmsMigrationService implements OnApplicationBootstrap, OnApplicatio
     const batchSize = Math.min(rate, KMS_MIGRATION_BATCH_MAX);
     while (!this.stopping.signal.aborted) {
       const began = performance.now();
-      const { resealed } = await this.migrations.resealBatch(migration.id, migration.targetKeyId, batchSize, [...this.unsealable], (claimed) =>
-        this.reseal(claimed),
+      const { resealed } = await this.migrations.resealBatch(
+        migration.id,
+        migration.targetKeyId,
+        batchSize,
+        [...this.unsealable],
+        (claimed) => this.reseal(claimed),
       );
       if (resealed) this.metrics.countKeysResealed(resealed);
       // Paced: a batch of n keys takes at least n / rate seconds.

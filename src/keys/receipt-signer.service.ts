@@ -48,7 +48,9 @@ export class ReceiptSigner implements OnApplicationBootstrap {
    */
   async sign(payload: Record<string, unknown>): Promise<string> {
     const { kid, key } = await this.currentKey();
-    return new CompactSign(Buffer.from(JSON.stringify(payload), 'utf8')).setProtectedHeader({ alg: RECEIPT_ALG, typ: RECEIPT_TYPE, kid }).sign(key);
+    return new CompactSign(Buffer.from(JSON.stringify(payload), 'utf8'))
+      .setProtectedHeader({ alg: RECEIPT_ALG, typ: RECEIPT_TYPE, kid })
+      .sign(key);
   }
 
   /** Every receipt-signing public key, current first, as a JWKS. */
@@ -78,7 +80,10 @@ export class ReceiptSigner implements OnApplicationBootstrap {
   }
 
   private async unseal(row: ReceiptKeyRow): Promise<KeyObject> {
-    const der = await this.keyProvider.unseal({ provider: row.provider, keyId: row.keyId ?? 'local', ciphertext: row.sealed }, sealContext(row.kid));
+    const der = await this.keyProvider.unseal(
+      { provider: row.provider, keyId: row.keyId ?? 'local', ciphertext: row.sealed },
+      sealContext(row.kid),
+    );
     try {
       return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
     } finally {
@@ -94,7 +99,13 @@ export class ReceiptSigner implements OnApplicationBootstrap {
     const der = privateKey.export({ format: 'der', type: 'pkcs8' });
     try {
       const sealed = await this.keyProvider.seal(der, sealContext(kid));
-      return { kid, publicJwk: { kty: publicJwk.kty, crv: publicJwk.crv, x: publicJwk.x }, sealed: sealed.ciphertext, provider: sealed.provider, keyId: sealed.keyId };
+      return {
+        kid,
+        publicJwk: { kty: publicJwk.kty, crv: publicJwk.crv, x: publicJwk.x },
+        sealed: sealed.ciphertext,
+        provider: sealed.provider,
+        keyId: sealed.keyId,
+      };
     } finally {
       der.fill(0);
     }

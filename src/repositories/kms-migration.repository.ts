@@ -152,7 +152,10 @@ export class KmsMigrationRepository {
    * Starts a migration to `targetKeyId`. One already running to that key is returned as it is
    * (`started: false`); one running to another key is finished as `superseded` first.
    */
-  async start(targetKeyId: string, startedBy: string | null): Promise<{ migration: KmsMigration; started: boolean; superseded: KmsMigration | null }> {
+  async start(
+    targetKeyId: string,
+    startedBy: string | null,
+  ): Promise<{ migration: KmsMigration; started: boolean; superseded: KmsMigration | null }> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.dataSource.transaction(async (tx) => {

@@ -14,7 +14,17 @@ import { RevokedTokenRepository } from './revoked-token.repository';
 import { RotationRepository } from './rotation.repository';
 import { UserKeyRepository } from './user-key.repository';
 
-const REPOSITORIES = [UserKeyRepository, RotationRepository, GrantRepository, RevokedTokenRepository, AuditEventRepository, ReceiptKeyRepository, CanaryRepository, BlindIndexKeyRepository, KmsMigrationRepository];
+const REPOSITORIES = [
+  UserKeyRepository,
+  RotationRepository,
+  GrantRepository,
+  RevokedTokenRepository,
+  AuditEventRepository,
+  ReceiptKeyRepository,
+  CanaryRepository,
+  BlindIndexKeyRepository,
+  KmsMigrationRepository,
+];
 
 /**
  * Every repository, for every module: the only providers that hold SQL. Each read says which

@@ -53,11 +53,18 @@ export class RotationScheduler implements OnApplicationBootstrap {
       const startedAt = await this.rotations.databaseNowOnPrimary();
       const cutoff = new Date(startedAt.getTime() - this.config.rotation.maxAgeDays * DAY_MS);
       // No rotation runs unless the audit trail has recorded that the run started.
-      await this.audit.append({ action: 'rotation.scheduled', outcome: 'started', actor: SYSTEM_ACTOR, details: { dueBefore: cutoff.toISOString() } });
+      await this.audit.append({
+        action: 'rotation.scheduled',
+        outcome: 'started',
+        actor: SYSTEM_ACTOR,
+        details: { dueBefore: cutoff.toISOString() },
+      });
       const rotated = await this.rotateDueKeys(cutoff);
       const purged = await this.rotations.purgeHistory(new Date(startedAt.getTime() - this.config.rotation.historyRetentionDays * DAY_MS));
       if (purged.length) {
-        this.logger.log(`Purged ${purged.length} retired key version(s) past retention: ${purged.map((p) => `user ${p.userId} v${p.keyVersion}`).join(', ')}`);
+        this.logger.log(
+          `Purged ${purged.length} retired key version(s) past retention: ${purged.map((p) => `user ${p.userId} v${p.keyVersion}`).join(', ')}`,
+        );
       }
       if (rotated || purged.length) this.logger.log(`Rotation run done: ${rotated} key(s) rotated, ${purged.length} version(s) purged`);
       this.metrics.countRotationRun('success');

@@ -4,6 +4,7 @@ import type { Operation } from 'openapi-backend';
 import request from 'supertest';
 import { ERROR_CODES, type ErrorCode } from '../../src/common/error-codes';
 import { USER_ID_PATTERN } from '../../src/common/user-id';
+import { maxCiphertextLength } from '../../src/envelope/ciphertext-format';
 import { embeddedStack, type Stack, STACKS } from '../support/stacks';
 
 type Schema = Record<string, any>;
@@ -120,6 +121,24 @@ describe('the OpenAPI document states the rules the service enforces', () => {
     assert.ok(seen >= 12, `user ids found: ${seen}`);
     const pattern = new RegExp(USER_ID_PATTERN.source, 'u');
     assert.ok(pattern.test('9223372036854775807') && !pattern.test('9223372036854775808') && !pattern.test('0'));
+  });
+
+  it('states the limits the service is configured with, not the defaults', async () => {
+    const configured = await embeddedStack.start({ MAX_BATCH_ITEMS: '7', MAX_ITEM_BYTES: '300' });
+    try {
+      const schemas = configured.contract.document.components!.schemas as Record<string, Schema>;
+      assert.equal(schemas.EncryptRequest.properties.data.maxItems, 7);
+      assert.equal(schemas.EncryptRequest.properties.data.items.maxLength, 300);
+      assert.equal(schemas.DecryptRequest.properties.data.maxItems, 7);
+      assert.equal(schemas.DecryptRequest.properties.data.items.maxLength, maxCiphertextLength(300));
+      const refused = await configured
+        .as(await configured.token())
+        .post('/api/v1/encrypt')
+        .send({ userId: '42', data: Array(8).fill('x') });
+      assert.equal(refused.status, 400);
+    } finally {
+      await configured.close();
+    }
   });
 
   it('gives every request body an example the service accepts', async () => {

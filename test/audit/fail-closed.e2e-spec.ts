@@ -92,7 +92,12 @@ for (const definition of STACKS) {
       outage = stack.env.DATABASE_URL ? await postgresOutage(stack) : pgliteOutage(stack, definition);
       ({ http: app, token } = await outage.app());
       await app.post('/api/v1/keys').auth(token, { type: 'bearer' }).send({ userId: '801' });
-      ciphertexts = (await app.post('/api/v1/encrypt').auth(token, { type: 'bearer' }).send({ userId: '801', data: [MARKER] })).body.encryptedData;
+      ciphertexts = (
+        await app
+          .post('/api/v1/encrypt')
+          .auth(token, { type: 'bearer' })
+          .send({ userId: '801', data: [MARKER] })
+      ).body.encryptedData;
     });
     after(async () => {
       await stack?.close();
@@ -143,7 +148,10 @@ for (const definition of STACKS) {
       const response = await decrypt(app, requestId);
       assert.equal(response.status, 200);
       assert.deepEqual(response.body.decryptedData, [MARKER]);
-      assert.deepEqual((await eventsOf(stack, requestId)).map((e) => [e.action, e.outcome]), [['decrypt', 'success']]);
+      assert.deepEqual(
+        (await eventsOf(stack, requestId)).map((e) => [e.action, e.outcome]),
+        [['decrypt', 'success']],
+      );
       const auditor = await stack.token(['audit:read']);
       const verify = await stack.as(auditor).get('/api/v1/audit/verify');
       assert.equal(verify.body.ok, true, JSON.stringify(verify.body));
@@ -151,7 +159,8 @@ for (const definition of STACKS) {
 
     it('with AUDIT_FAIL_OPEN=true lets the decrypt through and logs the lost event loudly', async () => {
       const failOpen = await outage.app({ AUDIT_FAIL_OPEN: 'true' });
-      const post = (path: string, body: object) => failOpen.http.post(`/api/v1/${path}`).auth(failOpen.token, { type: 'bearer' }).send(body);
+      const post = (path: string, body: object) =>
+        failOpen.http.post(`/api/v1/${path}`).auth(failOpen.token, { type: 'bearer' }).send(body);
       await post('keys', { userId: '801' });
       const data = (await post('encrypt', { userId: '801', data: [MARKER] })).body.encryptedData;
       await outage.begin();
@@ -160,7 +169,10 @@ for (const definition of STACKS) {
         const response = await decrypt(failOpen.http, requestId, data, failOpen.token);
         assert.equal(response.status, 200);
         assert.deepEqual(response.body.decryptedData, [MARKER]);
-        const lost = logs.text().split('\n').filter((line) => line.includes('AUDIT EVENT NOT STORED') && line.includes(requestId));
+        const lost = logs
+          .text()
+          .split('\n')
+          .filter((line) => line.includes('AUDIT EVENT NOT STORED') && line.includes(requestId));
         assert.equal(lost.length, 1);
         assert.ok(!logs.text().includes(MARKER));
       } finally {

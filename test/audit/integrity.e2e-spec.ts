@@ -17,7 +17,11 @@ for (const definition of STACKS) {
     let ciphertexts: string[];
     const verify = async () => (await stack.as(auditor).get('/api/v1/audit/verify')).body;
     const decrypt = (agent: request.Agent, requestId: string) =>
-      agent.post('/api/v1/decrypt').auth(token, { type: 'bearer' }).set('X-Request-Id', requestId).send({ userId: '701', data: ciphertexts });
+      agent
+        .post('/api/v1/decrypt')
+        .auth(token, { type: 'bearer' })
+        .set('X-Request-Id', requestId)
+        .send({ userId: '701', data: ciphertexts });
     const someDecryptEvent = async () =>
       (await stack.query<AuditRow>(`SELECT * FROM audit_events WHERE action = 'decrypt' ORDER BY occurred_at LIMIT 1 OFFSET 1`))[0];
 
@@ -26,7 +30,10 @@ for (const definition of STACKS) {
       token = await stack.token();
       auditor = await stack.token(['audit:read']);
       await stack.as(token).post('/api/v1/keys').send({ userId: '701' });
-      const encrypted = await stack.as(token).post('/api/v1/encrypt').send({ userId: '701', data: ['a', 'b'] });
+      const encrypted = await stack
+        .as(token)
+        .post('/api/v1/encrypt')
+        .send({ userId: '701', data: ['a', 'b'] });
       ciphertexts = encrypted.body.encryptedData;
     });
     after(() => stack?.close());
@@ -58,7 +65,9 @@ for (const definition of STACKS) {
       );
       assert.equal(rows.length, 200);
       assert.ok(rows.every((row) => Number(row.count) === 1));
-      const [{ chains }] = await stack.query(`SELECT count(DISTINCT chain_id) AS chains FROM audit_events WHERE request_id = ANY($1)`, [requestIds]);
+      const [{ chains }] = await stack.query(`SELECT count(DISTINCT chain_id) AS chains FROM audit_events WHERE request_id = ANY($1)`, [
+        requestIds,
+      ]);
       assert.equal(Number(chains), agents.length);
       const [{ total }] = await stack.query(`SELECT count(*) AS total FROM audit_events`);
       const result = await verify();
@@ -80,7 +89,21 @@ for (const definition of STACKS) {
       for (const seq of [1, 2, 3]) {
         old.push(
           sealEvent(
-            { id: randomUUID(), time: `2015-06-0${seq}T00:00:00.000Z`, requestId: null, actor: { sub: 'legacy', clientId: null, username: null }, action: 'encrypt', userId: '701', keyVersions: [1], itemCount: 1, outcome: 'success', errorCode: null, sourceIp: null, purpose: null, details: null },
+            {
+              id: randomUUID(),
+              time: `2015-06-0${seq}T00:00:00.000Z`,
+              requestId: null,
+              actor: { sub: 'legacy', clientId: null, username: null },
+              action: 'encrypt',
+              userId: '701',
+              keyVersions: [1],
+              itemCount: 1,
+              outcome: 'success',
+              errorCode: null,
+              sourceIp: null,
+              purpose: null,
+              details: null,
+            },
             { chainId, seq, prevHash: old.at(-1)?.hash ?? GENESIS_HASH },
           ),
         );
@@ -104,7 +127,10 @@ for (const definition of STACKS) {
       const purged = await stack.app.get(AuditRetention).purgeBefore(new Date(cutoff));
       assert.equal(purged, Number(before[0].n));
       const kept = await stack.query<{ action: string }>(`SELECT action FROM audit_events ORDER BY occurred_at`);
-      assert.deepEqual(kept.map((row) => row.action), ['decrypt', 'audit.purge']);
+      assert.deepEqual(
+        kept.map((row) => row.action),
+        ['decrypt', 'audit.purge'],
+      );
       assert.deepEqual(await verify(), { ok: true, chains: 1, events: 2 });
 
       const [{ later }] = await stack.query(`SELECT max(occurred_at) + interval '1 millisecond' AS later FROM audit_events`);
@@ -126,7 +152,13 @@ for (const definition of STACKS) {
         assert.equal(result.ok, false);
         assert.deepEqual(
           { ...result.brokenLink, description: undefined },
-          { chainId: edited.chain_id, seq: Number(edited.seq), eventId: edited.id, problem: 'content-hash-mismatch', description: undefined },
+          {
+            chainId: edited.chain_id,
+            seq: Number(edited.seq),
+            eventId: edited.id,
+            problem: 'content-hash-mismatch',
+            description: undefined,
+          },
         );
         await stack.query(`UPDATE audit_events SET item_count = $2 WHERE id = $1`, [edited.id, edited.item_count]);
         assert.equal((await verify()).ok, true);
@@ -146,7 +178,9 @@ for (const definition of STACKS) {
         assert.equal(result.brokenLink.chainId, removed.chain_id);
         assert.equal(result.brokenLink.seq, Number(removed.seq) + 1);
         assert.equal(result.brokenLink.problem, 'sequence-gap');
-        await stack.query(`INSERT INTO audit_events SELECT * FROM json_populate_record(null::audit_events, $1)`, [JSON.stringify(copy.row)]);
+        await stack.query(`INSERT INTO audit_events SELECT * FROM json_populate_record(null::audit_events, $1)`, [
+          JSON.stringify(copy.row),
+        ]);
         assert.equal((await verify()).ok, true);
       } finally {
         await stack.query(`ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only`);

@@ -12,8 +12,10 @@ for (const definition of STACKS) {
 
     const post = (bearer: string, path: string, body: object) => stack.as(bearer).post(`/api/v1/${path}`).send(body);
     const get = (path: string, bearer = auditor) => stack.as(bearer).get(`/api/v1/${path}`);
-    const encrypt = async (bearer: string, userId: string, data: string[]): Promise<string[]> => (await post(bearer, 'encrypt', { userId, data })).body.encryptedData;
-    const decrypt = (bearer: string, userId: string, data: string[], purpose?: string) => post(bearer, 'decrypt', { userId, data, purpose });
+    const encrypt = async (bearer: string, userId: string, data: string[]): Promise<string[]> =>
+      (await post(bearer, 'encrypt', { userId, data })).body.encryptedData;
+    const decrypt = (bearer: string, userId: string, data: string[], purpose?: string) =>
+      post(bearer, 'decrypt', { userId, data, purpose });
 
     before(async () => {
       stack = await definition.start();
@@ -26,7 +28,9 @@ for (const definition of STACKS) {
 
     it('pages through a user’s events newest first with an opaque cursor, without gaps or repeats', async () => {
       for (let i = 0; i < 7; i++) await encrypt(owner, '903', [`item ${i}`]);
-      const expected = await stack.query<{ id: string }>(`SELECT id FROM audit_events WHERE target_user_id = 903 ORDER BY occurred_at DESC, id DESC`);
+      const expected = await stack.query<{ id: string }>(
+        `SELECT id FROM audit_events WHERE target_user_id = 903 ORDER BY occurred_at DESC, id DESC`,
+      );
       assert.equal(expected.length, 9);
       const seen: string[] = [];
       let cursor: string | null = null;
@@ -40,7 +44,10 @@ for (const definition of STACKS) {
         pages++;
       } while (cursor);
       assert.equal(pages, 3);
-      assert.deepEqual(seen, expected.map((row) => row.id));
+      assert.deepEqual(
+        seen,
+        expected.map((row) => row.id),
+      );
     });
 
     it('shows each event with its caller, user, versions, outcome, purpose and chain link', async () => {
@@ -49,10 +56,35 @@ for (const definition of STACKS) {
       const { body } = await get(`audit?userId=901&action=decrypt&limit=1`);
       const [event] = body.events;
       assert.deepEqual(
-        { ...event, id: undefined, time: undefined, requestId: undefined, sourceIp: undefined, chainId: undefined, seq: undefined, prevHash: undefined, hash: undefined },
         {
-          id: undefined, time: undefined, requestId: undefined, sourceIp: undefined, chainId: undefined, seq: undefined, prevHash: undefined, hash: undefined,
-          actor: actorOf(billing), action: 'decrypt', userId: '901', keyVersions: [1], itemCount: 2, outcome: 'success', errorCode: null, purpose: 'quarterly statement', details: null,
+          ...event,
+          id: undefined,
+          time: undefined,
+          requestId: undefined,
+          sourceIp: undefined,
+          chainId: undefined,
+          seq: undefined,
+          prevHash: undefined,
+          hash: undefined,
+        },
+        {
+          id: undefined,
+          time: undefined,
+          requestId: undefined,
+          sourceIp: undefined,
+          chainId: undefined,
+          seq: undefined,
+          prevHash: undefined,
+          hash: undefined,
+          actor: actorOf(billing),
+          action: 'decrypt',
+          userId: '901',
+          keyVersions: [1],
+          itemCount: 2,
+          outcome: 'success',
+          errorCode: null,
+          purpose: 'quarterly statement',
+          details: null,
         },
       );
       assert.match(event.hash, /^[0-9a-f]{64}$/);
@@ -71,16 +103,26 @@ for (const definition of STACKS) {
       const billingActor = actorOf(billing);
       for (const actor of [billingActor.sub, billingActor.username].filter(Boolean)) {
         const byActor = (await get(`audit?actor=${encodeURIComponent(actor!)}&userId=902`)).body.events;
-        assert.deepEqual(byActor.map((e: { action: string }) => e.action), ['decrypt'], `actor=${actor}`);
+        assert.deepEqual(
+          byActor.map((e: { action: string }) => e.action),
+          ['decrypt'],
+          `actor=${actor}`,
+        );
       }
 
-      const [first, last] = await stack.query<{ first: Date; last: Date }>(
-        `SELECT min(occurred_at) AS first, max(occurred_at) AS last FROM audit_events WHERE target_user_id = 902 AND action = 'decrypt'`,
-      ).then(([row]) => [row.first, row.last]);
+      const [first, last] = await stack
+        .query<{ first: Date; last: Date }>(
+          `SELECT min(occurred_at) AS first, max(occurred_at) AS last FROM audit_events WHERE target_user_id = 902 AND action = 'decrypt'`,
+        )
+        .then(([row]) => [row.first, row.last]);
       const from = new Date(first).toISOString();
       const to = new Date(last).toISOString();
       const inRange = (await get(`audit?userId=902&action=decrypt&from=${from}&to=${to}`)).body.events;
-      assert.deepEqual(inRange.map((e: { time: string }) => e.time), [from], 'from is inclusive, to exclusive');
+      assert.deepEqual(
+        inRange.map((e: { time: string }) => e.time),
+        [from],
+        'from is inclusive, to exclusive',
+      );
     });
 
     it('refuses invalid parameters with ENC001 naming them', async () => {
@@ -109,7 +151,15 @@ for (const definition of STACKS) {
     it('documents the audit routes and their parameters in the OpenAPI document', async () => {
       const { body: openapi } = await stack.http().get('/docs-json');
       const query = openapi.paths['/api/v1/audit']?.get;
-      assert.deepEqual(query.parameters.map((p: { name: string }) => p.name).sort(), ['action', 'actor', 'cursor', 'from', 'limit', 'to', 'userId']);
+      assert.deepEqual(query.parameters.map((p: { name: string }) => p.name).sort(), [
+        'action',
+        'actor',
+        'cursor',
+        'from',
+        'limit',
+        'to',
+        'userId',
+      ]);
       assert.ok(openapi.paths['/api/v1/audit/verify']?.get);
       assert.ok(openapi.paths['/api/v1/keys/{userId}/access-report']?.get);
       assert.ok(openapi.components.schemas.DecryptRequest.properties.purpose);
@@ -132,7 +182,7 @@ for (const definition of STACKS) {
       await decrypt(owner, '904', ciphertexts.slice(0, 3), 'probate filing');
       await decrypt(billing, '904', ciphertexts.slice(0, 1), 'invoice');
       assert.equal((await decrypt(billing, '904', ['ek1:1:broken'], 'invoice')).body.code, 'ENC001');
-      await decrypt(billing, '902', (await encrypt(owner, '902', ['other person'])), 'invoice');
+      await decrypt(billing, '902', await encrypt(owner, '902', ['other person']), 'invoice');
 
       const response = await get('keys/904/access-report');
       assert.equal(response.status, 200);

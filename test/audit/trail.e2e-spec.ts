@@ -62,7 +62,13 @@ for (const definition of STACKS) {
     it('records a key creation as a `started` event before it runs and a `success` event after', async () => {
       const { response, events } = await call('post', 'keys', { userId: '601' });
       assert.equal(response.status, 201);
-      assert.deepEqual(events.map((e) => [e.action, e.outcome]), [['key.create', 'started'], ['key.create', 'success']]);
+      assert.deepEqual(
+        events.map((e) => [e.action, e.outcome]),
+        [
+          ['key.create', 'started'],
+          ['key.create', 'success'],
+        ],
+      );
       const [started, done] = events;
       assert.equal(started.user_id, '601');
       assert.deepEqual(started.key_versions, []);
@@ -89,7 +95,13 @@ for (const definition of STACKS) {
       secrets.push(...response.body.encryptedData);
       assert.equal(events.length, 1);
       assert.deepEqual(
-        { action: events[0].action, outcome: events[0].outcome, items: events[0].item_count, versions: events[0].key_versions, user: events[0].user_id },
+        {
+          action: events[0].action,
+          outcome: events[0].outcome,
+          items: events[0].item_count,
+          versions: events[0].key_versions,
+          user: events[0].user_id,
+        },
         { action: 'encrypt', outcome: 'success', items: 3, versions: [1], user: '601' },
       );
       assertActor(events[0]);
@@ -101,7 +113,13 @@ for (const definition of STACKS) {
       assert.equal(response.status, 200);
       assert.equal(events.length, 1);
       assert.deepEqual(
-        { action: events[0].action, outcome: events[0].outcome, items: events[0].item_count, versions: events[0].key_versions, purpose: events[0].purpose },
+        {
+          action: events[0].action,
+          outcome: events[0].outcome,
+          items: events[0].item_count,
+          versions: events[0].key_versions,
+          purpose: events[0].purpose,
+        },
         { action: 'decrypt', outcome: 'success', items: 2, versions: [1], purpose: PURPOSE },
       );
       assertActor(events[0]);
@@ -114,7 +132,10 @@ for (const definition of STACKS) {
       assert.equal(response.body.code, 'ENC001');
       assert.match(response.body.message, /purpose is required/);
       assert.doesNotMatch(response.text, new RegExp(MARKER));
-      assert.deepEqual(events.map((e) => [e.action, e.outcome, e.error_code]), [['decrypt', 'failure', 'ENC001']]);
+      assert.deepEqual(
+        events.map((e) => [e.action, e.outcome, e.error_code]),
+        [['decrypt', 'failure', 'ENC001']],
+      );
     });
 
     it('refuses a purpose that is too long or not printable with ENC001, and does not record it', async () => {
@@ -133,15 +154,28 @@ for (const definition of STACKS) {
       fields[5] = Buffer.alloc(16).toString('base64url');
       const { response, events } = await call('post', 'decrypt', { userId: '601', data: [fields.join(':')], purpose: PURPOSE });
       assert.equal(response.body.code, 'ENC002');
-      assert.deepEqual(events.map((e) => [e.action, e.outcome, e.error_code, e.item_count]), [['decrypt', 'failure', 'ENC002', 1]]);
+      assert.deepEqual(
+        events.map((e) => [e.action, e.outcome, e.error_code, e.item_count]),
+        [['decrypt', 'failure', 'ENC002', 1]],
+      );
     });
 
     it('records a rotation as started and success, with the versions read and written and the ciphertexts counted', async () => {
       const [a, b] = await encrypt('601', [MARKER, 'other']);
-      const { response, events } = await call('post', 'rotate', { userId: '601', data: { a, nested: [b, 'not a ciphertext'] }, reason: 'compliance' });
+      const { response, events } = await call('post', 'rotate', {
+        userId: '601',
+        data: { a, nested: [b, 'not a ciphertext'] },
+        reason: 'compliance',
+      });
       assert.equal(response.status, 200);
       secrets.push(response.body.rotatedData.a, response.body.rotatedData.nested[0]);
-      assert.deepEqual(events.map((e) => [e.action, e.outcome]), [['rotate', 'started'], ['rotate', 'success']]);
+      assert.deepEqual(
+        events.map((e) => [e.action, e.outcome]),
+        [
+          ['rotate', 'started'],
+          ['rotate', 'success'],
+        ],
+      );
       assert.deepEqual(events[1].key_versions, [1, 2]);
       assert.equal(events[1].item_count, 2);
       assert.deepEqual(events[1].details, { reason: 'compliance' });
@@ -152,7 +186,10 @@ for (const definition of STACKS) {
       const { response, events } = await call('post', 'rewrap', { userId: '601', data: oldCiphertexts });
       assert.equal(response.status, 200);
       secrets.push(...response.body.rewrappedData);
-      assert.deepEqual(events.map((e) => [e.action, e.outcome, e.item_count]), [['rewrap', 'success', 2]]);
+      assert.deepEqual(
+        events.map((e) => [e.action, e.outcome, e.item_count]),
+        [['rewrap', 'success', 2]],
+      );
       assert.deepEqual(events[0].key_versions, [1, 2]);
     });
 
@@ -160,7 +197,13 @@ for (const definition of STACKS) {
       await call('post', 'keys', { userId: '602' });
       const { response, events } = await call('delete', 'keys/602');
       assert.equal(response.status, 200);
-      assert.deepEqual(events.map((e) => [e.action, e.outcome]), [['key.delete', 'started'], ['key.delete', 'success']]);
+      assert.deepEqual(
+        events.map((e) => [e.action, e.outcome]),
+        [
+          ['key.delete', 'started'],
+          ['key.delete', 'success'],
+        ],
+      );
       assert.deepEqual(events[1].details, { versionsDestroyed: 1 });
       assert.equal(events[1].user_id, '602');
     });
@@ -168,7 +211,13 @@ for (const definition of STACKS) {
     it('records an operation that failed before changing anything, after its started event', async () => {
       const { response, events } = await call('delete', 'keys/603');
       assert.equal(response.body.code, 'KEY001');
-      assert.deepEqual(events.map((e) => [e.action, e.outcome, e.error_code]), [['key.delete', 'started', null], ['key.delete', 'failure', 'KEY001']]);
+      assert.deepEqual(
+        events.map((e) => [e.action, e.outcome, e.error_code]),
+        [
+          ['key.delete', 'started', null],
+          ['key.delete', 'failure', 'KEY001'],
+        ],
+      );
     });
 
     it('records a request without a valid token as one authentication failure, naming the route and the user', async () => {
@@ -177,12 +226,29 @@ for (const definition of STACKS) {
       assert.equal(response.status, 401);
       assert.equal(events.length, 1);
       assert.deepEqual(
-        { action: events[0].action, outcome: events[0].outcome, code: events[0].error_code, user: events[0].user_id, sub: events[0].actor_sub, details: events[0].details },
-        { action: 'auth.failure', outcome: 'denied', code: 'AUTH001', user: '601', sub: null, details: { method: 'POST', route: '/api/v1/decrypt' } },
+        {
+          action: events[0].action,
+          outcome: events[0].outcome,
+          code: events[0].error_code,
+          user: events[0].user_id,
+          sub: events[0].actor_sub,
+          details: events[0].details,
+        },
+        {
+          action: 'auth.failure',
+          outcome: 'denied',
+          code: 'AUTH001',
+          user: '601',
+          sub: null,
+          details: { method: 'POST', route: '/api/v1/decrypt' },
+        },
       );
       const forged = await call('get', 'keys/601', undefined, `${token.slice(0, -4)}AAAA`);
       assert.equal(forged.response.status, 401);
-      assert.deepEqual(forged.events.map((e) => e.action), ['auth.failure']);
+      assert.deepEqual(
+        forged.events.map((e) => e.action),
+        ['auth.failure'],
+      );
     });
 
     it('records a token lacking the permission as one authorization failure with the caller', async () => {
@@ -190,7 +256,10 @@ for (const definition of STACKS) {
       secrets.push(encryptOnly);
       const { response, events } = await call('get', 'keys/601', undefined, encryptOnly);
       assert.equal(response.status, 403);
-      assert.deepEqual(events.map((e) => [e.action, e.outcome, e.error_code, e.user_id]), [['access.denied', 'denied', 'AUTH002', '601']]);
+      assert.deepEqual(
+        events.map((e) => [e.action, e.outcome, e.error_code, e.user_id]),
+        [['access.denied', 'denied', 'AUTH002', '601']],
+      );
       assertActor(events[0], encryptOnly);
     });
 
@@ -200,15 +269,30 @@ for (const definition of STACKS) {
       const { jti } = decode(compromised) as { jti: string };
       const byToken = await call('post', 'tokens/revoke', { token: compromised });
       assert.equal(byToken.response.status, 200);
-      assert.deepEqual(byToken.events.map((e) => [e.action, e.outcome]), [['token.revoke', 'started'], ['token.revoke', 'success']]);
+      assert.deepEqual(
+        byToken.events.map((e) => [e.action, e.outcome]),
+        [
+          ['token.revoke', 'started'],
+          ['token.revoke', 'success'],
+        ],
+      );
       assert.deepEqual(byToken.events[1].details, { tokenId: jti });
       const refused = await call('get', 'keys/601', undefined, compromised);
       assert.equal(refused.response.status, 401);
-      assert.deepEqual(refused.events.map((e) => [e.action, e.error_code]), [['auth.failure', 'AUTH001']]);
+      assert.deepEqual(
+        refused.events.map((e) => [e.action, e.error_code]),
+        [['auth.failure', 'AUTH001']],
+      );
 
       const byId = await call('post', 'tokens/revoke', { jti: 'a-leaked-token-id' });
       assert.equal(byId.response.status, 200);
-      assert.deepEqual(byId.events.map((e) => [e.outcome, e.details]), [['started', { tokenId: 'a-leaked-token-id' }], ['success', { tokenId: 'a-leaked-token-id' }]]);
+      assert.deepEqual(
+        byId.events.map((e) => [e.outcome, e.details]),
+        [
+          ['started', { tokenId: 'a-leaked-token-id' }],
+          ['success', { tokenId: 'a-leaked-token-id' }],
+        ],
+      );
     });
 
     it('records a rate-limited request as one refusal naming the caller', async () => {
@@ -220,23 +304,38 @@ for (const definition of STACKS) {
       }
       assert.equal(last.response.status, 429);
       assert.equal(last.response.body.code, 'RATE001');
-      assert.deepEqual(last.events.map((e) => [e.action, e.outcome, e.error_code, e.user_id]), [['rate.limited', 'denied', 'RATE001', '601']]);
+      assert.deepEqual(
+        last.events.map((e) => [e.action, e.outcome, e.error_code, e.user_id]),
+        [['rate.limited', 'denied', 'RATE001', '601']],
+      );
       assertActor(last.events[0], hasty);
     });
 
     it('records reads of the trail itself', async () => {
       const query = await call('get', 'audit?limit=5');
-      assert.deepEqual(query.events.map((e) => [e.action, e.outcome, e.item_count]), [['audit.query', 'success', 5]]);
+      assert.deepEqual(
+        query.events.map((e) => [e.action, e.outcome, e.item_count]),
+        [['audit.query', 'success', 5]],
+      );
       const report = await call('get', 'keys/601/access-report');
-      assert.deepEqual(report.events.map((e) => [e.action, e.user_id]), [['audit.report', '601']]);
+      assert.deepEqual(
+        report.events.map((e) => [e.action, e.user_id]),
+        [['audit.report', '601']],
+      );
       const verify = await call('get', 'audit/verify');
-      assert.deepEqual(verify.events.map((e) => [e.action, (e.details as { ok: boolean }).ok]), [['audit.verify', true]]);
+      assert.deepEqual(
+        verify.events.map((e) => [e.action, (e.details as { ok: boolean }).ok]),
+        [['audit.verify', true]],
+      );
     });
 
     it('records delegation operations too', async () => {
       const { response, events } = await call('get', 'grants?fromUserId=601');
       assert.equal(response.status, 200);
-      assert.deepEqual(events.map((e) => [e.action, e.outcome]), [['grant.list', 'success']]);
+      assert.deepEqual(
+        events.map((e) => [e.action, e.outcome]),
+        [['grant.list', 'success']],
+      );
     });
 
     it('records a scheduled rotation run before it rotates anything, and each key it rotated', async () => {

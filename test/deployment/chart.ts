@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { loadAll } from 'js-yaml';
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- rendered manifests are checked field by field */
+ 
 export type K8sObject = {
   apiVersion: string;
   kind: string;

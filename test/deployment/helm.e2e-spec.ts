@@ -25,7 +25,7 @@ import {
   ROOT,
 } from './chart';
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- rendered manifests are checked field by field */
+ 
 
 /** Every kind the chart renders, with the kubernetes-models class that validates it. */
 const MODELS: Record<string, new (data: any) => { validate(): void }> = {

@@ -39,7 +39,13 @@ describe('PostgreSQL cut, slow and partitioned; read replicas; log levels', { ti
     token = (await LocalIssuer.open(app.dataDir)).mint(600);
     logs.forbid(token);
     await app.as(token).post('/api/v1/keys').send({ userId: '3001' }).expect(201);
-    ({ encryptedData: ciphertexts } = (await app.as(token).post('/api/v1/encrypt').send({ userId: '3001', data: [MARKER] }).expect(200)).body);
+    ({ encryptedData: ciphertexts } = (
+      await app
+        .as(token)
+        .post('/api/v1/encrypt')
+        .send({ userId: '3001', data: [MARKER] })
+        .expect(200)
+    ).body);
     logs.forbid(...ciphertexts);
   });
 
@@ -56,7 +62,12 @@ describe('PostgreSQL cut, slow and partitioned; read replicas; log levels', { ti
       await expectUnavailable(app.as(token).post('/api/v1/keys').send({ userId: '3002' }));
       await expectUnavailable(app.as(token).get('/api/v1/keys/3001'));
       // Without Redis the token denylist lives in the database: every authenticated request needs it.
-      await expectUnavailable(app.as(token).post('/api/v1/encrypt').send({ userId: '3001', data: ['x'] }));
+      await expectUnavailable(
+        app
+          .as(token)
+          .post('/api/v1/encrypt')
+          .send({ userId: '3001', data: ['x'] }),
+      );
       const ready = await app.http().get('/health/ready');
       assert.equal(ready.status, 503);
       assert.equal(ready.body.details.error.database.status, 'down');
@@ -98,7 +109,12 @@ describe('PostgreSQL cut, slow and partitioned; read replicas; log levels', { ti
 
   it('reads keys from a read replica (DATABASE_REPLICA_URLS) and writes to the primary', async () => {
     const replica = await TestDatabase.create();
-    const schema = await new DataSource({ type: 'postgres', url: replica.url, migrations: MIGRATIONS, migrationsTableName: 'schema_migrations' }).initialize();
+    const schema = await new DataSource({
+      type: 'postgres',
+      url: replica.url,
+      migrations: MIGRATIONS,
+      migrationsTableName: 'schema_migrations',
+    }).initialize();
     let replicated: AppProcess | undefined;
     try {
       await schema.runMigrations();
@@ -135,8 +151,14 @@ describe('PostgreSQL cut, slow and partitioned; read replicas; log levels', { ti
       await errorsOnly.stop();
     }
     const levels = quiet.lines.filter((line) => line.startsWith('{')).map((line) => (JSON.parse(line) as { level: string }).level);
-    assert.deepEqual(levels.filter((level) => level !== 'error' && level !== 'fatal'), []);
-    assert.ok(logs.lines.some((line) => line.includes('"level":"debug"')), 'LOG_LEVEL=trace (the suite default) writes debug lines');
+    assert.deepEqual(
+      levels.filter((level) => level !== 'error' && level !== 'fatal'),
+      [],
+    );
+    assert.ok(
+      logs.lines.some((line) => line.includes('"level":"debug"')),
+      'LOG_LEVEL=trace (the suite default) writes debug lines',
+    );
   });
 
   it('never logs a plaintext, ciphertext, key or token, through every fault above', () => {

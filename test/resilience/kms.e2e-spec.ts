@@ -30,8 +30,7 @@ describe('KMS faults, metrics, hardening and graceful shutdown — production co
 
   const freezeKms = () => moto.child.kill('SIGSTOP');
   const thawKms = () => moto.child.kill('SIGCONT');
-  const decrypt = (target: AppProcess = app) =>
-    target.as(token).post('/api/v1/decrypt').send({ userId: '2001', data: ciphertexts });
+  const decrypt = (target: AppProcess = app) => target.as(token).post('/api/v1/decrypt').send({ userId: '2001', data: ciphertexts });
 
   before(async () => {
     logs.forbid(MARKER);
@@ -58,7 +57,13 @@ describe('KMS faults, metrics, hardening and graceful shutdown — production co
     logs.forbid(token);
     await app.as(token).post('/api/v1/keys').send({ userId: '2001' }).expect(201);
     await app.as(token).post('/api/v1/keys').send({ userId: '2002' }).expect(201);
-    ({ encryptedData: ciphertexts } = (await app.as(token).post('/api/v1/encrypt').send({ userId: '2001', data: [MARKER] }).expect(200)).body);
+    ({ encryptedData: ciphertexts } = (
+      await app
+        .as(token)
+        .post('/api/v1/encrypt')
+        .send({ userId: '2001', data: [MARKER] })
+        .expect(200)
+    ).body);
     logs.forbid(...ciphertexts);
   });
 
@@ -72,7 +77,11 @@ describe('KMS faults, metrics, hardening and graceful shutdown — production co
     freezeKms();
     try {
       for (const userId of ['2001', '2002']) {
-        await app.as(token).post('/api/v1/encrypt').send({ userId, data: ['still works'] }).expect(200);
+        await app
+          .as(token)
+          .post('/api/v1/encrypt')
+          .send({ userId, data: ['still works'] })
+          .expect(200);
       }
       const refused = await decrypt();
       assert.equal(refused.status, 503);
@@ -144,7 +153,10 @@ describe('KMS faults, metrics, hardening and graceful shutdown — production co
     assert.match(response.headers['content-type'], /^text\/plain; version=0\.0\.4/);
     const text = response.text;
     assert.match(text, /pii_api_http_requests_total\{method="POST",route="\/api\/v1\/decrypt",status="200"\} \d+/);
-    assert.match(text, /pii_api_http_request_duration_seconds_bucket\{le="0\.1",method="POST",route="\/api\/v1\/encrypt",status="200"\} \d+/);
+    assert.match(
+      text,
+      /pii_api_http_request_duration_seconds_bucket\{le="0\.1",method="POST",route="\/api\/v1\/encrypt",status="200"\} \d+/,
+    );
     assert.match(text, /pii_api_kms_requests_total\{operation="Encrypt",outcome="success"\} \d+/);
     assert.match(text, /pii_api_kms_request_duration_seconds_count\{operation="Decrypt"\} \d+/);
     assert.match(text, /pii_api_cache_lookups_total\{cache="public_key",result="(hit|miss)"\} \d+/);

@@ -20,7 +20,10 @@ export class TestIssuer {
     const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
     this.privateKey = pair.privateKey;
     this.publicKey = pair.publicKey;
-    this.kid = createHash('sha256').update(this.publicKey.export({ type: 'spki', format: 'der' })).digest('base64url').slice(0, 16);
+    this.kid = createHash('sha256')
+      .update(this.publicKey.export({ type: 'spki', format: 'der' }))
+      .digest('base64url')
+      .slice(0, 16);
   }
 
   async start(): Promise<this> {
@@ -42,7 +45,14 @@ export class TestIssuer {
   /** A Cognito-shaped access token; `claims` and `options` override any part of it. */
   token(claims: Record<string, unknown> = {}, options: SignOptions = {}, key: KeyObject = this.privateKey): string {
     return sign(
-      { sub: 'svc-test', client_id: this.clientId, token_use: 'access', scope: 'pii-api/keys:write pii-api/encrypt', jti: randomUUID(), ...claims },
+      {
+        sub: 'svc-test',
+        client_id: this.clientId,
+        token_use: 'access',
+        scope: 'pii-api/keys:write pii-api/encrypt',
+        jti: randomUUID(),
+        ...claims,
+      },
       key,
       { algorithm: 'RS256', keyid: this.kid, issuer: this.issuer, ...(claims.exp === undefined ? { expiresIn: 300 } : {}), ...options },
     );

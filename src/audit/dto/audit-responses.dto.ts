@@ -53,14 +53,21 @@ export class AuditEventView {
   @ApiProperty({ nullable: true, type: String, example: 'estate settlement: executor statement' })
   purpose: string | null;
 
-  @ApiProperty({ nullable: true, type: 'object', additionalProperties: true, description: 'What the operation records beyond who, when and on whom (docs/audit.md)', example: null })
+  @ApiProperty({
+    nullable: true,
+    type: 'object',
+    additionalProperties: true,
+    description: 'What the operation records beyond who, when and on whom (docs/audit.md)',
+    example: null,
+  })
   details: Record<string, unknown> | null;
 
   @ApiProperty({
     nullable: true,
     type: String,
     pattern: '^[0-9a-f]{32}$',
-    description: 'W3C trace id of the request when tracing was on (OTEL_EXPORTER_OTLP_ENDPOINT); joins the event to its trace and log lines',
+    description:
+      'W3C trace id of the request when tracing was on (OTEL_EXPORTER_OTLP_ENDPOINT); joins the event to its trace and log lines',
     example: '4bf92f3577b34da6a3ce929d0e0e4736',
   })
   traceId: string | null;

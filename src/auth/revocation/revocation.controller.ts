@@ -21,7 +21,10 @@ export class RevocationController {
   @Audited('token.revoke', describeTokenRevoke)
   @ApiOperation({ operationId: 'revokeToken', summary: 'Revoke an access token: every replica refuses it (AUTH001) until it expires' })
   @ApiExtraModels(RevokeTokenById, RevokeTokenByToken)
-  @ApiBody({ description: 'Exactly one of jti and token', schema: { oneOf: [{ $ref: getSchemaPath(RevokeTokenById) }, { $ref: getSchemaPath(RevokeTokenByToken) }] } })
+  @ApiBody({
+    description: 'Exactly one of jti and token',
+    schema: { oneOf: [{ $ref: getSchemaPath(RevokeTokenById) }, { $ref: getSchemaPath(RevokeTokenByToken) }] },
+  })
   @ApiOkResponse({ type: RevokeTokenResponse })
   @ApiErrors({ ENC001: 'neither or both of jti and token, an invalid one, or a token this service does not trust' })
   async revoke(@Body() request: RevokeTokenRequest, @CurrentPrincipal() principal: Principal): Promise<RevokeTokenResponse> {

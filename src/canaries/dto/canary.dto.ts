@@ -5,14 +5,26 @@ import { USER_ID_PATTERN } from '../../common/user-id';
 import { UUID_PATTERN } from '../../common/uuid';
 import { EXAMPLE_CIPHERTEXT } from '../../crypto/dto/batch.dto';
 
-const CANARY_ID = { type: 'string', format: 'uuid', pattern: UUID_PATTERN.source, example: '5f0c1d8e-8a34-4b6e-9a52-0d6f3f9b2c11' } as const;
+const CANARY_ID = {
+  type: 'string',
+  format: 'uuid',
+  pattern: UUID_PATTERN.source,
+  example: '5f0c1d8e-8a34-4b6e-9a52-0d6f3f9b2c11',
+} as const;
 const LABEL_MAX = 200;
 
 export class CreateCanariesRequest {
   @UserIdField({ description: 'The person whose rows the canaries are planted among; they are encrypted under this person’s current key' })
   userId: string;
 
-  @IntegerField({ required: false, minimum: 1, maximum: MAX_CANARIES_PER_REQUEST, default: 1, description: 'How many canaries to create', example: 3 })
+  @IntegerField({
+    required: false,
+    minimum: 1,
+    maximum: MAX_CANARIES_PER_REQUEST,
+    default: 1,
+    description: 'How many canaries to create',
+    example: 3,
+  })
   count?: number;
 
   @PatternField(GRANT_REASON_PATTERN, {
@@ -46,7 +58,8 @@ export class CanaryView {
 export class CreatedCanary extends CanaryView {
   @ApiProperty({
     type: 'string',
-    description: 'The canary: an ek1 ciphertext of this user like any other. Plant it among real rows; any /decrypt, /rotate, /rewrap or /translate that touches it is refused with ENC002 and recorded as canary.tripped',
+    description:
+      'The canary: an ek1 ciphertext of this user like any other. Plant it among real rows; any /decrypt, /rotate, /rewrap or /translate that touches it is refused with ENC002 and recorded as canary.tripped',
     example: EXAMPLE_CIPHERTEXT,
   })
   ciphertext: string;

@@ -36,7 +36,10 @@ export class EncryptRequest {
   @StringBatchField({
     description: 'Strings to encrypt: at most MAX_BATCH_ITEMS items of at most MAX_ITEM_BYTES UTF-8 bytes each',
     example: ['Jane Doe', '046 454 286'],
-    items: { maxLength: LIMIT_DEFAULTS.maxItemBytes, description: 'At most MAX_ITEM_BYTES UTF-8 bytes (maxLength counts characters, so it is a looser bound)' },
+    items: {
+      maxLength: LIMIT_DEFAULTS.maxItemBytes,
+      description: 'At most MAX_ITEM_BYTES UTF-8 bytes (maxLength counts characters, so it is a looser bound)',
+    },
     itemLimit: 'maxItemBytes',
   })
   data: string[];
@@ -44,7 +47,8 @@ export class EncryptRequest {
   @IndexNameField({
     required: false,
     nullable: true,
-    description: 'A blind index (docs/blind-indexes.md): the answer then carries blindIndexes, one index per item computed from the same plaintexts',
+    description:
+      'A blind index (docs/blind-indexes.md): the answer then carries blindIndexes, one index per item computed from the same plaintexts',
   })
   index?: string | null;
 }

@@ -20,7 +20,9 @@ export class CreateReceiptSigningKeys1764000500000 implements MigrationInterface
         retired_at timestamptz
       )`);
     // At most one current key: replicas starting together race on this index, one insert wins.
-    await queryRunner.query(`CREATE UNIQUE INDEX receipt_signing_keys_one_current ON receipt_signing_keys ((true)) WHERE retired_at IS NULL`);
+    await queryRunner.query(
+      `CREATE UNIQUE INDEX receipt_signing_keys_one_current ON receipt_signing_keys ((true)) WHERE retired_at IS NULL`,
+    );
     await queryRunner.query(`ALTER TABLE user_keys ADD COLUMN shred_receipt text`);
   }
 

@@ -22,14 +22,19 @@ export class CreateGrantRequest {
   })
   reason: string;
 
-  @DateTimeField({ required: false, nullable: true, description: 'The grant is not active before this time; null or absent: from approval on', example: '2026-12-01T00:00:00Z' })
+  @DateTimeField({
+    required: false,
+    nullable: true,
+    description: 'The grant is not active before this time; null or absent: from approval on',
+    example: '2027-01-01T00:00:00Z',
+  })
   notBefore?: string | null;
 
   @DateTimeField({
     required: false,
     nullable: true,
     description: 'The grant ends at this time, which must be later than notBefore and than now; null or absent: no end',
-    example: '2027-06-01T00:00:00Z',
+    example: '2099-01-01T00:00:00Z',
   })
   expiresAt?: string | null;
 }
@@ -97,7 +102,10 @@ export class TranslateRequest {
   @UserIdField({ description: 'The person whose ciphertexts are in data', example: '42' })
   fromUserId: string;
 
-  @UserIdField({ description: 'The delegate under whose current key they come back; an active grant from fromUserId to toUserId is needed', example: '77' })
+  @UserIdField({
+    description: 'The delegate under whose current key they come back; an active grant from fromUserId to toUserId is needed',
+    example: '77',
+  })
   toUserId: string;
 
   @JsonValueField({

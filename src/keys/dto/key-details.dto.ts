@@ -16,10 +16,18 @@ export class KeyVersionSummary {
   @ApiProperty({ ...INSTANT, example: '2026-01-01T03:00:00.000Z' })
   createdAt: string;
 
-  @ApiPropertyOptional({ ...INSTANT, description: 'When a later version replaced it (retired and destroyed versions)', example: '2026-04-01T03:00:00.000Z' })
+  @ApiPropertyOptional({
+    ...INSTANT,
+    description: 'When a later version replaced it (retired and destroyed versions)',
+    example: '2026-04-01T03:00:00.000Z',
+  })
   rotatedAt?: string;
 
-  @ApiPropertyOptional({ enum: ROTATION_REASONS, description: 'Why a later version replaced it (retired and destroyed versions)', example: 'scheduled' })
+  @ApiPropertyOptional({
+    enum: ROTATION_REASONS,
+    description: 'Why a later version replaced it (retired and destroyed versions)',
+    example: 'scheduled',
+  })
   rotationReason?: RotationReason;
 }
 
@@ -36,7 +44,10 @@ export class KeyDetailsResponse {
   @ApiProperty({ type: 'integer', description: 'RSA modulus size of the current version (KEY_RSA_BITS when it was made)', example: 2048 })
   modulusBits: number;
 
-  @ApiProperty({ description: 'Current public key, SPKI PEM', example: '-----BEGIN PUBLIC KEY-----\nMIIBIjANBg...\n-----END PUBLIC KEY-----\n' })
+  @ApiProperty({
+    description: 'Current public key, SPKI PEM',
+    example: '-----BEGIN PUBLIC KEY-----\nMIIBIjANBg...\n-----END PUBLIC KEY-----\n',
+  })
   publicKey: string;
 
   @ApiProperty({ description: 'What seals the private keys: `kms` or `local`', example: 'kms' })

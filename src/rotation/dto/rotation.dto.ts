@@ -5,7 +5,6 @@ import { ApiCiphertexts, CiphertextBatchField, EXAMPLE_CIPHERTEXT } from '../../
 export const MANUAL_ROTATION_REASONS = ['manual', 'compliance', 'compromise'] as const;
 export type ManualRotationReason = (typeof MANUAL_ROTATION_REASONS)[number];
 
-
 export class RotateRequest {
   @UserIdField({ description: 'The end user whose key is rotated' })
   userId: string;
@@ -16,7 +15,12 @@ export class RotateRequest {
   })
   data: unknown;
 
-  @EnumField(MANUAL_ROTATION_REASONS, { required: false, nullable: true, default: 'manual', description: 'Recorded with the retired version; null or absent means manual' })
+  @EnumField(MANUAL_ROTATION_REASONS, {
+    required: false,
+    nullable: true,
+    default: 'manual',
+    description: 'Recorded with the retired version; null or absent means manual',
+  })
   reason?: ManualRotationReason | null;
 }
 

@@ -25,9 +25,7 @@ export class LogCapture {
 
   /** Request lines, to show that the capture really saw the service's logs. */
   requestLines(): Array<Record<string, unknown>> {
-    return this.lines
-      .filter((line) => line.includes('"msg":"request'))
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    return this.lines.filter((line) => line.includes('"msg":"request')).map((line) => JSON.parse(line) as Record<string, unknown>);
   }
 
   assertNothingSecret(): void {

@@ -54,6 +54,11 @@ export class RevokeTokenResponse {
   @ApiProperty({ enum: [true], example: true })
   revoked: true;
 
-  @ApiProperty({ type: 'string', format: 'date-time', description: 'Until when the token is refused (then it has expired anyway)', example: '2026-11-25T11:00:00.000Z' })
+  @ApiProperty({
+    type: 'string',
+    format: 'date-time',
+    description: 'Until when the token is refused (then it has expired anyway)',
+    example: '2026-11-25T11:00:00.000Z',
+  })
   until: string;
 }
