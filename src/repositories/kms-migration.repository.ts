@@ -42,31 +42,27 @@ export interface RemainingCounts {
   total: number;
 }
 
+/** A table of users' sealed private keys (current or retired), keyed by user and version. */
+function userKeyTable(name: string, table: string) {
+  return {
+    name,
+    table,
+    sealedColumn: 'sealed_private_key',
+    ref: `'user-key:' || user_id || ':' || key_version`,
+    select: `user_id::text AS a, key_version AS b`,
+    keyed: `user_id = $1 AND key_version = $2`,
+    subject: (row: ClaimRow): SealedSubject => ({ kind: 'user-key', userId: row.a, keyVersion: Number(row.b) }),
+    params: (subject: SealedSubject) => (subject.kind === 'user-key' ? [subject.userId, subject.keyVersion] : []),
+  };
+}
+
 /**
  * Every table holding sealed keys, how to claim its rows and write one back. `ref` is a text
  * name of a row; `keyed` is the WHERE clause that finds it again from `$1.. ` parameters.
  */
 const TABLES = [
-  {
-    name: 'userKeys',
-    table: 'user_keys',
-    sealedColumn: 'sealed_private_key',
-    ref: `'user-key:' || user_id || ':' || key_version`,
-    select: `user_id::text AS a, key_version AS b`,
-    keyed: `user_id = $1 AND key_version = $2`,
-    subject: (row: ClaimRow): SealedSubject => ({ kind: 'user-key', userId: row.a, keyVersion: Number(row.b) }),
-    params: (subject: SealedSubject) => (subject.kind === 'user-key' ? [subject.userId, subject.keyVersion] : []),
-  },
-  {
-    name: 'userKeyHistory',
-    table: 'user_key_history',
-    sealedColumn: 'sealed_private_key',
-    ref: `'user-key:' || user_id || ':' || key_version`,
-    select: `user_id::text AS a, key_version AS b`,
-    keyed: `user_id = $1 AND key_version = $2`,
-    subject: (row: ClaimRow): SealedSubject => ({ kind: 'user-key', userId: row.a, keyVersion: Number(row.b) }),
-    params: (subject: SealedSubject) => (subject.kind === 'user-key' ? [subject.userId, subject.keyVersion] : []),
-  },
+  userKeyTable('userKeys', 'user_keys'),
+  userKeyTable('userKeyHistory', 'user_key_history'),
   {
     name: 'blindIndexKeys',
     table: 'blind_index_keys',
