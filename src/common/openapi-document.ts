@@ -145,7 +145,11 @@ function applyLimits(schema: SchemaObject, limits: DocumentLimits): void {
     if (!node || '$ref' in node) return;
     const references = (node as Record<string, unknown>)[LIMIT_EXTENSION] as LimitReferences | undefined;
     if (references) {
-      for (const [keyword, limit] of Object.entries(references)) (node as Record<string, unknown>)[keyword] = limits[limit];
+      for (const [keyword, limit] of Object.entries(references)) {
+        const [first, second] = keyword.split('.');
+        const target = (second ? node[first as 'items'] : node) as Record<string, unknown> | undefined;
+        if (target) target[second ?? first] = limits[limit];
+      }
       delete (node as Record<string, unknown>)[LIMIT_EXTENSION];
     }
     visit(node.items);

@@ -16,9 +16,13 @@ import { isUserId, USER_ID_DESCRIPTION, USER_ID_EXAMPLE, USER_ID_MAX_LENGTH, USE
 
 /** A limit the operator may configure: the document shows the configured value (src/common/openapi-document.ts). */
 export type ConfigurableLimit = keyof typeof LIMIT_DEFAULTS | 'maxCiphertextLength';
-/** Vendor key naming the configurable limits of a schema, e.g. { maxItems: 'maxBatchItems' }; replaced by the values. */
+/**
+ * Vendor key naming the configurable limits of a property schema, e.g. { maxItems: 'maxBatchItems',
+ * 'items.maxLength': 'maxItemBytes' }; the document builder puts the configured values there. It
+ * sits on the property itself: Nest rebuilds `items` and drops vendor keys inside it.
+ */
 export const LIMIT_EXTENSION = 'x-configurable-limits';
-export type LimitReferences = Partial<Record<'maxItems' | 'maxLength', ConfigurableLimit>>;
+export type LimitReferences = Partial<Record<'maxItems' | 'maxLength' | 'items.maxLength', ConfigurableLimit>>;
 
 export interface FieldOptions {
   description?: string;
@@ -154,7 +158,7 @@ export function StringBatchField(
   options: FieldOptions & { items: { pattern?: RegExp; maxLength: number; description?: string }; itemLimit: ConfigurableLimit },
 ): PropertyDecorator {
   const { items, itemLimit, ...field } = options;
-  const limits: LimitReferences = { maxItems: 'maxBatchItems' };
+  const limits: LimitReferences = { maxItems: 'maxBatchItems', 'items.maxLength': itemLimit };
   return applyDecorators(
     ...presence(field),
     ValidateBy({
@@ -175,7 +179,6 @@ export function StringBatchField(
         ...(items.pattern && { pattern: items.pattern.source }),
         maxLength: items.maxLength,
         ...(items.description && { description: items.description }),
-        [LIMIT_EXTENSION]: { maxLength: itemLimit } satisfies LimitReferences,
       },
       maxItems: LIMIT_DEFAULTS.maxBatchItems,
       [LIMIT_EXTENSION]: limits,
