@@ -3,7 +3,6 @@ import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { loadAll } from 'js-yaml';
 
- 
 export type K8sObject = {
   apiVersion: string;
   kind: string;

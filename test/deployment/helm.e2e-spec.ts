@@ -25,8 +25,6 @@ import {
   ROOT,
 } from './chart';
 
- 
-
 /** Every kind the chart renders, with the kubernetes-models class that validates it. */
 const MODELS: Record<string, new (data: any) => { validate(): void }> = {
   'apps/v1 Deployment': Deployment,
