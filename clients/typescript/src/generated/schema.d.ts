@@ -1204,13 +1204,13 @@ export interface components {
             /**
              * Format: date-time
              * @description The grant is not active before this time; null or absent: from approval on. An RFC 3339 date-time with a time zone offset, e.g. "2026-12-01T00:00:00Z" (no leap seconds).
-             * @example 2026-12-01T00:00:00Z
+             * @example 2027-01-01T00:00:00Z
              */
             notBefore?: string | null;
             /**
              * Format: date-time
              * @description The grant ends at this time, which must be later than notBefore and than now; null or absent: no end. An RFC 3339 date-time with a time zone offset, e.g. "2026-12-01T00:00:00Z" (no leap seconds).
-             * @example 2027-06-01T00:00:00Z
+             * @example 2099-01-01T00:00:00Z
              */
             expiresAt?: string | null;
         };
@@ -4820,8 +4820,8 @@ export interface operations {
                  *       "fromUserId": "42",
                  *       "toUserId": "77",
                  *       "reason": "Executor of the estate, probate file 2026-1234",
-                 *       "notBefore": "2026-12-01T00:00:00Z",
-                 *       "expiresAt": "2027-06-01T00:00:00Z"
+                 *       "notBefore": "2027-01-01T00:00:00Z",
+                 *       "expiresAt": "2099-01-01T00:00:00Z"
                  *     }
                  */
                 "application/json": components["schemas"]["CreateGrantRequest"];
