@@ -193,6 +193,10 @@ for (const definition of STACKS) {
             fc.asyncProperty(invalidCall(operation), async (call) => {
               const path = pathOf(operation, call);
               const reachesOperation = stack.contract.operationFor(operation.method, path)?.operationId === operation.operationId;
+              // An empty last segment (`/indexes/`) is, to express, another operation's path (`/indexes`):
+              // that call is valid for the other operation, not an invalid call of this one.
+              const reached = stack.contract.operationFor(operation.method, path.replace(/\/+$/, ''));
+              fc.pre(reachesOperation || !reached || reached.operationId === operation.operationId);
               if (reachesOperation) {
                 const problems = stack.contract.requestErrors(operation, {
                   method: operation.method,

@@ -1,4 +1,4 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiExtraModels, ApiProperty, getSchemaPath } from '@nestjs/swagger';
 
 const INSTANT = { type: 'string', format: 'date-time' } as const;
 
@@ -43,11 +43,16 @@ export class KmsMigrationRemaining {
   total: number;
 }
 
+@ApiExtraModels(KmsMigrationRecord)
 export class KmsMigrationStatusResponse {
   @ApiProperty({ description: 'The key new seals go under, as this replica resolves KMS_KEY_ID' })
   currentKeyId: string;
 
-  @ApiProperty({ type: KmsMigrationRecord, nullable: true, description: 'The latest migration; null when none ever ran' })
+  // OpenAPI 3.0 ignores `nullable` beside a $ref: null is its own alternative.
+  @ApiProperty({
+    description: 'The latest migration; null when none ever ran',
+    anyOf: [{ $ref: getSchemaPath(KmsMigrationRecord) }, { type: 'string', nullable: true, enum: [null] }],
+  })
   migration: KmsMigrationRecord | null;
 
   @ApiProperty({ type: KmsMigrationRemaining, description: 'Sealed keys still under another key than currentKeyId' })

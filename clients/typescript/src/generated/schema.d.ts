@@ -803,7 +803,7 @@ export interface components {
             /** @description The key new seals go under, as this replica resolves KMS_KEY_ID */
             currentKeyId: string;
             /** @description The latest migration; null when none ever ran */
-            migration: components["schemas"]["KmsMigrationRecord"] | null;
+            migration: components["schemas"]["KmsMigrationRecord"] | (null);
             /** @description Sealed keys still under another key than currentKeyId */
             remaining: components["schemas"]["KmsMigrationRemaining"];
             /** @description Nothing is sealed under an old key any more: the old keys may be disabled (docs/operations.md) */
@@ -815,7 +815,7 @@ export interface components {
             /** @description The key new seals go under, as this replica resolves KMS_KEY_ID */
             currentKeyId: string;
             /** @description The latest migration; null when none ever ran */
-            migration: components["schemas"]["KmsMigrationRecord"] | null;
+            migration: components["schemas"]["KmsMigrationRecord"] | (null);
             /** @description Sealed keys still under another key than currentKeyId */
             remaining: components["schemas"]["KmsMigrationRemaining"];
             /** @description Nothing is sealed under an old key any more: the old keys may be disabled (docs/operations.md) */
