@@ -19,5 +19,6 @@ export const ApiIndexNameParam = () =>
     name: 'name',
     description: 'The blind index',
     example: 'sin',
-    schema: { type: 'string', pattern: INDEX_NAME_PATTERN.source, maxLength: 63 },
+    // In the schema as well: Nest leaves a parameter's own example out when it is given a schema.
+    schema: { type: 'string', pattern: INDEX_NAME_PATTERN.source, maxLength: 63, example: 'sin' },
   });

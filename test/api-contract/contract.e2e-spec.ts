@@ -141,6 +141,23 @@ describe('the OpenAPI document states the rules the service enforces', () => {
     }
   });
 
+  it('gives every path parameter an example', () => {
+    for (const operation of operations) {
+      for (const parameter of (operation.parameters ?? []) as Array<{
+        name: string;
+        in: string;
+        example?: unknown;
+        schema?: { example?: unknown };
+      }>) {
+        if (parameter.in === 'path')
+          assert.ok(
+            (parameter.example ?? parameter.schema?.example) !== undefined,
+            `${operation.operationId}: ${parameter.name} has no example`,
+          );
+      }
+    }
+  });
+
   it('gives every request body an example the service accepts', async () => {
     const token = await stack.token();
     for (const userId of ['42', '77']) await stack.as(token).post('/api/v1/keys').send({ userId });
@@ -151,8 +168,10 @@ describe('the OpenAPI document states the rules the service enforces', () => {
       if (!content) continue;
       assert.ok(content.example !== undefined, `${operation.operationId} has no example`);
       const path = operation.path.replace(/\{(\w+)\}/g, (_m, name: string) => {
-        const parameter = (operation.parameters as Array<{ name: string; example?: string }>).find((p) => p.name === name);
-        return encodeURIComponent(String(parameter?.example));
+        const parameter = (operation.parameters as Array<{ name: string; example?: string; schema?: { example?: string } }>).find(
+          (p) => p.name === name,
+        );
+        return encodeURIComponent(String(parameter?.example ?? parameter?.schema?.example));
       });
       const response = await (stack.as(token) as unknown as Record<string, (url: string) => request.Test>)
         [operation.method](path)

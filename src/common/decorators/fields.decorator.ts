@@ -95,13 +95,14 @@ export function ApiUserIdParam(name = 'userId'): MethodDecorator {
     name,
     description: `User id: ${USER_ID_DESCRIPTION}`,
     example: USER_ID_EXAMPLE,
-    schema: { type: 'string', pattern: USER_ID_PATTERN.source, minLength: 1, maxLength: USER_ID_MAX_LENGTH },
+    // In the schema as well: Nest leaves a parameter's own example out when it is given a schema.
+    schema: { type: 'string', pattern: USER_ID_PATTERN.source, minLength: 1, maxLength: USER_ID_MAX_LENGTH, example: USER_ID_EXAMPLE },
   });
 }
 
 /** The path parameter `name` is a UUID; the route answers 404 for any other text, which names nothing. */
 export function ApiUuidParam(name: string, description: string, example: string): MethodDecorator {
-  return ApiParam({ name, description, example, schema: { type: 'string', format: 'uuid', pattern: UUID_PATTERN.source } });
+  return ApiParam({ name, description, example, schema: { type: 'string', format: 'uuid', pattern: UUID_PATTERN.source, example } });
 }
 
 /** An RFC 3339 date-time with a time zone offset. */
