@@ -2,6 +2,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { serializeSessions } from './pglite-session-queue';
 
 /** Connections the embedded server accepts; the pool is sized to fit. */
 export const EMBEDDED_MAX_CONNECTIONS = 8;
@@ -12,7 +13,8 @@ const MAX_SOCKET_PATH = 100;
  * The embedded database (DATABASE_URL unset): PGlite in DATA_DIR/pglite, served over the
  * PostgreSQL wire protocol on a Unix socket inside DATA_DIR. The application then talks to it
  * through the same `pg` driver, pool and SQL as to a real server — no second code path.
- * PGlite runs one query at a time and serves an open transaction's connection first, so
+ * PGlite is one session and runs one query at a time: a connection keeps it for a whole
+ * extended-query batch and for as long as its transaction is open (pglite-session-queue.ts), so
  * transactions stay isolated; row-lock waits become queueing.
  */
 export class EmbeddedPostgres {
@@ -34,6 +36,7 @@ export class EmbeddedPostgres {
       maxConnections: EMBEDDED_MAX_CONNECTIONS,
       ...(useSocket ? { path: socketPath } : { host: '127.0.0.1', port: 0 }),
     });
+    serializeSessions(server, db);
     await server.start();
     const connection = useSocket
       ? { host: dataDir, port: SOCKET_PORT }
