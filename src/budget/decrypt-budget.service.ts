@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 import { hash } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
 import { RedisConnection } from '../redis/redis-connection';
@@ -27,6 +28,16 @@ const SCRIPT_SHA = hash('sha1', SCRIPT);
 
 /** How often the in-memory fallback forgets callers whose window has passed. */
 const SWEEP_INTERVAL_MS = 60_000;
+/**
+ * A person Redis has just counted for a caller is counted again, by this replica, only after a
+ * sixtieth of the window (at most a minute): reading someone already counted is always admitted,
+ * so the only effect is that their last-seen time in Redis may be that much older, and they leave
+ * the window up to that much early. Saves the round trip on a caller's repeated reads of one person.
+ */
+const RECOUNT_SHARE_OF_WINDOW = 1 / 60;
+const RECOUNT_MAX_MS = 60_000;
+/** Caller–person pairs remembered for that; the least recently used go first. */
+const RECENTLY_COUNTED_MAX = 10_000;
 
 export interface BudgetCount {
   /** false: refused, the person was not recorded. */
@@ -52,12 +63,16 @@ export class DecryptBudget {
   /** Fallback: caller key → person → last seen ms, in last-seen order (a touched person is moved to the end). */
   private readonly memory = new Map<string, Map<string, number>>();
   private nextSweep = 0;
+  /** `caller key + person` → counted by Redis within the recount interval. */
+  private readonly recentlyCounted: LRUCache<string, true>;
 
   constructor(
     private readonly config: AppConfig,
     private readonly redis: RedisConnection,
   ) {
     this.windowMs = config.decryptBudget.windowSeconds * 1000;
+    const recountMs = Math.min(RECOUNT_MAX_MS, Math.floor(this.windowMs * RECOUNT_SHARE_OF_WINDOW));
+    this.recentlyCounted = new LRUCache({ max: RECENTLY_COUNTED_MAX, ttl: Math.max(1, recountMs) });
   }
 
   get windowSeconds(): number {
@@ -74,6 +89,8 @@ export class DecryptBudget {
   async count(sub: string, person: string, budget: number, force: boolean, now = Date.now()): Promise<BudgetCount> {
     const key = `pii-api:budget:${hash('sha256', sub, 'base64url')}`;
     if (this.redis.isConfigured) {
+      const pair = `${key}\u0000${person}`;
+      if (this.recentlyCounted.has(pair)) return { admitted: true, over: false, retryAfterSeconds: 0, fromRedis: true };
       try {
         const args = [String(now), String(this.windowMs), String(budget), person, force ? '1' : '0'];
         const [admitted, over, oldest] = (await this.redis.execute((client) =>
@@ -82,6 +99,7 @@ export class DecryptBudget {
             return client.eval(SCRIPT, { keys: [key], arguments: args });
           }),
         )) as number[];
+        if (admitted === 1) this.recentlyCounted.set(pair, true);
         return { admitted: admitted === 1, over: over === 1, retryAfterSeconds: this.retryAfter(oldest, now), fromRedis: true };
       } catch {
         // Redis down or slow: count here until it answers again.
