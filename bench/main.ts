@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { load, LoadResult, LoadSpec } from './load';
 import { CeilingResult, KeygenResult, PEER_SUITES, PeerResult, PeerSuite } from './references';
 import { BareServer, BareServerKind, References, startBareServer } from './references-client';
-import { BenchResults, judgeTargets, printReport, ScenarioResult, writeResults } from './report';
+import { BenchResults, GuardsRun, judgeTargets, printReport, ScenarioResult, writeResults } from './report';
 import { processCpuSeconds, ROOT, ServiceUnderTest } from './service';
 import { measureStartup, renderStartup, StartupResult } from './startup';
 import { BATCH_SIZES, CONNECTIONS, ITEM_BYTES, makeItems, MANY_CONNECTIONS, randomUserIdBase, TARGET_BATCH, TEN_ITEMS } from './workload';
@@ -38,7 +38,9 @@ const SERVICE_SCENARIOS = (['encrypt', 'decrypt'] as const)
     ...BATCH_SIZES.map((items) => `${operation} ${items} @${CONNECTIONS}`),
     `${operation} ${TEN_ITEMS} @${MANY_CONNECTIONS}`,
   ])
-  .concat(['keys', 'peer']);
+  .concat(['keys', 'guards', 'indexes', 'peer']);
+/** Canaries planted for the guards scenario (one person's), so the tripwire's lookup is not empty. */
+const GUARD_CANARIES = 100;
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 type Workload = Omit<LoadSpec, 'url' | 'token' | 'seconds'>;
@@ -194,6 +196,66 @@ async function main(): Promise<void> {
       results.keygenInterference = { keysRate, alone, withKeys, keys: keysDuringEncrypt };
     }
 
+    if (selected('guards')) {
+      // Decrypt with the decrypt budget (the default DECRYPT_SUBJECT_BUDGET) and canaries planted,
+      // against a second service with the budget off and no canaries; alternated, so drift hits both.
+      log('guards: a second service without decrypt budget or canaries...');
+      const plain = await ServiceUnderTest.start({ env: { DECRYPT_SUBJECT_BUDGET: '0' } });
+      try {
+        const plainUser = randomUserIdBase().toString();
+        const plainToken = plain.token(`bench-${runId}-plain`);
+        await post(plain.url, '/api/v1/keys', plainToken, { userId: plainUser });
+        const plainEncrypted = await post(plain.url, '/api/v1/encrypt', plainToken, { userId: plainUser, data: plaintexts.slice(0, TEN_ITEMS) });
+        const plainCiphertexts = ((await plainEncrypted.json()) as { encryptedData: string[] }).encryptedData;
+        const planted = await post(service.url, '/api/v1/canaries', tokenFor(), { userId, count: GUARD_CANARIES, label: 'bench: guards scenario' });
+        if (!planted.ok) throw new Error(`POST /canaries answered ${planted.status}: ${await planted.text()}`);
+        await sleep(1000); // the registry also refreshes on its own schedule; the planting replica knows at once
+        const expectBody = JSON.stringify({ decryptedData: plaintexts.slice(0, TEN_ITEMS) });
+        const decrypt = (data: string[], owner: string): Workload => ({
+          path: '/api/v1/decrypt',
+          connections: CONNECTIONS,
+          expectBody,
+          body: { userId: owner, data: data.slice(0, TEN_ITEMS) },
+        });
+        const runs: GuardsRun[] = [];
+        for (let round = 0; round < 2; round++) {
+          log(`guards: round ${round + 1} of 2, without...`);
+          const token = plain.token(`bench-${runId}-plain-${round}`);
+          await warmUp(plain.url, token, decrypt(plainCiphertexts, plainUser));
+          const cpuBefore = plain.cpuSeconds;
+          const without = await load({ ...decrypt(plainCiphertexts, plainUser), url: plain.url, token, seconds: SECONDS });
+          const withoutCpu = cpuMsPerRequest(cpuBefore, plain.cpuSeconds, without.requests);
+          log(`guards: round ${round + 1} of 2, with budget and ${GUARD_CANARIES} canaries...`);
+          const guarded = await measure(decrypt(ciphertexts, userId));
+          runs.push({ without: { ...without, cpuMsPerRequest: withoutCpu }, with: guarded });
+        }
+        results.guards = { canaries: GUARD_CANARIES, items: TEN_ITEMS, connections: CONNECTIONS, runs };
+      } finally {
+        await plain.stop();
+      }
+    }
+
+    if (selected('indexes')) {
+      // Blind indexes at batches of TARGET_BATCH, beside encrypt of the same batch size.
+      const admin = tokenFor();
+      const defined = await post(service.url, '/api/v1/indexes', admin, {
+        name: `bench_${runId}`,
+        normalisation: 'text',
+        outputBits: 16,
+        expectedCardinality: 1_000_000,
+      });
+      if (!defined.ok) throw new Error(`POST /indexes answered ${defined.status}: ${await defined.text()}`);
+      log(`indexes: ${TARGET_BATCH} values per request...`);
+      const compute = await measure({
+        path: `/api/v1/indexes/bench_${runId}`,
+        connections: CONNECTIONS,
+        body: { data: plaintexts.slice(0, TARGET_BATCH) },
+      });
+      log(`indexes: encrypt of ${TARGET_BATCH} items beside it...`);
+      const encrypt = await measure({ path: '/api/v1/encrypt', connections: CONNECTIONS, body: { userId, data: plaintexts.slice(0, TARGET_BATCH) } });
+      results.indexes = { items: TARGET_BATCH, connections: CONNECTIONS, compute, encrypt };
+    }
+
     if (selected('peer')) {
       results.peer = [];
       for (const suite of Object.keys(PEER_SUITES) as PeerSuite[]) {
@@ -233,6 +295,8 @@ async function main(): Promise<void> {
     peer: results.peer ?? [],
     keys: results.keys,
     keygenInterference: results.keygenInterference,
+    guards: results.guards,
+    indexes: results.indexes,
     startup,
     targets: [],
   };

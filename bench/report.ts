@@ -26,6 +26,11 @@ export interface ScenarioResult {
 }
 
 export type BareResult = LoadResult & { itemsPerSecond: number; cpuMsPerRequest?: number };
+export type MeasuredRun = LoadResult & { cpuMsPerRequest?: number };
+export interface GuardsRun {
+  without: MeasuredRun;
+  with: MeasuredRun;
+}
 
 export interface Target {
   target: string;
@@ -50,6 +55,10 @@ export interface BenchResults {
   peer: PeerResult[];
   keys?: { keygen: KeygenResult; service: LoadResult; connections: number };
   keygenInterference?: { keysRate: number; alone: LoadResult; withKeys: LoadResult; keys: LoadResult };
+  /** Decrypt with the decrypt budget and canaries planted, against a service with neither (alternated runs). */
+  guards?: { canaries: number; items: number; connections: number; runs: GuardsRun[] };
+  /** Blind indexes computed per request, beside encrypt of the same batch size. */
+  indexes?: { items: number; connections: number; compute: MeasuredRun; encrypt: MeasuredRun };
   /** Time to ready and resident memory, the project's Node against the previous line (bench/startup.ts). */
   startup?: StartupResult[];
   targets: Target[];
@@ -155,6 +164,15 @@ export function judgeTargets(results: BenchResults): Target[] {
       met: factor <= 2,
     });
   }
+  if (results.guards) {
+    const { without, with: guarded } = guardTotals(results.guards.runs);
+    const share = guarded.requestsPerSecond / without.requestsPerSecond;
+    targets.push({
+      target: `decrypt ${results.guards.items} @${results.guards.connections} with the decrypt budget and ${results.guards.canaries} canaries: ≥ 95 % of the throughput without`,
+      measured: percent(share),
+      met: share >= 0.95,
+    });
+  }
   const decrypts = results.scenarios.filter((s) => s.kmsCallsPerRequest !== undefined);
   if (decrypts.length) {
     const calls = decrypts.reduce((sum, s) => sum + s.kmsCallsPerRequest! * s.service.requests, 0);
@@ -166,6 +184,24 @@ export function judgeTargets(results: BenchResults): Target[] {
     });
   }
   return targets;
+}
+
+/** The guards scenario's alternated runs, summed per side. */
+function guardTotals(runs: GuardsRun[]) {
+  const total = (side: 'without' | 'with') => {
+    const requests = runs.reduce((sum, run) => sum + run[side].requests, 0);
+    const seconds = runs.reduce((sum, run) => sum + run[side].seconds, 0);
+    const cpu = runs.every((run) => run[side].cpuMsPerRequest !== undefined)
+      ? runs.reduce((sum, run) => sum + run[side].cpuMsPerRequest! * run[side].requests, 0) / Math.max(1, requests)
+      : undefined;
+    return {
+      requestsPerSecond: requests / Math.max(1e-9, seconds),
+      cpuMsPerRequest: cpu,
+      p99Ms: Math.max(...runs.map((run) => run[side].p99Ms)),
+      failed: runs.reduce((sum, run) => sum + failures(run[side]) + run[side].non2xx, 0),
+    };
+  };
+  return { without: total('without'), with: total('with') };
 }
 
 /** The report as Markdown: printed on stdout and kept in docs/performance.md. */
@@ -226,6 +262,28 @@ export function renderReport(results: BenchResults): string {
       );
     }
     lines.push('');
+  }
+  if (results.guards) {
+    const { without, with: guarded } = guardTotals(results.guards.runs);
+    const cpu = (value?: number) => (value === undefined ? '–' : value.toFixed(2));
+    lines.push(
+      `| decrypt ${results.guards.items} @${results.guards.connections}, ${results.guards.runs.length} alternated runs each | req/s | p99 ms (worst run) | CPU ms/req | errors or non-2xx |`,
+      '|---|--:|--:|--:|--:|',
+      `| without decrypt budget or canaries | ${int(without.requestsPerSecond)} | ${ms(without.p99Ms)} | ${cpu(without.cpuMsPerRequest)} | ${without.failed} |`,
+      `| with the decrypt budget and ${results.guards.canaries} canaries | ${int(guarded.requestsPerSecond)} | ${ms(guarded.p99Ms)} | ${cpu(guarded.cpuMsPerRequest)} | ${guarded.failed} |`,
+      '',
+    );
+  }
+  if (results.indexes) {
+    const { items, connections, compute, encrypt } = results.indexes;
+    const cpu = (run: MeasuredRun) => (run.cpuMsPerRequest === undefined ? '–' : run.cpuMsPerRequest.toFixed(2));
+    lines.push(
+      `| ${items} values per request @${connections} | req/s | values/s | p99 ms | CPU ms/req | errors or non-2xx |`,
+      '|---|--:|--:|--:|--:|--:|',
+      `| blind indexes (\`POST /indexes/{name}\`) | ${int(compute.requestsPerSecond)} | ${int(compute.requestsPerSecond * items)} | ${ms(compute.p99Ms)} | ${cpu(compute)} | ${failures(compute) + compute.non2xx} |`,
+      `| encrypt, same run | ${int(encrypt.requestsPerSecond)} | ${int(encrypt.requestsPerSecond * items)} | ${ms(encrypt.p99Ms)} | ${cpu(encrypt)} | ${failures(encrypt) + encrypt.non2xx} |`,
+      '',
+    );
   }
   if (results.peer.length) {
     lines.push(
