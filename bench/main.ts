@@ -205,9 +205,16 @@ async function main(): Promise<void> {
         const plainUser = randomUserIdBase().toString();
         const plainToken = plain.token(`bench-${runId}-plain`);
         await post(plain.url, '/api/v1/keys', plainToken, { userId: plainUser });
-        const plainEncrypted = await post(plain.url, '/api/v1/encrypt', plainToken, { userId: plainUser, data: plaintexts.slice(0, TEN_ITEMS) });
+        const plainEncrypted = await post(plain.url, '/api/v1/encrypt', plainToken, {
+          userId: plainUser,
+          data: plaintexts.slice(0, TEN_ITEMS),
+        });
         const plainCiphertexts = ((await plainEncrypted.json()) as { encryptedData: string[] }).encryptedData;
-        const planted = await post(service.url, '/api/v1/canaries', tokenFor(), { userId, count: GUARD_CANARIES, label: 'bench: guards scenario' });
+        const planted = await post(service.url, '/api/v1/canaries', tokenFor(), {
+          userId,
+          count: GUARD_CANARIES,
+          label: 'bench: guards scenario',
+        });
         if (!planted.ok) throw new Error(`POST /canaries answered ${planted.status}: ${await planted.text()}`);
         await sleep(1000); // the registry also refreshes on its own schedule; the planting replica knows at once
         const expectBody = JSON.stringify({ decryptedData: plaintexts.slice(0, TEN_ITEMS) });
@@ -252,7 +259,11 @@ async function main(): Promise<void> {
         body: { data: plaintexts.slice(0, TARGET_BATCH) },
       });
       log(`indexes: encrypt of ${TARGET_BATCH} items beside it...`);
-      const encrypt = await measure({ path: '/api/v1/encrypt', connections: CONNECTIONS, body: { userId, data: plaintexts.slice(0, TARGET_BATCH) } });
+      const encrypt = await measure({
+        path: '/api/v1/encrypt',
+        connections: CONNECTIONS,
+        body: { userId, data: plaintexts.slice(0, TARGET_BATCH) },
+      });
       results.indexes = { items: TARGET_BATCH, connections: CONNECTIONS, compute, encrypt };
     }
 
