@@ -8,6 +8,7 @@ import { CreateCanaries1764000510000 } from './1764000510000-create-canaries';
 import { CreateBlindIndexes1764000600000 } from './1764000600000-create-blind-indexes';
 import { AddAuditTraceId1764000700000 } from './1764000700000-add-audit-trace-id';
 import { CreateKmsMigrations1764000800000 } from './1764000800000-create-kms-migrations';
+import { AddRotationIndexes1764000930000 } from './1764000930000-add-rotation-indexes';
 
 /** Every migration, in order. Forward-only: a released migration is never edited. */
 export const MIGRATIONS = [
@@ -21,4 +22,5 @@ export const MIGRATIONS = [
   CreateBlindIndexes1764000600000,
   AddAuditTraceId1764000700000,
   CreateKmsMigrations1764000800000,
+  AddRotationIndexes1764000930000,
 ];
