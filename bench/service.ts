@@ -94,6 +94,11 @@ export class ServiceUnderTest {
     return this.parts.issuer.token({ sub: caller, scope }, { expiresIn: TOKEN_LIFETIME });
   }
 
+  /** The service's own PostgreSQL database (bench/scale.ts fills it). */
+  get databaseUrl(): string {
+    return this.parts.database.url;
+  }
+
   /** KMS requests the service has made so far. */
   get kmsCalls(): number {
     return this.parts.kms.calls.length;
