@@ -275,7 +275,7 @@ async function measure(service: ServiceUnderTest, pool: Pool, token: string, own
   // The retention purge of the oldest day, rolled back so each size purges the same.
   const purgeStarted = performance.now();
   const client = await pool.connect();
-  let purged = 0;
+  let purged: number;
   try {
     await client.query('BEGIN');
     const {

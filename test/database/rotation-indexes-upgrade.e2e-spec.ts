@@ -10,7 +10,7 @@ const CLAIM = `SELECT user_id, key_version FROM user_keys
   WHERE is_active AND created_at <= $1 AND (rotation_lease_until IS NULL OR rotation_lease_until < now())
   ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED`;
 
-const dataSource = (database: TestDatabase, migrations: Function[]) =>
+const dataSource = (database: TestDatabase, migrations: typeof MIGRATIONS) =>
   new DataSource({ type: 'postgres', url: database.url, migrations, migrationsTableName: 'schema_migrations', logging: false });
 
 /**
