@@ -3,7 +3,7 @@
  *
  *   features: crypto (/encrypt, /decrypt, re-encryption), rotation, delegation, indexes, canaries, audit routes
  *     → keys (key lifecycle, key material and its caches)
- *       → key-provider (KMS, local) and envelope (the pure cryptographic core)
+ *       → key-provider (KMS, local), shred-log (S3, directory) and envelope (the pure cryptographic core)
  *         → common (errors, limits, permissions, metadata-only decorators)
  *
  * Cross-cutting modules (audit, auth, config, database, health, logging, metrics, rate-limit,
@@ -57,6 +57,21 @@ module.exports = {
       comment: 'Sealing and unsealing happen in the keys module (KeyMaterialService) only.',
       from: { path: '^src/', pathNot: '^src/(keys|key-provider|health|app\\.module|app\\.factory|main)' },
       to: { path: '^src/key-provider/' },
+    },
+    {
+      name: 'shred-log-is-storage',
+      severity: 'error',
+      comment:
+        'The shred log stores and lists crypto-shred records outside the key database; it knows nothing of keys, features or the database.',
+      from: { path: '^src/shred-log/' },
+      to: { path: '^src/(?!(shred-log|config|common)/)' },
+    },
+    {
+      name: 'only-keys-use-the-shred-log',
+      severity: 'error',
+      comment: 'Crypto-shredding and its replay after a restore live in the keys module.',
+      from: { path: '^src/', pathNot: '^src/(keys|shred-log|cli)/' },
+      to: { path: '^src/shred-log/' },
     },
     {
       name: 'keys-below-features',

@@ -139,3 +139,12 @@ export const RECEIPT_KEYS_MAX_AGE_SECONDS = 300;
 export const CANARY_REFRESH_MS = 5_000;
 /** Canaries one POST /canaries may create. */
 export const MAX_CANARIES_PER_REQUEST = 100;
+
+/**
+ * The shred log (src/shred-log, docs/operations.md 2.4): one S3 call, all attempts included,
+ * and the replay at start-up's pauses between attempts after a failure (doubling up to the cap).
+ */
+export const SHRED_LOG_TIMEOUT_MS = 5_000;
+export const SHRED_REPLAY_RETRY_MS = { first: 500, max: 5_000 } as const;
+/** Shreds listed from the log before the newest one the restored database holds, against clocks that disagree. */
+export const SHRED_REPLAY_OVERLAP_MS = 24 * 60 * 60 * 1000;

@@ -109,6 +109,18 @@ export class AppConfig {
   privateKeyCache: { ttlSeconds: number; maxEntries: number };
   /** INDEX_KEY_CACHE_SECONDS: how long an unsealed blind-index key stays in process memory (0: no cache). */
   indexKeyCacheSeconds: number;
+  /**
+   * Where crypto-shreds are recorded outside the key database (src/shred-log): an S3 bucket when
+   * SHRED_LOG_BUCKET is set, else the directory SHRED_LOG_DIR (default DATA_DIR/shred-log).
+   */
+  shredLog: {
+    bucket?: string;
+    /** Key prefix in the bucket ('' or ending in '/'). */
+    prefix: string;
+    /** S3 endpoint override (emulators); the region is AWS_REGION. */
+    endpoint?: string;
+    directory: string;
+  };
 }
 
 export function loadAppConfig(raw: Record<string, string | undefined> = process.env): AppConfig {
@@ -237,6 +249,12 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
       retentionCron: env.AUDIT_RETENTION_CRON ?? '30 4 * * *',
     },
     swaggerEnabled: env.SWAGGER_ENABLED ?? !isProduction,
+    shredLog: {
+      bucket: env.SHRED_LOG_BUCKET,
+      prefix: env.SHRED_LOG_PREFIX ? env.SHRED_LOG_PREFIX.replace(/\/*$/, '/') : '',
+      endpoint: env.SHRED_LOG_ENDPOINT,
+      directory: resolve(env.SHRED_LOG_DIR ?? join(env.DATA_DIR ?? 'data', 'shred-log')),
+    },
     grantApprovalsRequired: env.GRANT_APPROVALS_REQUIRED ?? 2,
     privateKeyCache: { ttlSeconds: env.PRIVATE_KEY_CACHE_SECONDS ?? 300, maxEntries: env.PRIVATE_KEY_CACHE_MAX ?? 1000 },
     indexKeyCacheSeconds: env.INDEX_KEY_CACHE_SECONDS ?? 300,

@@ -413,6 +413,28 @@ export class EnvironmentVariables {
   @Min(0)
   @Max(86_400)
   INDEX_KEY_CACHE_SECONDS?: number;
+
+  /** The shred log in S3: bucket name as S3 allows it (3–63 lowercase letters, digits, dots, hyphens). */
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'SHRED_LOG_BUCKET must be an S3 bucket name' })
+  SHRED_LOG_BUCKET?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^[A-Za-z0-9!_.*'()/-]{1,512}$/, { message: 'SHRED_LOG_PREFIX must be an S3 key prefix of safe characters' })
+  SHRED_LOG_PREFIX?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @IsUrl(URL_OPTIONS)
+  SHRED_LOG_ENDPOINT?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @IsString()
+  @MaxLength(1024)
+  SHRED_LOG_DIR?: string;
 }
 
 /** Parses and validates the raw environment; returns the problems, one line per variable. */
@@ -495,4 +517,8 @@ class EnvironmentVariablesKeys implements Record<keyof EnvironmentVariables, und
   PRIVATE_KEY_CACHE_SECONDS = undefined;
   PRIVATE_KEY_CACHE_MAX = undefined;
   INDEX_KEY_CACHE_SECONDS = undefined;
+  SHRED_LOG_BUCKET = undefined;
+  SHRED_LOG_PREFIX = undefined;
+  SHRED_LOG_ENDPOINT = undefined;
+  SHRED_LOG_DIR = undefined;
 }
