@@ -15,6 +15,7 @@ import { createValidationPipe } from './common/validation';
 import { AppConfig } from './config/app-config';
 import { maxCiphertextLength } from './envelope/ciphertext-format';
 import { GracefulShutdown } from './health/graceful-shutdown';
+import { StartupGate } from './health/startup-gate';
 import { RequestLogging } from './logging/request-logging.middleware';
 import { MetricsService } from './metrics/metrics.service';
 
@@ -46,6 +47,8 @@ export async function createApp(environment?: Record<string, string | undefined>
   app.use(app.get(GracefulShutdown).trackRequests);
   app.use(app.get(RequestLogging).middleware);
   app.use(app.get(MetricsService).recordHttpRequests);
+  // Until start-up work is done (the shred-log replay after a restore) only probes and metrics are served.
+  app.use(app.get(StartupGate).refuseUntilOpen);
   app.use(helmet());
   if (config.http.corsOrigins.length) {
     app.enableCors({

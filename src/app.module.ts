@@ -12,6 +12,7 @@ import { HealthModule } from './health/health.module';
 import { IndexesModule } from './indexes/indexes.module';
 import { KeysModule } from './keys/keys.module';
 import { KmsMigrationModule } from './keys/kms-migration.module';
+import { ShredReplayModule } from './keys/shred-replay.module';
 import { LoggingModule } from './logging/logging.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { RedisModule } from './redis/redis.module';
@@ -36,6 +37,7 @@ export class AppModule {
         AuditModule,
         KeysModule,
         KmsMigrationModule,
+        ShredReplayModule,
         IndexesModule,
         CryptoModule,
         RotationModule,

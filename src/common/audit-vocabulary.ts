@@ -42,6 +42,7 @@ export const AUDIT_ACTIONS = [
   'kms-migration.start',
   'kms-migration.read',
   'kms-migration.finish',
+  'key.shred-replayed',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

@@ -10,6 +10,7 @@ import { SIGNING_KEY_SOURCE, SigningKeySource } from '../auth/signing-keys';
 import { KEY_PROVIDER, KeyProvider } from '../key-provider/key-provider';
 import { RedisConnection } from '../redis/redis-connection';
 import { GracefulShutdown } from './graceful-shutdown';
+import { StartupGate } from './startup-gate';
 
 const CHECK_TIMEOUT_MS = 3000;
 /** KMS DescribeKey and the JWKS fetch are cached briefly so probes do not hammer them. */
@@ -28,6 +29,7 @@ export class HealthController {
     @Inject(SIGNING_KEY_SOURCE) private readonly signingKeys: SigningKeySource,
     private readonly redis: RedisConnection,
     private readonly shutdown: GracefulShutdown,
+    private readonly startup: StartupGate,
   ) {}
 
   @Get('live')
@@ -45,7 +47,8 @@ export class HealthController {
   @ApiOperation({
     operationId: 'checkReadiness',
     summary:
-      'Readiness: database reachable, key provider usable, signing keys loaded; 503 while shutting down. ' +
+      'Readiness: database reachable, key provider usable, signing keys loaded, start-up work done (shredLog: the ' +
+      'shred-log replay after a restore, with the count of shreds replayed); 503 while shutting down. ' +
       'Redis is optional: when it is unreachable the answer stays 200 with redis "degraded".',
   })
   @ApiOkResponse({ type: HealthCheckResponse, description: 'Ready; a Redis that cannot be reached shows as degraded' })
@@ -67,6 +70,10 @@ export class HealthController {
             .attempt(() => this.signingKeys.checkHealth())
             .withTimeout(CHECK_TIMEOUT_MS)
             .cacheFor(DEPENDENCY_CACHE_MS),
+        ...this.startup.entries().map(([name, task]) => () => {
+          const check = this.indicators.check(name);
+          return task.done ? check.up(task.detail) : check.down(task.detail);
+        }),
         ...(this.redis.isConfigured ? [() => this.checkRedis()] : []),
       ])
       .catch((error: unknown) => {

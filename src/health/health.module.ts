@@ -4,11 +4,12 @@ import { AuthModule } from '../auth/auth.module';
 import { KeyProviderModule } from '../key-provider/key-provider.module';
 import { GracefulShutdown } from './graceful-shutdown';
 import { HealthController } from './health.controller';
+import { StartupGate } from './startup-gate';
 
 @Module({
   imports: [TerminusModule.forRoot({ logger: false }), KeyProviderModule, AuthModule],
   controllers: [HealthController],
-  providers: [GracefulShutdown],
-  exports: [GracefulShutdown],
+  providers: [GracefulShutdown, StartupGate],
+  exports: [GracefulShutdown, StartupGate],
 })
 export class HealthModule {}

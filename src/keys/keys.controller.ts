@@ -74,7 +74,12 @@ export class KeysController {
     type: ShredReceiptResponse,
     description: 'What was destroyed, with a signed receipt; a repeated DELETE of the same shredding answers the same',
   })
-  @ApiErrors({ ENC001: 'invalid userId', KEY001: 'the user has no key', KEY002: 'a rotation for this user is in progress' })
+  @ApiErrors({
+    ENC001: 'invalid userId',
+    KEY001: 'the user has no key',
+    KEY002: 'a rotation for this user is in progress',
+    SYS002: 'the shred log (outside the key database) cannot be written: nothing was destroyed; retry',
+  })
   destroy(@Param('userId', UserIdPipe) userId: string): ReturnType<KeysService['destroyKeys']> {
     return this.keys.destroyKeys(userId);
   }

@@ -11,11 +11,13 @@ import { PublicKeyCache } from './public-key-cache';
 import { ReceiptKeysController } from './receipt-keys.controller';
 import { ReceiptSigner } from './receipt-signer.service';
 import { SecretKeyCache } from './secret-key-cache';
+import { ShredLogModule } from '../shred-log/shred-log.module';
 
 /** Users' keys: their life (KeysService) and their material (KeyMaterialService, the only user of the key provider). */
 @Module({
   imports: [
     KeyProviderModule,
+    ShredLogModule,
     // Redis (shared by the replicas) when REDIS_URL is set, else in-memory. Store errors are
     // thrown, not swallowed, so that PublicKeyCache knows when an eviction did not happen.
     CacheModule.registerAsync({

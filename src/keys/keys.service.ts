@@ -1,8 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { ApiError, keyNotFound } from '../common/api-error';
+import { ApiError, dependencyUnavailable, keyNotFound } from '../common/api-error';
 import { AuditEventReference, COMPLETE_WITH_AUDIT_EVENT, CompletedWithAuditEvent } from '../common/audit-vocabulary';
 import { RotationRepository } from '../repositories/rotation.repository';
+import { receiptIdOf, SHRED_LOG, ShredLog, ShredLogEntry } from '../shred-log/shred-log';
 import { DestroyedVersion, rotationConflict, UserKeyRepository } from '../repositories/user-key.repository';
 import { UserKey } from './entities/user-key.entity';
 import { RotationReason, UserKeyHistory } from './entities/user-key-history.entity';
@@ -31,11 +32,14 @@ export interface ShredReceiptPayload {
 /** The life of users' keys: creation, description, rotation and crypto-shredding. */
 @Injectable()
 export class KeysService {
+  private readonly logger = new Logger('KeysService');
+
   constructor(
     private readonly keys: UserKeyRepository,
     private readonly rotations: RotationRepository,
     private readonly material: KeyMaterialService,
     private readonly receipts: ReceiptSigner,
+    @Inject(SHRED_LOG) private readonly shredLog: ShredLog,
   ) {}
 
   /**
@@ -117,18 +121,46 @@ export class KeysService {
    * receipt names that event, is signed, and is kept with the tombstone. A repeated DELETE of a
    * user whose keys are already shredded answers with the kept receipt, unchanged (KEY001 when
    * none was kept: never shredded, or shredded before receipts existed).
+   *
+   * Every shred is recorded in the shred log outside this database before it commits, so that a
+   * restore of the database cannot undo it (the replay at start-up destroys the keys again). When
+   * the log cannot be written the shred is refused with 503 SYS002 and the key is left intact:
+   * an erasure is never confirmed that a restore could take back. Once the receipt is signed the
+   * record is completed with it; if that second write fails the record without it still replays.
    */
   async destroyKeys(userId: string): Promise<ShredReceipt | (Omit<ShredReceipt, 'receipt'> & CompletedWithAuditEvent)> {
     let destroyed: DestroyedVersion[];
+    const destroyedAt = new Date().toISOString();
+    const record = (keyVersions: number[], receipt: string | null): ShredLogEntry => ({
+      typ: 'crypto-shred',
+      userId,
+      keyVersions,
+      destroyedAt,
+      receipt,
+      receiptId: receipt ? receiptIdOf(receipt) : null,
+    });
     try {
-      destroyed = await this.keys.destroy(userId);
+      destroyed = await this.keys.destroy(userId, async (versions) => {
+        try {
+          await this.shredLog.append(
+            record(
+              versions.map((v) => v.keyVersion),
+              null,
+            ),
+          );
+        } catch (error) {
+          this.logger.error(
+            `Crypto-shred of user ${userId} refused: the shred log (${this.shredLog.location}) cannot be written (${describe(error)})`,
+          );
+          throw dependencyUnavailable('The shred log', error);
+        }
+      });
     } catch (error) {
       const kept = error instanceof ApiError && error.code === 'KEY001' ? await this.keys.shredReceiptOnPrimary(userId) : null;
       if (kept) return answerOf(kept);
       throw error;
     }
     await this.material.forgetPublicKey(userId);
-    const destroyedAt = new Date().toISOString();
     const versions = destroyed.map((v) => ({ keyVersion: v.keyVersion, sealedPrivateKeySha256: v.sealedKeySha256 }));
     const tombstoneVersion = Math.max(...versions.map((v) => v.keyVersion));
     const answer = { userId, versionsDestroyed: versions.length, destroyedAt };
@@ -138,10 +170,27 @@ export class KeysService {
         const payload: ShredReceiptPayload = { typ: 'crypto-shred', userId, destroyedAt, versions, auditEvent };
         const receipt = await this.receipts.sign({ ...payload });
         await this.keys.storeShredReceipt(userId, tombstoneVersion, receipt);
+        await this.shredLog
+          .append(
+            record(
+              versions.map((v) => v.keyVersion),
+              receipt,
+            ),
+          )
+          .catch((error: unknown) =>
+            this.logger.warn(
+              `The shred log record of user ${userId} was not completed with its receipt (${describe(error)}); it replays without it`,
+            ),
+          );
         return { ...answer, receipt };
       },
     };
   }
+}
+
+/** An error's name and message for a log line (file-system and S3 errors name paths and buckets, never data). */
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 /** The answer a receipt was given with, rebuilt from its payload (so a repeat is byte-identical). */

@@ -165,8 +165,11 @@ export class UserKeyRepository {
    * version. Returns each version destroyed with the SHA-256 (hex) of its sealed private key,
    * computed in the same transaction before the bytes are nulled: the receipt's commitment to
    * exactly what was destroyed. KEY001 without an active key, KEY002 while a rotation holds the row.
+   *
+   * `beforeCommit` runs inside the transaction, once the versions are known and before anything
+   * is committed (the shred log's record): when it throws, nothing is destroyed.
    */
-  async destroy(userId: string): Promise<DestroyedVersion[]> {
+  async destroy(userId: string, beforeCommit?: (destroyed: DestroyedVersion[]) => Promise<void>): Promise<DestroyedVersion[]> {
     return this.dataSource.transaction(async (tx) => {
       await lockCurrentKey(tx, userId);
       const destroyed: Array<{ key_version: number; sealed_sha256: string }> = await tx.query(
@@ -187,8 +190,29 @@ export class UserKeyRepository {
         `UPDATE user_keys SET is_active = false, key = NULL, sealed_private_key = NULL, shred_receipt = NULL, updated_at = now() WHERE user_id = $1`,
         [userId],
       );
-      return destroyed.map((row) => ({ keyVersion: row.key_version, sealedKeySha256: row.sealed_sha256 }));
+      const versions = destroyed.map((row) => ({ keyVersion: row.key_version, sealedKeySha256: row.sealed_sha256 }));
+      await beforeCommit?.(versions);
+      return versions;
     });
+  }
+
+  /** The current version of each of these users who has an active key, from the primary (it decides a replayed shred). */
+  async activeVersionsOnPrimary(userIds: readonly string[]): Promise<Map<string, number>> {
+    if (!userIds.length) return new Map();
+    const rows: Array<{ user_id: string; key_version: number }> = await this.dataSource.query(
+      `SELECT user_id, key_version FROM user_keys WHERE user_id = ANY($1::bigint[]) AND is_active`,
+      [[...userIds]],
+    );
+    return new Map(rows.map((row) => [String(row.user_id), Number(row.key_version)]));
+  }
+
+  /** When the newest crypto-shred this database holds happened (its tombstone's last update), from the primary; null: none. */
+  async latestShredOnPrimary(): Promise<Date | null> {
+    const rows: Array<{ at: Date | string | null }> = await this.dataSource.query(
+      `SELECT max(updated_at) AS at FROM user_keys WHERE NOT is_active`,
+    );
+    const at = rows[0]?.at;
+    return at ? new Date(at) : null;
   }
 
   /** Keeps the signed receipt with the tombstone of version `keyVersion`, for a repeated DELETE. */

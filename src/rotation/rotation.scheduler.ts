@@ -3,6 +3,7 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
 import { AuditWriter, SYSTEM_ACTOR } from '../audit/audit-writer.service';
 import { AppConfig } from '../config/app-config';
+import { StartupGate } from '../health/startup-gate';
 import { KeysService } from '../keys/keys.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { RotationRepository } from '../repositories/rotation.repository';
@@ -31,6 +32,7 @@ export class RotationScheduler implements OnApplicationBootstrap {
     private readonly registry: SchedulerRegistry,
     private readonly audit: AuditWriter,
     private readonly metrics: MetricsService,
+    private readonly startup: StartupGate,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -38,6 +40,9 @@ export class RotationScheduler implements OnApplicationBootstrap {
     const job = CronJob.from({
       cronTime: this.config.rotation.cron,
       onTick: async () => {
+        // A new version of a key a restore brought back would hide it from the shred-log replay.
+        if (!this.startup.isOpen)
+          return this.logger.warn('Scheduled rotation skipped: the service has not finished starting (shred log replay)');
         await this.run();
       },
       timeZone: 'UTC',

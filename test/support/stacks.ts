@@ -1,3 +1,4 @@
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -114,13 +115,23 @@ export const embeddedStack: StackDefinition = {
   },
 };
 
-/** (b) PostgreSQL on 127.0.0.1:5432, the kms provider and Cognito tokens, both on moto_server. */
+/** The shred log's bucket and prefix on the aws stack's moto_server (SHRED_LOG_BUCKET, SHRED_LOG_PREFIX). */
+export const SHRED_LOG_BUCKET = 'pii-shred-log';
+export const SHRED_LOG_PREFIX = 'shreds/';
+
+/** An S3 client of a moto_server (the shred log's storage on the aws stack). */
+export const motoS3 = (endpoint: string) => new S3Client({ region: MOTO_REGION, endpoint, forcePathStyle: true });
+
+/** (b) PostgreSQL on 127.0.0.1:5432, the kms provider and Cognito tokens, both on moto_server; the shred log in moto's S3. */
 export const awsStack: StackDefinition = {
   name: 'PostgreSQL + KMS and Cognito on moto_server',
   async start(overrides = {}) {
     const [moto, database] = await Promise.all([Moto.start(), TestDatabase.create()]);
     const kmsKeyId = await moto.createKmsKey();
     const pool: CognitoPool = await moto.createCognitoPool();
+    const s3 = motoS3(moto.endpoint);
+    await s3.send(new CreateBucketCommand({ Bucket: SHRED_LOG_BUCKET }));
+    s3.destroy();
     const dataDir = mkdtempSync(join(tmpdir(), 'pii-api-'));
     const env: Environment = {
       ...quiet(),
@@ -135,6 +146,9 @@ export const awsStack: StackDefinition = {
       COGNITO_USER_POOL_ID: pool.poolId,
       COGNITO_CLIENT_IDS: pool.clientId,
       COGNITO_JWKS_URI: pool.jwksUri,
+      SHRED_LOG_BUCKET,
+      SHRED_LOG_PREFIX,
+      SHRED_LOG_ENDPOINT: moto.endpoint,
       ...overrides,
     };
     const running = await listen(env);

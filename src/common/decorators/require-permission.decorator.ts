@@ -22,7 +22,8 @@ export function RequirePermission(permission: Permission | Permission[], subject
       AUTH001: 'missing, malformed, expired, revoked or untrusted token',
       AUTH002: `the token lacks ${named}${subjectFields.length ? ', or is bound to another user than the one named' : ''}`,
       RATE001: 'over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again',
-      SYS002: 'a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After)',
+      SYS002:
+        'a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After)',
     }),
   );
 }

@@ -1,0 +1,77 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { SHRED_REPLAY_RETRY_MS } from '../common/limits';
+import { StartupGate } from '../health/startup-gate';
+import { ShredReplayService } from './shred-replay.service';
+
+/** The readiness check, and the start-up task, that the replay holds. */
+export const SHRED_LOG_TASK = 'shredLog';
+
+/**
+ * Replays the shred log every time the service starts, before it serves: the task is held in
+ * the start-up gate before the HTTP server listens, so until the replay has finished readiness
+ * answers 503 (`shredLog` down, with the last failure if any) and every API request 503 SYS002.
+ * A log or database that cannot be read keeps it so, retried with a growing pause, and logged;
+ * the service never serves a user a restore brought back. When done, readiness shows `shredLog`
+ * up with the count replayed, and the count is logged.
+ */
+@Injectable()
+export class ShredReplayAtStartup implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('ShredReplay');
+  private stopped = false;
+  private timer?: NodeJS.Timeout;
+  private wake?: () => void;
+
+  constructor(
+    private readonly replay: ShredReplayService,
+    private readonly gate: StartupGate,
+  ) {}
+
+  onModuleInit(): void {
+    this.gate.hold(SHRED_LOG_TASK, { message: 'replaying the shred log' });
+  }
+
+  /**
+   * The first attempt runs before the server listens (Nest awaits this hook), so normally nothing
+   * is served before the replay. After a failure the retries run in the background: the server
+   * listens, liveness holds, readiness and the API answer 503 until one succeeds.
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    if (await this.attempt(1)) return;
+    void this.retry();
+  }
+
+  onApplicationShutdown(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.wake?.();
+  }
+
+  private async retry(): Promise<void> {
+    let pauseMs: number = SHRED_REPLAY_RETRY_MS.first;
+    for (let attempt = 2; !this.stopped; attempt++) {
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        this.timer = setTimeout(resolve, pauseMs);
+      });
+      if (this.stopped || (await this.attempt(attempt, pauseMs))) return;
+      pauseMs = Math.min(pauseMs * 2, SHRED_REPLAY_RETRY_MS.max);
+    }
+  }
+
+  /** One replay; true when it finished (the gate is released), false when it failed (logged, shown in readiness). */
+  private async attempt(attempt: number, pauseMs: number = SHRED_REPLAY_RETRY_MS.first): Promise<boolean> {
+    try {
+      const result = await this.replay.replay();
+      this.logger.log(
+        `Shred log replayed: ${result.replayed} shredded user(s) destroyed again, ${result.examined} entries examined (${result.log})`,
+      );
+      this.gate.release(SHRED_LOG_TASK, { replayed: result.replayed, examined: result.examined, log: result.log });
+      return true;
+    } catch (error) {
+      const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      this.logger.error(`Shred log replay failed (attempt ${attempt}); not ready, retrying within ${pauseMs} ms: ${reason}`);
+      this.gate.progress(SHRED_LOG_TASK, { message: `the shred log replay failed; retrying: ${reason}`, attempts: attempt });
+      return false;
+    }
+  }
+}
