@@ -425,7 +425,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: database reachable, key provider usable, signing keys loaded; 503 while shutting down. Redis is optional: when it is unreachable the answer stays 200 with redis "degraded". */
+        /** Readiness: database reachable, key provider usable, signing keys loaded, start-up work done (shredLog: the shred-log replay after a restore, with the count of shreds replayed); 503 while shutting down. Redis is optional: when it is unreachable the answer stays 200 with redis "degraded". */
         get: operations["checkReadiness"];
         put?: never;
         post?: never;
@@ -515,7 +515,7 @@ export interface components {
              * @example decrypt
              * @enum {string}
              */
-            action: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation" | "canary.create" | "canary.list" | "canary.retire" | "canary.tripped" | "budget.exceeded" | "kms-migration.start" | "kms-migration.read" | "kms-migration.finish";
+            action: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation" | "canary.create" | "canary.list" | "canary.retire" | "canary.tripped" | "budget.exceeded" | "kms-migration.start" | "kms-migration.read" | "kms-migration.finish" | "key.shred-replayed";
             /**
              * @description The end user the operation concerned
              * @example 42
@@ -1679,7 +1679,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -1707,7 +1707,7 @@ export interface operations {
                 /** @description Events about this end user. User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros. */
                 userId?: string;
                 /** @description Events of this action */
-                action?: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation" | "canary.create" | "canary.list" | "canary.retire" | "canary.tripped" | "budget.exceeded" | "kms-migration.start" | "kms-migration.read" | "kms-migration.finish";
+                action?: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation" | "canary.create" | "canary.list" | "canary.retire" | "canary.tripped" | "budget.exceeded" | "kms-migration.start" | "kms-migration.read" | "kms-migration.finish" | "key.shred-replayed";
                 /** @description Events of this caller: its token `sub`, `client_id` or `username` (1 to 256 letters, digits, punctuation or symbols) */
                 actor?: string;
                 /** @description The `nextCursor` of the previous page (any other value is refused) */
@@ -1833,7 +1833,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -1972,7 +1972,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -2119,7 +2119,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -2279,7 +2279,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -2435,7 +2435,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -2606,7 +2606,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done); the shred log (outside the key database) cannot be written: nothing was destroyed; retry */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -2822,7 +2822,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -2973,7 +2973,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -3112,7 +3112,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -3290,7 +3290,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -3446,7 +3446,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -3613,7 +3613,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -3783,7 +3783,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -3953,7 +3953,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -4120,7 +4120,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -4289,7 +4289,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -4475,7 +4475,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -4643,7 +4643,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -4788,7 +4788,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -4940,7 +4940,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -5110,7 +5110,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -5267,7 +5267,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -5441,7 +5441,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -5580,7 +5580,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -5744,7 +5744,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -5900,7 +5900,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load (Retry-After); the audit event cannot be stored (nothing was done) */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
