@@ -118,6 +118,8 @@ export const KMS_MAX_ATTEMPTS = 3;
 export const KMS_MIGRATION_BATCH_MAX = 25;
 /** KMS key migration: how often each replica looks for a migration to work on, and waits after a failed batch. */
 export const KMS_MIGRATION_POLL_MS = 2_000;
+/** KMS key migration: the longest wait after failed batches in a row (throttling), doubling from KMS_MIGRATION_POLL_MS. */
+export const KMS_MIGRATION_BACKOFF_MAX_MS = 30_000;
 /** Consecutive failures (errors or timeouts) that open a dependency's circuit breaker. */
 export const CIRCUIT_BREAKER_FAILURES = 5;
 /** Verified access tokens remembered per process (by digest, each until its `exp`), so a token's signature is checked once. */

@@ -3,7 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import type { PostgresDataSourceOptions } from 'typeorm/driver/postgres/PostgresDataSourceOptions';
 import { AppConfig } from '../config/app-config';
-import { EMBEDDED_MAX_CONNECTIONS, EmbeddedPostgres } from './embedded-postgres';
+import { EMBEDDED_POOL_SIZE, EmbeddedPostgres } from './embedded-postgres';
 import { runMigrationsExclusively } from './migrate';
 import { MIGRATIONS } from './migrations';
 
@@ -50,7 +50,7 @@ export function connectionOptions(config: AppConfig, embedded: EmbeddedPostgres 
     migrationsTableName: 'schema_migrations',
     migrationsRun: database.migrationsRun,
     synchronize: false,
-    poolSize: embedded ? EMBEDDED_MAX_CONNECTIONS - 1 : DB_POOL_SIZE,
+    poolSize: embedded ? EMBEDDED_POOL_SIZE : DB_POOL_SIZE,
     connectTimeoutMS: database.connectTimeoutMs,
     applicationName: 'pii-encryption-api',
     // PGlite ignores statement_timeout and serves one query at a time: no timeouts there.

@@ -4,8 +4,14 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { serializeSessions } from './pglite-session-queue';
 
-/** Connections the embedded server accepts; the pool is sized to fit. */
-export const EMBEDDED_MAX_CONNECTIONS = 8;
+/** The service's own pool on the embedded server. */
+export const EMBEDDED_POOL_SIZE = 7;
+/**
+ * Connections the embedded server accepts: the service's pool, and room for other processes on
+ * its socket (`npm run kms-migration`, a second process rehearsing a multi-replica operation).
+ * Connections are cheap here: PGlite runs one statement at a time whatever their number.
+ */
+export const EMBEDDED_MAX_CONNECTIONS = 32;
 const SOCKET_PORT = 5432;
 const MAX_SOCKET_PATH = 100;
 

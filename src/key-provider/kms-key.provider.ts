@@ -1,6 +1,7 @@
 import { DecryptCommand, DescribeKeyCommand, EncryptCommand, KMSClient, ReEncryptCommand } from '@aws-sdk/client-kms';
 import { performance } from 'node:perf_hooks';
 import { DependencyPolicy, isCircuitOpen, isTimeout } from '../common/dependency-policy';
+import { sameMultiRegionKey } from '../common/kms-key-ids';
 import { KMS_CALL_BUDGET_MS, KMS_MAX_ATTEMPTS } from '../common/limits';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
@@ -111,9 +112,7 @@ export class KmsKeyProvider implements KeyProvider {
    * the key is asked for by this region's ARN (KMS_KEY_ID), so a failover region unseals locally.
    */
   private inThisRegion(keyId: string): string {
-    const mrk = (arn: string) => /^arn:aws[\w-]*:kms:[^:]+:\d+:key\/(mrk-[0-9a-f]+)$/.exec(arn)?.[1];
-    const sealedMrk = mrk(keyId);
-    return sealedMrk && sealedMrk === mrk(this.keyId) ? this.keyId : keyId;
+    return sameMultiRegionKey(keyId, this.keyId) ? this.keyId : keyId;
   }
 
   /** Refuses a sealed key whose KMS key is neither KMS_KEY_ID (or a replica of it) nor listed in KMS_PREVIOUS_KEY_IDS. */

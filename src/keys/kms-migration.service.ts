@@ -1,6 +1,8 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@nestjs/common';
+import type { AuditActor } from '../audit/audit-chain';
 import { AuditWriter, SYSTEM_ACTOR } from '../audit/audit-writer.service';
-import { KMS_MIGRATION_BATCH_MAX, KMS_MIGRATION_POLL_MS } from '../common/limits';
+import { sameMultiRegionKey } from '../common/kms-key-ids';
+import { KMS_MIGRATION_BACKOFF_MAX_MS, KMS_MIGRATION_BATCH_MAX, KMS_MIGRATION_POLL_MS } from '../common/limits';
 import { blindIndexSecret } from '../common/sealed-secrets';
 import { AppConfig } from '../config/app-config';
 import { KEY_PROVIDER, KeyProvider, SealContext, UnsealFailedError } from '../key-provider/key-provider';
@@ -24,6 +26,23 @@ export interface KmsMigrationStatus {
   complete: boolean;
 }
 
+/**
+ * Whether this process works on a running migration (every replica does). False for the
+ * operator command's `--status`, which only reads.
+ */
+export const KMS_MIGRATION_WORKS = Symbol('KMS_MIGRATION_WORKS');
+
+/** The wait after the `failures`-th failed batch in a row: doubling from the poll interval, ±25 %, at most the cap. */
+export const backoffMs = (failures: number, random = Math.random): number =>
+  Math.round(Math.min(KMS_MIGRATION_POLL_MS * 2 ** (failures - 1) * (0.75 + random() * 0.5), KMS_MIGRATION_BACKOFF_MAX_MS));
+
+/** An error's name and its cause's (SYS002 wraps the KMS error): never a message that could quote data. */
+const errorName = (error: unknown): string => {
+  const name = (error as Error)?.name ?? String(error);
+  const cause = ((error as Error)?.cause as Error | undefined)?.name;
+  return cause ? `${name}: ${cause}` : name;
+};
+
 const contextOf = (subject: SealedSubject): SealContext => {
   switch (subject.kind) {
     case 'user-key':
@@ -45,7 +64,7 @@ const contextOf = (subject: SealedSubject): SealContext => {
  * finds the running migration in the database and carries on.
  */
 @Injectable()
-export class KmsMigrationService implements OnApplicationBootstrap, OnApplicationShutdown {
+export class KmsMigrationService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('KmsMigration');
   private readonly stopping = new AbortController();
   private loop?: Promise<void>;
@@ -59,13 +78,15 @@ export class KmsMigrationService implements OnApplicationBootstrap, OnApplicatio
     private readonly audit: AuditWriter,
     private readonly metrics: MetricsService,
     private readonly config: AppConfig,
+    @Optional() @Inject(KMS_MIGRATION_WORKS) private readonly works: boolean = true,
   ) {}
 
   onApplicationBootstrap(): void {
-    this.loop = this.run();
+    if (this.works) this.loop = this.run();
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** Before the database closes: the batch in flight commits (or rolls back) and its events are written. */
+  async beforeApplicationShutdown(): Promise<void> {
     this.stopping.abort();
     this.wakeUp?.();
     await this.loop;
@@ -84,6 +105,34 @@ export class KmsMigrationService implements OnApplicationBootstrap, OnApplicatio
     return { ...(await this.status()), started };
   }
 
+  /**
+   * start() for a caller outside HTTP (the operator command, src/cli/kms-migration.ts), recorded
+   * in the audit trail as the route's start is: `started` before, `success` with the counts after.
+   */
+  async startAs(actor: AuditActor): Promise<KmsMigrationStatus & { started: boolean }> {
+    await this.audit.append({ action: 'kms-migration.start', outcome: 'started', actor });
+    let result: KmsMigrationStatus & { started: boolean };
+    try {
+      result = await this.start(actor.sub);
+    } catch (error) {
+      await this.audit.append({ action: 'kms-migration.start', outcome: 'failure', actor, details: { error: errorName(error) } });
+      throw error;
+    }
+    await this.audit.append({
+      action: 'kms-migration.start',
+      outcome: 'success',
+      actor,
+      details: {
+        migrationId: result.migration?.id,
+        targetKeyId: result.currentKeyId,
+        resealed: result.migration?.resealed,
+        remaining: result.remaining.total,
+        started: result.started,
+      },
+    });
+    return result;
+  }
+
   async status(): Promise<KmsMigrationStatus> {
     const currentKeyId = await this.keyProvider.currentKeyId();
     const [migration, remaining] = await Promise.all([this.migrations.latestOnPrimary(), this.migrations.remainingOnPrimary(currentKeyId)]);
@@ -97,7 +146,8 @@ export class KmsMigrationService implements OnApplicationBootstrap, OnApplicatio
       try {
         const migration = await this.migrations.runningOnPrimary();
         const target = migration && (await this.keyProvider.currentKeyId());
-        if (migration && migration.targetKeyId === target) {
+        // A multi-region key's replica in this region is the same key (docs/operations.md §3.4).
+        if (migration && target && (migration.targetKeyId === target || sameMultiRegionKey(migration.targetKeyId, target))) {
           await this.work(migration);
           continue;
         }
@@ -116,9 +166,10 @@ export class KmsMigrationService implements OnApplicationBootstrap, OnApplicatio
   private async work(migration: KmsMigration): Promise<void> {
     const rate = this.config.keys.migrationRatePerSecond;
     const batchSize = Math.min(rate, KMS_MIGRATION_BATCH_MAX);
+    let failures = 0;
     while (!this.stopping.signal.aborted) {
       const began = performance.now();
-      const { resealed } = await this.migrations.resealBatch(
+      const { resealed, failure } = await this.migrations.resealBatch(
         migration.id,
         migration.targetKeyId,
         batchSize,
@@ -126,6 +177,18 @@ export class KmsMigrationService implements OnApplicationBootstrap, OnApplicatio
         (claimed) => this.reseal(claimed),
       );
       if (resealed) this.metrics.countKeysResealed(resealed);
+      if (failure !== undefined) {
+        // Throttled (after the KMS policy's own retries) or KMS unavailable: what was re-sealed
+        // before the failure is committed; wait longer after each failure in a row.
+        const wait = backoffMs(++failures);
+        this.metrics.countMigrationBackoff();
+        this.logger.warn(
+          `KMS key migration ${migration.id}: batch stopped by ${errorName(failure)} after ${resealed} re-sealed key(s); next batch in ${wait} ms`,
+        );
+        await this.idle(wait);
+        continue;
+      }
+      failures = 0;
       // Paced: a batch of n keys takes at least n / rate seconds.
       const pause = (resealed * 1000) / rate - (performance.now() - began);
       if (resealed && pause > 0) await this.idle(pause);

@@ -106,6 +106,11 @@ export class MetricsService {
     help: 'Sealed keys this process re-sealed under the new KMS key during a KMS key migration',
     registers: [this.registry],
   });
+  private readonly migrationBackoffs = new Counter({
+    name: 'pii_api_kms_migration_backoffs_total',
+    help: 'Batches of a KMS key migration stopped by KMS throttling or unavailability (after the call retries): the job waited, doubling from 2 s to 30 s, and went on',
+    registers: [this.registry],
+  });
   private readonly migrationRemaining = new Gauge({
     name: 'pii_api_kms_migration_remaining',
     help: 'Sealed keys still under an old KMS key, as this process last counted them during a migration (0 when done)',
@@ -171,6 +176,11 @@ export class MetricsService {
   /** For the KMS key migration: `count` sealed keys re-sealed by this process. */
   countKeysResealed(count: number): void {
     this.migrationResealed.inc(count);
+  }
+
+  /** For the KMS key migration: a batch stopped by a KMS failure; the job backs off. */
+  countMigrationBackoff(): void {
+    this.migrationBackoffs.inc();
   }
 
   /** For the KMS key migration: sealed keys still under an old KMS key. */

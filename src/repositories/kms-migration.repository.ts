@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
+import { sameKeyPattern } from '../common/kms-key-ids';
 import { TranslateDatabaseErrors } from './database-errors';
 
 /** A KMS key migration as stored (`kms_migrations`). */
@@ -118,8 +119,11 @@ const UNIQUE_VIOLATION = '23505';
 const isUniqueViolation = (error: unknown) =>
   error instanceof QueryFailedError && (error.driverError as { code?: string }).code === UNIQUE_VIOLATION;
 
-/** The condition "sealed, and not under the target key": `$1` is the target. Legacy local rows have NULL. */
-const notUnder = (column: string) => `${column} IS NOT NULL AND kms_key_id IS DISTINCT FROM $1`;
+/**
+ * The condition "sealed, and not under the target key": `$1` is sameKeyPattern(target), which
+ * takes a multi-region key's replicas in other regions for the key itself. Legacy local rows have NULL.
+ */
+const notUnder = (column: string) => `${column} IS NOT NULL AND (kms_key_id IS NULL OR kms_key_id NOT LIKE $1)`;
 
 /**
  * KMS key migrations (`kms_migrations`) and the re-sealing of every sealed key they drive: users'
@@ -189,13 +193,13 @@ export class KmsMigrationRepository {
     return rows[0] ? toMigration(rows[0]) : null;
   }
 
-  /** Sealed keys still under another key than `targetKeyId`, per table. */
+  /** Sealed keys still under another key than `targetKeyId` (or a replica of it, for a multi-region key), per table. */
   async remainingOnPrimary(targetKeyId: string): Promise<RemainingCounts> {
     const counts = await Promise.all(
       TABLES.map(async ({ table, sealedColumn }) => {
         const [row]: Array<{ count: string }> = await this.dataSource.query(
           `SELECT count(*) AS count FROM ${table} WHERE ${notUnder(sealedColumn)}`,
-          [targetKeyId],
+          [sameKeyPattern(targetKeyId)],
         );
         return Number(row.count);
       }),
@@ -208,7 +212,10 @@ export class KmsMigrationRepository {
    * One batch of migration `migrationId`: claims up to `limit` sealed keys not under
    * `targetKeyId` (skipping rows locked by another replica and those named in `skip`), asks
    * `reseal` for each, writes back what it returns (null: leave the row as it is) and adds the
-   * count to the migration, all in one transaction. A `reseal` that throws rolls the batch back.
+   * count to the migration, all in one transaction. A `reseal` that throws (KMS throttling or
+   * unavailable) ends the batch there: the rows re-sealed before it are committed, the failed one
+   * and the rest stay as they were (each row is written whole or not at all), and the error is
+   * returned as `failure`, so that work KMS has already done is not asked for again.
    * Returns the rows re-sealed and those left alone.
    */
   async resealBatch(
@@ -217,19 +224,26 @@ export class KmsMigrationRepository {
     limit: number,
     skip: readonly string[],
     reseal: (claimed: ClaimedSealedKey) => Promise<ResealedKey | null>,
-  ): Promise<{ resealed: number; left: string[] }> {
+  ): Promise<{ resealed: number; left: string[]; failure?: unknown }> {
     return this.dataSource.transaction(async (tx) => {
       const claimed = await this.claim(tx, targetKeyId, limit, skip);
       let resealed = 0;
+      let failure: unknown;
       const left: string[] = [];
       for (const { table, row } of claimed) {
         const spec = TABLES.find((t) => t.table === table)!;
         const subject = spec.subject(row);
-        const result = await reseal({
-          ref: row.ref,
-          subject,
-          sealed: { ciphertext: row.sealed, provider: row.provider, keyId: row.key_id ?? 'local' },
-        });
+        let result: ResealedKey | null;
+        try {
+          result = await reseal({
+            ref: row.ref,
+            subject,
+            sealed: { ciphertext: row.sealed, provider: row.provider, keyId: row.key_id ?? 'local' },
+          });
+        } catch (error) {
+          failure = error;
+          break;
+        }
         if (!result) {
           left.push(row.ref);
           continue;
@@ -242,7 +256,7 @@ export class KmsMigrationRepository {
         resealed++;
       }
       if (resealed) await tx.query(`UPDATE kms_migrations SET resealed = resealed + $2 WHERE id = $1`, [migrationId, resealed]);
-      return { resealed, left };
+      return { resealed, left, ...(failure !== undefined && { failure }) };
     });
   }
 
@@ -256,7 +270,7 @@ export class KmsMigrationRepository {
           WHERE ${notUnder(sealedColumn)} AND NOT (${ref} = ANY($2::text[]))
           LIMIT $3
             FOR UPDATE SKIP LOCKED`,
-        [targetKeyId, skip, limit - claimed.length],
+        [sameKeyPattern(targetKeyId), skip, limit - claimed.length],
       );
       claimed.push(...rows.map((row) => ({ table, row })));
     }
