@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client, Pool } from 'pg';
-import { EMBEDDED_MAX_CONNECTIONS, EmbeddedPostgres } from '../../src/database/embedded-postgres';
+import { EMBEDDED_POOL_SIZE, EmbeddedPostgres } from '../../src/database/embedded-postgres';
 
 /**
  * The embedded database (PGlite behind a socket) with the pool the service opens on it: many
@@ -20,7 +20,7 @@ describe('the embedded database under concurrent pooled connections', { timeout:
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'pglite-'));
     embedded = await EmbeddedPostgres.start(dir);
-    pool = new Pool({ ...settings(), max: EMBEDDED_MAX_CONNECTIONS - 1 });
+    pool = new Pool({ ...settings(), max: EMBEDDED_POOL_SIZE });
     await pool.query('CREATE TABLE items (id int PRIMARY KEY, owner text NOT NULL)');
   });
   after(async () => {

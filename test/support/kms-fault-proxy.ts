@@ -1,14 +1,30 @@
 import { createServer, IncomingMessage, Server } from 'node:http';
 
+/** moto's ciphertext blob starts with the 36 bytes of the id of the key that sealed it (moto/kms/utils.py). */
+const MOTO_KEY_ID_BYTES = 36;
+
+/** One call that reached the proxy: the operation, the region it was signed for, and the KeyId it named. */
+export interface KmsCall {
+  operation: string;
+  region: string | null;
+  keyId: string | null;
+}
+
 /**
  * An HTTP proxy in front of a real KMS endpoint (moto) that can fail chosen KMS operations
- * (by X-Amz-Target, e.g. "TrentService.Encrypt") with a 500 KMSInternalException, or hold them
- * unanswered until released, so a test can break or stall KMS in the middle of an operation
- * deterministically.
+ * (by X-Amz-Target, e.g. "TrentService.Encrypt") with a 500 KMSInternalException or a 400
+ * ThrottlingException, or hold them unanswered until released, so a test can break or stall KMS
+ * in the middle of an operation deterministically. It also plays one thing moto leaves out:
+ * moto records DisableKey but still decrypts under a disabled key; for the keys given to
+ * `disable`, Decrypt and ReEncrypt of their ciphertexts answer DisabledException, as KMS does.
  */
 export class KmsFaultProxy {
   readonly failing = new Set<string>();
+  readonly throttling = new Set<string>();
   readonly calls: string[] = [];
+  readonly log: KmsCall[] = [];
+  /** Raw key ids (not ARNs) whose ciphertexts are refused as KMS refuses a disabled key's. */
+  readonly disabled = new Set<string>();
   private readonly holding = new Set<string>();
   private held: Array<() => void> = [];
   private server?: Server;
@@ -21,11 +37,25 @@ export class KmsFaultProxy {
       const body = await readBody(request);
       const operation = String(request.headers['x-amz-target'] ?? '').replace('TrentService.', '');
       this.calls.push(operation);
+      const params = parse(body);
+      this.log.push({
+        operation,
+        region: /Credential=[^/]+\/\d{8}\/([^/]+)\/kms\//.exec(String(request.headers.authorization ?? ''))?.[1] ?? null,
+        keyId: typeof params.KeyId === 'string' ? params.KeyId : null,
+      });
       if (this.holding.has(operation)) await new Promise<void>((release) => this.held.push(release));
-      if (this.failing.has(operation)) {
-        response.writeHead(500, { 'content-type': 'application/x-amz-json-1.1' });
-        response.end(JSON.stringify({ __type: 'KMSInternalException', message: 'injected fault' }));
-        return;
+      const refuse = (status: number, type: string, message: string) => {
+        response.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
+        response.end(JSON.stringify({ __type: type, message }));
+      };
+      if (this.failing.has(operation)) return refuse(500, 'KMSInternalException', 'injected fault');
+      if (this.throttling.has(operation)) return refuse(400, 'ThrottlingException', 'Rate exceeded (injected)');
+      const sealedUnder =
+        typeof params.CiphertextBlob === 'string'
+          ? Buffer.from(params.CiphertextBlob, 'base64').subarray(0, MOTO_KEY_ID_BYTES).toString('utf8')
+          : null;
+      if (sealedUnder && this.disabled.has(sealedUnder) && ['Decrypt', 'ReEncrypt'].includes(operation)) {
+        return refuse(400, 'DisabledException', `${sealedUnder} is disabled.`);
       }
       const headers = Object.fromEntries(
         Object.entries(request.headers).filter(([name]) => !['host', 'content-length', 'connection'].includes(name)),
@@ -53,6 +83,14 @@ export class KmsFaultProxy {
   async stop(): Promise<void> {
     this.release();
     await new Promise((resolve) => this.server?.close(resolve));
+  }
+}
+
+function parse(body: Buffer): Record<string, unknown> {
+  try {
+    return JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return {};
   }
 }
 

@@ -37,9 +37,14 @@ export interface Stack {
   close(): Promise<void>;
 }
 
+export interface StackOptions {
+  /** aws stack: KMS_KEY_ID is a multi-region primary key (moto started so that such keys decrypt; see moto.ts). */
+  multiRegionKey?: boolean;
+}
+
 export interface StackDefinition {
   name: string;
-  start(overrides?: Environment): Promise<Stack>;
+  start(overrides?: Environment, options?: StackOptions): Promise<Stack>;
 }
 
 /**
@@ -125,9 +130,9 @@ export const motoS3 = (endpoint: string) => new S3Client({ region: MOTO_REGION, 
 /** (b) PostgreSQL on 127.0.0.1:5432, the kms provider and Cognito tokens, both on moto_server; the shred log in moto's S3. */
 export const awsStack: StackDefinition = {
   name: 'PostgreSQL + KMS and Cognito on moto_server',
-  async start(overrides = {}) {
-    const [moto, database] = await Promise.all([Moto.start(), TestDatabase.create()]);
-    const kmsKeyId = await moto.createKmsKey();
+  async start(overrides = {}, options: StackOptions = {}) {
+    const [moto, database] = await Promise.all([Moto.start({ multiRegionCiphertexts: options.multiRegionKey }), TestDatabase.create()]);
+    const kmsKeyId = options.multiRegionKey ? await moto.createMultiRegionKey() : await moto.createKmsKey();
     const pool: CognitoPool = await moto.createCognitoPool();
     const s3 = motoS3(moto.endpoint);
     await s3.send(new CreateBucketCommand({ Bucket: SHRED_LOG_BUCKET }));
