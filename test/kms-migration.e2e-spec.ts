@@ -28,8 +28,10 @@ async function newKeySettings(
       migrate: { KMS_KEY_ID: newKey, KMS_PREVIOUS_KEY_IDS: oldKey },
       onlyNew: { KMS_KEY_ID: newKey },
       replicas: 2,
-      // moto_server answers DisableKey with an HTML error page; a replica that no longer lists the
-      // old key refuses anything sealed under it (UnsealFailedError), which proves the same here.
+      // moto 5.2.1 looks DisableKey's KeyId up as given (an ARN is answered with a 500 page) and
+      // still decrypts under a disabled key; a replica that no longer lists the old key refuses
+      // anything sealed under it (UnsealFailedError), which proves the same here. The disabled key
+      // itself is exercised in kms-migration-replicas.e2e-spec.ts (DisabledException from the fault proxy).
       disableOld: async () => undefined,
     };
   }
