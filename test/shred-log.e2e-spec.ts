@@ -98,7 +98,7 @@ async function embeddedDrill(): Promise<Drill> {
   };
 }
 
-async function awsDrill(): Promise<Drill & { restored(): TestDatabase }> {
+async function awsDrill(): Promise<Drill & { restored(): TestDatabase; startReplica(): Promise<string> }> {
   const stack = (await awsStack.start(UNTHROTTLED)) as Stack & { moto: Moto; database: TestDatabase };
   const s3 = motoS3(stack.moto.endpoint);
   const dir = mkdtempSync(join(tmpdir(), 'pii-backup-'));
@@ -108,11 +108,18 @@ async function awsDrill(): Promise<Drill & { restored(): TestDatabase }> {
   let url = stack.url;
   // The service now running: the stack's own at first, then one on each restored database.
   let service: NestExpressApplication = stack.app;
+  const replicas: NestExpressApplication[] = [];
   const names = async (bucket: string) =>
     ((await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: SHRED_LOG_PREFIX }))).Contents ?? []).map((o) => o.Key!);
   return {
     first: stack,
     restored: () => databases[databases.length - 1],
+    /** One more replica on the restored database, reading the log where the service does. */
+    async startReplica() {
+      const replica = await stack.startAnother({ DATABASE_URL: databases[databases.length - 1].url, SHRED_LOG_BUCKET: restoredBucket });
+      replicas.push(replica);
+      return urlOf(replica);
+    },
     url: () => url,
     async backUp() {
       const run = spawnSync('pg_dump', ['--no-owner', '--no-privileges', '-f', dump, stack.database.url], { encoding: 'utf8' });
@@ -144,6 +151,7 @@ async function awsDrill(): Promise<Drill & { restored(): TestDatabase }> {
     async close() {
       // Each service was closed when the next started: only the last one is still running.
       s3.destroy();
+      for (const replica of replicas) await replica.close();
       await service.close();
       await stack.moto.stop();
       for (const database of [stack.database, ...databases]) await database.drop();
@@ -330,6 +338,34 @@ for (const definition of STACKS) {
         const again = spawnSync(process.execPath, [REPLAY_CLI], { env, encoding: 'utf8' });
         assert.equal(again.status, 0, again.stderr);
         assert.match(again.stdout, /^0 shredded user\(s\) destroyed again/m);
+      });
+
+      it('destroys each restored user once when two replicas replay the log at the same time', async () => {
+        const onPostgres = drill as Awaited<ReturnType<typeof awsDrill>>;
+        await drill.restoreAndStart(true);
+        const urls = [drill.url(), await onPostgres.startReplica()];
+        await drill.reachLog();
+        const replayed: number[] = [];
+        for (const url of urls) {
+          await waitFor('readiness of each replica', async () => {
+            const ready = await checkedAgent(request.agent(url), contract).get('/health/ready');
+            assert.equal(ready.status, 200);
+            replayed.push(ready.body.details.shredLog.replayed);
+          });
+        }
+        assert.equal(replayed[0] + replayed[1], 2, JSON.stringify(replayed));
+        const restored = onPostgres.restored();
+        const live = await restored.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM user_keys WHERE user_id IN (9001, 9002) AND is_active`,
+        );
+        assert.equal(live[0].n, 0);
+        const events = await restored.query<{ user_id: string }>(
+          `SELECT target_user_id::text AS user_id FROM audit_events WHERE action = 'key.shred-replayed' AND outcome = 'success' ORDER BY 1`,
+        );
+        assert.deepEqual(
+          events.map((e) => e.user_id),
+          SHREDDED,
+        );
       });
     }
   });
