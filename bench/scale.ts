@@ -289,11 +289,12 @@ async function measure(service: ServiceUnderTest, pool: Pool, token: string, own
       [cutoff],
     );
     await client.query(`SET LOCAL pii_api.audit_purge = 'on'`);
-    const deleted = await client.query(
-      `DELETE FROM audit_events e USING unnest($1::uuid[], $2::bigint[]) AS cut (chain_id, through) WHERE e.chain_id = cut.chain_id AND e.seq <= cut.through`,
-      [cuts.map((cut) => cut.chain_id), cuts.map((cut) => cut.seq)],
-    );
-    purged = deleted.rowCount ?? 0;
+    purged = 0;
+    // As AuditEventRepository.purgeBefore: one range of the (chain_id, seq) index per chain.
+    for (const cut of cuts) {
+      const deleted = await client.query(`DELETE FROM audit_events WHERE chain_id = $1 AND seq <= $2`, [cut.chain_id, cut.seq]);
+      purged += deleted.rowCount ?? 0;
+    }
   } finally {
     await client.query('ROLLBACK');
     client.release();

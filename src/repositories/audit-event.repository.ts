@@ -162,11 +162,14 @@ export class AuditEventRepository {
       );
       if (!cuts.length) return 0;
       await tx.query(`SET LOCAL pii_api.audit_purge = 'on'`);
-      const [, purged] = await tx.query(
-        `DELETE FROM audit_events e USING unnest($1::uuid[], $2::bigint[]) AS cut (chain_id, through)
-          WHERE e.chain_id = cut.chain_id AND e.seq <= cut.through`,
-        [cuts.map((cut) => cut.chain_id), cuts.map((cut) => cut.seq)],
-      );
+      // One statement per chain, so each is a range of the (chain_id, seq) index: in one statement
+      // joined to the list of cuts, PostgreSQL read the whole table (bench:scale: a day's purge
+      // took 13× longer at 10 million events than at 100,000).
+      let purged = 0;
+      for (const cut of cuts) {
+        const [, deleted] = await tx.query(`DELETE FROM audit_events WHERE chain_id = $1 AND seq <= $2`, [cut.chain_id, cut.seq]);
+        purged += deleted;
+      }
       await tx.query(`SET LOCAL pii_api.audit_purge = 'off'`);
       const row = record({ purged, cuts: cuts.map((cut) => ({ chainId: cut.chain_id, seq: Number(cut.seq), hash: cut.hash })) });
       await insertRows(tx, [row]);
