@@ -4,7 +4,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
 import { KmsFaultProxy } from './support/kms-fault-proxy';
 import { keyIdOf, Moto, MOTO_REGION, MOTO_SECOND_REGION } from './support/moto';
-import { awsStack, embeddedStack, Stack } from './support/stacks';
+import { awsStack, Stack } from './support/stacks';
 
 const UNTHROTTLED = { RATE_LIMIT_PER_MINUTE: '100000' };
 const USERS = 5;
@@ -17,6 +17,8 @@ const urlOf = (app: NestExpressApplication) => `http://127.0.0.1:${(app.getHttpS
  * region under a multi-region primary key are unsealed in another region through its replica
  * key, by a deployment that names that region (AWS_REGION) and the replica's ARN (KMS_KEY_ID),
  * on the same database (in production: a read replica promoted, or a restored snapshot).
+ * KMS only: the local provider has no regions (its master key file is the whole key, and a copy
+ * of DATA_DIR opens anywhere; docs/operations.md §3.4).
  */
 describe(`multi-region KMS key — ${awsStack.name}`, () => {
   let stack: Stack;
@@ -112,11 +114,5 @@ describe(`multi-region KMS key — ${awsStack.name}`, () => {
       .expect(200);
     const back = await stack.as(token).post('/api/v1/decrypt').send({ userId: '9199', data: body.encryptedData }).expect(200);
     assert.deepEqual(back.body.decryptedData, ['written during the failover']);
-  });
-});
-
-describe(`multi-region KMS key — ${embeddedStack.name}`, () => {
-  it('has no regions to fail over between', {
-    skip: 'the local provider has no regions: its master key file is the whole key, and a copy of DATA_DIR opens anywhere (docs/operations.md §3.4)',
   });
 });
