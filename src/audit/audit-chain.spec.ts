@@ -1,7 +1,17 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { AuditEventContent, ChainAnchor, ChainVerifier, eventHash, GENESIS_HASH, SealedAuditEvent, sealEvent } from './audit-chain';
+import {
+  AuditEventContent,
+  ChainAnchor,
+  ChainCheckpoint,
+  ChainVerifier,
+  eventHash,
+  GENESIS_HASH,
+  SealedAuditEvent,
+  sealEvent,
+  VerifyMode,
+} from './audit-chain';
 
 const content = (overrides: Partial<AuditEventContent> = {}): AuditEventContent => ({
   id: randomUUID(),
@@ -104,5 +114,83 @@ describe('audit hash chain', () => {
     assert.deepEqual(verify(kept, [anchor]), { ok: true, chains: 1, events: 3 });
     assert.deepEqual(verify(kept), { ok: false, problem: 'unanchored-start', seq: 3 });
     assert.deepEqual(verify(events.slice(3), [anchor]), { ok: false, problem: 'unanchored-start', seq: 4 });
+  });
+
+  describe('from checkpoints', () => {
+    const checkpointOf = (event: SealedAuditEvent): ChainCheckpoint => ({
+      chainId: event.chainId,
+      seq: event.seq,
+      eventId: event.id,
+      hash: event.hash,
+    });
+
+    /** Walks each chain as the service does: from startSeq, then endChain; what was checked and the checkpoints left. */
+    function walk(chains: SealedAuditEvent[][], mode: VerifyMode, checkpoints: ChainCheckpoint[], anchors: ChainAnchor[] = []) {
+      const verifier = new ChainVerifier(anchors, checkpoints, mode);
+      for (const events of chains) {
+        const chainId = events[0].chainId;
+        const start = verifier.startSeq(chainId);
+        for (const event of events.filter((e) => e.seq >= start)) {
+          const broken = verifier.accept(event);
+          if (broken) return { ok: false, problem: broken.problem, seq: broken.seq };
+        }
+        const broken = verifier.endChain(chainId);
+        if (broken) return { ok: false, problem: broken.problem, seq: broken.seq };
+      }
+      return { ok: true, events: verifier.events, checkpointed: verifier.checkpointed, heads: verifier.heads.map((h) => h.seq) };
+    }
+
+    it('walks only the events after each checkpoint, and leaves the last event of each chain as the next checkpoint', () => {
+      const [a, b] = [chain(6), chain(3)];
+      assert.deepEqual(walk([a, b], 'incremental', [checkpointOf(a[3])]), { ok: true, events: 5, checkpointed: 4, heads: [6, 3] });
+      assert.deepEqual(walk([a, b], 'full', [checkpointOf(a[3])]), { ok: true, events: 9, checkpointed: 0, heads: [6, 3] });
+    });
+
+    it('finds an edit after the checkpoint, and an edit of the checkpointed event itself', () => {
+      const events = chain(6);
+      const checkpoint = checkpointOf(events[2]);
+      const editedLater = events.map((e, i) => (i === 4 ? { ...e, purpose: 'edited' } : e));
+      assert.deepEqual(walk([editedLater], 'incremental', [checkpoint]), { ok: false, problem: 'content-hash-mismatch', seq: 5 });
+      const editedCheckpoint = events.map((e, i) => (i === 2 ? { ...e, purpose: 'edited' } : e));
+      assert.deepEqual(walk([editedCheckpoint], 'incremental', [checkpoint]), { ok: false, problem: 'content-hash-mismatch', seq: 3 });
+      const rehashed = events.map((e, i) => (i === 2 ? { ...e, purpose: 'edited', hash: eventHash({ ...e, purpose: 'edited' }) } : e));
+      assert.deepEqual(walk([rehashed], 'incremental', [checkpoint]), { ok: false, problem: 'checkpoint-mismatch', seq: 3 });
+      assert.deepEqual(walk([rehashed], 'full', [checkpoint]), { ok: false, problem: 'checkpoint-mismatch', seq: 3 });
+    });
+
+    it('misses an edit before the checkpoint unless the walk is full', () => {
+      const events = chain(6);
+      const edited = events.map((e, i) => (i === 1 ? { ...e, purpose: 'edited' } : e));
+      assert.deepEqual(walk([edited], 'incremental', [checkpointOf(events[3])]), { ok: true, events: 2, checkpointed: 4, heads: [6] });
+      assert.deepEqual(walk([edited], 'full', [checkpointOf(events[3])]), { ok: false, problem: 'content-hash-mismatch', seq: 2 });
+    });
+
+    it('finds the checkpointed event removed, and a chain cut short before its checkpoint', () => {
+      const events = chain(6);
+      const checkpoint = checkpointOf(events[3]);
+      const withoutIt = events.filter((e) => e.seq !== 4);
+      assert.deepEqual(walk([withoutIt], 'incremental', [checkpoint]), { ok: false, problem: 'checkpoint-mismatch', seq: 4 });
+      assert.deepEqual(walk([events.slice(0, 3)], 'incremental', [checkpoint]), { ok: false, problem: 'checkpoint-mismatch', seq: 4 });
+      assert.deepEqual(walk([events.slice(0, 3)], 'full', [checkpoint]), { ok: false, problem: 'checkpoint-mismatch', seq: 4 });
+    });
+
+    it('starts at the purge anchor when a retention purge cut the chain past its checkpoint', () => {
+      const events = chain(8);
+      const anchor = { chainId: events[0].chainId, resumesAtSeq: 6, prevHash: events[4].hash };
+      const kept = events.slice(5);
+      assert.deepEqual(walk([kept], 'incremental', [checkpointOf(events[2])], [anchor]), {
+        ok: true,
+        events: 3,
+        checkpointed: 0,
+        heads: [8],
+      });
+      // A checkpoint after the cut: the events from the anchor through it count as checkpointed.
+      assert.deepEqual(walk([kept], 'incremental', [checkpointOf(events[6])], [anchor]), {
+        ok: true,
+        events: 1,
+        checkpointed: 2,
+        heads: [8],
+      });
+    });
   });
 });

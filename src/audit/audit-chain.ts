@@ -91,7 +91,24 @@ export interface ChainAnchor {
   prevHash: string;
 }
 
-export const CHAIN_PROBLEMS = ['content-hash-mismatch', 'previous-hash-mismatch', 'sequence-gap', 'unanchored-start'] as const;
+/**
+ * The last link a successful verification walked in one chain (table audit_checkpoints): the
+ * next incremental verification starts there instead of at the chain's first event.
+ */
+export interface ChainCheckpoint {
+  chainId: string;
+  seq: number;
+  eventId: string;
+  hash: string;
+}
+
+export const CHAIN_PROBLEMS = [
+  'content-hash-mismatch',
+  'previous-hash-mismatch',
+  'sequence-gap',
+  'unanchored-start',
+  'checkpoint-mismatch',
+] as const;
 export type ChainProblem = (typeof CHAIN_PROBLEMS)[number];
 
 export interface BrokenLink {
@@ -107,32 +124,102 @@ const DESCRIPTIONS: Record<ChainProblem, string> = {
   'previous-hash-mismatch': 'the event does not follow the one before it: an event was removed, inserted or edited',
   'sequence-gap': 'events are missing before this one',
   'unanchored-start': 'the chain starts neither at its first event nor where a recorded retention purge cut it',
+  'checkpoint-mismatch':
+    'the event an earlier verification checkpointed is missing or no longer has the hash it had then: it, or the chain up to it, was removed or re-hashed',
 };
 
+/** Whether a verification walks every chain from its start, or each chain from its checkpoint. */
+export const VERIFY_MODES = ['incremental', 'full'] as const;
+export type VerifyMode = (typeof VERIFY_MODES)[number];
+
 /**
- * Walks events ordered by (chainId, seq) and reports the first broken link. A chain must start
- * at seq 1 after the genesis hash, or exactly where a retention purge recorded an anchor.
+ * Walks events ordered by (chainId, seq), chain by chain, and reports the first broken link. A
+ * chain must start at seq 1 after the genesis hash, or exactly where a retention purge recorded
+ * an anchor; in incremental mode a chain with a usable checkpoint starts at the checkpointed
+ * event instead, which must still be there with the checkpointed hash. In both modes, a walk
+ * that passes a checkpointed seq must find the checkpointed hash there, and a chain must not end
+ * before its checkpoint.
+ *
+ * For each chain: `startSeq` says where to read from, `accept` checks each event, `endChain`
+ * says whether the chain ended too early.
  */
 export class ChainVerifier {
   chains = 0;
+  /** Events checked, not counting the checkpointed events an incremental walk starts at. */
   events = 0;
+  /** Events up to and including the checkpoints an incremental walk started at: verified earlier, not walked again. */
+  checkpointed = 0;
+  /** The last event of each chain walked to its end: the checkpoints a successful walk leaves. */
+  readonly heads: ChainCheckpoint[] = [];
   private previous?: SealedAuditEvent;
   private readonly anchors: Set<string>;
+  /** The greatest resumesAtSeq recorded per chain: where a purged chain now starts. */
+  private readonly cutAt = new Map<string, number>();
+  private readonly checkpoints = new Map<string, ChainCheckpoint>();
 
-  constructor(anchors: readonly ChainAnchor[]) {
+  constructor(
+    anchors: readonly ChainAnchor[],
+    checkpoints: readonly ChainCheckpoint[] = [],
+    readonly mode: VerifyMode = 'full',
+  ) {
     this.anchors = new Set(anchors.map((a) => anchorKey(a.chainId, a.resumesAtSeq, a.prevHash)));
+    for (const anchor of anchors) this.cutAt.set(anchor.chainId, Math.max(anchor.resumesAtSeq, this.cutAt.get(anchor.chainId) ?? 1));
+    for (const checkpoint of checkpoints) this.checkpoints.set(checkpoint.chainId, checkpoint);
+  }
+
+  /**
+   * The checkpoint an incremental walk of this chain resumes at: none in full mode, nor when a
+   * retention purge has cut the chain past it (the walk then starts at the purge's anchor).
+   */
+  resumesAt(chainId: string): ChainCheckpoint | undefined {
+    const checkpoint = this.checkpoints.get(chainId);
+    if (this.mode === 'full' || !checkpoint) return undefined;
+    return checkpoint.seq < (this.cutAt.get(chainId) ?? 1) ? undefined : checkpoint;
+  }
+
+  /** The first seq to read of this chain. */
+  startSeq(chainId: string): number {
+    return this.resumesAt(chainId)?.seq ?? 1;
   }
 
   /** Checks the next event; returns the problem, if any. */
   accept(event: SealedAuditEvent): BrokenLink | undefined {
     const previous = this.previous?.chainId === event.chainId ? this.previous : undefined;
     this.previous = event;
-    this.events++;
+    const resumed = previous ? undefined : this.resumesAt(event.chainId);
     if (!previous) this.chains++;
-    const problem = linkProblem(event, previous, this.anchors) ?? (eventHash(event) !== event.hash ? 'content-hash-mismatch' : undefined);
-    if (!problem) return undefined;
-    return { chainId: event.chainId, seq: event.seq, eventId: event.id, problem, description: DESCRIPTIONS[problem] };
+    if (resumed) this.checkpointed += resumed.seq - (this.cutAt.get(event.chainId) ?? 1) + 1;
+    else this.events++;
+    if (resumed && (event.seq !== resumed.seq || event.id !== resumed.eventId || event.hash !== resumed.hash)) {
+      return this.checkpointBroken(resumed);
+    }
+    const problem =
+      (resumed ? undefined : linkProblem(event, previous, this.anchors)) ??
+      (eventHash(event) !== event.hash ? 'content-hash-mismatch' : undefined);
+    if (problem) return brokenAt(event, problem);
+    const checkpoint = this.checkpoints.get(event.chainId);
+    if (checkpoint && checkpoint.seq === event.seq && checkpoint.hash !== event.hash) return this.checkpointBroken(checkpoint);
+    return undefined;
   }
+
+  /** Called after the last event of a chain: a chain that ends before its checkpoint lost its newest events. */
+  endChain(chainId: string): BrokenLink | undefined {
+    const checkpoint = this.checkpoints.get(chainId);
+    const last = this.previous?.chainId === chainId ? this.previous : undefined;
+    if (checkpoint && (last?.seq ?? 0) < checkpoint.seq && checkpoint.seq >= (this.cutAt.get(chainId) ?? 1)) {
+      return this.checkpointBroken(checkpoint);
+    }
+    if (last) this.heads.push({ chainId, seq: last.seq, eventId: last.id, hash: last.hash });
+    return undefined;
+  }
+
+  private checkpointBroken(checkpoint: ChainCheckpoint): BrokenLink {
+    return brokenAt({ chainId: checkpoint.chainId, seq: checkpoint.seq, id: checkpoint.eventId }, 'checkpoint-mismatch');
+  }
+}
+
+function brokenAt(event: { chainId: string; seq: number; id: string }, problem: ChainProblem): BrokenLink {
+  return { chainId: event.chainId, seq: event.seq, eventId: event.id, problem, description: DESCRIPTIONS[problem] };
 }
 
 function linkProblem(event: SealedAuditEvent, previous: SealedAuditEvent | undefined, anchors: Set<string>): ChainProblem | undefined {

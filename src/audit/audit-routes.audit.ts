@@ -6,4 +6,14 @@ import type { DescribeOperation } from '../common/audit-vocabulary';
 export const describeAuditQuery: DescribeOperation = (_request, response) => ({ itemCount: arrayLength(response?.events) });
 
 export const describeAuditVerify: DescribeOperation = (_request, response) =>
-  response ? { details: { ok: response.ok, chains: response.chains, events: response.events } } : {};
+  response
+    ? {
+        details: {
+          ok: response.ok,
+          mode: response.mode,
+          chains: response.chains,
+          events: response.events,
+          checkpointed: response.checkpointed,
+        },
+      }
+    : {};

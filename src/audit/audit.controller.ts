@@ -7,7 +7,7 @@ import { UserIdPipe } from '../common/validation';
 import { describeAuditQuery, describeAuditVerify } from './audit-routes.audit';
 import { AuditService } from './audit.service';
 import { Audited } from '../common/decorators/audited.decorator';
-import { AuditQuery, TimeRangeQuery } from './dto/audit-query.dto';
+import { AuditQuery, TimeRangeQuery, VerifyQuery } from './dto/audit-query.dto';
 import { AccessReport, AuditPage, VerifyResponse } from './dto/audit-responses.dto';
 
 @ApiTags('audit')
@@ -30,11 +30,13 @@ export class AuditController {
   @Audited('audit.verify', describeAuditVerify)
   @ApiOperation({
     operationId: 'verifyAuditTrail',
-    summary: 'Walk every hash chain: ok, or the first broken link (an edited, removed or inserted event)',
+    summary:
+      'Walk every hash chain from its last verified checkpoint (full=true: from its start): ok, or the first broken link (an edited, removed or inserted event)',
   })
   @ApiOkResponse({ type: VerifyResponse })
-  verify(): Promise<VerifyResponse> {
-    return this.audit.verify();
+  @ApiErrors({ ENC001: 'full other than true or false, or an unknown query parameter' })
+  verify(@Query() query: VerifyQuery): Promise<VerifyResponse> {
+    return this.audit.verify(query);
   }
 }
 

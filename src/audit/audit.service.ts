@@ -5,10 +5,10 @@ import { isUuid } from '../common/uuid';
 import { AUDIT_PAGE_SIZE, MAX_ACCESS_REPORT_ROWS } from '../common/limits';
 import { AuditEventRepository, AuditSnapshot } from '../repositories/audit-event.repository';
 import { DATA_ACCESS_ACTIONS } from './audit-actions';
-import { ChainAnchor, ChainVerifier } from './audit-chain';
+import { BrokenLink, ChainAnchor, ChainVerifier, VerifyMode } from './audit-chain';
 import { fromRow } from './audit-store';
 import { AccessReport, AuditPage, VerifyResponse } from './dto/audit-responses.dto';
-import { AuditQuery, TimeRangeQuery } from './dto/audit-query.dto';
+import { AuditQuery, TimeRangeQuery, VerifyQuery } from './dto/audit-query.dto';
 
 /** Rows read per query while verifying. */
 const VERIFY_PAGE = 2000;
@@ -44,24 +44,47 @@ export class AuditService {
   }
 
   /**
-   * Walks every chain in (chain, seq) order in one consistent snapshot and reports the first
-   * broken link. Chains cut by a retention purge start at the anchors the purge recorded.
+   * Walks the chains, one after another in seq order, in one consistent snapshot and reports
+   * the first broken link. Chains cut by a retention purge start at the anchors the purge
+   * recorded. Incremental (the default): each chain with a checkpoint starts at the checkpointed
+   * event, which must still have the checkpointed hash, and only the events after it are walked.
+   * Full: every chain from its start, passing its checkpoint. Only a walk that found nothing
+   * broken moves the checkpoints forward, to the last event of each chain it walked.
    */
-  async verify(): Promise<VerifyResponse> {
-    return this.events.inSnapshotOnPrimary(async (snapshot) => {
-      const verifier = new ChainVerifier(await purgeAnchors(snapshot));
-      let after: { chainId: string; seq: string } | undefined;
-      for (;;) {
-        const rows = await snapshot.page(after, VERIFY_PAGE);
-        for (const row of rows) {
-          const brokenLink = verifier.accept(fromRow(row));
-          if (brokenLink) return { ok: false, chains: verifier.chains, events: verifier.events, brokenLink };
+  async verify({ full = false }: VerifyQuery = {}): Promise<VerifyResponse> {
+    const mode: VerifyMode = full ? 'full' : 'incremental';
+    const { result, heads } = await this.events.inSnapshotOnPrimary(async (snapshot) => {
+      const verifier = new ChainVerifier(await purgeAnchors(snapshot), await snapshot.checkpoints(), mode);
+      const outcome = (brokenLink?: BrokenLink) => ({
+        result: {
+          ok: !brokenLink,
+          mode,
+          chains: verifier.chains,
+          events: verifier.events,
+          checkpointed: verifier.checkpointed,
+          ...(brokenLink && { brokenLink }),
+        },
+        heads: brokenLink ? [] : verifier.heads,
+      });
+      for (const chainId of await snapshot.chainIds()) {
+        let fromSeq = verifier.startSeq(chainId);
+        for (;;) {
+          const rows = await snapshot.page(chainId, fromSeq, VERIFY_PAGE);
+          for (const row of rows) {
+            const brokenLink = verifier.accept(fromRow(row));
+            if (brokenLink) return outcome(brokenLink);
+          }
+          if (rows.length < VERIFY_PAGE) break;
+          fromSeq = Number(rows[rows.length - 1].seq) + 1;
         }
-        if (rows.length < VERIFY_PAGE) break;
-        after = { chainId: rows[rows.length - 1].chainId, seq: rows[rows.length - 1].seq };
+        const brokenLink = verifier.endChain(chainId);
+        if (brokenLink) return outcome(brokenLink);
       }
-      return { ok: true, chains: verifier.chains, events: verifier.events };
+      return outcome();
     });
+    // After the snapshot: a concurrent verification may have moved a checkpoint further meanwhile, and keeps it.
+    await this.events.advanceCheckpoints(heads, new Date());
+    return result;
   }
 
   /**

@@ -33,8 +33,20 @@ export interface AccessReportRow {
 export interface AuditSnapshot {
   /** `details` of every retention purge event still in the trail. */
   purgeDetails(): Promise<Array<Record<string, unknown> | null>>;
-  /** Up to `limit` events in (chain, seq) order, after the link `after`. */
-  page(after: { chainId: string; seq: string } | undefined, limit: number): Promise<AuditEventRow[]>;
+  /** Every verified checkpoint (audit_checkpoints). */
+  checkpoints(): Promise<VerifiedLink[]>;
+  /** The id of every chain holding at least one event, in order (one index probe per chain). */
+  chainIds(): Promise<string[]>;
+  /** Up to `limit` events of one chain in seq order, from `fromSeq` on. */
+  page(chainId: string, fromSeq: number, limit: number): Promise<AuditEventRow[]>;
+}
+
+/** A chain's last link a verification walked (a row of audit_checkpoints). */
+export interface VerifiedLink {
+  chainId: string;
+  seq: number;
+  eventId: string;
+  hash: string;
 }
 
 /** Where a retention purge cut a chain: its events through `seq` (whose hash is `hash`) are gone. */
@@ -90,18 +102,64 @@ export class AuditEventRepository {
     });
   }
 
-  /** Runs `read` in one REPEATABLE READ transaction on the primary, so every page sees the same trail. */
+  /**
+   * Runs `read` in one REPEATABLE READ transaction on the primary, so every page sees the same
+   * trail and the same checkpoints.
+   */
   inSnapshotOnPrimary<T>(read: (snapshot: AuditSnapshot) => Promise<T>): Promise<T> {
     return this.dataSource.transaction('REPEATABLE READ', (db) =>
       read({
         purgeDetails: async () =>
           (await db.find(AuditEventRow, { select: { details: true }, where: { action: 'audit.purge' } })).map((row) => row.details),
-        page: (after, limit) => {
-          const page = db.createQueryBuilder(AuditEventRow, 'e').orderBy('e.chainId').addOrderBy('e.seq').limit(limit);
-          if (after) page.where('(e.chainId, e.seq) > (:chainId, :seq)', after);
-          return page.getMany();
+        checkpoints: async () => {
+          const rows: Array<{ chain_id: string; seq: string; event_id: string; hash: string }> = await db.query(
+            `SELECT chain_id, seq, event_id, hash FROM audit_checkpoints`,
+          );
+          return rows.map((row) => ({ chainId: row.chain_id, seq: Number(row.seq), eventId: row.event_id, hash: row.hash }));
         },
+        chainIds: async () => {
+          // A loose index scan of (chain_id, seq): one probe per chain, however many events each holds.
+          const rows: Array<{ chain_id: string }> = await db.query(
+            `WITH RECURSIVE chains (chain_id) AS (
+               (SELECT chain_id FROM audit_events ORDER BY chain_id LIMIT 1)
+               UNION ALL
+               SELECT (SELECT e.chain_id FROM audit_events e WHERE e.chain_id > chains.chain_id ORDER BY e.chain_id LIMIT 1)
+                 FROM chains WHERE chains.chain_id IS NOT NULL
+             )
+             SELECT chain_id FROM chains WHERE chain_id IS NOT NULL`,
+          );
+          return rows.map((row) => row.chain_id);
+        },
+        page: (chainId, fromSeq, limit) =>
+          db
+            .createQueryBuilder(AuditEventRow, 'e')
+            .where('e.chainId = :chainId AND e.seq >= :fromSeq', { chainId, fromSeq: String(fromSeq) })
+            .orderBy('e.seq')
+            .limit(limit)
+            .getMany(),
       }),
+    );
+  }
+
+  /**
+   * Moves each chain's checkpoint to `links`, on the primary, forward only: a checkpoint already
+   * at a greater seq (a concurrent verification got further) is left alone; one at the same link
+   * only gets the new time.
+   */
+  async advanceCheckpoints(links: readonly VerifiedLink[], verifiedAt: Date): Promise<void> {
+    if (!links.length) return;
+    await this.dataSource.query(
+      `INSERT INTO audit_checkpoints AS c (chain_id, seq, event_id, hash, verified_at)
+       SELECT chain_id, seq, event_id, hash, $5 FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::text[]) AS l (chain_id, seq, event_id, hash)
+       ON CONFLICT (chain_id) DO UPDATE SET seq = EXCLUDED.seq, event_id = EXCLUDED.event_id, hash = EXCLUDED.hash, verified_at = EXCLUDED.verified_at
+        WHERE c.seq < EXCLUDED.seq OR (c.seq = EXCLUDED.seq AND c.hash = EXCLUDED.hash)`,
+      [
+        links.map((link) => link.chainId),
+        links.map((link) => String(link.seq)),
+        links.map((link) => link.eventId),
+        links.map((link) => link.hash),
+        verifiedAt,
+      ],
     );
   }
 

@@ -269,9 +269,12 @@ describe('typed client (clients/typescript) against the running service', () => 
         const page = await client.auditEvents({ userId: '42', limit: 5 });
         assert.ok(page.events.length > 0 && page.events.length <= 5);
         assert.ok(page.events.every((event) => event.userId === '42'));
-        const verified = await client.verifyAudit();
-        assert.equal(verified.ok, true);
+        const verified = await client.verifyAudit({ full: true });
+        assert.deepEqual([verified.ok, verified.mode, verified.checkpointed], [true, 'full', 0]);
         assert.ok(verified.events > 0);
+        const resumed = await client.verifyAudit();
+        assert.deepEqual([resumed.ok, resumed.mode], [true, 'incremental']);
+        assert.ok(resumed.checkpointed >= verified.events);
         const report = await client.accessReport('42', { from: new Date(Date.now() - 3600_000).toISOString() });
         assert.equal(report.userId, '42');
       });

@@ -227,9 +227,12 @@ export class PiiApiClient {
     return this.unwrap(this.api.GET('/api/v1/audit', { params: { query }, ...this.init(options) }));
   }
 
-  /** Checks every hash chain of the audit trail. */
-  verifyAudit(options?: CallOptions) {
-    return this.unwrap(this.api.GET('/api/v1/audit/verify', this.init(options)));
+  /**
+   * Checks every hash chain of the audit trail: from each chain's last verified checkpoint, or
+   * with `{ full: true }` from its start (run that on a schedule: it also finds edits before a checkpoint).
+   */
+  verifyAudit(query: Query<'/api/v1/audit/verify'> = {}, options?: CallOptions) {
+    return this.unwrap(this.api.GET('/api/v1/audit/verify', { params: { query }, ...this.init(options) }));
   }
 
   /** Who encrypted or decrypted this person's data, how much, when and why. */

@@ -1,4 +1,4 @@
-import { DateTimeField, EnumField, IntegerField, PatternField, UserIdField } from '../../common/decorators/fields.decorator';
+import { BooleanField, DateTimeField, EnumField, IntegerField, PatternField, UserIdField } from '../../common/decorators/fields.decorator';
 import { AUDIT_PAGE_SIZE } from '../../common/limits';
 import { AUDIT_ACTIONS, AuditAction } from '../audit-actions';
 
@@ -50,4 +50,16 @@ export class AuditQuery extends TimeRangeQuery {
     description: 'Events per page',
   })
   limit?: number;
+}
+
+/** GET /audit/verify. */
+export class VerifyQuery {
+  @BooleanField({
+    required: false,
+    default: false,
+    description:
+      'true: walk every chain from its start (run it on a schedule: an edit before a checkpoint is found only this way); ' +
+      'false: walk each chain from its last verified checkpoint (docs/audit.md)',
+  })
+  full?: boolean;
 }

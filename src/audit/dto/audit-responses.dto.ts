@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { AUDIT_ACTIONS, AUDIT_OUTCOMES, DATA_ACCESS_ACTIONS } from '../audit-actions';
-import { CHAIN_PROBLEMS, ChainProblem } from '../audit-chain';
+import { CHAIN_PROBLEMS, ChainProblem, VERIFY_MODES, VerifyMode } from '../audit-chain';
 
 const INSTANT = { type: 'string', format: 'date-time' } as const;
 const SHA256_HEX = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const;
@@ -111,14 +111,34 @@ export class BrokenLinkView {
 }
 
 export class VerifyResponse {
-  @ApiProperty({ description: 'true when every chain is intact' })
+  @ApiProperty({ description: 'true when every chain is intact (in incremental mode: after its checkpoint)' })
   ok: boolean;
+
+  @ApiProperty({
+    enum: VERIFY_MODES,
+    description:
+      'full: every chain walked from its start; incremental (the default): each chain from its last verified checkpoint, ' +
+      'whose event must still have the checkpointed hash (docs/audit.md)',
+  })
+  mode: VerifyMode;
 
   @ApiProperty({ type: 'integer', minimum: 0, description: 'Chains walked' })
   chains: number;
 
-  @ApiProperty({ type: 'integer', minimum: 0, description: 'Events checked (up to the broken link, if any)' })
+  @ApiProperty({
+    type: 'integer',
+    minimum: 0,
+    description: 'Events checked (up to the broken link, if any), after the checkpoints in incremental mode',
+  })
   events: number;
+
+  @ApiProperty({
+    type: 'integer',
+    minimum: 0,
+    description:
+      'Events up to and including the checkpoints an incremental walk started at: verified by an earlier walk, not walked again (0 in full mode)',
+  })
+  checkpointed: number;
 
   @ApiPropertyOptional({ type: BrokenLinkView, description: 'The first broken link found' })
   brokenLink?: BrokenLinkView;

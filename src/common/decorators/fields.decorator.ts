@@ -1,7 +1,19 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiParam, ApiProperty, ApiPropertyOptions } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsIn, IsInt, Matches, Max, MaxLength, Min, MinLength, ValidateBy, ValidateIf, ValidationOptions } from 'class-validator';
+import { Transform, Type } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+  ValidateBy,
+  ValidateIf,
+  ValidationOptions,
+} from 'class-validator';
 import { JsonDocument } from './json-document.decorator';
 import { LIMIT_DEFAULTS } from '../limits';
 import { DATE_TIME_DESCRIPTION, DATE_TIME_PATTERN, isDateTime } from '../date-time';
@@ -134,6 +146,17 @@ export function EnumField(values: readonly string[], options: FieldOptions & { d
       enum: field.nullable ? [...values, null] : [...values],
       ...(defaultValue !== undefined && { default: defaultValue }),
     }),
+  );
+}
+
+/** A boolean query parameter: exactly `true` or `false` (any other text is refused). */
+export function BooleanField(options: FieldOptions & { default?: boolean } = {}): PropertyDecorator {
+  const { default: defaultValue, ...field } = options;
+  return applyDecorators(
+    ...presence(field),
+    Transform(({ value }) => (value === 'true' ? true : value === 'false' ? false : value)),
+    IsBoolean({ message: (args) => `${args.property} must be true or false` }),
+    schema(field, { type: 'boolean', ...(defaultValue !== undefined && { default: defaultValue }) }),
   );
 }
 

@@ -9,6 +9,7 @@ import { CreateBlindIndexes1764000600000 } from './1764000600000-create-blind-in
 import { AddAuditTraceId1764000700000 } from './1764000700000-add-audit-trace-id';
 import { CreateKmsMigrations1764000800000 } from './1764000800000-create-kms-migrations';
 import { AddRotationIndexes1764000930000 } from './1764000930000-add-rotation-indexes';
+import { CreateAuditCheckpoints1764000940000 } from './1764000940000-create-audit-checkpoints';
 
 /** Every migration, in order. Forward-only: a released migration is never edited. */
 export const MIGRATIONS = [
@@ -23,4 +24,5 @@ export const MIGRATIONS = [
   AddAuditTraceId1764000700000,
   CreateKmsMigrations1764000800000,
   AddRotationIndexes1764000930000,
+  CreateAuditCheckpoints1764000940000,
 ];

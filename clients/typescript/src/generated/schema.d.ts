@@ -62,7 +62,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Walk every hash chain: ok, or the first broken link (an edited, removed or inserted event) */
+        /** Walk every hash chain from its last verified checkpoint (full=true: from its start): ok, or the first broken link (an edited, removed or inserted event) */
         get: operations["verifyAuditTrail"];
         put?: never;
         post?: never;
@@ -582,17 +582,24 @@ export interface components {
             /** Format: uuid */
             eventId: string;
             /** @enum {string} */
-            problem: "content-hash-mismatch" | "previous-hash-mismatch" | "sequence-gap" | "unanchored-start";
+            problem: "content-hash-mismatch" | "previous-hash-mismatch" | "sequence-gap" | "unanchored-start" | "checkpoint-mismatch";
             /** @example the event does not match its hash: it was edited */
             description: string;
         };
         VerifyResponse: {
-            /** @description true when every chain is intact */
+            /** @description true when every chain is intact (in incremental mode: after its checkpoint) */
             ok: boolean;
+            /**
+             * @description full: every chain walked from its start; incremental (the default): each chain from its last verified checkpoint, whose event must still have the checkpointed hash (docs/audit.md)
+             * @enum {string}
+             */
+            mode: "incremental" | "full";
             /** @description Chains walked */
             chains: number;
-            /** @description Events checked (up to the broken link, if any) */
+            /** @description Events checked (up to the broken link, if any), after the checkpoints in incremental mode */
             events: number;
+            /** @description Events up to and including the checkpoints an incremental walk started at: verified by an earlier walk, not walked again (0 in full mode) */
+            checkpointed: number;
             /** @description The first broken link found */
             brokenLink?: components["schemas"]["BrokenLinkView"];
         };
@@ -1853,7 +1860,10 @@ export interface operations {
     };
     verifyAuditTrail: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description true: walk every chain from its start (run it on a schedule: an edit before a checkpoint is found only this way); false: walk each chain from its last verified checkpoint (docs/audit.md) */
+                full?: boolean;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1870,7 +1880,7 @@ export interface operations {
                     "application/json": components["schemas"]["VerifyResponse"];
                 };
             };
-            /** @description ENC001: the request body is not a JSON object within the structural limits (README: limits) */
+            /** @description ENC001: full other than true or false, or an unknown query parameter; the request body is not a JSON object within the structural limits (README: limits) */
             400: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
