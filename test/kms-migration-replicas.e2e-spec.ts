@@ -9,6 +9,7 @@ import { keyIdOf, Moto, MOTO_REGION } from './support/moto';
 import { waitFor } from './support/processes';
 import { embeddedSocketUrl, metricValue, ServiceProcess, spawnService } from './support/service-process';
 import { awsStack, Environment, Stack, STACKS } from './support/stacks';
+import { writeVersions } from './support/versions';
 
 /**
  * The online KMS key migration as it runs in a deployment: replicas in processes of their own,
@@ -130,19 +131,7 @@ for (const definition of STACKS) {
       for (let at = 0; at < userIds.length; at += 4) {
         await Promise.all(
           userIds.slice(at, at + 4).map(async (userId) => {
-            await stack.as(token).post('/api/v1/keys').send({ userId }).expect(201);
-            const items: Array<{ ciphertext: string; plaintext: string }> = [];
-            for (let version = 1; version <= VERSIONS; version++) {
-              if (version > 1) await stack.as(token).post('/api/v1/rotate').send({ userId, data: [] }).expect(200);
-              const plaintext = `user ${userId} version ${version}`;
-              const { body } = await stack
-                .as(token)
-                .post('/api/v1/encrypt')
-                .send({ userId, data: [plaintext] })
-                .expect(200);
-              items.push({ ciphertext: body.encryptedData[0], plaintext });
-            }
-            written.set(userId, items);
+            written.set(userId, await writeVersions(stack, token, userId, VERSIONS));
           }),
         );
       }

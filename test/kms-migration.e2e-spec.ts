@@ -5,6 +5,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
 import { Moto } from './support/moto';
 import { Environment, Stack, STACKS } from './support/stacks';
+import { writeVersions } from './support/versions';
 
 const UNTHROTTLED = { RATE_LIMIT_PER_MINUTE: '100000' };
 
@@ -57,19 +58,7 @@ for (const definition of STACKS) {
       token = await stack.token();
       for (let user = 1; user <= USERS; user++) {
         const userId = String(7000 + user);
-        await stack.as(token).post('/api/v1/keys').send({ userId }).expect(201);
-        const items: Array<{ ciphertext: string; plaintext: string }> = [];
-        for (let version = 1; version <= VERSIONS; version++) {
-          if (version > 1) await stack.as(token).post('/api/v1/rotate').send({ userId, data: [] }).expect(200);
-          const plaintext = `user ${userId} version ${version}`;
-          const { body } = await stack
-            .as(token)
-            .post('/api/v1/encrypt')
-            .send({ userId, data: [plaintext] })
-            .expect(200);
-          items.push({ ciphertext: body.encryptedData[0], plaintext });
-        }
-        written.set(userId, items);
+        written.set(userId, await writeVersions(stack, token, userId, VERSIONS));
       }
     });
     after(() => stack?.close());

@@ -5,6 +5,7 @@ import request from 'supertest';
 import { KmsFaultProxy } from './support/kms-fault-proxy';
 import { keyIdOf, Moto, MOTO_REGION, MOTO_SECOND_REGION } from './support/moto';
 import { awsStack, Stack } from './support/stacks';
+import { writeVersions } from './support/versions';
 
 const UNTHROTTLED = { RATE_LIMIT_PER_MINUTE: '100000' };
 const USERS = 5;
@@ -34,19 +35,7 @@ describe(`multi-region KMS key — ${awsStack.name}`, () => {
     token = await stack.token();
     for (let user = 1; user <= USERS; user++) {
       const userId = String(9100 + user);
-      await stack.as(token).post('/api/v1/keys').send({ userId }).expect(201);
-      const items: Array<{ ciphertext: string; plaintext: string }> = [];
-      for (let version = 1; version <= VERSIONS; version++) {
-        if (version > 1) await stack.as(token).post('/api/v1/rotate').send({ userId, data: [] }).expect(200);
-        const plaintext = `user ${userId} version ${version}`;
-        const { body } = await stack
-          .as(token)
-          .post('/api/v1/encrypt')
-          .send({ userId, data: [plaintext] })
-          .expect(200);
-        items.push({ ciphertext: body.encryptedData[0], plaintext });
-      }
-      written.set(userId, items);
+      written.set(userId, await writeVersions(stack, token, userId, VERSIONS));
     }
     const metadata = await moto.replicateKey(stack.env.KMS_KEY_ID, MOTO_SECOND_REGION);
     replica = { arn: metadata.Arn!, type: metadata.MultiRegionConfiguration?.MultiRegionKeyType, id: metadata.KeyId };

@@ -1,0 +1,27 @@
+import { Stack } from './stacks';
+
+/** A plaintext and its ciphertext under one key version. */
+export interface Written {
+  ciphertext: string;
+  plaintext: string;
+}
+
+/**
+ * Creates `userId`'s key and rotates it to `versions` versions, encrypting one item under each:
+ * the items, oldest version first (what the migration and failover tests decrypt again later).
+ */
+export async function writeVersions(stack: Stack, token: string, userId: string, versions: number): Promise<Written[]> {
+  await stack.as(token).post('/api/v1/keys').send({ userId }).expect(201);
+  const items: Written[] = [];
+  for (let version = 1; version <= versions; version++) {
+    if (version > 1) await stack.as(token).post('/api/v1/rotate').send({ userId, data: [] }).expect(200);
+    const plaintext = `user ${userId} version ${version}`;
+    const { body } = await stack
+      .as(token)
+      .post('/api/v1/encrypt')
+      .send({ userId, data: [plaintext] })
+      .expect(200);
+    items.push({ ciphertext: body.encryptedData[0], plaintext });
+  }
+  return items;
+}
