@@ -1,0 +1,191 @@
+import { ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PERMISSIONS } from '../src/common/permissions';
+import { processMemoryMiB, ROOT } from '../bench/service';
+import { KmsFaultProxy } from '../test/support/kms-fault-proxy';
+import { Moto, MOTO_REGION } from '../test/support/moto';
+import { TestDatabase } from '../test/support/postgres';
+import { freePort, spawnLogged, stopProcess, waitFor } from '../test/support/processes';
+import { TestIssuer } from '../test/support/test-issuer';
+import { TcpProxy } from './tcp-proxy';
+
+/** Every KMS operation the service makes: a KMS fault holds or fails them all. */
+export const KMS_OPERATIONS = ['Encrypt', 'Decrypt', 'ReEncrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'DescribeKey'];
+
+/** One service process (`node dist/main`, NODE_ENV=production) on a fixed port, restartable. */
+export class ServiceProcess {
+  child?: ChildProcess;
+  output: () => string = () => '';
+  restarts = 0;
+  constructor(
+    readonly name: string,
+    readonly port: number,
+    private readonly env: Record<string, string>,
+    private readonly cwd: string,
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const { child, output } = spawnLogged(process.execPath, [join(ROOT, 'dist/main.js')], { cwd: this.cwd, env: this.env });
+    this.child = child;
+    this.output = output;
+    await waitFor(
+      this.name,
+      async () => {
+        if (child.exitCode !== null) throw new Error(`it exited with ${child.exitCode}:\n${output()}`);
+        const response = await fetch(`${this.url}/health/ready`);
+        if (response.status !== 200) throw new Error(`/health/ready answered ${response.status}`);
+      },
+      60_000,
+      50,
+    );
+  }
+
+  /** SIGTERM, wait for the exit (the service drains for up to SHUTDOWN_GRACE_MS), then start again. */
+  async restart(): Promise<{ exitCode: number | null }> {
+    const child = this.child!;
+    await stopProcess(child);
+    this.restarts++;
+    await this.start();
+    return { exitCode: child.exitCode };
+  }
+
+  get memoryMiB() {
+    return processMemoryMiB(this.child?.pid);
+  }
+
+  async stop(): Promise<void> {
+    if (this.child) await stopProcess(this.child);
+  }
+}
+
+/** A redis-server of the soak's own (the machine's Redis is shared), killable, restartable empty and freezable. */
+export class OwnRedis {
+  child?: ChildProcess;
+  constructor(readonly port: number) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const { child, output } = spawnLogged('redis-server', [
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+    ]);
+    this.child = child;
+    await waitFor('redis-server', async () => {
+      if (child.exitCode !== null) throw new Error(output());
+      if (!output().includes('Ready to accept connections')) throw new Error('not yet');
+    });
+  }
+
+  kill(): void {
+    this.child?.kill('SIGKILL');
+  }
+
+  freeze(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  thaw(): void {
+    this.child?.kill('SIGCONT');
+  }
+
+  async stop(): Promise<void> {
+    this.thaw();
+    if (this.child) await stopProcess(this.child);
+  }
+}
+
+/**
+ * Two service processes in production configuration sharing one fresh PostgreSQL database (reached
+ * through a TCP proxy that can cut it), a Redis of their own, and KMS on moto behind the fault
+ * proxy, with tokens from a test issuer; callers reach them through a round-robin proxy.
+ */
+export class Cluster {
+  private constructor(
+    readonly database: TestDatabase,
+    readonly moto: Moto,
+    readonly kms: KmsFaultProxy,
+    readonly issuer: TestIssuer,
+    readonly redis: OwnRedis,
+    readonly postgresProxy: TcpProxy,
+    readonly services: ServiceProcess[],
+    readonly front: TcpProxy,
+    private readonly dir: string,
+  ) {}
+
+  static async start(): Promise<Cluster> {
+    const database = await TestDatabase.create();
+    const moto = await Moto.start();
+    const kms = await new KmsFaultProxy(moto.endpoint).start();
+    const issuer = await new TestIssuer().start();
+    const redis = new OwnRedis(await freePort());
+    await redis.start();
+    const pgUrl = new URL(database.url);
+    const postgresProxy = await new TcpProxy(() => [Number(pgUrl.port || 5432)]).start();
+    const proxiedUrl = new URL(database.url);
+    proxiedUrl.port = String(postgresProxy.port);
+    const dir = mkdtempSync(join(tmpdir(), 'pii-soak-'));
+    mkdirSync(join(dir, 'shred-log'));
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '',
+      AWS_ACCESS_KEY_ID: 'soak',
+      AWS_SECRET_ACCESS_KEY: 'soak',
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'warn',
+      DATA_DIR: dir,
+      SHRED_LOG_DIR: join(dir, 'shred-log'),
+      DATABASE_URL: proxiedUrl.toString(),
+      REDIS_URL: redis.url,
+      KEY_PROVIDER: 'kms',
+      KMS_KEY_ID: await moto.createKmsKey(),
+      KMS_ENDPOINT: kms.endpoint,
+      AWS_REGION: MOTO_REGION,
+      ...issuer.env(),
+      // The soak is one caller pool at a fixed rate: per-caller limits would only refuse it.
+      RATE_LIMIT_PER_MINUTE: '1000000',
+      DECRYPT_SUBJECT_BUDGET: '0',
+    };
+    const services: ServiceProcess[] = [];
+    for (const name of ['service-a', 'service-b']) {
+      const port = await freePort();
+      const cwd = join(dir, name);
+      mkdirSync(cwd);
+      services.push(new ServiceProcess(name, port, { ...env, PORT: String(port) }, cwd));
+    }
+    // One after the other: the first runs the migrations.
+    for (const service of services) await service.start();
+    const front = await new TcpProxy(() => services.map((s) => s.port)).start();
+    return new Cluster(database, moto, kms, issuer, redis, postgresProxy, services, front, dir);
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.front.port}`;
+  }
+
+  token(sub: string, lifetime: number | `${number}h` = '3h'): string {
+    const scope = PERMISSIONS.map((permission) => `pii-api/${permission}`).join(' ');
+    return this.issuer.token({ sub, scope }, { expiresIn: lifetime });
+  }
+
+  async stop(): Promise<void> {
+    await Promise.allSettled(this.services.map((s) => s.stop()));
+    await Promise.allSettled([this.front.stop(), this.kms.stop(), this.moto.stop(), this.issuer.stop(), this.redis.stop()]);
+    await this.postgresProxy.stop();
+    await this.database.drop().catch(() => undefined);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

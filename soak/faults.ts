@@ -1,0 +1,134 @@
+import { request } from 'node:http';
+import { Cluster, KMS_OPERATIONS } from './cluster';
+
+export interface FaultWindow {
+  name: string;
+  what: string;
+  /** Soak seconds: the fault begins, and it is fully over (dependency back, process ready again). */
+  start: number;
+  end: number;
+}
+
+export interface Fault {
+  name: string;
+  what: string;
+  /** How long the fault is held, in seconds, for a 10-minute soak (shorter soaks scale it down). */
+  seconds: number;
+  run(cluster: Cluster, seconds: number, userId: string): Promise<unknown>;
+}
+
+const sleep = (seconds: number) => new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+
+export const FAULTS: Fault[] = [
+  {
+    name: 'redis-kill',
+    what: 'Redis killed (SIGKILL), then restarted empty',
+    seconds: 10,
+    async run(cluster, seconds) {
+      cluster.redis.kill();
+      await sleep(seconds);
+      await cluster.redis.start();
+    },
+  },
+  {
+    name: 'redis-freeze',
+    what: 'Redis frozen (SIGSTOP), then thawed (SIGCONT)',
+    seconds: 10,
+    async run(cluster, seconds) {
+      cluster.redis.freeze();
+      await sleep(seconds);
+      cluster.redis.thaw();
+    },
+  },
+  {
+    name: 'kms-freeze',
+    what: 'every KMS call held unanswered by the fault proxy, then released',
+    seconds: 20,
+    async run(cluster, seconds) {
+      for (const operation of KMS_OPERATIONS) cluster.kms.hold(operation);
+      await sleep(seconds);
+      cluster.kms.release();
+    },
+  },
+  {
+    name: 'kms-5xx',
+    what: 'every KMS call answered 500 KMSInternalException by the fault proxy',
+    seconds: 15,
+    async run(cluster, seconds) {
+      for (const operation of KMS_OPERATIONS) cluster.kms.failing.add(operation);
+      await sleep(seconds);
+      cluster.kms.failing.clear();
+    },
+  },
+  {
+    name: 'pg-restart',
+    what: 'PostgreSQL "restarted": every connection through the TCP proxy dropped and new ones refused, then accepted again',
+    seconds: 8,
+    async run(cluster, seconds) {
+      cluster.postgresProxy.restart();
+      await sleep(seconds);
+      cluster.postgresProxy.restore();
+    },
+  },
+  {
+    name: 'pg-cut',
+    what: 'PostgreSQL cut at the TCP proxy: no byte passes either way on any connection, then the link heals',
+    seconds: 10,
+    async run(cluster, seconds) {
+      cluster.postgresProxy.partition();
+      await sleep(seconds);
+      cluster.postgresProxy.restore();
+    },
+  },
+  {
+    name: 'sigterm',
+    what: 'service-b sent SIGTERM, drained and exited, then started again',
+    seconds: 0,
+    async run(cluster) {
+      await cluster.services[1].restart();
+    },
+  },
+  {
+    name: 'burst',
+    what: '1,000 connections at once through the round-robin proxy, one encrypt each',
+    seconds: 0,
+    async run(cluster, _seconds, userId) {
+      return burst(cluster, 1000, userId);
+    },
+  },
+];
+
+/** `connections` requests at once, each on a connection of its own (no keep-alive). */
+export async function burst(cluster: Cluster, connections: number, userId: string): Promise<Record<string, number>> {
+  const token = cluster.token('soak-burst');
+  const body = JSON.stringify({ userId, data: ['burst'] });
+  const statuses: Record<string, number> = {};
+  await Promise.all(
+    Array.from(
+      { length: connections },
+      () =>
+        new Promise<void>((resolve) => {
+          const req = request(
+            `${cluster.url}/api/v1/encrypt`,
+            {
+              method: 'POST',
+              agent: false,
+              headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+              timeout: 30_000,
+            },
+            (res) => {
+              statuses[res.statusCode ?? 0] = (statuses[res.statusCode ?? 0] ?? 0) + 1;
+              res.resume();
+              res.on('end', resolve);
+            },
+          );
+          req.on('error', () => {
+            statuses.error = (statuses.error ?? 0) + 1;
+            resolve();
+          });
+          req.end(body);
+        }),
+    ),
+  );
+  return statuses;
+}
