@@ -5,6 +5,7 @@ export interface TimelineInput {
   timeline: Array<{ t: number; ok: number; errors: number; other: number; p50Ms: number | null; p99Ms: number | null }>;
   windows: Array<{ name: string; start: number; end: number }>;
   recoveryBoundS: number;
+  processSamples?: Array<{ t: number; service: string; rssMiB?: number }>;
 }
 
 const W = 960;
@@ -19,15 +20,15 @@ const GAP = 40;
  * latency, log scale) over the same time axis, each fault window shaded and named, and its
  * recovery bound lighter after it.
  */
-export function renderTimeline({ timeline, windows, recoveryBoundS }: TimelineInput): string {
+export function renderTimeline({ timeline, windows, recoveryBoundS, processSamples = [] }: TimelineInput): string {
   const end = Math.max(1, timeline.length - 1);
   const x = (t: number) => LEFT + (t / end) * (W - LEFT - RIGHT);
-  const height = TOP + 3 * PANEL + 2 * GAP + 40;
+  const height = TOP + 4 * PANEL + 3 * GAP + 40;
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${height}" viewBox="0 0 ${W} ${height}" font-family="sans-serif" font-size="11">`,
     `<rect width="${W}" height="${height}" fill="white"/>`,
   ];
-  const panels = [
+  const panels: Array<{ title: string; values: number[]; extra?: number[]; color: string; log: boolean }> = [
     { title: '2xx answers / s', values: timeline.map((b) => b.ok), color: '#1f77b4', log: false },
     { title: 'errors / s (5xx and connection failures)', values: timeline.map((b) => b.errors), color: '#d62728', log: false },
     {
@@ -38,6 +39,22 @@ export function renderTimeline({ timeline, windows, recoveryBoundS }: TimelineIn
       log: true,
     },
   ];
+  // Resident memory per process, one point a second (the last sample of each second).
+  const rss = (service: string) => {
+    const series: number[] = timeline.map(() => NaN);
+    for (const sample of processSamples)
+      if (sample.service === service && sample.rssMiB) series[Math.min(end, Math.floor(sample.t))] = sample.rssMiB;
+    let last = series.find((v) => !Number.isNaN(v)) ?? 0;
+    return series.map((v) => (Number.isNaN(v) ? last : (last = v)));
+  };
+  if (processSamples.length)
+    panels.push({
+      title: 'resident memory, MiB: service-a (green), service-b (purple)',
+      values: rss('service-a'),
+      extra: rss('service-b'),
+      color: '#2ca02c',
+      log: false,
+    });
   panels.forEach((panel, i) => {
     const y0 = TOP + i * (PANEL + GAP);
     const all = [...panel.values, ...(panel.extra ?? [])];
@@ -62,10 +79,10 @@ export function renderTimeline({ timeline, windows, recoveryBoundS }: TimelineIn
       out.push(
         `<polyline fill="none" stroke="${color}" stroke-width="1" points="${values.map((v, t) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(' ')}"/>`,
       );
-    if (panel.extra) line(panel.extra, '#999');
+    if (panel.extra) line(panel.extra, panel.log ? '#999' : '#9467bd');
     line(panel.values, panel.color);
   });
-  const axisY = TOP + 3 * PANEL + 2 * GAP + 15;
+  const axisY = TOP + 4 * PANEL + 3 * GAP + 15;
   for (let t = 0; t <= end; t += end > 600 ? 120 : 60)
     out.push(`<text x="${x(t).toFixed(1)}" y="${axisY}" text-anchor="middle">${t} s</text>`);
   out.push(

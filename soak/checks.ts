@@ -188,14 +188,20 @@ export async function runChecks({ cluster, ledger, windows, processSamples, open
   for (const service of cluster.services) {
     const rss = (from: number, to: number) =>
       median(processSamples.filter((s) => s.service === service.name && s.t >= from && s.t < to && s.rssMiB).map((s) => s.rssMiB!));
+    const heap = (from: number, to: number) =>
+      median(
+        processSamples.filter((s) => s.service === service.name && s.t >= from && s.t < to && s.heapUsedMiB).map((s) => s.heapUsedMiB!),
+      );
     const before = rss(firstFault - 20, firstFault);
     const after = rss(Math.max(lastFault, end - 20), end + 1);
+    const heapBefore = heap(firstFault - 20, firstFault);
+    const heapAfter = heap(Math.max(lastFault, end - 20), end + 1);
     const change = (after - before) / before;
     const restarted = service.restarts > 0;
     add(
       `resident memory of ${service.name} after the faults within 20 % of before${restarted ? ' (restarted by the SIGTERM fault: reported, not judged)' : ''}`,
       restarted || Math.abs(change) <= 0.2,
-      `median RSS ${before.toFixed(0)} MiB in the 20 s before the first fault, ${after.toFixed(0)} MiB in the last 20 s after the last fault (${(change * 100).toFixed(1)} %)`,
+      `median RSS ${before.toFixed(0)} MiB in the 20 s before the first fault, ${after.toFixed(0)} MiB in the last 20 s after the last fault (${(change * 100).toFixed(1)} %); V8 heap used ${heapBefore.toFixed(0)} → ${heapAfter.toFixed(0)} MiB`,
     );
   }
 

@@ -30,15 +30,21 @@ export interface ProcessSample {
   service: string;
   rssMiB?: number;
   lagP99Ms?: number;
+  heapUsedMiB?: number;
 }
 
-async function scrapeLag(url: string): Promise<number | undefined> {
+async function scrapeMetrics(url: string): Promise<{ lagP99Ms?: number; heapUsedMiB?: number }> {
   try {
     const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
-    const line = text.split('\n').find((l) => l.startsWith('nodejs_eventloop_lag_p99_seconds'));
-    return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) * 1000 : undefined;
+    const value = (name: string) => {
+      const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+      return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : undefined;
+    };
+    const lag = value('nodejs_eventloop_lag_p99_seconds');
+    const heap = value('nodejs_heap_size_used_bytes');
+    return { lagP99Ms: lag === undefined ? undefined : lag * 1000, heapUsedMiB: heap === undefined ? undefined : heap / 2 ** 20 };
   } catch {
-    return undefined;
+    return {};
   }
 }
 
@@ -72,7 +78,7 @@ async function main(): Promise<void> {
       const t = workload.now();
       for (const service of cluster.services) {
         const memory = service.memoryMiB;
-        void scrapeLag(service.url).then((lag) => processSamples.push({ t, service: service.name, rssMiB: memory?.rss, lagP99Ms: lag }));
+        void scrapeMetrics(service.url).then((m) => processSamples.push({ t, service: service.name, rssMiB: memory?.rss, ...m }));
       }
     }, 2000);
     const driver = setInterval(() => {
