@@ -28,7 +28,7 @@ export function renderTimeline({ timeline, windows, recoveryBoundS, processSampl
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${height}" viewBox="0 0 ${W} ${height}" font-family="sans-serif" font-size="11">`,
     `<rect width="${W}" height="${height}" fill="white"/>`,
   ];
-  const panels: Array<{ title: string; values: number[]; extra?: number[]; color: string; log: boolean }> = [
+  const panels: Array<{ title: string; values: number[]; extra?: number[]; color: string; log: boolean; from?: number }> = [
     { title: '2xx answers / s', values: timeline.map((b) => b.ok), color: '#1f77b4', log: false },
     { title: 'errors / s (5xx and connection failures)', values: timeline.map((b) => b.errors), color: '#d62728', log: false },
     {
@@ -47,19 +47,25 @@ export function renderTimeline({ timeline, windows, recoveryBoundS, processSampl
     let last = series.find((v) => !Number.isNaN(v)) ?? 0;
     return series.map((v) => (Number.isNaN(v) ? last : (last = v)));
   };
-  if (processSamples.length)
+  if (processSamples.length) {
+    const [a, b] = [rss('service-a'), rss('service-b')];
+    const floor = Math.floor(Math.min(...a, ...b) / 50) * 50;
     panels.push({
       title: 'resident memory, MiB: service-a (green), service-b (purple)',
-      values: rss('service-a'),
-      extra: rss('service-b'),
+      values: a,
+      extra: b,
       color: '#2ca02c',
       log: false,
+      from: floor,
     });
+  }
   panels.forEach((panel, i) => {
     const y0 = TOP + i * (PANEL + GAP);
     const all = [...panel.values, ...(panel.extra ?? [])];
     const max = Math.max(1, ...all);
-    const scale = (v: number) => (panel.log ? Math.log10(Math.max(1, v)) / Math.log10(Math.max(10, max)) : v / max);
+    const from = panel.from ?? 0;
+    const scale = (v: number) =>
+      panel.log ? Math.log10(Math.max(1, v)) / Math.log10(Math.max(10, max)) : (v - from) / Math.max(1, max - from);
     const y = (v: number) => y0 + PANEL - scale(v) * PANEL;
     for (const w of windows) {
       out.push(
@@ -74,7 +80,7 @@ export function renderTimeline({ timeline, windows, recoveryBoundS, processSampl
     out.push(`<rect x="${LEFT}" y="${y0}" width="${W - LEFT - RIGHT}" height="${PANEL}" fill="none" stroke="#999"/>`);
     out.push(`<text x="${LEFT + 4}" y="${y0 + 12}" font-weight="bold">${panel.title}</text>`);
     out.push(`<text x="${LEFT - 4}" y="${y0 + 10}" text-anchor="end">${Math.round(max)}</text>`);
-    out.push(`<text x="${LEFT - 4}" y="${y0 + PANEL}" text-anchor="end">${panel.log ? 1 : 0}</text>`);
+    out.push(`<text x="${LEFT - 4}" y="${y0 + PANEL}" text-anchor="end">${panel.log ? 1 : Math.round(from)}</text>`);
     const line = (values: number[], color: string) =>
       out.push(
         `<polyline fill="none" stroke="${color}" stroke-width="1" points="${values.map((v, t) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(' ')}"/>`,

@@ -110,8 +110,8 @@ export async function runChecks({ cluster, ledger, windows, processSamples, open
   const stray503 = sys002.filter((s) => !inWindow(s.t));
   add(
     `503 SYS002 only inside a fault window + ${boundS} s`,
-    stray503.length === 0,
-    `${sys002.length} answers 503, ${stray503.length} outside the windows${
+    stray503.length === 0 && sys002.every((s) => s.code === 'SYS002'),
+    `${sys002.length} answers 503 (${sys002.filter((s) => s.code === 'SYS002').length} SYS002), ${stray503.length} outside the windows${
       stray503.length
         ? ` (at t=${stray503
             .slice(0, 5)
