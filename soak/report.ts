@@ -76,6 +76,15 @@ export function writeReport(results: Results): void {
     'scraped from each process every 2 s (the histogram is reset at each scrape); resident memory is',
     'VmRSS from /proc.',
     '',
+    '## Limits',
+    '',
+    '- The front proxy balances TCP connections, not requests, and retries nothing: a request sent on a',
+    '  kept-alive connection just as the SIGTERMed process closes it is a connection failure here (the',
+    '  `sigterm` row), where an HTTP load balancer with retries might hide it.',
+    '- The memory check judges only the process that was never restarted; the other one is reported.',
+    '- One machine of 2 cores runs both processes, moto, the proxies and the load, so latencies are',
+    '  those of a shared box, not of the sizing in docs/operations.md.',
+    '',
   ];
   writeFileSync(join(ROOT, 'docs', 'reliability.md'), lines.join('\n'));
 }
