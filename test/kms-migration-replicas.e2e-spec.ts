@@ -9,7 +9,7 @@ import { keyIdOf, Moto, MOTO_REGION } from './support/moto';
 import { waitFor } from './support/processes';
 import { embeddedSocketUrl, metricValue, ServiceProcess, spawnService } from './support/service-process';
 import { awsStack, Environment, Stack, STACKS } from './support/stacks';
-import { writeVersions } from './support/versions';
+import { decryptEverything as decryptEverythingOf, writeVersions } from './support/versions';
 
 /**
  * The online KMS key migration as it runs in a deployment: replicas in processes of their own,
@@ -106,20 +106,7 @@ for (const definition of STACKS) {
       return row.n;
     }
 
-    /** Decrypts every version of every user through `url`; fails on the first that does not come back. */
-    async function decryptEverything(url: string): Promise<void> {
-      for (const [userId, items] of written) {
-        const { body, status: code } = await request(url)
-          .post('/api/v1/decrypt')
-          .auth(token, { type: 'bearer' })
-          .send({ userId, data: items.map((item) => item.ciphertext) });
-        assert.equal(code, 200, `decrypt of user ${userId} through ${url}: ${JSON.stringify(body)}`);
-        assert.deepEqual(
-          body.decryptedData,
-          items.map((item) => item.plaintext),
-        );
-      }
-    }
+    const decryptEverything = (url: string) => decryptEverythingOf(url, token, written);
 
     before(async () => {
       stack = await definition.start(UNTHROTTLED);

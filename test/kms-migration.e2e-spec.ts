@@ -5,7 +5,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
 import { Moto } from './support/moto';
 import { Environment, Stack, STACKS } from './support/stacks';
-import { writeVersions } from './support/versions';
+import { decryptEverything as decryptEverythingOf, writeVersions } from './support/versions';
 
 const UNTHROTTLED = { RATE_LIMIT_PER_MINUTE: '100000' };
 
@@ -63,20 +63,7 @@ for (const definition of STACKS) {
     });
     after(() => stack?.close());
 
-    /** Decrypts every version of every user through `url`; fails on the first that does not come back. */
-    async function decryptEverything(url: string): Promise<void> {
-      for (const [userId, items] of written) {
-        const { body, status } = await request(url)
-          .post('/api/v1/decrypt')
-          .auth(token, { type: 'bearer' })
-          .send({ userId, data: items.map((item) => item.ciphertext) });
-        assert.equal(status, 200, `decrypt of user ${userId}: ${JSON.stringify(body)}`);
-        assert.deepEqual(
-          body.decryptedData,
-          items.map((item) => item.plaintext),
-        );
-      }
-    }
+    const decryptEverything = (url: string) => decryptEverythingOf(url, token, written);
 
     it('refuses the migration routes without keys:admin', async () => {
       const weak = await stack.token(['keys:read', 'decrypt']);

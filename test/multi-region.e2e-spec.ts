@@ -5,7 +5,7 @@ import request from 'supertest';
 import { KmsFaultProxy } from './support/kms-fault-proxy';
 import { keyIdOf, Moto, MOTO_REGION, MOTO_SECOND_REGION } from './support/moto';
 import { awsStack, Stack } from './support/stacks';
-import { writeVersions } from './support/versions';
+import { decryptEverything as decryptEverythingOf, writeVersions } from './support/versions';
 
 const UNTHROTTLED = { RATE_LIMIT_PER_MINUTE: '100000' };
 const USERS = 5;
@@ -46,19 +46,7 @@ describe(`multi-region KMS key — ${awsStack.name}`, () => {
     await stack?.close();
   });
 
-  async function decryptEverything(url: string): Promise<void> {
-    for (const [userId, items] of written) {
-      const { body, status } = await request(url)
-        .post('/api/v1/decrypt')
-        .auth(token, { type: 'bearer' })
-        .send({ userId, data: items.map((item) => item.ciphertext) });
-      assert.equal(status, 200, `decrypt of user ${userId}: ${JSON.stringify(body)}`);
-      assert.deepEqual(
-        body.decryptedData,
-        items.map((item) => item.plaintext),
-      );
-    }
-  }
+  const decryptEverything = (url: string) => decryptEverythingOf(url, token, written);
 
   it('seals under the multi-region primary key in the first region', async () => {
     assert.match(stack.env.KMS_KEY_ID, new RegExp(`^arn:aws:kms:${MOTO_REGION}:\\d{12}:key/mrk-`));

@@ -1,3 +1,5 @@
+import assert from 'node:assert/strict';
+import request from 'supertest';
 import { Stack } from './stacks';
 
 /** A plaintext and its ciphertext under one key version. */
@@ -24,4 +26,19 @@ export async function writeVersions(stack: Stack, token: string, userId: string,
     items.push({ ciphertext: body.encryptedData[0], plaintext });
   }
   return items;
+}
+
+/** Decrypts every version of every user through `url`; fails on the first that does not come back. */
+export async function decryptEverything(url: string, token: string, written: ReadonlyMap<string, Written[]>): Promise<void> {
+  for (const [userId, items] of written) {
+    const { body, status } = await request(url)
+      .post('/api/v1/decrypt')
+      .auth(token, { type: 'bearer' })
+      .send({ userId, data: items.map((item) => item.ciphertext) });
+    assert.equal(status, 200, `decrypt of user ${userId} through ${url}: ${JSON.stringify(body)}`);
+    assert.deepEqual(
+      body.decryptedData,
+      items.map((item) => item.plaintext),
+    );
+  }
 }
