@@ -6,6 +6,8 @@
  * spreads over all of them; each figure is the mean of its rounds. Results: the table printed,
  * .build/bench-tracing.json, and /metrics snapshots of the first "off" round in
  * .build/bench-metrics.json (scripts/dashboard-svg.js draws docs/observability's dashboard from them).
+ * BENCH_TRACING_MODES (e.g. `off,10`) runs some modes only; BENCH_CPU_PROF=1 profiles the service
+ * in each mode (.build/bench-profile-tracing/<mode>/, read with bench/profile-summary.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -16,11 +18,17 @@ import { CONNECTIONS, makeItems, randomUserIdBase, TARGET_BATCH } from './worklo
 
 const SECONDS = Number(process.env.BENCH_TRACING_SECONDS ?? 10);
 const ROUNDS = Number(process.env.BENCH_TRACING_ROUNDS ?? 2);
-const MODES = [
+const ALL_MODES = [
   { name: 'off', ratio: undefined },
   { name: '10 %', ratio: '0.1' },
   { name: '100 %', ratio: '1' },
 ] as const;
+/** BENCH_TRACING_MODES=off,10: only those modes (by their number, or "off"). */
+const MODES = process.env.BENCH_TRACING_MODES
+  ? ALL_MODES.filter((mode) => process.env.BENCH_TRACING_MODES!.split(',').includes(mode.ratio ? String(Number(mode.ratio) * 100) : 'off'))
+  : ALL_MODES;
+/** BENCH_CPU_PROF=1: the service runs under `node --cpu-prof`, a directory of profiles per mode. */
+const PROFILE_DIR = process.env.BENCH_CPU_PROF === '1' ? join(ROOT, '.build/bench-profile-tracing') : undefined;
 
 interface Measured {
   mode: string;
@@ -86,7 +94,9 @@ async function runMode(mode: (typeof MODES)[number], receiverEndpoint: string, k
         OTEL_TRACES_SAMPLER_ARG: mode.ratio,
       }
     : {};
-  const service = await ServiceUnderTest.start({ env });
+  const cpuProfileDir = PROFILE_DIR && join(PROFILE_DIR, mode.ratio ? `sampled-${Number(mode.ratio) * 100}` : 'off');
+  if (cpuProfileDir) mkdirSync(cpuProfileDir, { recursive: true });
+  const service = await ServiceUnderTest.start({ env, cpuProfileDir });
   try {
     const token = service.token('bench-tracing');
     const userId = String(randomUserIdBase());

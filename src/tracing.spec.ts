@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { tracingEnabled, xrayIdGenerator, xrayOptions } from './tracing';
+import { context, ROOT_CONTEXT, SpanKind, trace, TraceFlags } from '@opentelemetry/api';
+import { SamplingDecision } from '@opentelemetry/sdk-trace';
+import { edgeSampling, tracingEnabled, xrayIdGenerator, xrayOptions } from './tracing';
 
 describe('tracing switch and X-Ray ids', () => {
   it('traces only when an OTLP endpoint is set, and not when the SDK is disabled or the exporter is none', () => {
@@ -27,5 +29,45 @@ describe('tracing switch and X-Ray ids', () => {
     const options = xrayOptions({ OTEL_PROPAGATORS: 'tracecontext, xray' });
     assert.equal(options.idGenerator, xrayIdGenerator);
     assert.deepEqual(options.textMapPropagator?.fields().sort(), ['traceparent', 'tracestate', 'x-amzn-trace-id']);
+  });
+
+  describe('sampling decided at the edge (parentbased_traceidratio below 1)', () => {
+    const tenPercent = { OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' };
+    const traceId = '0af7651916cd43dd8448eb211c80319c';
+
+    it('applies only to a parent-based ratio below 1; every other setting is left to the SDK', () => {
+      assert.equal(edgeSampling({}), undefined);
+      assert.equal(edgeSampling({ OTEL_TRACES_SAMPLER: 'parentbased_always_on' }), undefined);
+      assert.equal(edgeSampling({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' }), undefined);
+      assert.equal(edgeSampling({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '1' }), undefined);
+      assert.equal(edgeSampling({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: 'often' }), undefined);
+      assert.ok(edgeSampling(tenPercent));
+    });
+
+    it('keeps a request without trace context with the ratio’s probability, and drops the rest before any span', () => {
+      const draws = [0.05, 0.5, 0.0999, 0.1];
+      const edge = edgeSampling(tenPercent, () => draws.shift()!)!;
+      const kept = [1, 2, 3, 4].map(() => !edge.dropAtEdge({ headers: {} }));
+      assert.deepEqual(kept, [true, false, true, false]);
+    });
+
+    it('leaves a request whose caller sent trace context to the caller’s decision', () => {
+      const edge = edgeSampling(tenPercent, () => 0.99)!;
+      assert.equal(edge.dropAtEdge({ headers: { traceparent: `00-${traceId}-b7ad6b7169203331-00` } }), false);
+      assert.equal(edge.dropAtEdge({ headers: { 'x-amzn-trace-id': 'Root=1-5759e988-bd862e3fe1be46a994272793' } }), true);
+      const xray = edgeSampling({ ...tenPercent, OTEL_PROPAGATORS: 'tracecontext,xray' }, () => 0.99)!;
+      assert.equal(xray.dropAtEdge({ headers: { 'x-amzn-trace-id': 'Root=1-5759e988-bd862e3fe1be46a994272793' } }), false);
+    });
+
+    it('records a request kept at the edge, follows a caller’s flag, and samples other roots by the ratio', () => {
+      const { sampler } = edgeSampling({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0' })!;
+      const decide = (parent: typeof ROOT_CONTEXT, kind: SpanKind) => sampler.shouldSample(parent, traceId, 'span', kind, {}, []).decision;
+      assert.equal(decide(ROOT_CONTEXT, SpanKind.SERVER), SamplingDecision.RECORD_AND_SAMPLED);
+      assert.equal(decide(ROOT_CONTEXT, SpanKind.INTERNAL), SamplingDecision.NOT_RECORD);
+      const parent = (flags: TraceFlags) =>
+        trace.setSpanContext(context.active(), { traceId, spanId: 'b7ad6b7169203331', traceFlags: flags, isRemote: true });
+      assert.equal(decide(parent(TraceFlags.SAMPLED), SpanKind.SERVER), SamplingDecision.RECORD_AND_SAMPLED);
+      assert.equal(decide(parent(TraceFlags.NONE), SpanKind.SERVER), SamplingDecision.NOT_RECORD);
+    });
   });
 });

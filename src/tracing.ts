@@ -17,8 +17,10 @@ import { randomBytes } from 'node:crypto';
  * not), pg records the statement text with its $n placeholders (enhancedDatabaseReporting off),
  * Redis spans carry the command name only.
  */
+import type { IncomingMessage } from 'node:http';
 import type * as Api from '@opentelemetry/api';
 import type * as Sdk from '@opentelemetry/sdk-node';
+import type * as SdkTrace from '@opentelemetry/sdk-trace';
 
 /** Probes and scrapes answer every few seconds: no trace for them. */
 const UNTRACED_PATHS = /^\/(health\/(live|ready)|metrics)(\?|$)/;
@@ -74,6 +76,45 @@ export const xrayIdGenerator = {
   generateSpanId: (): string => randomBytes(8).toString('hex'),
 };
 
+/**
+ * Head sampling decided at the edge, for `OTEL_TRACES_SAMPLER=parentbased_traceidratio` with a
+ * ratio below 1. A request that carries no trace context (no `traceparent`, nor `X-Amzn-Trace-Id`
+ * with the xray propagator) is a root: it is kept with the ratio's probability, and one that is
+ * not kept is ignored by the http instrumentation, which runs it with tracing suppressed, so no
+ * instrumentation below it (express, pg, Redis, AWS SDK, the envelope spans) does any work for it.
+ * Deciding there instead of in the SDK's sampler is what makes unsampled requests nearly free
+ * (docs/performance.md, Tracing): the sampler is asked only after the http instrumentation has
+ * computed the server span's attributes, and every child would again be made and dropped. A
+ * request with trace context is left to the parent-based sampler (the caller decided), and roots
+ * that are not HTTP requests (the scheduled jobs) to the ratio. Such an unsampled request has no
+ * trace id; its log lines and audit event join by request id, as they always do.
+ *
+ * Returns the sampler the SDK then uses and the edge's test, or undefined for any other sampler
+ * setting (the SDK then reads OTEL_TRACES_SAMPLER itself).
+ */
+export function edgeSampling(
+  env: NodeJS.ProcessEnv,
+  random: () => number = Math.random,
+): { sampler: SdkTrace.Sampler; dropAtEdge: (request: Pick<IncomingMessage, 'headers'>) => boolean } | undefined {
+  if (env.OTEL_TRACES_SAMPLER?.trim().toLowerCase() !== 'parentbased_traceidratio') return undefined;
+  const ratio = Number(env.OTEL_TRACES_SAMPLER_ARG ?? '1');
+  if (!Number.isFinite(ratio) || ratio < 0 || ratio >= 1) return undefined;
+  const trace = require('@opentelemetry/sdk-trace') as typeof import('@opentelemetry/sdk-trace');
+  const { SpanKind } = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
+  const byRatio = new trace.TraceIdRatioBasedSampler(ratio);
+  const contextHeaders = propagatorNames(env).includes('xray') ? ['traceparent', 'x-amzn-trace-id'] : ['traceparent'];
+  /** Root server spans were already sampled at the edge; other roots by the ratio. */
+  const root: SdkTrace.Sampler = {
+    shouldSample: (context, traceId, _name, kind) =>
+      kind === SpanKind.SERVER ? { decision: trace.SamplingDecision.RECORD_AND_SAMPLED } : byRatio.shouldSample(context, traceId),
+    toString: () => `EdgeDecidedRoot{${byRatio.toString()}}`,
+  };
+  return {
+    sampler: new trace.ParentBasedSampler({ root }),
+    dropAtEdge: (request) => !contextHeaders.some((header) => request.headers[header] !== undefined) && random() >= ratio,
+  };
+}
+
 function startTracing(env: NodeJS.ProcessEnv): Sdk.NodeSDK {
   const { NodeSDK } = require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node');
   const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http');
@@ -84,15 +125,17 @@ function startTracing(env: NodeJS.ProcessEnv): Sdk.NodeSDK {
   const { AwsInstrumentation } =
     require('@opentelemetry/instrumentation-aws-sdk') as typeof import('@opentelemetry/instrumentation-aws-sdk');
 
+  const edge = edgeSampling(env);
   const sdk = new NodeSDK({
     serviceName: env.OTEL_SERVICE_NAME ? undefined : DEFAULT_SERVICE_NAME,
+    ...(edge && { sampler: edge.sampler }),
     // Traces only: metrics stay on /metrics (Prometheus), logs on stdout.
     metricReaders: [],
     logRecordProcessors: [],
     ...xrayOptions(env),
     instrumentations: [
       new HttpInstrumentation({
-        ignoreIncomingRequestHook: (request) => UNTRACED_PATHS.test(request.url ?? ''),
+        ignoreIncomingRequestHook: (request) => UNTRACED_PATHS.test(request.url ?? '') || (edge?.dropAtEdge(request) ?? false),
         // Outgoing calls (JWKS, KMS) are traced only inside a request or job that is.
         requireParentforOutgoingSpans: true,
       }),

@@ -44,9 +44,9 @@ function tracingEnv(receiver: OtlpReceiver): Record<string, string> {
   };
 }
 
-async function embedded(receiver: OtlpReceiver, logs: LogCapture): Promise<TracedService> {
+async function embedded(receiver: OtlpReceiver, logs: LogCapture, env: Record<string, string> = {}): Promise<TracedService> {
   const dataDir = mkdtempSync(join(tmpdir(), 'pii-api-tracing-'));
-  const app = await AppProcess.start({ ...tracingEnv(receiver), DATA_DIR: dataDir }, logs);
+  const app = await AppProcess.start({ ...tracingEnv(receiver), DATA_DIR: dataDir, ...env }, logs);
   const token = (await LocalIssuer.open(dataDir)).mint(600);
   return {
     app,
@@ -59,7 +59,7 @@ async function embedded(receiver: OtlpReceiver, logs: LogCapture): Promise<Trace
   };
 }
 
-async function aws(receiver: OtlpReceiver, logs: LogCapture): Promise<TracedService> {
+async function aws(receiver: OtlpReceiver, logs: LogCapture, env: Record<string, string> = {}): Promise<TracedService> {
   const [moto, database, redis] = await Promise.all([Moto.start(), TestDatabase.create(), RedisServer.start()]);
   const kmsKeyId = await moto.createKmsKey();
   const pool: CognitoPool = await moto.createCognitoPool();
@@ -77,6 +77,7 @@ async function aws(receiver: OtlpReceiver, logs: LogCapture): Promise<TracedServ
       COGNITO_USER_POOL_ID: pool.poolId,
       COGNITO_CLIENT_IDS: pool.clientId,
       COGNITO_JWKS_URI: pool.jwksUri,
+      ...env,
     },
     logs,
   );
@@ -265,6 +266,71 @@ for (const stack of STACKS) {
     it('never logs a secret meanwhile', () => {
       assert.ok(logs.requestLines().length > 0);
       logs.assertNothingSecret();
+    });
+  });
+}
+
+for (const stack of STACKS) {
+  describe(`Sampling decided at the edge (parentbased_traceidratio), ${stack.name}`, { timeout: 240_000 }, () => {
+    const logs = new LogCapture();
+    let receiver: OtlpReceiver;
+    let service: TracedService;
+
+    before(async () => {
+      receiver = await OtlpReceiver.start();
+      // Ratio 0: every request without trace context is one the ratio does not sample.
+      service = await stack.start(receiver, logs, { OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0' });
+      logs.forbid(service.token);
+    });
+
+    after(async () => {
+      await service?.stop();
+      await receiver?.stop();
+    });
+
+    it("exports no span at all for a request the ratio leaves out, and traces a caller's sampled request in full", async () => {
+      const caller = service.app.as(service.token);
+      const unsampledId = randomUUID();
+      await caller.post('/api/v1/keys').send({ userId: '4343' }).expect(201);
+      const encrypted = await caller
+        .post('/api/v1/encrypt')
+        .send({ userId: '4343', data: [MARKER] })
+        .expect(200);
+      logs.forbid(...encrypted.body.encryptedData);
+      await caller
+        .post('/api/v1/decrypt')
+        .set('X-Request-Id', unsampledId)
+        .send({ userId: '4343', data: encrypted.body.encryptedData, purpose: 'sampling test' })
+        .expect(200);
+
+      const callerTraceId = randomBytes(16).toString('hex');
+      const sampledId = randomUUID();
+      await caller
+        .post('/api/v1/decrypt')
+        .set('traceparent', `00-${callerTraceId}-${randomBytes(8).toString('hex')}-01`)
+        .set('X-Request-Id', sampledId)
+        .send({ userId: '4343', data: encrypted.body.encryptedData, purpose: 'sampling test' })
+        .expect(200);
+      const spans = await receiver.waitForTrace(
+        callerTraceId,
+        (trace) =>
+          trace.some((span) => span.name === 'envelope.decrypt') &&
+          trace.some((span) => span.kind === SERVER && span.endNs > 0n) &&
+          trace.some(isPg),
+      );
+      // (The private key is cached by the first decrypt, so this one calls no KMS.)
+      assert.ok(spans.length > 3, 'the sampled request arrives with its children');
+      const others = receiver.spans.filter((span) => span.traceId !== callerTraceId);
+      assert.deepEqual(
+        others.map((span) => `${span.scope} ${span.name}`),
+        [],
+        'spans of requests the ratio left out (or of anything else)',
+      );
+      const lines = logs.requestLines();
+      assert.equal(lines.find((line) => line.requestId === sampledId)?.traceId, callerTraceId);
+      const unsampled = lines.find((line) => line.requestId === unsampledId);
+      assert.ok(unsampled, 'the request line of the unsampled /decrypt');
+      assert.equal(unsampled.traceId, undefined, 'no trace id that leads to no trace');
     });
   });
 }
