@@ -2,9 +2,9 @@ import { isSpanContextValid, trace } from '@opentelemetry/api';
 
 /**
  * The trace and span of the work in progress (W3C ids: 32 and 16 hex digits), when tracing is on
- * (src/tracing.ts) and the caller is inside a traced request or job; otherwise undefined. The
- * ids are there whether or not the trace is sampled, so logs and audit events of an unsampled
- * request still join up with each other.
+ * (src/tracing.ts) and the caller is inside a traced request or job; otherwise undefined. A
+ * request left out by the sampling decided at the edge has none (its logs and audit event join by
+ * request id); one the caller's trace context marks unsampled keeps the caller's trace id.
  */
 export function activeTrace(): { traceId: string; spanId: string } | undefined {
   const context = trace.getActiveSpan()?.spanContext();
