@@ -11,7 +11,7 @@ import { PERMISSIONS } from '../src/common/permissions';
  * 100-item /encrypt, and how long a health probe waits meanwhile. The service runs in this
  * process on its embedded defaults (PGlite, local key provider), over loopback HTTP.
  *
- *   npx tsc -p bench/tsconfig.json && node .build/bench-run/bench/hostile-input.js
+ *   npm run bench:hostile-input        (HOSTILE_RUNS=30 requests per case; results in docs/performance.md)
  */
 const RUNS = Number(process.env.HOSTILE_RUNS ?? 30);
 const MiB = 1024 * 1024;
