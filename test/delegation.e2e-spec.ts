@@ -11,9 +11,9 @@ for (const definition of STACKS) {
     let stack: Stack;
     let admin: string;
     const as = (token: string) => ({
-      post: (path: string, body: object = {}) => stack.http().post(`/api/v1/${path}`).auth(token, { type: 'bearer' }).send(body),
-      del: (path: string) => stack.http().delete(`/api/v1/${path}`).auth(token, { type: 'bearer' }),
-      get: (path: string) => stack.http().get(`/api/v1/${path}`).auth(token, { type: 'bearer' }),
+      post: (path: string, body: object = {}) => stack.as(token).post(`/api/v1/${path}`).send(body),
+      del: (path: string) => stack.as(token).delete(`/api/v1/${path}`),
+      get: (path: string) => stack.as(token).get(`/api/v1/${path}`),
     });
     const caller = (name: string, permissions: Permission[]) => stack.identity(name, permissions);
 
@@ -81,7 +81,7 @@ describe('delegated release refusals — embedded stack', () => {
   let approverA: string;
   let approverB: string;
   const call = (token: string, method: 'post' | 'delete' | 'get', path: string, body?: object) =>
-    stack.http()[method](`/api/v1/${path}`).auth(token, { type: 'bearer' }).send(body);
+    stack.as(token)[method](`/api/v1/${path}`).send(body);
   const translate = (data: unknown) => call(admin, 'post', 'translate', { fromUserId: '42', toUserId: '77', data });
 
   before(async () => {

@@ -102,11 +102,10 @@ for (const definition of STACKS) {
       output = captureProcessOutput();
       stack = await definition.start({ LOG_LEVEL: 'trace' });
       token = await stack.token();
-      for (const userId of ['301', '302']) await stack.http().post('/api/v1/keys').auth(token, { type: 'bearer' }).send({ userId });
+      for (const userId of ['301', '302']) await stack.as(token).post('/api/v1/keys').send({ userId });
       const encrypted = await stack
-        .http()
+        .as(token)
         .post('/api/v1/encrypt')
-        .auth(token, { type: 'bearer' })
         .send({ userId: '301', data: ['046 454 286'] });
       ciphertext = encrypted.body.encryptedData[0];
     });
@@ -218,18 +217,12 @@ for (const definition of STACKS) {
           await stack.identity('hostile-approver-a', ['grants:approve']),
           await stack.identity('hostile-approver-b', ['grants:approve']),
         ];
-        const created = await stack
-          .http()
-          .post('/api/v1/grants')
-          .auth(creator, { type: 'bearer' })
-          .send({ fromUserId: '301', toUserId: '302', reason: 'estate' });
-        for (const approver of approvers)
-          await stack.http().post(`/api/v1/grants/${created.body.id}/approve`).auth(approver, { type: 'bearer' }).send();
+        const created = await stack.as(creator).post('/api/v1/grants').send({ fromUserId: '301', toUserId: '302', reason: 'estate' });
+        for (const approver of approvers) await stack.as(approver).post(`/api/v1/grants/${created.body.id}/approve`).send();
         const [fresh] = (
           await stack
-            .http()
+            .as(token)
             .post('/api/v1/encrypt')
-            .auth(token, { type: 'bearer' })
             .send({ userId: '301', data: ['will'] })
         ).body.encryptedData;
         const answer = await send(
@@ -282,9 +275,8 @@ for (const definition of STACKS) {
         const answer = await send('encrypt', '{"userId":"301","data":["\\ud83d\\ude00","😀"]}');
         assert.equal(answer.status, 200);
         const decrypted = await stack
-          .http()
+          .as(token)
           .post('/api/v1/decrypt')
-          .auth(token, { type: 'bearer' })
           .send({ userId: '301', data: (answer.body as { encryptedData: string[] }).encryptedData });
         assert.deepEqual(decrypted.body.decryptedData, ['😀', '😀']);
       });

@@ -34,9 +34,8 @@ describe('errors, request ids and docs — embedded stack', () => {
 
   it('refuses malformed JSON with ENC001 without echoing the body', async () => {
     const response = await stack
-      .http()
+      .as(await stack.token())
       .post('/api/v1/encrypt')
-      .auth(await stack.token(), { type: 'bearer' })
       .set('Content-Type', 'application/json')
       .send('{"userId":"42","data":["SECRET-MARKER"');
     assert.equal(response.status, 400);

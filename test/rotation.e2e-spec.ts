@@ -9,13 +9,12 @@ for (const definition of STACKS) {
   describe(`rotation, rewrap and deletion — ${definition.name}`, () => {
     let stack: Stack;
     let token: string;
-    const post = (path: string, body: object) => stack.http().post(`/api/v1/${path}`).auth(token, { type: 'bearer' }).send(body);
+    const post = (path: string, body: object) => stack.as(token).post(`/api/v1/${path}`).send(body);
     const createKey = (userId: string) => post('keys', { userId });
     const encrypt = async (userId: string, data: string[]): Promise<string[]> =>
       (await post('encrypt', { userId, data })).body.encryptedData;
     const decrypt = (userId: string, data: string[]) => post('decrypt', { userId, data });
-    const currentVersion = async (userId: string) =>
-      (await stack.http().get(`/api/v1/keys/${userId}`).auth(token, { type: 'bearer' })).body.keyVersion;
+    const currentVersion = async (userId: string) => (await stack.as(token).get(`/api/v1/keys/${userId}`)).body.keyVersion;
 
     before(async () => {
       stack = await definition.start();
@@ -137,7 +136,7 @@ for (const definition of STACKS) {
     it('lists every version with creation and rotation dates and reasons', async () => {
       await createKey('209');
       await post('rotate', { userId: '209', data: [], reason: 'compromise' });
-      const { body } = await stack.http().get('/api/v1/keys/209').auth(token, { type: 'bearer' });
+      const { body } = await stack.as(token).get('/api/v1/keys/209');
       assert.equal(body.keyVersion, 2);
       assert.deepEqual(
         body.versions.map((v: any) => [v.keyVersion, v.status, v.rotationReason]),
@@ -153,14 +152,14 @@ for (const definition of STACKS) {
       await createKey('210');
       const v1 = await encrypt('210', ['gone']);
       await post('rotate', { userId: '210', data: [] });
-      const receipt = await stack.http().delete('/api/v1/keys/210').auth(token, { type: 'bearer' });
+      const receipt = await stack.as(token).delete('/api/v1/keys/210');
       assert.equal(receipt.status, 200);
       assert.equal(receipt.body.userId, '210');
       assert.equal(receipt.body.versionsDestroyed, 2);
       assert.ok(Date.parse(receipt.body.destroyedAt) > 0);
 
       const calls = [
-        stack.http().get('/api/v1/keys/210').auth(token, { type: 'bearer' }),
+        stack.as(token).get('/api/v1/keys/210'),
         post('encrypt', { userId: '210', data: ['x'] }),
         post('decrypt', { userId: '210', data: v1 }),
         post('rotate', { userId: '210', data: v1 }),
@@ -171,7 +170,7 @@ for (const definition of STACKS) {
         assert.equal(response.body.code, 'KEY001');
       }
       // A repeated DELETE of the same shredding answers with the same receipt (test/receipts.e2e-spec.ts).
-      const repeated = await stack.http().delete('/api/v1/keys/210').auth(token, { type: 'bearer' });
+      const repeated = await stack.as(token).delete('/api/v1/keys/210');
       assert.deepEqual({ status: repeated.status, body: repeated.body }, { status: 200, body: receipt.body });
       const [{ sealed }] = await stack.query(
         `SELECT count(*)::int AS sealed FROM (SELECT sealed_private_key FROM user_keys WHERE user_id = 210
@@ -184,7 +183,7 @@ for (const definition of STACKS) {
       await createKey('211');
       const old = await encrypt('211', ['before deletion']);
       await post('rotate', { userId: '211', data: [] });
-      await stack.http().delete('/api/v1/keys/211').auth(token, { type: 'bearer' });
+      await stack.as(token).delete('/api/v1/keys/211');
       const recreated = await createKey('211');
       assert.equal(recreated.status, 201);
       assert.equal(recreated.body.keyVersion, 3);
@@ -284,7 +283,7 @@ describe('scheduled rotation — two replicas sharing PostgreSQL', () => {
   it('rotates each due key exactly once with reason scheduled, leaves others alone, and logs no error', async () => {
     const token = await stack.token();
     for (const userId of ['401', '402', '403']) {
-      await stack.http().post('/api/v1/keys').auth(token, { type: 'bearer' }).send({ userId });
+      await stack.as(token).post('/api/v1/keys').send({ userId });
     }
     // Make two keys older than ROTATION_MAX_AGE_DAYS (90).
     await stack.query(`UPDATE user_keys SET created_at = now() - interval '100 days' WHERE user_id IN (401, 402)`);
@@ -314,7 +313,7 @@ describe('scheduled rotation — two replicas sharing PostgreSQL', () => {
     const { RotationScheduler } = await import('../src/rotation/rotation.scheduler');
     const token = await stack.token();
     const users = Array.from({ length: 6 }, (_, i) => String(410 + i));
-    for (const userId of users) await stack.http().post('/api/v1/keys').auth(token, { type: 'bearer' }).send({ userId });
+    for (const userId of users) await stack.as(token).post('/api/v1/keys').send({ userId });
     await stack.query(`UPDATE user_keys SET created_at = now() - interval '100 days' WHERE user_id BETWEEN 410 AND 415`);
     const replica = await stack.startAnother({ ROTATION_ENABLED: 'false' });
     const runs = await Promise.all([stack.app.get(RotationScheduler).run(), replica.get(RotationScheduler).run()]);

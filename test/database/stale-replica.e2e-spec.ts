@@ -8,7 +8,6 @@ import { TestDatabase } from '../support/postgres';
 import { awsStack, Stack } from '../support/stacks';
 
 const MARKER = 'PLAINTEXT-MARKER-stale-replica';
-const bearer = { type: 'bearer' } as const;
 
 /**
  * DATABASE_REPLICA_URLS points at a second database with the app's schema that never catches
@@ -22,7 +21,7 @@ describe('a read replica that lags — PostgreSQL + KMS and Cognito on moto_serv
   let admin: string;
 
   const call = (token: string, method: 'get' | 'post' | 'delete', path: string, body?: object) =>
-    stack.http()[method](`/api/v1/${path}`).auth(token, bearer).send(body);
+    stack.as(token)[method](`/api/v1/${path}`).send(body);
   const encrypt = async (userId: string, data: string[]): Promise<string[]> => {
     const response = await call(admin, 'post', 'encrypt', { userId, data });
     assert.equal(response.status, 200, JSON.stringify(response.body));
