@@ -104,8 +104,8 @@ module.exports = {
     {
       name: 'typeorm-only-in-repositories',
       severity: 'error',
-      comment: 'Only repositories (and the database adapter, entities and migrations) use TypeORM.',
-      from: { path: '^src/', pathNot: ['^src/(repositories|database|cli)/', '/entities/', '^src/app\\.module'] },
+      comment: 'Only repositories (and the database adapter, entities, migrations and the migration CLI) use TypeORM.',
+      from: { path: '^src/', pathNot: ['^src/(repositories|database)/', '^src/cli/migrate\\.ts$', '/entities/', '^src/app\\.module'] },
       to: { path: '^node_modules/(typeorm|@nestjs/typeorm)/' },
     },
   ],

@@ -24,9 +24,10 @@ export default defineConfig(
   },
   {
     // Only repositories (and the database adapter itself) reach the database: services receive
-    // repositories, so every query says which node it reads.
+    // repositories, so every query says which node it reads. The migration CLI opens its own
+    // connection to run the migrations and exits.
     files: ['src/**/*.ts'],
-    ignores: ['src/repositories/**', 'src/database/**', 'src/cli/**'],
+    ignores: ['src/repositories/**', 'src/database/**', 'src/cli/migrate.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
