@@ -184,7 +184,8 @@ describe('Docker image stages, replayed without a container engine', () => {
     assert.match(nvmrc, /^\d+\.\d+\.\d+$/, '.nvmrc must name an exact version (CI and the benchmark install it)');
     assert.equal(baseImageVersion(readFileSync(join(ROOT, 'Dockerfile'), 'utf8')), nvmrc, 'the Dockerfile base image');
     const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
-    assert.equal(manifest.engines.node, `>=${major}.${minor}`, 'engines.node');
+    // The line, not only a floor: a newer major (27, not LTS) is another line.
+    assert.equal(manifest.engines.node, `^${major}.${minor}.0`, 'engines.node');
     assert.match(manifest.devDependencies['@types/node'], new RegExp(`^\\^${major}\\.`), '@types/node');
     const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8'));
     assert.deepEqual(lock.packages[''].engines, manifest.engines, 'package-lock.json is stale');
