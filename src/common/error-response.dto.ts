@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
 import { ERROR_CODES, ErrorCode } from './error-codes';
+import { BEARER_CHALLENGE_PATTERN } from './http-exception.filter';
 import { REQUEST_ID_PATTERN } from './limits';
 
 /** The body of every error (README, errors). */
@@ -46,8 +47,9 @@ const HEADERS: Partial<Record<number, Record<string, unknown>>> = {
   401: {
     'WWW-Authenticate': {
       required: true,
-      description: 'RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused',
-      schema: { type: 'string' },
+      description:
+        'RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused',
+      schema: { type: 'string', pattern: BEARER_CHALLENGE_PATTERN.source },
     },
   },
   405: { Allow: { required: true, description: 'The methods the route takes', schema: { type: 'string' } } },

@@ -18,6 +18,13 @@ export type MethodsAt = (path: string) => string[];
 
 /** RFC 6750 §3: the realm of every challenge this service sends. */
 export const AUTH_REALM = 'pii-encryption-api';
+/** RFC 6750 §3: error_description allows printable ASCII without `"` and `\`. */
+const ERROR_DESCRIPTION_CHARACTER = '[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]';
+const ERROR_DESCRIPTION = new RegExp(`^${ERROR_DESCRIPTION_CHARACTER}+$`);
+/** Every challenge bearerChallenge sends; the OpenAPI document states it as the pattern of WWW-Authenticate. */
+export const BEARER_CHALLENGE_PATTERN = new RegExp(
+  `^Bearer realm="${AUTH_REALM}"(?:, error="invalid_token"(?:, error_description="${ERROR_DESCRIPTION_CHARACTER}+")?)?$`,
+);
 
 /**
  * The one place that turns any thrown thing into the error body of the README's error table. Bodies never carry a
@@ -102,8 +109,7 @@ function fromHttpException(exception: HttpException): ApiError {
 function bearerChallenge(request: RequestWithId, message: string): string {
   const challenge = `Bearer realm="${AUTH_REALM}"`;
   if (!/^Bearer\s+\S/i.test(request.headers.authorization ?? '')) return challenge;
-  // error_description allows printable ASCII without `"` and `\`.
-  const description = /^[\x20\x21\x23-\x5b\x5d-\x7e]+$/.test(message) ? `, error_description="${message}"` : '';
+  const description = ERROR_DESCRIPTION.test(message) ? `, error_description="${message}"` : '';
   return `${challenge}, error="invalid_token"${description}`;
 }
 

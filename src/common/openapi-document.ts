@@ -13,7 +13,7 @@ import { REQUEST_ID_PATTERN } from './limits';
 /** The configured value of every limit the document states. */
 export type DocumentLimits = Record<ConfigurableLimit, number>;
 
-/** Tags in the order a newcomer meets the API. */
+/** Tags in the order a newcomer meets the API; every tag an operation uses is listed here. */
 const TAGS: ReadonlyArray<[string, string]> = [
   ['keys', 'One RSA key pair per end user: create it, read its versions and public key, crypto-shred it'],
   ['encryption', 'Encrypt and decrypt batches of strings under a user’s key'],
@@ -21,6 +21,10 @@ const TAGS: ReadonlyArray<[string, string]> = [
   ['delegation', 'Grants that release one person’s data to a delegate, and re-encryption under the delegate’s key'],
   ['audit', 'The audit trail, its integrity check, and a person’s access report'],
   ['tokens', 'Revocation of access tokens'],
+  // Met later: features built on the ones above, and the operators' routes.
+  ['indexes', 'Blind indexes: keyed hashes of values for equality lookups without decrypting (docs/blind-indexes.md)'],
+  ['canaries', 'Canary ciphertexts: decoys that any decrypt, rotate, rewrap or translate refuses and records'],
+  ['admin', 'Operators: moving every sealed key to a new KMS key'],
   ['health', 'Liveness and readiness probes (no token)'],
   ['metrics', 'Prometheus metrics (no token)'],
 ];

@@ -1,5 +1,6 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { ApiErrors } from '../common/decorators/api-errors.decorator';
 import { Public } from '../common/decorators/public.decorator';
 import { RECEIPT_KEYS_MAX_AGE_SECONDS } from '../common/limits';
 import { ReceiptJwk, ReceiptSigner } from './receipt-signer.service';
@@ -35,6 +36,11 @@ export class ReceiptKeysController {
   @Header('Cache-Control', `public, max-age=${RECEIPT_KEYS_MAX_AGE_SECONDS}`)
   @ApiOperation({ operationId: 'getReceiptKeys', summary: 'JWKS of the keys that sign crypto-shred receipts (no token needed)' })
   @ApiOkResponse({ type: ReceiptKeySet })
+  // Public, but not exempt like the probes and /metrics: rate limited by client IP, shed under load, read from the database.
+  @ApiErrors({
+    RATE001: 'over RATE_LIMIT_PER_MINUTE for this client IP; Retry-After says when to try again',
+    SYS002: 'the database is unavailable, or the service is refusing requests for load (Retry-After)',
+  })
   receiptKeys(): Promise<{ keys: ReceiptJwk[] }> {
     return this.receipts.jwks();
   }

@@ -34,6 +34,18 @@ const OPERATION_IDS = [
   'checkLiveness',
   'checkReadiness',
   'getMetrics',
+  'getReceiptKeys',
+  'defineIndex',
+  'listIndexes',
+  'getIndex',
+  'computeIndexes',
+  'rotateIndex',
+  'finishIndexRotation',
+  'createCanaries',
+  'listCanaries',
+  'retireCanary',
+  'startKmsMigration',
+  'getKmsMigration',
 ];
 
 const bodySchemaOf = (operation: Operation): Schema | undefined =>
@@ -67,6 +79,9 @@ describe('the OpenAPI document states the rules the service enforces', () => {
       `tag order: ${tags.join(', ')}`,
     );
     assert.deepEqual(tags.slice(-2), ['health', 'metrics']);
+    // A tag left out of the list would be shown after metrics, out of this order.
+    for (const operation of operations)
+      for (const tag of operation.tags ?? []) assert.ok(tags.includes(tag), `${operation.operationId}: tag ${tag} is not in the tag list`);
   });
 
   it('refuses unknown fields in every request body, as the validation does', () => {
@@ -216,8 +231,14 @@ describe('every response is checked against the document', () => {
     assert.throws(() => stack.contract.check('post', '/api/v1/encrypt', reply(404, error(404, 'GRANT001'))), /departs from the document/);
   });
 
-  it('fails a 401 without the challenge the document requires', () => {
+  it('fails a 401 without the challenge the document requires, or with another one', () => {
     assert.throws(() => stack.contract.check('get', '/api/v1/keys/42', reply(401, error(401, 'AUTH001'))), /WWW-Authenticate/);
+    for (const challenge of ['Basic realm="pii-encryption-api"', 'Bearer realm="pii-encryption-api", error="invalid_request"']) {
+      assert.throws(
+        () => stack.contract.check('get', '/api/v1/keys/42', reply(401, error(401, 'AUTH001'), { 'www-authenticate': challenge })),
+        /outside the documented pattern/,
+      );
+    }
   });
 
   it('passes a real answer, and holds answers outside every operation to the error body', async () => {
@@ -287,6 +308,30 @@ for (const definition of STACKS) {
     });
   });
 }
+
+describe('the receipt keys, public but rate limited by client IP', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await embeddedStack.start({ RATE_LIMIT_PER_MINUTE: '2' });
+  });
+  after(() => stack?.close());
+
+  it('answers over the limit with the documented 429 RATE001 and Retry-After (the probes and /metrics are exempt)', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      // Every answer is checked against the document: an undocumented 429 fails here.
+      const response = await stack.http().get('/.well-known/receipt-keys.json');
+      statuses.push(response.status);
+      if (response.status === 429) {
+        assert.equal(response.body.code, 'RATE001');
+        assert.ok(Number(response.headers['retry-after']) > 0);
+      }
+    }
+    assert.ok(statuses.includes(200) && statuses.at(-1) === 429, `statuses: ${statuses.join(', ')}`);
+    await stack.http().get('/health/live').expect(200);
+    await stack.http().get('/metrics').expect(200);
+  });
+});
 
 describe('CORS, when CORS_ORIGINS is set', () => {
   let stack: Stack;

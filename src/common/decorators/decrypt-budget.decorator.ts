@@ -1,6 +1,6 @@
 import { applyDecorators, SetMetadata } from '@nestjs/common';
 import { ApiHeader } from '@nestjs/swagger';
-import { MAX_BREAK_GLASS_REASON_LENGTH } from '../limits';
+import { BREAK_GLASS_REASON_PATTERN, MAX_BREAK_GLASS_REASON_LENGTH } from '../limits';
 import { ApiErrors } from './api-errors.decorator';
 
 export const DECRYPT_BUDGET_FIELD = 'budget:subject-field';
@@ -18,7 +18,9 @@ export const CountsAgainstDecryptBudget = (field: string) =>
     ApiHeader({
       name: BREAK_GLASS_HEADER,
       required: false,
-      description: `With the decrypt:break-glass permission only: why this caller may read past its decrypt budget (1 to ${MAX_BREAK_GLASS_REASON_LENGTH} printable ASCII characters), recorded in the audit trail`,
+      description: `With the decrypt:break-glass permission only: why this caller may read past its decrypt budget (1 to ${MAX_BREAK_GLASS_REASON_LENGTH} printable ASCII characters, not only spaces), recorded in the audit trail`,
+      // The pattern the interceptor checks (src/budget/decrypt-budget.interceptor.ts).
+      schema: { type: 'string', pattern: BREAK_GLASS_REASON_PATTERN.source, minLength: 1, maxLength: MAX_BREAK_GLASS_REASON_LENGTH },
     }),
     ApiErrors({
       RATE002: `this caller read DECRYPT_SUBJECT_BUDGET distinct people in the window; Retry-After says when one leaves it (decrypt:break-glass with ${BREAK_GLASS_HEADER} overrides)`,

@@ -1601,7 +1601,7 @@ export interface operations {
             /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
-                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
                     "WWW-Authenticate": string;
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
                     "X-Request-Id": string;
@@ -1755,7 +1755,7 @@ export interface operations {
             /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
-                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
                     "WWW-Authenticate": string;
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
                     "X-Request-Id": string;
@@ -1897,7 +1897,7 @@ export interface operations {
             /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
-                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
                     "WWW-Authenticate": string;
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
                     "X-Request-Id": string;
@@ -2044,7 +2044,7 @@ export interface operations {
             /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
-                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
                     "WWW-Authenticate": string;
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
                     "X-Request-Id": string;
@@ -2204,7 +2204,7 @@ export interface operations {
             /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
-                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
                     "WWW-Authenticate": string;
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
                     "X-Request-Id": string;
@@ -2346,7 +2346,7 @@ export interface operations {
             /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
-                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
                     "WWW-Authenticate": string;
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
                     "X-Request-Id": string;
@@ -2503,7 +2503,7 @@ export interface operations {
             /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
-                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
                     "WWW-Authenticate": string;
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
                     "X-Request-Id": string;
@@ -2695,6 +2695,22 @@ export interface operations {
                     };
                 };
             };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this client IP; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
             /** @description SYS001: unexpected error; the body holds no internals */
             500: {
                 headers: {
@@ -2706,6 +2722,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
                         code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: the database is unavailable, or the service is refusing requests for load (Retry-After) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
                     };
                 };
             };
@@ -2747,7 +2779,7 @@ export interface operations {
             /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
-                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
                     "WWW-Authenticate": string;
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
                     "X-Request-Id": string;
@@ -2898,7 +2930,7 @@ export interface operations {
             /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
-                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
                     "WWW-Authenticate": string;
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
                     "X-Request-Id": string;
@@ -3037,7 +3069,7 @@ export interface operations {
             /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
-                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
                     "WWW-Authenticate": string;
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
                     "X-Request-Id": string;
@@ -3201,7 +3233,7 @@ export interface operations {
             /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
-                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
                     "WWW-Authenticate": string;
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
                     "X-Request-Id": string;
@@ -3357,7 +3389,7 @@ export interface operations {
             /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
-                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
                     "WWW-Authenticate": string;
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
                     "X-Request-Id": string;
@@ -3524,7 +3556,7 @@ export interface operations {
             /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
-                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
                     "WWW-Authenticate": string;
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
                     "X-Request-Id": string;
@@ -3680,7 +3712,7 @@ export interface operations {
             /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
-                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
                     "WWW-Authenticate": string;
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
                     "X-Request-Id": string;
@@ -3850,7 +3882,7 @@ export interface operations {
             /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
-                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
                     "WWW-Authenticate": string;
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
                     "X-Request-Id": string;
@@ -4031,7 +4063,7 @@ export interface operations {
             /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
-                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
                     "WWW-Authenticate": string;
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
                     "X-Request-Id": string;
@@ -4152,7 +4184,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description With the decrypt:break-glass permission only: why this caller may read past its decrypt budget (1 to 200 printable ASCII characters), recorded in the audit trail */
+                /** @description With the decrypt:break-glass permission only: why this caller may read past its decrypt budget (1 to 200 printable ASCII characters, not only spaces), recorded in the audit trail */
                 "X-Break-Glass-Reason"?: string;
             };
             path?: never;
@@ -4200,7 +4232,7 @@ export interface operations {
             /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
-                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
                     "WWW-Authenticate": string;
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
                     "X-Request-Id": string;
@@ -4321,7 +4353,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description With the decrypt:break-glass permission only: why this caller may read past its decrypt budget (1 to 200 printable ASCII characters), recorded in the audit trail */
+                /** @description With the decrypt:break-glass permission only: why this caller may read past its decrypt budget (1 to 200 printable ASCII characters, not only spaces), recorded in the audit trail */
                 "X-Break-Glass-Reason"?: string;
             };
             path?: never;
@@ -4372,7 +4404,7 @@ export interface operations {
             /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
-                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
                     "WWW-Authenticate": string;
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
                     "X-Request-Id": string;
@@ -4507,7 +4539,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description With the decrypt:break-glass permission only: why this caller may read past its decrypt budget (1 to 200 printable ASCII characters), recorded in the audit trail */
+                /** @description With the decrypt:break-glass permission only: why this caller may read past its decrypt budget (1 to 200 printable ASCII characters, not only spaces), recorded in the audit trail */
                 "X-Break-Glass-Reason"?: string;
             };
             path?: never;
@@ -4554,7 +4586,7 @@ export interface operations {
             /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
-                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
                     "WWW-Authenticate": string;
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
                     "X-Request-Id": string;
@@ -4713,7 +4745,7 @@ export interface operations {
             /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
-                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
                     "WWW-Authenticate": string;
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
                     "X-Request-Id": string;
@@ -4865,7 +4897,7 @@ export interface operations {
             /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
-                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
                     "WWW-Authenticate": string;
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
                     "X-Request-Id": string;
@@ -5007,7 +5039,7 @@ export interface operations {
             /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
-                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
                     "WWW-Authenticate": string;
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
                     "X-Request-Id": string;
@@ -5178,7 +5210,7 @@ export interface operations {
             /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
-                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
                     "WWW-Authenticate": string;
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
                     "X-Request-Id": string;
@@ -5299,7 +5331,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description With the decrypt:break-glass permission only: why this caller may read past its decrypt budget (1 to 200 printable ASCII characters), recorded in the audit trail */
+                /** @description With the decrypt:break-glass permission only: why this caller may read past its decrypt budget (1 to 200 printable ASCII characters, not only spaces), recorded in the audit trail */
                 "X-Break-Glass-Reason"?: string;
             };
             path?: never;
@@ -5352,7 +5384,7 @@ export interface operations {
             /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
-                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
                     "WWW-Authenticate": string;
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
                     "X-Request-Id": string;
@@ -5505,7 +5537,7 @@ export interface operations {
             /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
-                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
                     "WWW-Authenticate": string;
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
                     "X-Request-Id": string;
@@ -5655,7 +5687,7 @@ export interface operations {
             /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
-                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
                     "WWW-Authenticate": string;
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
                     "X-Request-Id": string;
@@ -5811,7 +5843,7 @@ export interface operations {
             /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
             401: {
                 headers: {
-                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` when a token was sent and refused */
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
                     "WWW-Authenticate": string;
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
                     "X-Request-Id": string;
