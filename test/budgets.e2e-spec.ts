@@ -3,6 +3,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
+import { checkedAgent } from './support/openapi-contract';
 import { awsStack, Stack, STACKS } from './support/stacks';
 
 /**
@@ -47,7 +48,7 @@ for (const definition of STACKS) {
     /** A new caller, with its own `sub`. */
     const caller = (permissions: Parameters<Stack['identity']>[1] = ['decrypt', 'rotate']) =>
       stack.identity(`reader-${randomUUID()}`, permissions);
-    const on = (url: string, token: string) => request.agent(url).auth(token, { type: 'bearer' });
+    const on = (url: string, token: string) => checkedAgent(request.agent(url).auth(token, { type: 'bearer' }), stack.contract);
     const replicaUrl = () => {
       const { port } = replica.getHttpServer().address() as { port: number };
       return `http://127.0.0.1:${port}`;
@@ -63,7 +64,7 @@ for (const definition of STACKS) {
         [userId],
       );
     async function exceededCount(url: string, outcome: string): Promise<number> {
-      const text = (await request(url).get('/metrics')).text;
+      const text = (await checkedAgent(request.agent(url), stack.contract).get('/metrics')).text;
       const line = text.split('\n').find((l) => l.startsWith(`pii_api_decrypt_budget_exceeded_total{outcome="${outcome}"}`));
       return line ? Number(line.split(' ').pop()) : 0;
     }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
+import { checkedAgent } from './support/openapi-contract';
 import { captureProcessOutput } from './support/process-output';
 import { Stack, STACKS } from './support/stacks';
 
@@ -115,10 +116,14 @@ for (const definition of STACKS) {
     it('gives the same indexes on another replica, and after a restart with nothing cached', async () => {
       const values = ['046 454 286', '123-456-789'];
       const here = (await compute('sin', values)).body.indexes;
-      const replica = request.agent((await stack.startAnother()).getHttpServer()).auth(indexer, { type: 'bearer' });
-      const cold = request
-        .agent((await stack.startAnother({ INDEX_KEY_CACHE_SECONDS: '0' })).getHttpServer())
-        .auth(indexer, { type: 'bearer' });
+      const replica = checkedAgent(
+        request.agent((await stack.startAnother()).getHttpServer()).auth(indexer, { type: 'bearer' }),
+        stack.contract,
+      );
+      const cold = checkedAgent(
+        request.agent((await stack.startAnother({ INDEX_KEY_CACHE_SECONDS: '0' })).getHttpServer()).auth(indexer, { type: 'bearer' }),
+        stack.contract,
+      );
       assert.deepEqual((await compute('sin', values, replica)).body.indexes, here);
       assert.deepEqual((await compute('sin', values, cold)).body.indexes, here);
       assert.deepEqual((await compute('sin', values, cold)).body.indexes, here);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
+import { checkedAgent } from './support/openapi-contract';
 import { KmsFaultProxy } from './support/kms-fault-proxy';
 import { awsStack, Stack } from './support/stacks';
 
@@ -19,9 +20,15 @@ describe('unsealed private key cache — PostgreSQL + KMS on moto_server', () =>
     stack = await awsStack.start();
     token = await stack.token();
     proxy = await new KmsFaultProxy(stack.moto!.endpoint).start();
-    replicaA = request.agent((await stack.startAnother({ KMS_ENDPOINT: proxy.endpoint })).getHttpServer());
-    replicaB = request.agent((await stack.startAnother({ KMS_ENDPOINT: proxy.endpoint })).getHttpServer());
-    uncached = request.agent((await stack.startAnother({ KMS_ENDPOINT: proxy.endpoint, PRIVATE_KEY_CACHE_SECONDS: '0' })).getHttpServer());
+    // Every answer of the replicas is checked against the document, as the stack's own are.
+    const replica = async (overrides: Record<string, string>) =>
+      checkedAgent(
+        request.agent((await stack.startAnother({ KMS_ENDPOINT: proxy.endpoint, ...overrides })).getHttpServer()),
+        stack.contract,
+      );
+    replicaA = await replica({});
+    replicaB = await replica({});
+    uncached = await replica({ PRIVATE_KEY_CACHE_SECONDS: '0' });
   });
   after(async () => {
     await stack?.close();

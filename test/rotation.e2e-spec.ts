@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { Logger } from '@nestjs/common';
 import { after, before, describe, it, mock } from 'node:test';
 import request from 'supertest';
+import { checkedAgent } from './support/openapi-contract';
 import { KmsFaultProxy } from './support/kms-fault-proxy';
 import { awsStack, Stack, STACKS } from './support/stacks';
 
@@ -238,7 +239,7 @@ describe('rotation under a KMS failure — PostgreSQL + KMS on moto_server', () 
     token = await stack.token();
     proxy = await new KmsFaultProxy(stack.moto!.endpoint).start();
     const app = await stack.startAnother({ KMS_ENDPOINT: proxy.endpoint });
-    faulty = request.agent(app.getHttpServer());
+    faulty = checkedAgent(request.agent(app.getHttpServer()), stack.contract);
   });
   after(async () => {
     await stack?.close();

@@ -3,6 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Client } from 'pg';
 import request from 'supertest';
+import { checkedAgent } from '../support/openapi-contract';
 import { ADMIN_DATABASE_URL } from '../support/postgres';
 import { Environment, Stack, STACKS } from '../support/stacks';
 import { captureLogs, eventsOf, newRequestId } from './support';
@@ -33,7 +34,7 @@ async function postgresOutage(stack: Stack): Promise<AuditOutage> {
     async app(overrides = {}) {
       const app = await stack.startAnother({ DATABASE_URL: url.toString(), MIGRATIONS_RUN: 'false', ...overrides });
       const port = (app.getHttpServer().address() as { port: number }).port;
-      return { http: request.agent(`http://127.0.0.1:${port}`), token: await stack.token() };
+      return { http: checkedAgent(request.agent(`http://127.0.0.1:${port}`), stack.contract), token: await stack.token() };
     },
     begin: () => stack.query(`REVOKE INSERT ON audit_events FROM ${role}`).then(() => undefined),
     end: () => stack.query(`GRANT INSERT ON audit_events TO ${role}`).then(() => undefined),

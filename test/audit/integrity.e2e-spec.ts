@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
+import { checkedAgent } from '../support/openapi-contract';
 import { GENESIS_HASH, SealedAuditEvent, sealEvent } from '../../src/audit/audit-chain';
 import { AUDIT_RETENTION_JOB, AuditRetention } from '../../src/audit/audit-retention.service';
 import { AuditStore } from '../../src/audit/audit-store';
@@ -55,7 +56,7 @@ for (const definition of STACKS) {
       const agents = [stack.http()];
       if (stack.env.DATABASE_URL) {
         const { port } = (await stack.startAnother()).getHttpServer().address() as { port: number };
-        agents.push(request.agent(`http://127.0.0.1:${port}`));
+        agents.push(checkedAgent(request.agent(`http://127.0.0.1:${port}`), stack.contract));
       }
       const requestIds = Array.from({ length: 200 }, () => newRequestId());
       const responses = await Promise.all(requestIds.map((id, i) => decrypt(agents[i % agents.length], id)));
