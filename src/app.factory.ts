@@ -14,8 +14,8 @@ import { requestIdMiddleware } from './common/request-id';
 import { createValidationPipe } from './common/validation';
 import { AppConfig } from './config/app-config';
 import { maxCiphertextLength } from './envelope/ciphertext-format';
-import { GracefulShutdown } from './health/graceful-shutdown';
-import { StartupGate } from './health/startup-gate';
+import { GracefulShutdown } from './health/graceful-shutdown.service';
+import { StartupGate } from './health/startup-gate.service';
 import { RequestLogging } from './logging/request-logging.middleware';
 import { MetricsService } from './metrics/metrics.service';
 

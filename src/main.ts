@@ -4,7 +4,7 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory';
 import { AppConfig, ConfigValidationError } from './config/app-config';
-import { GracefulShutdown } from './health/graceful-shutdown';
+import { GracefulShutdown } from './health/graceful-shutdown.service';
 
 async function bootstrap(): Promise<void> {
   const logger = new Logger('Bootstrap');

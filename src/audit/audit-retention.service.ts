@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { AuditEventRepository } from '../repositories/audit-event.repository';
 import { ChainAnchor } from './audit-chain';
-import { toRow } from './audit-store';
+import { toRow } from './audit-store.service';
 import { AuditWriter, SYSTEM_ACTOR } from './audit-writer.service';
 
 export const AUDIT_RETENTION_JOB = 'audit-retention';

@@ -4,7 +4,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { ApiError } from '../common/api-error';
 import { AppConfig } from '../config/app-config';
 import { ChainVerifier, SealedAuditEvent } from './audit-chain';
-import { AuditStore } from './audit-store';
+import { AuditStore } from './audit-store.service';
 import { AuditWriter } from './audit-writer.service';
 
 /** An in-memory store whose inserts the test completes or fails by hand. */

@@ -5,7 +5,7 @@ import { dependencyUnavailable } from '../common/api-error';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { AuditActor, AuditEventContent, GENESIS_HASH, SealedAuditEvent, sealEvent } from './audit-chain';
-import { AuditStore } from './audit-store';
+import { AuditStore } from './audit-store.service';
 
 /** What a caller of the writer says; id and time are assigned when it is appended unless given. */
 export type AuditDraft = Pick<AuditEventContent, 'action' | 'outcome'> &

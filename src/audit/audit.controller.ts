@@ -3,7 +3,7 @@ import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../common/decorators/api-errors.decorator';
 import { ApiUserIdParam } from '../common/decorators/fields.decorator';
 import { RequirePermission } from '../common/decorators/require-permission.decorator';
-import { UserIdPipe } from '../common/validation';
+import { UserIdPipe } from '../common/user-id.pipe';
 import { describeAuditQuery, describeAuditVerify } from './audit-routes.audit';
 import { AuditService } from './audit.service';
 import { Audited } from '../common/decorators/audited.decorator';

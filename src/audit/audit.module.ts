@@ -6,7 +6,7 @@ import { AuditInterceptor } from './audit.interceptor';
 import { AuditService } from './audit.service';
 import { AuditRetention } from './audit-retention.service';
 import { AuditRetentionScheduler } from './audit-retention.scheduler';
-import { AuditStore, DatabaseAuditStore } from './audit-store';
+import { AuditStore, DatabaseAuditStore } from './audit-store.service';
 import { AuditWriter } from './audit-writer.service';
 import { RefusalRecorder } from './refusal-recorder.service';
 

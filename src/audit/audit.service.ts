@@ -6,7 +6,7 @@ import { AUDIT_PAGE_SIZE, MAX_ACCESS_REPORT_ROWS } from '../common/limits';
 import { AuditEventRepository, AuditSnapshot } from '../repositories/audit-event.repository';
 import { DATA_ACCESS_ACTIONS } from './audit-actions';
 import { BrokenLink, ChainAnchor, ChainVerifier, VerifyMode } from './audit-chain';
-import { fromRow } from './audit-store';
+import { fromRow } from './audit-store.service';
 import { AccessReport, AuditPage, VerifyResponse } from './dto/audit-responses.dto';
 import { AuditQuery, TimeRangeQuery, VerifyQuery } from './dto/audit-query.dto';
 

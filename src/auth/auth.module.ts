@@ -8,7 +8,7 @@ import { JwtAuthGuard } from './jwt-auth.guard';
 import { PermissionsGuard } from './permissions.guard';
 import { JwksController } from './jwks.controller';
 import { JwtStrategy } from './jwt.strategy';
-import { VerifiedTokens } from './verified-tokens';
+import { VerifiedTokens } from './verified-tokens.service';
 import { RevocationController } from './revocation/revocation.controller';
 import { TokenRevocations } from './revocation/token-revocation.service';
 import { JwksSigningKeySource, LocalIssuer, SIGNING_KEY_SOURCE, SigningKeySource } from './signing-keys';

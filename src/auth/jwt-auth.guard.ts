@@ -8,7 +8,7 @@ import { CALLER_COUNTED, RateLimitGuard } from '../rate-limit/rate-limit.guard';
 import { RateLimiter } from '../rate-limit/rate-limiter.service';
 import type { Principal } from './principal';
 import { TokenRevocations } from './revocation/token-revocation.service';
-import { bearerToken, VerifiedToken, VerifiedTokens } from './verified-tokens';
+import { bearerToken, VerifiedToken, VerifiedTokens } from './verified-tokens.service';
 
 type AuthenticatedRequest = { headers: Record<string, unknown>; user?: Principal; [CALLER_COUNTED]?: boolean };
 

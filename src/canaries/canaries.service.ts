@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { ApiError } from '../common/api-error';
 import { isUuid } from '../common/uuid';
-import { CanaryRegistry } from '../crypto/canary-registry';
+import { CanaryRegistry } from '../crypto/canary-registry.service';
 import { CryptoService } from '../crypto/crypto.service';
 import { parseCiphertext } from '../envelope/ciphertext-format';
 import { CanaryRepository, CanaryRow } from '../repositories/canary.repository';

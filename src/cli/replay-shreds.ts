@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { Logger, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { AuditStore, DatabaseAuditStore } from '../audit/audit-store';
+import { AuditStore, DatabaseAuditStore } from '../audit/audit-store.service';
 import { AuditWriter } from '../audit/audit-writer.service';
 import { loadAppConfig } from '../config/app-config';
 import { ConfigModule } from '../config/config.module';

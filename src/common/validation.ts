@@ -1,8 +1,7 @@
-import { ArgumentMetadata, Injectable, PipeTransform, ValidationError, ValidationPipe } from '@nestjs/common';
+import { ArgumentMetadata, ValidationError, ValidationPipe } from '@nestjs/common';
 import { ApiError, invalidInput } from './api-error';
 import { jsonDocumentFields } from './decorators/json-document.decorator';
 import { BatchLimits, MAX_BODY_OBJECT_KEYS, MAX_PURPOSE_LENGTH, PURPOSE_PATTERN } from './limits';
-import { isUserId, USER_ID_DESCRIPTION } from './user-id';
 
 /** A stated purpose (PURPOSE_PATTERN holds every rule; the length check first only bounds the work on long text). */
 export function isPurpose(value: unknown): value is string {
@@ -16,15 +15,6 @@ export function assertBatchWithinLimits(field: string, items: readonly string[],
   }
   const index = items.findIndex((item) => Buffer.byteLength(item, 'utf8') > limits.maxItemBytes);
   if (index >= 0) throw invalidInput(`${field}[${index}] exceeds ${limits.maxItemBytes} bytes`);
-}
-
-/** Validates a path parameter as a user id (ENC001 otherwise). */
-@Injectable()
-export class UserIdPipe implements PipeTransform<string, string> {
-  transform(value: string, metadata: ArgumentMetadata): string {
-    if (!isUserId(value)) throw invalidInput(`${metadata.data ?? 'userId'} must be ${USER_ID_DESCRIPTION}, e.g. "42"`);
-    return value;
-  }
 }
 
 /** Keys class-transformer skips without a word, so that the whitelist would never see them. */

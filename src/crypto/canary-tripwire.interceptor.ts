@@ -4,7 +4,7 @@ import { catchError, from, Observable, switchMap, throwError } from 'rxjs';
 import { AuditWriter } from '../audit/audit-writer.service';
 import { AuditedRequest, requestFacts } from '../audit/request-facts';
 import { MetricsService } from '../metrics/metrics.service';
-import { CanaryTrippedError } from './canary-registry';
+import { CanaryTrippedError } from './canary-registry.service';
 
 /**
  * When a request touched a canary (CanaryTrippedError from CryptoService, on /decrypt, /rotate,

@@ -3,7 +3,7 @@ import { APP_INTERCEPTOR } from '@nestjs/core';
 import { AuditModule } from '../audit/audit.module';
 import { IndexesModule } from '../indexes/indexes.module';
 import { KeysModule } from '../keys/keys.module';
-import { CanaryRegistry } from './canary-registry';
+import { CanaryRegistry } from './canary-registry.service';
 import { CanaryTripwire } from './canary-tripwire.interceptor';
 import { CryptoController } from './crypto.controller';
 import { CryptoService } from './crypto.service';

@@ -8,7 +8,7 @@ import { IndexesService } from '../indexes/indexes.service';
 import { KeyMaterialService } from '../keys/key-material.service';
 import { CiphertextParts, MalformedCiphertextError, maxCiphertextLength, parseCiphertext } from '../envelope/ciphertext-format';
 import { AuthenticationFailedError, decryptBatch, encryptBatch } from '../envelope/envelope';
-import { CanaryRegistry, CanaryTrippedError } from './canary-registry';
+import { CanaryRegistry, CanaryTrippedError } from './canary-registry.service';
 import { BATCH_ITEMS, inSpan, KEY_VERSIONS, versionsOf } from './crypto.tracing';
 
 /** Batch encrypt and decrypt for one user: validation, key lookup, and the envelope. */

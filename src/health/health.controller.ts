@@ -9,8 +9,8 @@ import { ApiError } from '../common/api-error';
 import { SIGNING_KEY_SOURCE, SigningKeySource } from '../auth/signing-keys';
 import { KEY_PROVIDER, KeyProvider } from '../key-provider/key-provider';
 import { RedisConnection } from '../redis/redis-connection';
-import { GracefulShutdown } from './graceful-shutdown';
-import { StartupGate } from './startup-gate';
+import { GracefulShutdown } from './graceful-shutdown.service';
+import { StartupGate } from './startup-gate.service';
 
 const CHECK_TIMEOUT_MS = 3000;
 /** KMS DescribeKey and the JWKS fetch are cached briefly so probes do not hammer them. */

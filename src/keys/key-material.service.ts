@@ -6,9 +6,9 @@ import { generateRsaKeyPair } from '../envelope/key-pair';
 import { publicKeyObject } from '../envelope/public-key-objects';
 import { KEY_PROVIDER, KeyProvider, SealedKey, SecretContext } from '../key-provider/key-provider';
 import { UserKeyRepository } from '../repositories/user-key.repository';
-import { PrivateKeyCache } from './private-key-cache';
-import { PublicKeyCache } from './public-key-cache';
-import { SecretKeyCache } from './secret-key-cache';
+import { PrivateKeyCache } from './private-key-cache.service';
+import { PublicKeyCache } from './public-key-cache.service';
+import { SecretKeyCache } from './secret-key-cache.service';
 
 export interface CurrentPublicKey {
   keyVersion: number;

@@ -6,7 +6,7 @@ import { Audited } from '../common/decorators/audited.decorator';
 import { ApiErrors } from '../common/decorators/api-errors.decorator';
 import { ApiUserIdParam } from '../common/decorators/fields.decorator';
 import { RequirePermission } from '../common/decorators/require-permission.decorator';
-import { UserIdPipe } from '../common/validation';
+import { UserIdPipe } from '../common/user-id.pipe';
 import { CreateKeyRequest, CreateKeyResponse } from './dto/create-key.dto';
 import { KeyDetailsResponse, KeyVersionSummary, ShredReceiptResponse } from './dto/key-details.dto';
 import { KeysService } from './keys.service';

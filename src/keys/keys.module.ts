@@ -6,11 +6,11 @@ import { KeyProviderModule } from '../key-provider/key-provider.module';
 import { KeyMaterialService } from './key-material.service';
 import { KeysController } from './keys.controller';
 import { KeysService } from './keys.service';
-import { PrivateKeyCache } from './private-key-cache';
-import { PublicKeyCache } from './public-key-cache';
+import { PrivateKeyCache } from './private-key-cache.service';
+import { PublicKeyCache } from './public-key-cache.service';
 import { ReceiptKeysController } from './receipt-keys.controller';
 import { ReceiptSigner } from './receipt-signer.service';
-import { SecretKeyCache } from './secret-key-cache';
+import { SecretKeyCache } from './secret-key-cache.service';
 import { ShredLogModule } from '../shred-log/shred-log.module';
 
 /** Users' keys: their life (KeysService) and their material (KeyMaterialService, the only user of the key provider). */

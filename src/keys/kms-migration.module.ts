@@ -1,6 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module';
-import { AuditStore, DatabaseAuditStore } from '../audit/audit-store';
+import { AuditStore, DatabaseAuditStore } from '../audit/audit-store.service';
 import { AuditWriter } from '../audit/audit-writer.service';
 import { KeyProviderModule } from '../key-provider/key-provider.module';
 import { KmsMigrationController } from './kms-migration.controller';

@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { SHRED_REPLAY_RETRY_MS } from '../common/limits';
-import { StartupGate } from '../health/startup-gate';
+import { StartupGate } from '../health/startup-gate.service';
 import { ShredReplayService } from './shred-replay.service';
 
 /** The readiness check, and the start-up task, that the replay holds. */

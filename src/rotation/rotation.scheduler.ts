@@ -3,7 +3,7 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
 import { AuditWriter, SYSTEM_ACTOR } from '../audit/audit-writer.service';
 import { AppConfig } from '../config/app-config';
-import { StartupGate } from '../health/startup-gate';
+import { StartupGate } from '../health/startup-gate.service';
 import { KeysService } from '../keys/keys.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { RotationRepository } from '../repositories/rotation.repository';

@@ -5,7 +5,7 @@ import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { eventHash, GENESIS_HASH, SealedAuditEvent, sealEvent } from '../../src/audit/audit-chain';
 import { AuditRetention } from '../../src/audit/audit-retention.service';
-import { AuditStore, fromRow } from '../../src/audit/audit-store';
+import { AuditStore, fromRow } from '../../src/audit/audit-store.service';
 import { AuditEventRow } from '../../src/audit/entities/audit-event.entity';
 import { AuditEventRepository } from '../../src/repositories/audit-event.repository';
 import { checkedAgent } from '../support/openapi-contract';

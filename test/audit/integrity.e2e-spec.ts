@@ -6,7 +6,7 @@ import request from 'supertest';
 import { checkedAgent } from '../support/openapi-contract';
 import { GENESIS_HASH, SealedAuditEvent, sealEvent } from '../../src/audit/audit-chain';
 import { AUDIT_RETENTION_JOB, AuditRetention } from '../../src/audit/audit-retention.service';
-import { AuditStore } from '../../src/audit/audit-store';
+import { AuditStore } from '../../src/audit/audit-store.service';
 import { Stack, STACKS } from '../support/stacks';
 import { AuditRow, newRequestId } from './support';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { NextFunction, Response } from 'express';
 import type { RequestWithId } from '../common/request-id';
-import { StartupGate } from './startup-gate';
+import { StartupGate } from './startup-gate.service';
 
 /** Runs the middleware for `url`: 'next' when the request went on, else the status and body it was answered with. */
 function through(gate: StartupGate, url: string): { passed: boolean; status?: number; body?: any; retryAfter?: string } {
