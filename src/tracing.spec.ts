@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { context, ROOT_CONTEXT, SpanKind, trace, TraceFlags } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, SpanKind, trace, TraceFlags } from '@opentelemetry/api';
+import { CompositePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { AWSXRayPropagator } from '@opentelemetry/propagator-aws-xray';
 import { SamplingDecision } from '@opentelemetry/sdk-trace';
 import { edgeSampling, tracingEnabled, xrayIdGenerator, xrayOptions } from './tracing';
 
@@ -51,12 +53,25 @@ describe('tracing switch and X-Ray ids', () => {
       assert.deepEqual(kept, [true, false, true, false]);
     });
 
-    it('leaves a request whose caller sent trace context to the caller’s decision', () => {
+    it('leaves a request whose caller sent trace context to the caller’s decision, as the propagators read it', () => {
       const edge = edgeSampling(tenPercent, () => 0.99)!;
-      assert.equal(edge.dropAtEdge({ headers: { traceparent: `00-${traceId}-b7ad6b7169203331-00` } }), false);
-      assert.equal(edge.dropAtEdge({ headers: { 'x-amzn-trace-id': 'Root=1-5759e988-bd862e3fe1be46a994272793' } }), true);
-      const xray = edgeSampling({ ...tenPercent, OTEL_PROPAGATORS: 'tracecontext,xray' }, () => 0.99)!;
-      assert.equal(xray.dropAtEdge({ headers: { 'x-amzn-trace-id': 'Root=1-5759e988-bd862e3fe1be46a994272793' } }), false);
+      const xrayParent = 'Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1';
+      const loadBalancer = 'Root=1-5759e988-bd862e3fe1be46a994272793';
+      propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+      try {
+        assert.equal(edge.dropAtEdge({ headers: { traceparent: `00-${traceId}-b7ad6b7169203331-00` } }), false);
+        assert.equal(edge.dropAtEdge({ headers: { traceparent: 'not a trace context' } }), true, 'a malformed traceparent is no context');
+        assert.equal(edge.dropAtEdge({ headers: { 'x-amzn-trace-id': xrayParent } }), true, 'X-Ray headers mean nothing without xray');
+        propagation.disable(); // a global is registered once: off, then the next
+        propagation.setGlobalPropagator(
+          new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new AWSXRayPropagator()] }),
+        );
+        assert.equal(edge.dropAtEdge({ headers: { 'x-amzn-trace-id': xrayParent } }), false);
+        // A load balancer's header names no parent and no decision: a root like any other.
+        assert.equal(edge.dropAtEdge({ headers: { 'x-amzn-trace-id': loadBalancer } }), true);
+      } finally {
+        propagation.disable();
+      }
     });
 
     it('records a request kept at the edge, follows a caller’s flag, and samples other roots by the ratio', () => {

@@ -78,8 +78,9 @@ export const xrayIdGenerator = {
 
 /**
  * Head sampling decided at the edge, for `OTEL_TRACES_SAMPLER=parentbased_traceidratio` with a
- * ratio below 1. A request that carries no trace context (no `traceparent`, nor `X-Amzn-Trace-Id`
- * with the xray propagator) is a root: it is kept with the ratio's probability, and one that is
+ * ratio below 1. A request from which the configured propagators extract no valid trace context
+ * is a root (no `traceparent`; or, with xray, an `X-Amzn-Trace-Id` such as a load balancer's
+ * `Root=…` alone, which names no parent and no decision): it is kept with the ratio's probability, and one that is
  * not kept is ignored by the http instrumentation, which runs it with tracing suppressed, so no
  * instrumentation below it (express, pg, Redis, AWS SDK, the envelope spans) does any work for it.
  * Deciding there instead of in the SDK's sampler is what makes unsampled requests nearly free
@@ -100,9 +101,12 @@ export function edgeSampling(
   const ratio = Number(env.OTEL_TRACES_SAMPLER_ARG ?? '1');
   if (!Number.isFinite(ratio) || ratio < 0 || ratio >= 1) return undefined;
   const trace = require('@opentelemetry/sdk-trace') as typeof import('@opentelemetry/sdk-trace');
-  const { SpanKind } = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
+  const api = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
+  const { SpanKind } = api;
   const byRatio = new trace.TraceIdRatioBasedSampler(ratio);
-  const contextHeaders = propagatorNames(env).includes('xray') ? ['traceparent', 'x-amzn-trace-id'] : ['traceparent'];
+  /** The caller's trace context, as the propagators the SDK registered read it (what the http instrumentation would continue). */
+  const callerContext = (headers: IncomingMessage['headers']) =>
+    api.trace.getSpanContext(api.propagation.extract(api.ROOT_CONTEXT, headers));
   /** Root server spans were already sampled at the edge; other roots by the ratio. */
   const root: SdkTrace.Sampler = {
     shouldSample: (context, traceId, _name, kind) =>
@@ -111,7 +115,10 @@ export function edgeSampling(
   };
   return {
     sampler: new trace.ParentBasedSampler({ root }),
-    dropAtEdge: (request) => !contextHeaders.some((header) => request.headers[header] !== undefined) && random() >= ratio,
+    dropAtEdge: (request) => {
+      const caller = callerContext(request.headers);
+      return !(caller && api.isSpanContextValid(caller)) && random() >= ratio;
+    },
   };
 }
 
