@@ -6,6 +6,7 @@ import { DecryptCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import request from 'supertest';
 import { KmsFaultProxy } from './support/kms-fault-proxy';
 import { keyIdOf, Moto, MOTO_REGION } from './support/moto';
+import { checkedAgent } from './support/openapi-contract';
 import { waitFor } from './support/processes';
 import { embeddedSocketUrl, metricValue, ServiceProcess, spawnService } from './support/service-process';
 import { awsStack, Environment, Stack, STACKS } from './support/stacks';
@@ -69,7 +70,7 @@ for (const definition of STACKS) {
     }
 
     async function replica(name: string, settings: Environment, proxy?: KmsFaultProxy): Promise<ServiceProcess> {
-      const started = await spawnService(replicaEnv(settings, proxy), name);
+      const started = await spawnService(replicaEnv(settings, proxy), stack.contract, name);
       processes.push(started);
       return started;
     }
@@ -83,13 +84,17 @@ for (const definition of STACKS) {
 
     const reEncrypts = (p?: KmsFaultProxy) => p?.calls.filter((operation) => operation === 'ReEncrypt').length ?? 0;
 
+    /** Requests to a replica at `url`, as the caller holding `token` (or as anyone), checked as the stack's own are. */
+    const on = (url: string) => checkedAgent(request.agent(url).auth(token, { type: 'bearer' }), stack.contract);
+    const anyoneOn = (url: string) => checkedAgent(request.agent(url), stack.contract);
+
     async function status(url: string): Promise<Status> {
-      const { body } = await request(url).get('/api/v1/admin/kms-migration').auth(token, { type: 'bearer' }).expect(200);
+      const { body } = await on(url).get('/api/v1/admin/kms-migration').expect(200);
       return body as Status;
     }
 
     async function metrics(url: string): Promise<string> {
-      return (await request(url).get('/metrics').expect(200)).text;
+      return (await anyoneOn(url).get('/metrics').expect(200)).text;
     }
 
     /** Sealed keys (every table) not under `keyId`, counted in the database. */
@@ -106,7 +111,7 @@ for (const definition of STACKS) {
       return row.n;
     }
 
-    const decryptEverything = (url: string) => decryptEverythingOf(url, token, written);
+    const decryptEverything = (url: string) => decryptEverythingOf(stack.contract, url, token, written);
 
     before(async () => {
       stack = await definition.start(UNTHROTTLED);
@@ -141,7 +146,7 @@ for (const definition of STACKS) {
       assert.equal(initial.migration, null);
       const toMove = initial.remaining.total;
       assert.ok(initial.remaining.userKeys >= USERS && initial.remaining.userKeyHistory >= USERS * (VERSIONS - 1), JSON.stringify(initial));
-      const started = await request(a.url).post('/api/v1/admin/kms-migration').auth(token, { type: 'bearer' }).expect(201);
+      const started = await on(a.url).post('/api/v1/admin/kms-migration').expect(201);
       const migrationId = started.body.migration.id;
 
       // Decrypts through the migrating replica until a third is re-sealed, then the process is killed.
@@ -237,7 +242,7 @@ for (const definition of STACKS) {
       const kms = (await proxy())!;
       const t = await replica('throttled', { ...keySettings(target, [previous]), KMS_MIGRATION_RATE_PER_SECOND: '10' }, kms);
       const toMove = (await status(t.url)).remaining.total;
-      await request(t.url).post('/api/v1/admin/kms-migration').auth(token, { type: 'bearer' }).expect(201);
+      await on(t.url).post('/api/v1/admin/kms-migration').expect(201);
       await waitFor('the first re-sealed keys', async () => assert.ok((await status(t.url)).migration!.resealed > 0));
 
       kms.throttling.add('ReEncrypt');

@@ -4,6 +4,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
 import { KmsFaultProxy } from './support/kms-fault-proxy';
 import { keyIdOf, Moto, MOTO_REGION, MOTO_SECOND_REGION } from './support/moto';
+import { checkedAgent } from './support/openapi-contract';
 import { awsStack, Stack } from './support/stacks';
 import { decryptEverything as decryptEverythingOf, writeVersions } from './support/versions';
 
@@ -46,7 +47,9 @@ describe(`multi-region KMS key — ${awsStack.name}`, () => {
     await stack?.close();
   });
 
-  const decryptEverything = (url: string) => decryptEverythingOf(url, token, written);
+  const decryptEverything = (url: string) => decryptEverythingOf(stack.contract, url, token, written);
+  /** Requests to the failover deployment at `url` as the caller holding `token`, checked as the stack's own are. */
+  const on = (url: string) => checkedAgent(request.agent(url).auth(token, { type: 'bearer' }), stack.contract);
 
   it('seals under the multi-region primary key in the first region', async () => {
     assert.match(stack.env.KMS_KEY_ID, new RegExp(`^arn:aws:kms:${MOTO_REGION}:\\d{12}:key/mrk-`));
@@ -75,18 +78,17 @@ describe(`multi-region KMS key — ${awsStack.name}`, () => {
       'every KMS call of the failover deployment went to its own region',
     );
     for (const call of decrypts) assert.equal(call.keyId, replica.arn, 'unsealed by naming the replica key');
-    const { body: migration } = await request(failover).get('/api/v1/admin/kms-migration').auth(token, { type: 'bearer' }).expect(200);
+    const { body: migration } = await on(failover).get('/api/v1/admin/kms-migration').expect(200);
     assert.equal(migration.currentKeyId, replica.arn);
     assert.equal(migration.remaining.total, 0, 'keys sealed under the primary count as under the current key: no migration is due');
     assert.equal(migration.complete, true);
 
     // A user created during the failover is sealed under the replica, and opens in the first region again.
-    await request(failover).post('/api/v1/keys').auth(token, { type: 'bearer' }).send({ userId: '9199' }).expect(201);
+    await on(failover).post('/api/v1/keys').send({ userId: '9199' }).expect(201);
     const [row] = await stack.query<{ kms_key_id: string }>(`SELECT kms_key_id FROM user_keys WHERE user_id = 9199`);
     assert.equal(row.kms_key_id, replica.arn);
-    const { body } = await request(failover)
+    const { body } = await on(failover)
       .post('/api/v1/encrypt')
-      .auth(token, { type: 'bearer' })
       .send({ userId: '9199', data: ['written during the failover'] })
       .expect(200);
     const back = await stack.as(token).post('/api/v1/decrypt').send({ userId: '9199', data: body.encryptedData }).expect(200);

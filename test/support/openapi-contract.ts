@@ -133,6 +133,15 @@ export class ApiContract {
     );
   }
 
+  /** check() for an answer of fetch (read from a clone, so the caller can still read the body). */
+  async checkFetched(method: string, url: string, response: Response): Promise<void> {
+    const text = await response.clone().text();
+    const headers = Object.fromEntries(response.headers.entries());
+    const body = /^application\/json/.test(headers['content-type'] ?? '') && text ? JSON.parse(text) : {};
+    // What check() reads of a supertest response: status, lower-case headers, text, parsed JSON body.
+    this.check(method, url, { status: response.status, headers, text, body } as unknown as request.Response);
+  }
+
   private documentedResponse(where: string, operation: Operation, status: number): ResponseObject {
     const responses = operation.responses as Record<string, ResponseObject>;
     const documented = responses[String(status)] ?? responses.default;
@@ -233,4 +242,20 @@ export function checkedAgent<T extends request.Agent>(agent: T, contract: ApiCon
     },
   });
   return proxy;
+}
+
+/**
+ * fetch, with every answer checked against the contract before it is returned: a departure from
+ * the document rejects the call with the difference, as checkedAgent's requests fail.
+ */
+export function checkedFetch(
+  contract: ApiContract,
+  send: (request: Request) => Promise<Response> = (request) => fetch(request),
+): (input: string | URL | Request, init?: RequestInit) => Promise<Response> {
+  return async (input, init) => {
+    const request = new Request(input, init);
+    const response = await send(request);
+    await contract.checkFetched(request.method, request.url, response);
+    return response;
+  };
 }

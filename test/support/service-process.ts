@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { type ApiContract, checkedFetch } from './openapi-contract';
 import { freePort, spawnLogged, stopProcess, waitFor } from './processes';
 import type { Environment } from './stacks';
 
@@ -23,9 +24,10 @@ let count = 0;
 
 /**
  * Starts `node src/main.js` with `env` (PORT chosen here; its log lines in a file of their own
- * under TEST_LOG_DIR when set) and waits until it answers /health/ready with 200.
+ * under TEST_LOG_DIR when set) and waits until it answers /health/ready with 200; each answer to
+ * that poll is checked against `contract` (the document the replica serves).
  */
-export async function spawnService(env: Environment, name = 'replica'): Promise<ServiceProcess> {
+export async function spawnService(env: Environment, contract: ApiContract, name = 'replica'): Promise<ServiceProcess> {
   const port = await freePort();
   const logDir = process.env.TEST_LOG_DIR;
   const { LOG_FILE: _shared, ...rest } = env;
@@ -44,12 +46,13 @@ export async function spawnService(env: Environment, name = 'replica'): Promise<
     child.once('exit', (code, signal) => reject(new Error(`${name} exited (${code ?? signal}) before it was ready:\n${output()}`))),
   );
   exited.catch(() => undefined);
+  const checked = checkedFetch(contract);
   await Promise.race([
     exited,
     waitFor(
       name,
       async () => {
-        const response = await fetch(`${url}/health/ready`);
+        const response = await checked(`${url}/health/ready`);
         if (!response.ok) throw new Error(`health/ready answered ${response.status}`);
       },
       60_000,

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import request from 'supertest';
+import { ApiContract, checkedAgent } from './openapi-contract';
 import { Stack } from './stacks';
 
 /** A plaintext and its ciphertext under one key version. */
@@ -28,12 +29,19 @@ export async function writeVersions(stack: Stack, token: string, userId: string,
   return items;
 }
 
-/** Decrypts every version of every user through `url`; fails on the first that does not come back. */
-export async function decryptEverything(url: string, token: string, written: ReadonlyMap<string, Written[]>): Promise<void> {
+/**
+ * Decrypts every version of every user through `url` (each answer checked against `contract`);
+ * fails on the first that does not come back.
+ */
+export async function decryptEverything(
+  contract: ApiContract,
+  url: string,
+  token: string,
+  written: ReadonlyMap<string, Written[]>,
+): Promise<void> {
   for (const [userId, items] of written) {
-    const { body, status } = await request(url)
+    const { body, status } = await checkedAgent(request.agent(url).auth(token, { type: 'bearer' }), contract)
       .post('/api/v1/decrypt')
-      .auth(token, { type: 'bearer' })
       .send({ userId, data: items.map((item) => item.ciphertext) });
     assert.equal(status, 200, `decrypt of user ${userId} through ${url}: ${JSON.stringify(body)}`);
     assert.deepEqual(
