@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { checkedAgent } from './support/openapi-contract';
 import { awsStack, Stack, STACKS } from './support/stacks';
 
 const UNAUTHENTIC = (name: string) => `${name} failed authentication: tampered, or not encrypted for this user`;
@@ -140,9 +141,11 @@ for (const definition of STACKS) {
       if (other) {
         const url = await other.getUrl();
         const { default: request } = await import('supertest');
-        const response = await request(url.replace('[::1]', '127.0.0.1'))
+        const response = await checkedAgent(
+          request.agent(url.replace('[::1]', '127.0.0.1')).auth(admin, { type: 'bearer' }),
+          stack.contract,
+        )
           .post('/api/v1/decrypt')
-          .auth(admin, { type: 'bearer' })
           .send({ userId: '8001', data: [canary.ciphertext] });
         assert.equal(response.body.code, 'ENC002');
         assert.equal((await tripped(canary.id)).length, 1);

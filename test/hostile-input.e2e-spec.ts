@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LIMIT_DEFAULTS, MAX_JSON_DEPTH } from '../src/common/limits';
+import { checkedFetch } from './support/openapi-contract';
 import { captureProcessOutput } from './support/process-output';
 import { Stack, STACKS } from './support/stacks';
 
@@ -57,7 +58,7 @@ for (const definition of STACKS) {
         let probe: Promise<{ status: number; ms: number }> | undefined;
         const startProbe = () => {
           const started = performance.now();
-          probe ??= fetch(`${stack.url}/health/live`).then(async (response) => {
+          probe ??= checkedFetch(stack.contract)(`${stack.url}/health/live`).then(async (response) => {
             await response.arrayBuffer();
             return { status: response.status, ms: performance.now() - started };
           });
