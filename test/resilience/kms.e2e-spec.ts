@@ -94,7 +94,7 @@ describe('KMS faults, metrics, hardening and graceful shutdown — production co
       assert.equal(ready.status, 503);
       assert.equal(ready.body.details.error.keyProvider.status, 'down');
       await app.http().get('/health/live').expect(200);
-      assert.ok((await metric(app.url, 'pii_api_kms_requests_total', { operation: 'Decrypt', outcome: 'timeout' })) >= 1);
+      assert.ok((await metric(app, 'pii_api_kms_requests_total', { operation: 'Decrypt', outcome: 'timeout' })) >= 1);
     } finally {
       thawKms();
     }
@@ -105,15 +105,15 @@ describe('KMS faults, metrics, hardening and graceful shutdown — production co
     try {
       await waitFor('the KMS breaker to open', async () => {
         await decrypt().expect(503);
-        assert.equal(await metric(app.url, 'pii_api_circuit_breaker_state', { dependency: 'kms' }), 1);
+        assert.equal(await metric(app, 'pii_api_circuit_breaker_state', { dependency: 'kms' }), 1);
       });
       const callsBefore = kms.calls.length;
-      const rejectedBefore = await metric(app.url, 'pii_api_kms_requests_total', { operation: 'Decrypt', outcome: 'rejected' });
+      const rejectedBefore = await metric(app, 'pii_api_kms_requests_total', { operation: 'Decrypt', outcome: 'rejected' });
       const refused = await decrypt();
       assert.equal(refused.status, 503);
       assert.equal(refused.body.code, 'SYS002');
       assert.equal(kms.calls.length, callsBefore, 'no call reached KMS while the breaker was open');
-      assert.equal(await metric(app.url, 'pii_api_kms_requests_total', { operation: 'Decrypt', outcome: 'rejected' }), rejectedBefore + 1);
+      assert.equal(await metric(app, 'pii_api_kms_requests_total', { operation: 'Decrypt', outcome: 'rejected' }), rejectedBefore + 1);
     } finally {
       kms.failing.delete('Decrypt');
     }
@@ -124,7 +124,7 @@ describe('KMS faults, metrics, hardening and graceful shutdown — production co
       const { body } = await decrypt().expect(200);
       assert.deepEqual(body.decryptedData, [MARKER]);
     });
-    assert.equal(await metric(app.url, 'pii_api_circuit_breaker_state', { dependency: 'kms' }), 0);
+    assert.equal(await metric(app, 'pii_api_circuit_breaker_state', { dependency: 'kms' }), 0);
     await app.as(token).post('/api/v1/keys').send({ userId: '2003' }).expect(201);
     await waitFor('ready again', () => app.http().get('/health/ready').expect(200));
   });
@@ -145,9 +145,9 @@ describe('KMS faults, metrics, hardening and graceful shutdown — production co
 
   it('serves Prometheus metrics without a token: requests by route and status, KMS calls, cache, breakers, rotation', async () => {
     await app.as(token).post('/api/v1/rotate').send({ userId: '2002', data: [], reason: 'manual' }).expect(200);
-    assert.equal(await metric(app.url, 'pii_api_keys_rotated_total', { reason: 'manual' }), 1);
+    assert.equal(await metric(app, 'pii_api_keys_rotated_total', { reason: 'manual' }), 1);
     await waitFor('a scheduled rotation run', async () =>
-      assert.ok((await metric(app.url, 'pii_api_rotation_job_runs_total', { outcome: 'success' })) >= 1),
+      assert.ok((await metric(app, 'pii_api_rotation_job_runs_total', { outcome: 'success' })) >= 1),
     );
     const response = await app.http().get('/metrics').expect(200);
     assert.match(response.headers['content-type'], /^text\/plain; version=0\.0\.4/);

@@ -95,7 +95,7 @@ describe('load shedding beyond MAX_IN_FLIGHT_REQUESTS — production configurati
         requestId: 'shed-1',
       });
       assert.equal(shed.headers['retry-after'], '1');
-      assert.equal(await metric(app.url, 'pii_api_http_requests_shed_total'), 1);
+      assert.equal(await metric(app, 'pii_api_http_requests_shed_total'), 1);
 
       // Probes and scrapes are never shed: the pod stays ready, so the autoscaler, not the balancer, answers load.
       const ready = await app.http().get('/health/ready');
@@ -113,7 +113,7 @@ describe('load shedding beyond MAX_IN_FLIGHT_REQUESTS — production configurati
       .post('/api/v1/encrypt')
       .send({ userId: '3001', data: ['after'] })
       .expect(200);
-    assert.equal(await metric(app.url, 'pii_api_http_requests_shed_total'), 1);
+    assert.equal(await metric(app, 'pii_api_http_requests_shed_total'), 1);
   });
 
   it('never logs a plaintext, ciphertext, key or token', () => {

@@ -77,13 +77,13 @@ describe(
         assert.ok(!value.includes(MARKER));
       }
 
-      const hits = await metric(b.url, 'pii_api_cache_lookups_total', { cache: 'public_key', result: 'hit' });
+      const hits = await metric(b, 'pii_api_cache_lookups_total', { cache: 'public_key', result: 'hit' });
       await b
         .as(caller)
         .post('/api/v1/encrypt')
         .send({ userId: '1001', data: ['x'] })
         .expect(200);
-      assert.equal(await metric(b.url, 'pii_api_cache_lookups_total', { cache: 'public_key', result: 'hit' }), hits + 1);
+      assert.equal(await metric(b, 'pii_api_cache_lookups_total', { cache: 'public_key', result: 'hit' }), hits + 1);
       const decrypted = await b.as(caller).post('/api/v1/decrypt').send({ userId: '1001', data: body.encryptedData }).expect(200);
       assert.deepEqual(decrypted.body.decryptedData, [MARKER]);
     });
@@ -100,7 +100,7 @@ describe(
         assert.match(refused.headers['retry-after'], /^[1-9]\d*$/);
       }
       await a.as(token('another-caller')).get('/api/v1/keys/1001').expect(200);
-      assert.ok((await metric(a.url, 'pii_api_rate_limited_requests_total')) >= 1);
+      assert.ok((await metric(a, 'pii_api_rate_limited_requests_total')) >= 1);
     });
 
     it('never throttles health and metrics', async () => {
@@ -215,7 +215,7 @@ describe(
           const ready = await app.http().get('/health/ready').expect(200);
           assert.equal(ready.body.details.redis.status, 'degraded');
         }
-        assert.ok((await metric(a.url, 'pii_api_cache_lookups_total', { cache: 'public_key', result: 'unavailable' })) >= 1);
+        assert.ok((await metric(a, 'pii_api_cache_lookups_total', { cache: 'public_key', result: 'unavailable' })) >= 1);
       } finally {
         redis.thaw();
       }
@@ -225,7 +225,7 @@ describe(
           assert.equal(ready.body.details?.redis?.status, 'up');
         });
       }
-      assert.equal(await metric(a.url, 'pii_api_circuit_breaker_state', { dependency: 'redis' }), 0);
+      assert.equal(await metric(a, 'pii_api_circuit_breaker_state', { dependency: 'redis' }), 0);
     });
 
     it('counts refused tokens against the client IP, and believes X-Forwarded-For only with TRUST_PROXY', async () => {

@@ -81,9 +81,23 @@ export class AppProcess {
     const died = exited.then((code) => {
       throw new Error(`the service exited with ${code} while starting:\n${logs.lines.slice(-20).join('\n')}`);
     });
-    await Promise.race([died, waitFor('the service', () => request(url).get('/health/live').expect(200), 60_000)]);
+    // The document is served once the service is up: the answers of the start-up poll are kept, and checked against it then.
+    const polled: request.Response[] = [];
+    const live = async () => {
+      const response = await request(url).get('/health/live');
+      polled.push(response);
+      assert.equal(response.status, 200, `/health/live answered ${response.status}`);
+    };
+    await Promise.race([died, waitFor('the service', live, 60_000)]);
     died.catch(() => undefined);
-    return new AppProcess(child, url, dataDir, exited, await ApiContract.of(url));
+    const contract = await ApiContract.of(url);
+    try {
+      for (const response of polled) contract.check('get', '/health/live', response);
+    } catch (error) {
+      await stopProcess(child);
+      throw error;
+    }
+    return new AppProcess(child, url, dataDir, exited, contract);
   }
 
   /** Requests as anyone; every response is checked against the OpenAPI document, as stacks' are. */

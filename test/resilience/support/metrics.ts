@@ -1,8 +1,11 @@
-import request from 'supertest';
+import type { AppProcess } from './app-process';
 
-/** The value of one Prometheus sample, 0 when absent (a counter not yet incremented). */
-export async function metric(url: string, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const { text } = await request(url).get('/metrics').expect(200);
+/**
+ * The value of one Prometheus sample of `app`, 0 when absent (a counter not yet incremented); the
+ * /metrics answer is checked against the OpenAPI document, as every answer of app.http() is.
+ */
+export async function metric(app: AppProcess, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const { text } = await app.http().get('/metrics').expect(200);
   const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`);
   const line = text
     .split('\n')
