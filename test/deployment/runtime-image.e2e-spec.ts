@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CognitoPool, Moto, MOTO_REGION } from '../support/moto';
+import { ApiContract, checkedFetch } from '../support/openapi-contract';
 import { TestDatabase } from '../support/postgres';
 import { freePort, spawnLogged, stopProcess, waitFor } from '../support/processes';
 import { env, HELM_SKIP, only, PRODUCTION_VALUES, render, ROOT } from './chart';
@@ -275,6 +276,10 @@ describe('Docker image stages, replayed without a container engine', () => {
     let productionEnv: Record<string, string>;
     let server: { child: ChildProcess; output: () => string } | undefined;
     let url: string;
+    /** The document the service serves, or the default one when it serves none (SWAGGER_ENABLED=false in production). */
+    let contract: ApiContract;
+    /** fetch to the service, every answer checked against `contract`. */
+    const checked = (input: string, init?: RequestInit) => checkedFetch(contract)(input, init);
 
     before(async () => {
       [moto, database] = await Promise.all([Moto.start(), TestDatabase.create()]);
@@ -339,28 +344,36 @@ describe('Docker image stages, replayed without a container engine', () => {
         server!.child.once('exit', (code, signal) => reject(new Error(`node dist/main exited (${code ?? signal}):\n${server!.output()}`))),
       );
       exited.catch(() => undefined);
+      // The document is known once the service is up: the answers of the start-up poll are kept, and checked against it then.
+      const polled: Response[] = [];
       await Promise.race([
         exited,
         waitFor(
           'node dist/main',
           async () => {
             const response = await fetch(`${url}/health/ready`);
+            polled.push(response.clone());
             if (response.status !== 200) throw new Error(`/health/ready answered ${response.status}: ${await response.text()}`);
           },
           60_000,
         ),
       ]);
-      const ready = (await (await fetch(`${url}/health/ready`)).json()) as { status: string; info: { keyProvider: { provider: string } } };
+      contract = await ApiContract.of(url);
+      for (const response of polled) await contract.checkFetched('GET', `${url}/health/ready`, response);
+      const ready = (await (await checked(`${url}/health/ready`)).json()) as {
+        status: string;
+        info: { keyProvider: { provider: string } };
+      };
       assert.equal(ready.status, 'ok');
       assert.equal(ready.info.keyProvider.provider, 'kms');
-      const live = await fetch(`${url}/health/live`);
+      const live = await checked(`${url}/health/live`);
       assert.equal(live.status, 200);
     });
 
     it('creates a key for a Cognito-authenticated caller, sealed by KMS', async () => {
       assert.ok(server, 'the service is not running');
       const token = await pool.accessToken(['keys:write']);
-      const response = await fetch(`${url}/api/v1/keys`, {
+      const response = await checked(`${url}/api/v1/keys`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         body: JSON.stringify({ userId: '4242' }),
