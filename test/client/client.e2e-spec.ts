@@ -16,6 +16,11 @@ import { embeddedStack, Stack, STACKS } from '../support/stacks';
 
 /** High enough for everything one stack's tests send as one caller, low enough to exhaust quickly. */
 const RATE_LIMIT = 150;
+/**
+ * Distinct people a caller may read per window (DECRYPT_SUBJECT_BUDGET): above the four the main
+ * client reads (42, 77, 300, 301), low enough for the break-glass test to exceed.
+ */
+const DECRYPT_BUDGET = 6;
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 /** `/api/v1/keys/{userId}` as a pattern of the paths it stands for. */
 function templatePattern(template: string): RegExp {
@@ -46,19 +51,10 @@ function recordingFetch(contract?: ApiContract): { fetch: Fetch; sent: Sent[] } 
       sent.push(entry);
       const response = await fetch(request);
       entry.status = response.status;
-      if (contract) await checkAgainst(contract, request, response.clone());
+      if (contract) await contract.checkFetched(request.method, request.url, response);
       return response;
     },
   };
-}
-
-/** ApiContract.check reads a supertest response: status, lower-case headers, text, parsed JSON body. */
-async function checkAgainst(contract: ApiContract, request: Request, response: Response): Promise<void> {
-  const text = await response.text();
-  const headers = Object.fromEntries(response.headers.entries());
-  const body = /^application\/json/.test(headers['content-type'] ?? '') && text ? JSON.parse(text) : {};
-  const checked = { status: response.status, headers, text, body } as unknown as Parameters<ApiContract['check']>[2];
-  contract.check(request.method, request.url, checked);
 }
 
 async function rejection(promise: Promise<unknown>): Promise<PiiApiError> {
@@ -119,7 +115,11 @@ describe('typed client (clients/typescript) against the running service', () => 
       const as = (token: TokenSource) => new PiiApiClient({ baseUrl: stack.url, token, fetch: recorder.fetch });
 
       before(async () => {
-        stack = await definition.start({ RATE_LIMIT_PER_MINUTE: String(RATE_LIMIT), ROTATION_ENABLED: 'false' });
+        stack = await definition.start({
+          RATE_LIMIT_PER_MINUTE: String(RATE_LIMIT),
+          ROTATION_ENABLED: 'false',
+          DECRYPT_SUBJECT_BUDGET: String(DECRYPT_BUDGET),
+        });
         recorder = recordingFetch(stack.contract);
         client = as(() => stack.token());
         for (const userId of ['42', '77', '500']) await client.createKey(userId);
@@ -222,6 +222,49 @@ describe('typed client (clients/typescript) against the running service', () => 
         assert.deepEqual([refused.status, refused.code], [403, 'AUTH002']);
         const missing = await rejection(approvers[0].approveGrant(randomUUID()));
         assert.deepEqual([missing.status, missing.code], [404, 'GRANT001']);
+      });
+
+      it('reads past the decrypt budget with a break-glass reason on decrypt, rotate, rewrap and translate, each audited', async () => {
+        const reader = as(
+          await stack.identity('client-break-glass', ['keys:write', 'encrypt', 'decrypt', 'rotate', 'translate', 'decrypt:break-glass']),
+        );
+        const people = Array.from({ length: DECRYPT_BUDGET + 4 }, (_, i) => String(700 + i));
+        const stored = new Map<string, string[]>();
+        for (const userId of people) {
+          await reader.createKey(userId);
+          stored.set(userId, await reader.encrypt(userId, [`record of ${userId}`]));
+        }
+        for (const userId of people.slice(0, DECRYPT_BUDGET)) await reader.decrypt(userId, stored.get(userId)!);
+        const [decrypted, rotated, rewrapped, translated] = people.slice(DECRYPT_BUDGET);
+
+        const overBudget = await rejection(reader.decrypt(decrypted, stored.get(decrypted)!));
+        assert.deepEqual([overBudget.status, overBudget.code], [429, 'RATE002']);
+        assert.ok(overBudget.retryAfterSeconds! > 60, 'refused at once: Retry-After is longer than the client waits');
+        // The client sends the reason as given: the service checks it.
+        const blank = await rejection(reader.decrypt(decrypted, stored.get(decrypted)!, { breakGlassReason: '   ' }));
+        assert.deepEqual([blank.status, blank.code], [400, 'ENC001']);
+
+        const reason = `incident INC-${randomUUID().slice(0, 8)}: restoring records`;
+        const breakGlass = { breakGlassReason: reason };
+        assert.deepEqual(await reader.decrypt(decrypted, stored.get(decrypted)!, breakGlass), [`record of ${decrypted}`]);
+        assert.equal((await reader.rotate(rotated, { kept: stored.get(rotated)![0] }, breakGlass)).keyVersion, 2);
+        assert.equal((await reader.rewrap(rewrapped, stored.get(rewrapped)!, breakGlass)).length, 1);
+        const creator = as(await stack.identity('client-estate', ['grants:write']));
+        const grant = await creator.createGrant({ fromUserId: translated, toUserId: '77', reason: 'Executor, probate file 2026-4321' });
+        for (const name of ['client-officer', 'client-legal'])
+          await as(await stack.identity(name, ['grants:approve'])).approveGrant(grant.id);
+        const moved = (await reader.translate(translated, '77', { record: stored.get(translated)![0] }, breakGlass)) as { record: string };
+        assert.deepEqual(await client.decrypt('77', [moved.record]), [`record of ${translated}`]);
+
+        for (const userId of [decrypted, rotated, rewrapped, translated]) {
+          const { events } = await client.auditEvents({ action: 'budget.exceeded', userId });
+          const allowed = events.filter((event) => event.details?.breakGlassReason === reason);
+          assert.deepEqual(
+            allowed.map((event) => event.outcome),
+            ['success'],
+            `the break-glass read of ${userId} is audited with its reason`,
+          );
+        }
       });
 
       it('starts a KMS key migration and reads its state', async () => {

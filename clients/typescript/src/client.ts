@@ -12,6 +12,8 @@ type JsonBody<Path extends keyof paths, Method extends 'post' | 'get' | 'delete'
   ? Body
   : never;
 type Query<Path extends keyof paths> = paths[Path]['get'] extends { parameters: { query?: infer Q } } ? NonNullable<Q> : never;
+/** The request headers the document gives a POST route. */
+type HeaderParams<Path extends keyof paths> = paths[Path]['post'] extends { parameters: { header?: infer H } } ? NonNullable<H> : never;
 
 export interface PiiApiClientOptions {
   /** Where the service is, without `/api/v1` (e.g. `https://pii-api.internal`). */
@@ -32,6 +34,17 @@ export interface PiiApiClientOptions {
 export interface CallOptions {
   requestId?: string;
   signal?: AbortSignal;
+}
+
+/** Per call, for the calls that count the person against the caller's decrypt budget: decrypt, rotate, rewrap and translate. */
+export interface BudgetedCallOptions extends CallOptions {
+  /**
+   * Break-glass: why this caller reads past its decrypt budget, sent as `X-Break-Glass-Reason`
+   * and recorded in the audit trail. The service honours it only for callers holding
+   * `decrypt:break-glass`, and checks it (1 to 200 printable ASCII characters, not only spaces:
+   * else 400 ENC001); without it a caller over budget gets 429 RATE002.
+   */
+  breakGlassReason?: HeaderParams<'/api/v1/decrypt'>['X-Break-Glass-Reason'];
 }
 
 /**
@@ -106,26 +119,36 @@ export class PiiApiClient {
   }
 
   /** Decrypts a batch of the user's ciphertexts (all or nothing); `purpose` goes to the audit trail. */
-  async decrypt(userId: string, data: string[], options?: CallOptions & { purpose?: string }): Promise<string[]> {
+  async decrypt(userId: string, data: string[], options?: BudgetedCallOptions & { purpose?: string }): Promise<string[]> {
     this.observeCiphertexts(userId, data);
     const body: JsonBody<'/api/v1/decrypt', 'post'> = { userId, data, ...(options?.purpose !== undefined && { purpose: options.purpose }) };
-    const { decryptedData } = await this.unwrap(this.api.POST('/api/v1/decrypt', { body, ...this.init(options) }));
+    const { decryptedData } = await this.unwrap(
+      this.api.POST('/api/v1/decrypt', { body, params: { header: breakGlass(options) }, ...this.init(options) }),
+    );
     return decryptedData;
   }
 
   // rotation
 
   /** Creates a new key version and re-encrypts every ciphertext of the user found in `data` (any JSON). */
-  async rotate(userId: string, data: unknown, options?: CallOptions & { reason?: JsonBody<'/api/v1/rotate', 'post'>['reason'] }) {
+  async rotate(userId: string, data: unknown, options?: BudgetedCallOptions & { reason?: JsonBody<'/api/v1/rotate', 'post'>['reason'] }) {
     const body = { userId, data, ...(options?.reason !== undefined && { reason: options.reason }) } as JsonBody<'/api/v1/rotate', 'post'>;
-    const rotated = await this.unwrap(this.api.POST('/api/v1/rotate', { body, ...this.init(options) }));
+    const rotated = await this.unwrap(
+      this.api.POST('/api/v1/rotate', { body, params: { header: breakGlass(options) }, ...this.init(options) }),
+    );
     this.publicKeys.observeVersion(userId, rotated.keyVersion);
     return rotated;
   }
 
   /** The same plaintexts under the user's current key version, without a new version. */
-  async rewrap(userId: string, data: string[], options?: CallOptions): Promise<string[]> {
-    const { rewrappedData } = await this.unwrap(this.api.POST('/api/v1/rewrap', { body: { userId, data }, ...this.init(options) }));
+  async rewrap(userId: string, data: string[], options?: BudgetedCallOptions): Promise<string[]> {
+    const { rewrappedData } = await this.unwrap(
+      this.api.POST('/api/v1/rewrap', {
+        body: { userId, data },
+        params: { header: breakGlass(options) },
+        ...this.init(options),
+      }),
+    );
     this.observeCiphertexts(userId, rewrappedData);
     return rewrappedData;
   }
@@ -153,9 +176,11 @@ export class PiiApiClient {
   }
 
   /** Re-encrypts a person's ciphertexts (any JSON) to a delegate's key under an active grant. */
-  async translate(fromUserId: string, toUserId: string, data: unknown, options?: CallOptions): Promise<unknown> {
+  async translate(fromUserId: string, toUserId: string, data: unknown, options?: BudgetedCallOptions): Promise<unknown> {
     const body = { fromUserId, toUserId, data } as JsonBody<'/api/v1/translate', 'post'>;
-    const { translatedData } = await this.unwrap(this.api.POST('/api/v1/translate', { body, ...this.init(options) }));
+    const { translatedData } = await this.unwrap(
+      this.api.POST('/api/v1/translate', { body, params: { header: breakGlass(options) }, ...this.init(options) }),
+    );
     return translatedData;
   }
 
@@ -295,4 +320,12 @@ export class PiiApiClient {
     }
     return data as T;
   }
+}
+
+/**
+ * The X-Break-Glass-Reason header of a budgeted call, as the document names it (each route's
+ * generated header type checks it where it is sent); none without a reason.
+ */
+function breakGlass(options?: BudgetedCallOptions): HeaderParams<'/api/v1/decrypt'> {
+  return options?.breakGlassReason === undefined ? {} : { 'X-Break-Glass-Reason': options.breakGlassReason };
 }
