@@ -3,14 +3,14 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { eventHash, GENESIS_HASH, SealedAuditEvent, sealEvent } from '../../src/audit/audit-chain';
+import { eventHash, SealedAuditEvent } from '../../src/audit/audit-chain';
 import { AuditRetention } from '../../src/audit/audit-retention.service';
 import { AuditStore, fromRow } from '../../src/audit/audit-store.service';
 import { AuditEventRow } from '../../src/audit/entities/audit-event.entity';
 import { AuditEventRepository } from '../../src/repositories/audit-event.repository';
 import { checkedAgent } from '../support/openapi-contract';
-import { awsStack, Stack, STACKS } from '../support/stacks';
-import { eventsOf, newRequestId } from './support';
+import { awsStack, Stack, STACKS, urlOf } from '../support/stacks';
+import { eventsOf, newRequestId, sealLegacyEvents } from './support';
 
 interface Checkpoint {
   chain_id: string;
@@ -58,6 +58,14 @@ for (const definition of STACKS) {
       }
     };
     const brokenLinkOf = (result: { brokenLink?: Record<string, unknown> }) => ({ ...result.brokenLink, description: undefined });
+    /** The broken link verification reports for an event whose content was edited. */
+    const editedAt = (target: { chain_id: string; seq: string; id: string }) => ({
+      chainId: target.chain_id,
+      seq: Number(target.seq),
+      eventId: target.id,
+      problem: 'content-hash-mismatch',
+      description: undefined,
+    });
 
     before(async () => {
       stack = await definition.start();
@@ -97,13 +105,7 @@ for (const definition of STACKS) {
         await stack.query(`UPDATE audit_events SET purpose = 'edited' WHERE id = $1`, [target.id]);
         const result = await verify();
         assert.equal(result.ok, false);
-        assert.deepEqual(brokenLinkOf(result), {
-          chainId: target.chain_id,
-          seq: Number(target.seq),
-          eventId: target.id,
-          problem: 'content-hash-mismatch',
-          description: undefined,
-        });
+        assert.deepEqual(brokenLinkOf(result), editedAt(target));
         await stack.query(`UPDATE audit_events SET purpose = NULL WHERE id = $1`, [target.id]);
       });
       assert.equal((await verify()).ok, true);
@@ -118,13 +120,7 @@ for (const definition of STACKS) {
       await withTriggerDisabled(async () => {
         await stack.query(`UPDATE audit_events SET item_count = 1000 WHERE id = $1`, [target.id]);
         const edit = await verify();
-        assert.deepEqual(brokenLinkOf(edit), {
-          chainId: target.chain_id,
-          seq: Number(target.seq),
-          eventId: target.id,
-          problem: 'content-hash-mismatch',
-          description: undefined,
-        });
+        assert.deepEqual(brokenLinkOf(edit), editedAt(target));
         const rehashed = await storedEvent(target.id);
         await stack.query(`UPDATE audit_events SET hash = $2 WHERE id = $1`, [target.id, eventHash(rehashed)]);
         for (const full of [false, true]) {
@@ -158,13 +154,7 @@ for (const definition of STACKS) {
         assert.equal(incremental.ok, true, 'the documented limit of an incremental verification');
         const full = await verify(true);
         assert.equal(full.ok, false);
-        assert.deepEqual(brokenLinkOf(full), {
-          chainId: target.chain_id,
-          seq: Number(target.seq),
-          eventId: target.id,
-          problem: 'content-hash-mismatch',
-          description: undefined,
-        });
+        assert.deepEqual(brokenLinkOf(full), editedAt(target));
         await stack.query(`UPDATE audit_events SET purpose = NULL WHERE id = $1`, [target.id]);
       });
       assert.equal((await verify(true)).ok, true);
@@ -186,30 +176,7 @@ for (const definition of STACKS) {
       const chainId = randomUUID();
       const events: SealedAuditEvent[] = [];
       const append = async (times: string[]) => {
-        const sealed: SealedAuditEvent[] = [];
-        for (const time of times) {
-          const previous = sealed.at(-1) ?? events.at(-1);
-          sealed.push(
-            sealEvent(
-              {
-                id: randomUUID(),
-                time,
-                requestId: null,
-                actor: { sub: 'legacy', clientId: null, username: null },
-                action: 'encrypt',
-                userId: '711',
-                keyVersions: [1],
-                itemCount: 1,
-                outcome: 'success',
-                errorCode: null,
-                sourceIp: null,
-                purpose: null,
-                details: null,
-              },
-              { chainId, seq: (previous?.seq ?? 0) + 1, prevHash: previous?.hash ?? GENESIS_HASH },
-            ),
-          );
-        }
+        const sealed = sealLegacyEvents(chainId, '711', times, events.at(-1));
         await stack.app.get(AuditStore).insert(sealed);
         events.push(...sealed);
       };
@@ -237,8 +204,7 @@ for (const definition of STACKS) {
       // PostgreSQL: a second replica; the embedded database belongs to one process, which is restarted instead.
       let second: request.Agent;
       if (definition === awsStack) {
-        const { port } = (await stack.startAnother()).getHttpServer().address() as { port: number };
-        second = checkedAgent(request.agent(`http://127.0.0.1:${port}`), stack.contract);
+        second = checkedAgent(request.agent(urlOf(await stack.startAnother())), stack.contract);
       } else {
         await stack.app.close();
         // The tokens minted before stay valid: the service's signing keys are in DATA_DIR.

@@ -4,11 +4,10 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { checkedAgent } from '../support/openapi-contract';
-import { GENESIS_HASH, SealedAuditEvent, sealEvent } from '../../src/audit/audit-chain';
 import { AUDIT_RETENTION_JOB, AuditRetention } from '../../src/audit/audit-retention.service';
 import { AuditStore } from '../../src/audit/audit-store.service';
-import { Stack, STACKS } from '../support/stacks';
-import { AuditRow, newRequestId } from './support';
+import { Stack, STACKS, urlOf } from '../support/stacks';
+import { AuditRow, newRequestId, sealLegacyEvents } from './support';
 
 for (const definition of STACKS) {
   describe(`audit trail integrity — ${definition.name}`, () => {
@@ -55,8 +54,7 @@ for (const definition of STACKS) {
       // On PostgreSQL the requests are spread over two replicas, each with its own chain.
       const agents = [stack.http()];
       if (stack.env.DATABASE_URL) {
-        const { port } = (await stack.startAnother()).getHttpServer().address() as { port: number };
-        agents.push(checkedAgent(request.agent(`http://127.0.0.1:${port}`), stack.contract));
+        agents.push(checkedAgent(request.agent(urlOf(await stack.startAnother())), stack.contract));
       }
       const requestIds = Array.from({ length: 200 }, () => newRequestId());
       const responses = await Promise.all(requestIds.map((id, i) => decrypt(agents[i % agents.length], id)));
@@ -87,29 +85,7 @@ for (const definition of STACKS) {
     it('purges events past AUDIT_RETENTION_DAYS and records the purge, leaving the trail verifiable', async () => {
       // A chain from 2015, long past the default 2555 days: its events are inserted as they were sealed.
       const chainId = randomUUID();
-      const old: SealedAuditEvent[] = [];
-      for (const seq of [1, 2, 3]) {
-        old.push(
-          sealEvent(
-            {
-              id: randomUUID(),
-              time: `2015-06-0${seq}T00:00:00.000Z`,
-              requestId: null,
-              actor: { sub: 'legacy', clientId: null, username: null },
-              action: 'encrypt',
-              userId: '701',
-              keyVersions: [1],
-              itemCount: 1,
-              outcome: 'success',
-              errorCode: null,
-              sourceIp: null,
-              purpose: null,
-              details: null,
-            },
-            { chainId, seq, prevHash: old.at(-1)?.hash ?? GENESIS_HASH },
-          ),
-        );
-      }
+      const old = sealLegacyEvents(chainId, '701', ['2015-06-01T00:00:00.000Z', '2015-06-02T00:00:00.000Z', '2015-06-03T00:00:00.000Z']);
       await stack.app.get(AuditStore).insert(old);
       assert.equal((await verify()).ok, true);
 

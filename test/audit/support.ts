@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { decode } from 'jsonwebtoken';
 import { randomUUID } from 'node:crypto';
 import { mock } from 'node:test';
+import { GENESIS_HASH, SealedAuditEvent, sealEvent } from '../../src/audit/audit-chain';
 import { Permission } from '../../src/common/permissions';
 import { LocalIssuer } from '../../src/auth/signing-keys';
 import { CognitoPool } from '../support/moto';
@@ -86,4 +87,37 @@ export function captureLogs() {
       }),
     restore: () => mock.restoreAll(),
   };
+}
+
+/**
+ * Encrypt events of a `legacy` caller for one user at the given times, sealed as the service
+ * seals them, continuing a chain after `previous` (or starting it): for trails older than any
+ * retention period, inserted through the audit store.
+ */
+export function sealLegacyEvents(chainId: string, userId: string, times: string[], previous?: SealedAuditEvent): SealedAuditEvent[] {
+  const sealed: SealedAuditEvent[] = [];
+  for (const time of times) {
+    const last = sealed.at(-1) ?? previous;
+    sealed.push(
+      sealEvent(
+        {
+          id: randomUUID(),
+          time,
+          requestId: null,
+          actor: { sub: 'legacy', clientId: null, username: null },
+          action: 'encrypt',
+          userId,
+          keyVersions: [1],
+          itemCount: 1,
+          outcome: 'success',
+          errorCode: null,
+          sourceIp: null,
+          purpose: null,
+          details: null,
+        },
+        { chainId, seq: (last?.seq ?? 0) + 1, prevHash: last?.hash ?? GENESIS_HASH },
+      ),
+    );
+  }
+  return sealed;
 }
