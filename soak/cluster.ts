@@ -6,8 +6,9 @@ import { PERMISSIONS } from '../src/common/permissions';
 import { processMemoryMiB, ROOT } from '../bench/service';
 import { KmsFaultProxy } from '../test/support/kms-fault-proxy';
 import { Moto, MOTO_REGION } from '../test/support/moto';
+import { RedisServer } from '../test/resilience/support/redis-server';
 import { TestDatabase } from '../test/support/postgres';
-import { freePort, spawnLogged, stopProcess, waitFor } from '../test/support/processes';
+import { freePort, spawnLogged, stopProcess, waitUntilReady } from '../test/support/processes';
 import { TestIssuer } from '../test/support/test-issuer';
 import { TcpProxy } from './tcp-proxy';
 
@@ -34,16 +35,7 @@ export class ServiceProcess {
     const { child, output } = spawnLogged(process.execPath, [join(ROOT, 'dist/main.js')], { cwd: this.cwd, env: this.env });
     this.child = child;
     this.output = output;
-    await waitFor(
-      this.name,
-      async () => {
-        if (child.exitCode !== null) throw new Error(`it exited with ${child.exitCode}:\n${output()}`);
-        const response = await fetch(`${this.url}/health/ready`);
-        if (response.status !== 200) throw new Error(`/health/ready answered ${response.status}`);
-      },
-      60_000,
-      50,
-    );
+    await waitUntilReady(this.name, child, output, this.url, { intervalMs: 50 });
   }
 
   /** SIGTERM, wait for the exit (the service drains for up to SHUTDOWN_GRACE_MS), then start again. */
@@ -64,51 +56,6 @@ export class ServiceProcess {
   }
 }
 
-/** A redis-server of the soak's own (the machine's Redis is shared), killable, restartable empty and freezable. */
-export class OwnRedis {
-  child?: ChildProcess;
-  constructor(readonly port: number) {}
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    const { child, output } = spawnLogged('redis-server', [
-      '--port',
-      String(this.port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-    ]);
-    this.child = child;
-    await waitFor('redis-server', async () => {
-      if (child.exitCode !== null) throw new Error(output());
-      if (!output().includes('Ready to accept connections')) throw new Error('not yet');
-    });
-  }
-
-  kill(): void {
-    this.child?.kill('SIGKILL');
-  }
-
-  freeze(): void {
-    this.child?.kill('SIGSTOP');
-  }
-
-  thaw(): void {
-    this.child?.kill('SIGCONT');
-  }
-
-  async stop(): Promise<void> {
-    this.thaw();
-    if (this.child) await stopProcess(this.child);
-  }
-}
-
 /**
  * Two service processes in production configuration sharing one fresh PostgreSQL database (reached
  * through a TCP proxy that can cut it), a Redis of their own, and KMS on moto behind the fault
@@ -120,7 +67,8 @@ export class Cluster {
     readonly moto: Moto,
     readonly kms: KmsFaultProxy,
     readonly issuer: TestIssuer,
-    readonly redis: OwnRedis,
+    /** Redis of the soak's own (the machine's is shared): killable, restartable empty and freezable. */
+    readonly redis: RedisServer,
     readonly postgresProxy: TcpProxy,
     readonly services: ServiceProcess[],
     readonly front: TcpProxy,
@@ -132,8 +80,7 @@ export class Cluster {
     const moto = await Moto.start();
     const kms = await new KmsFaultProxy(moto.endpoint).start();
     const issuer = await new TestIssuer().start();
-    const redis = new OwnRedis(await freePort());
-    await redis.start();
+    const redis = await RedisServer.start();
     const pgUrl = new URL(database.url);
     const postgresProxy = await new TcpProxy(() => [Number(pgUrl.port || 5432)]).start();
     const proxiedUrl = new URL(database.url);

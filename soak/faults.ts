@@ -19,66 +19,69 @@ export interface Fault {
 
 const sleep = (seconds: number) => new Promise((resolve) => setTimeout(resolve, seconds * 1000));
 
+/** A fault held for its seconds: `begin`, wait, `end`. */
+const held =
+  (begin: (cluster: Cluster) => unknown, end: (cluster: Cluster) => unknown) =>
+  async (cluster: Cluster, seconds: number): Promise<void> => {
+    await begin(cluster);
+    await sleep(seconds);
+    await end(cluster);
+  };
+
 export const FAULTS: Fault[] = [
   {
     name: 'redis-kill',
     what: 'Redis killed (SIGKILL), then restarted empty',
     seconds: 10,
-    async run(cluster, seconds) {
-      cluster.redis.kill();
-      await sleep(seconds);
-      await cluster.redis.start();
-    },
+    run: held(
+      (cluster) => cluster.redis.kill(),
+      (cluster) => cluster.redis.restart(),
+    ),
   },
   {
     name: 'redis-freeze',
     what: 'Redis frozen (SIGSTOP), then thawed (SIGCONT)',
     seconds: 10,
-    async run(cluster, seconds) {
-      cluster.redis.freeze();
-      await sleep(seconds);
-      cluster.redis.thaw();
-    },
+    run: held(
+      (cluster) => cluster.redis.freeze(),
+      (cluster) => cluster.redis.thaw(),
+    ),
   },
   {
     name: 'kms-freeze',
     what: 'every KMS call held unanswered by the fault proxy, then released',
     seconds: 20,
-    async run(cluster, seconds) {
-      for (const operation of KMS_OPERATIONS) cluster.kms.hold(operation);
-      await sleep(seconds);
-      cluster.kms.release();
-    },
+    run: held(
+      (cluster) => KMS_OPERATIONS.forEach((operation) => cluster.kms.hold(operation)),
+      (cluster) => cluster.kms.release(),
+    ),
   },
   {
     name: 'kms-5xx',
     what: 'every KMS call answered 500 KMSInternalException by the fault proxy',
     seconds: 15,
-    async run(cluster, seconds) {
-      for (const operation of KMS_OPERATIONS) cluster.kms.failing.add(operation);
-      await sleep(seconds);
-      cluster.kms.failing.clear();
-    },
+    run: held(
+      (cluster) => KMS_OPERATIONS.forEach((operation) => cluster.kms.failing.add(operation)),
+      (cluster) => cluster.kms.failing.clear(),
+    ),
   },
   {
     name: 'pg-restart',
     what: 'PostgreSQL "restarted": every connection through the TCP proxy dropped and new ones refused, then accepted again',
     seconds: 8,
-    async run(cluster, seconds) {
-      cluster.postgresProxy.restart();
-      await sleep(seconds);
-      cluster.postgresProxy.restore();
-    },
+    run: held(
+      (cluster) => cluster.postgresProxy.restart(),
+      (cluster) => cluster.postgresProxy.restore(),
+    ),
   },
   {
     name: 'pg-cut',
     what: 'PostgreSQL cut at the TCP proxy: no byte passes either way on any connection, then the link heals',
     seconds: 10,
-    async run(cluster, seconds) {
-      cluster.postgresProxy.partition();
-      await sleep(seconds);
-      cluster.postgresProxy.restore();
-    },
+    run: held(
+      (cluster) => cluster.postgresProxy.partition(),
+      (cluster) => cluster.postgresProxy.restore(),
+    ),
   },
   {
     name: 'sigterm',
