@@ -6,7 +6,7 @@ import { PERMISSIONS } from '../src/common/permissions';
 import { KmsFaultProxy } from '../test/support/kms-fault-proxy';
 import { Moto, MOTO_REGION } from '../test/support/moto';
 import { TestDatabase } from '../test/support/postgres';
-import { freePort, spawnLogged, stopProcess, waitFor } from '../test/support/processes';
+import { freePort, spawnLogged, stopProcess, waitUntilReady } from '../test/support/processes';
 import { TestIssuer } from '../test/support/test-issuer';
 
 export const ROOT = resolve(__dirname, '../../..');
@@ -70,16 +70,7 @@ export class ServiceUnderTest {
     const { child, output } = spawnLogged(options.node ?? process.execPath, [...profiling, entry], { cwd, env });
     const service = new ServiceUnderTest(`http://127.0.0.1:${port}`, child, output, { database, moto, kms, issuer, cwd });
     try {
-      await waitFor(
-        'the service',
-        async () => {
-          if (child.exitCode !== null) throw new Error(`it exited with ${child.exitCode}:\n${output()}`);
-          const response = await fetch(`${service.url}/health/ready`);
-          if (response.status !== 200) throw new Error(`/health/ready answered ${response.status}`);
-        },
-        60_000,
-        10,
-      );
+      await waitUntilReady('the service', child, output, service.url, { intervalMs: 10 });
       service.readyMs = performance.now() - spawnedAt;
     } catch (error) {
       await service.stop();

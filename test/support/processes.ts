@@ -30,6 +30,31 @@ export async function waitFor(what: string, probe: () => Promise<unknown>, timeo
   throw new Error(`${what} did not become ready: ${(lastError as Error)?.message ?? lastError}`);
 }
 
+/**
+ * Waits until the service process `child` at `url` answers /health/ready with 200 (each answer
+ * read through `get`: fetch unless a caller checks them); fails at once, with the process's
+ * output, if it exits first.
+ */
+export async function waitUntilReady(
+  name: string,
+  child: ChildProcess,
+  output: () => string,
+  url: string,
+  options: { intervalMs?: number; get?: (url: string) => Promise<Response> } = {},
+): Promise<void> {
+  const exitedBefore = (code: number | null, signal: NodeJS.Signals | null) =>
+    new Error(`${name} exited (${code ?? signal}) before it was ready:\n${output()}`);
+  if (child.exitCode !== null || child.signalCode !== null) throw exitedBefore(child.exitCode, child.signalCode);
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code, signal) => reject(exitedBefore(code, signal))));
+  exited.catch(() => undefined);
+  const get = options.get ?? ((target: string) => fetch(target));
+  const ready = async () => {
+    const response = await get(`${url}/health/ready`);
+    if (response.status !== 200) throw new Error(`/health/ready answered ${response.status}`);
+  };
+  await Promise.race([exited, waitFor(name, ready, 60_000, options.intervalMs)]);
+}
+
 export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));

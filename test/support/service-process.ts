@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { type ApiContract, checkedFetch } from './openapi-contract';
-import { freePort, spawnLogged, stopProcess, waitFor } from './processes';
+import { freePort, spawnLogged, stopProcess, waitUntilReady } from './processes';
 import type { Environment } from './stacks';
 
 /** The compiled service entry (node dist/main, as the container runs it) of this test build. */
@@ -42,22 +42,7 @@ export async function spawnService(env: Environment, contract: ApiContract, name
     },
   });
   const url = `http://127.0.0.1:${port}`;
-  const exited = new Promise<never>((_, reject) =>
-    child.once('exit', (code, signal) => reject(new Error(`${name} exited (${code ?? signal}) before it was ready:\n${output()}`))),
-  );
-  exited.catch(() => undefined);
-  const checked = checkedFetch(contract);
-  await Promise.race([
-    exited,
-    waitFor(
-      name,
-      async () => {
-        const response = await checked(`${url}/health/ready`);
-        if (!response.ok) throw new Error(`health/ready answered ${response.status}`);
-      },
-      60_000,
-    ),
-  ]);
+  await waitUntilReady(name, child, output, url, { get: checkedFetch(contract) });
   return {
     child,
     url,
