@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { createApp } from '../src/app.factory';
 import { LocalIssuer } from '../src/auth/signing-keys';
 import { PERMISSIONS } from '../src/common/permissions';
+import { urlOf } from '../test/support/stacks';
 
 /**
  * How long the service takes to refuse the most expensive hostile bodies, next to an ordinary
@@ -110,8 +111,7 @@ async function main(): Promise<void> {
   const app = await createApp({ NODE_ENV: 'test', LOG_LEVEL: 'error', DATA_DIR: dataDir, RATE_LIMIT_PER_MINUTE: '1000000' });
   try {
     await app.listen(0, '127.0.0.1');
-    const { port } = app.getHttpServer().address() as { port: number };
-    const base = `http://127.0.0.1:${port}`;
+    const base = urlOf(app);
     const token = await (await LocalIssuer.open(dataDir)).mint(3600, { scope: PERMISSIONS.join(' ') });
     const post = (path: string, body: string | Buffer) =>
       fetch(`${base}/api/v1/${path}`, {

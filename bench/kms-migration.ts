@@ -1,10 +1,9 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { Moto } from '../test/support/moto';
 import { embeddedSocketUrl } from '../test/support/service-process';
-import { Environment, Stack, STACKS } from '../test/support/stacks';
+import { Environment, Stack, STACKS, urlOf } from '../test/support/stacks';
 
 /**
  * `npm run bench:kms-migration`: the pace of the online KMS key migration per 1,000 sealed keys,
@@ -20,7 +19,6 @@ const RUNS = [
   { pace: 'default (50/s)', rate: '50' },
 ];
 
-const urlOf = (app: NestExpressApplication) => `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
 const load = () =>
   loadavg()
     .map((n) => n.toFixed(2))

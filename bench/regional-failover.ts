@@ -1,8 +1,7 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import { loadavg } from 'node:os';
 import request from 'supertest';
 import { Moto, MOTO_SECOND_REGION } from '../test/support/moto';
-import { awsStack, Stack } from '../test/support/stacks';
+import { awsStack, Stack, urlOf } from '../test/support/stacks';
 
 /**
  * `npm run bench:regional-failover`: what the service's own steps of a regional failover cost
@@ -16,7 +15,6 @@ import { awsStack, Stack } from '../test/support/stacks';
  */
 const USERS = Number(process.env.BENCH_FAILOVER_USERS ?? 500);
 
-const urlOf = (app: NestExpressApplication) => `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
 const load = () =>
   loadavg()
     .map((n) => n.toFixed(2))

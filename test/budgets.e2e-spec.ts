@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
 import { checkedAgent } from './support/openapi-contract';
-import { awsStack, Stack, STACKS } from './support/stacks';
+import { awsStack, Stack, STACKS, urlOf } from './support/stacks';
 
 /**
  * The machine's Redis, shared by both replicas. Callers get random `sub`s and people random ids,
@@ -49,10 +49,7 @@ for (const definition of STACKS) {
     const caller = (permissions: Parameters<Stack['identity']>[1] = ['decrypt', 'rotate']) =>
       stack.identity(`reader-${randomUUID()}`, permissions);
     const on = (url: string, token: string) => checkedAgent(request.agent(url).auth(token, { type: 'bearer' }), stack.contract);
-    const replicaUrl = () => {
-      const { port } = replica.getHttpServer().address() as { port: number };
-      return `http://127.0.0.1:${port}`;
-    };
+    const replicaUrl = () => urlOf(replica);
     const decrypt = (url: string, token: string, userId: string, headers: Record<string, string> = {}) =>
       on(url, token)
         .post('/api/v1/decrypt')

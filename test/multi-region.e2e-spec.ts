@@ -1,18 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
 import { KmsFaultProxy } from './support/kms-fault-proxy';
 import { keyIdOf, Moto, MOTO_REGION, MOTO_SECOND_REGION } from './support/moto';
 import { checkedAgent } from './support/openapi-contract';
-import { awsStack, Stack } from './support/stacks';
+import { awsStack, Stack, urlOf } from './support/stacks';
 import { decryptEverything as decryptEverythingOf, writeVersions } from './support/versions';
 
 const UNTHROTTLED = { RATE_LIMIT_PER_MINUTE: '100000' };
 const USERS = 5;
 const VERSIONS = 2;
-
-const urlOf = (app: NestExpressApplication) => `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
 
 /**
  * A regional failover of the key service (docs/operations.md §3.4): private keys sealed in one

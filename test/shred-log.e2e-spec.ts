@@ -12,7 +12,7 @@ import type { Moto } from './support/moto';
 import { checkedAgent } from './support/openapi-contract';
 import { TestDatabase } from './support/postgres';
 import { waitFor } from './support/processes';
-import { awsStack, embeddedStack, motoS3, SHRED_LOG_BUCKET, SHRED_LOG_PREFIX, Stack, STACKS } from './support/stacks';
+import { awsStack, embeddedStack, motoS3, SHRED_LOG_BUCKET, SHRED_LOG_PREFIX, Stack, STACKS, urlOf } from './support/stacks';
 
 /**
  * Shreds that survive a restore (docs/operations.md, 2.4 and 3.3): every crypto-shred is recorded
@@ -34,7 +34,6 @@ const RETURNED = '9006';
 const PLAINTEXT = 'Jane Doe, 046 454 286';
 
 type Agent = request.Agent;
-const urlOf = (app: NestExpressApplication) => `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
 
 /** The stack's kind of storage, behind one interface: where the log is, and how to make it unreadable or unwritable. */
 interface Drill {

@@ -5,7 +5,7 @@ import { Client } from 'pg';
 import request from 'supertest';
 import { checkedAgent } from '../support/openapi-contract';
 import { ADMIN_DATABASE_URL } from '../support/postgres';
-import { Environment, Stack, STACKS } from '../support/stacks';
+import { Environment, Stack, STACKS, urlOf } from '../support/stacks';
 import { captureLogs, eventsOf, newRequestId } from './support';
 
 const MARKER = `PLAINTEXT-MARKER-${randomUUID()}`;
@@ -33,8 +33,7 @@ async function postgresOutage(stack: Stack): Promise<AuditOutage> {
   return {
     async app(overrides = {}) {
       const app = await stack.startAnother({ DATABASE_URL: url.toString(), MIGRATIONS_RUN: 'false', ...overrides });
-      const port = (app.getHttpServer().address() as { port: number }).port;
-      return { http: checkedAgent(request.agent(`http://127.0.0.1:${port}`), stack.contract), token: await stack.token() };
+      return { http: checkedAgent(request.agent(urlOf(app)), stack.contract), token: await stack.token() };
     },
     begin: () => stack.query(`REVOKE INSERT ON audit_events FROM ${role}`).then(() => undefined),
     end: () => stack.query(`GRANT INSERT ON audit_events TO ${role}`).then(() => undefined),

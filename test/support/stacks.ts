@@ -62,11 +62,13 @@ function quiet(): Environment {
   };
 }
 
+/** The loopback URL of an app that listens. */
+export const urlOf = (app: NestExpressApplication) => `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
+
 async function listen(env: Environment): Promise<{ app: NestExpressApplication; url: string }> {
   const app = await createApp(env);
   await app.listen(0, '127.0.0.1');
-  const { port } = app.getHttpServer().address() as { port: number };
-  return { app, url: `http://127.0.0.1:${port}` };
+  return { app, url: urlOf(app) };
 }
 
 function makeStack(
