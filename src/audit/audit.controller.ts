@@ -2,7 +2,7 @@ import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../common/decorators/api-errors.decorator';
 import { ApiUserIdParam } from '../common/decorators/fields.decorator';
-import { RequirePermission } from '../common/decorators/require-permission.decorator';
+import { RequirePermission, Subject } from '../common/decorators/require-permission.decorator';
 import { UserIdPipe } from '../common/user-id.pipe';
 import { describeAuditQuery, describeAuditVerify } from './audit-routes.audit';
 import { AuditService } from './audit.service';
@@ -16,7 +16,7 @@ export class AuditController {
   constructor(private readonly audit: AuditService) {}
 
   @Get()
-  @RequirePermission('audit:read')
+  @RequirePermission('audit:read', Subject.named('userId'))
   @Audited('audit.query', describeAuditQuery)
   @ApiOperation({ operationId: 'listAuditEvents', summary: 'Audit events, newest first, filtered and cursor-paginated' })
   @ApiOkResponse({ type: AuditPage })
@@ -26,7 +26,7 @@ export class AuditController {
   }
 
   @Get('verify')
-  @RequirePermission('audit:read')
+  @RequirePermission('audit:read', Subject.operator())
   @Audited('audit.verify', describeAuditVerify)
   @ApiOperation({
     operationId: 'verifyAuditTrail',
@@ -47,7 +47,7 @@ export class AccessReportController {
   constructor(private readonly audit: AuditService) {}
 
   @Get(':userId/access-report')
-  @RequirePermission('audit:read')
+  @RequirePermission('audit:read', Subject.named('userId'))
   @Audited('audit.report')
   @ApiOperation({
     operationId: 'getAccessReport',

@@ -5,7 +5,7 @@ import { Principal } from '../auth/principal';
 import { ApiErrors } from '../common/decorators/api-errors.decorator';
 import { Audited } from '../common/decorators/audited.decorator';
 import { ApiUuidParam } from '../common/decorators/fields.decorator';
-import { RequirePermission } from '../common/decorators/require-permission.decorator';
+import { RequirePermission, Subject } from '../common/decorators/require-permission.decorator';
 import { describeCanaryCreate, describeCanaryList, describeCanaryRetire } from './canaries.audit';
 import { CanariesService } from './canaries.service';
 import { CreateCanariesRequest, CreateCanariesResponse, ListCanariesResponse, RetiredCanary } from './dto/canary.dto';
@@ -16,7 +16,7 @@ export class CanariesController {
   constructor(private readonly canaries: CanariesService) {}
 
   @Post()
-  @RequirePermission('canaries:write')
+  @RequirePermission('canaries:write', Subject.operator())
   @Audited('canary.create', describeCanaryCreate)
   @ApiOperation({ operationId: 'createCanaries', summary: 'Create canary ciphertexts of a user to plant among real rows' })
   @ApiCreatedResponse({ type: CreateCanariesResponse })
@@ -26,7 +26,7 @@ export class CanariesController {
   }
 
   @Get()
-  @RequirePermission('canaries:write', [])
+  @RequirePermission('canaries:write', Subject.operator())
   @Audited('canary.list', describeCanaryList)
   @ApiOperation({ operationId: 'listCanaries', summary: 'List the live canaries (without their ciphertexts)' })
   @ApiOkResponse({ type: ListCanariesResponse })
@@ -35,7 +35,7 @@ export class CanariesController {
   }
 
   @Delete(':id')
-  @RequirePermission('canaries:write', [])
+  @RequirePermission('canaries:write', Subject.operator())
   @Audited('canary.retire', describeCanaryRetire)
   @ApiOperation({ operationId: 'retireCanary', summary: 'Retire a canary: from now on it decrypts like any other ciphertext of its user' })
   @ApiUuidParam('id', 'The canary id (a UUID; any other text names no canary)', '5f0c1d8e-8a34-4b6e-9a52-0d6f3f9b2c11')

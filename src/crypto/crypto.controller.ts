@@ -6,7 +6,7 @@ import { ApiError } from '../common/api-error';
 import { ApiErrors } from '../common/decorators/api-errors.decorator';
 import { Audited } from '../common/decorators/audited.decorator';
 import { CountsAgainstDecryptBudget } from '../common/decorators/decrypt-budget.decorator';
-import { RequirePermission } from '../common/decorators/require-permission.decorator';
+import { RequirePermission, Subject } from '../common/decorators/require-permission.decorator';
 import { CryptoService } from './crypto.service';
 import { describeDecrypt, describeEncrypt } from './crypto.audit';
 import { DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse } from './dto/batch.dto';
@@ -18,7 +18,7 @@ export class CryptoController {
 
   @Post('encrypt')
   @HttpCode(200)
-  @RequirePermission('encrypt')
+  @RequirePermission('encrypt', Subject.named('userId'))
   @Audited('encrypt', describeEncrypt)
   @ApiOperation({ operationId: 'encrypt', summary: 'Encrypt a batch of strings under the user’s current key' })
   @ApiOkResponse({ type: EncryptResponse })
@@ -39,7 +39,7 @@ export class CryptoController {
 
   @Post('decrypt')
   @HttpCode(200)
-  @RequirePermission('decrypt')
+  @RequirePermission('decrypt', Subject.named('userId'))
   @Audited('decrypt', describeDecrypt)
   @CountsAgainstDecryptBudget('userId')
   @ApiOperation({ operationId: 'decrypt', summary: 'Decrypt a batch of the user’s ciphertexts (all or nothing)' })

@@ -5,11 +5,15 @@ import { ApiUuidParam } from '../common/decorators/fields.decorator';
 import { Audited } from '../common/decorators/audited.decorator';
 import { CountsAgainstDecryptBudget } from '../common/decorators/decrypt-budget.decorator';
 import { CurrentPrincipal } from '../auth/current-principal.decorator';
-import { RequirePermission } from '../common/decorators/require-permission.decorator';
+import { RequirePermission, Subject } from '../common/decorators/require-permission.decorator';
 import { Principal } from '../auth/principal';
+import { GrantRepository } from '../repositories/grant.repository';
 import { DelegationService } from './delegation.service';
 import { describeGrantCreate, describeGrantDecision, describeGrantList, describeTranslate } from './delegation.audit';
 import { CreateGrantRequest, GrantView, ListGrantsQuery, TranslateRequest, TranslateResponse } from './dto/grant.dto';
+
+/** A token bound to a person reaches a grant by id only when the grant is theirs or made to them. */
+const GRANT_SUBJECTS = Subject.loaded('grant', 'id', GrantRepository);
 
 /** Grant ids are UUIDs; any other id names no grant (404 GRANT001). */
 const ApiGrantId = () => ApiUuidParam('id', 'The grant id (a UUID; any other text names no grant)', '0b7d7a0e-1d7c-4b0f-9d3e-0b1c2d3e4f50');
@@ -20,7 +24,7 @@ export class DelegationController {
   constructor(private readonly delegation: DelegationService) {}
 
   @Post('grants')
-  @RequirePermission('grants:write', ['fromUserId'])
+  @RequirePermission('grants:write', Subject.named('fromUserId'))
   @Audited('grant.create', describeGrantCreate)
   @ApiOperation({ operationId: 'createGrant', summary: 'Create a pending grant releasing one person’s data to a delegate' })
   @ApiCreatedResponse({ type: GrantView })
@@ -31,7 +35,7 @@ export class DelegationController {
 
   @Post('grants/:id/approve')
   @HttpCode(200)
-  @RequirePermission('grants:approve', [])
+  @RequirePermission('grants:approve', GRANT_SUBJECTS)
   @Audited('grant.approve', describeGrantDecision)
   @ApiOperation({
     operationId: 'approveGrant',
@@ -49,7 +53,7 @@ export class DelegationController {
   }
 
   @Delete('grants/:id')
-  @RequirePermission('grants:write', [])
+  @RequirePermission('grants:write', GRANT_SUBJECTS)
   @Audited('grant.revoke', describeGrantDecision)
   @ApiOperation({ operationId: 'revokeGrant', summary: 'Revoke a grant' })
   @ApiGrantId()
@@ -60,7 +64,7 @@ export class DelegationController {
   }
 
   @Get('grants')
-  @RequirePermission(['grants:write', 'grants:approve'], ['fromUserId', 'toUserId'])
+  @RequirePermission(['grants:write', 'grants:approve'], Subject.oneOf('fromUserId', 'toUserId'))
   @Audited('grant.list', describeGrantList)
   @ApiOperation({ operationId: 'listGrants', summary: 'List grants with their state, newest first' })
   @ApiOkResponse({ description: 'At most 500 grants, newest first', type: [GrantView] })
@@ -71,7 +75,7 @@ export class DelegationController {
 
   @Post('translate')
   @HttpCode(200)
-  @RequirePermission('translate', [])
+  @RequirePermission('translate', Subject.oneOf('fromUserId', 'toUserId'))
   @Audited('translate', describeTranslate)
   @CountsAgainstDecryptBudget('fromUserId')
   @ApiOperation({

@@ -5,7 +5,7 @@ import { CurrentPrincipal } from '../auth/current-principal.decorator';
 import type { Principal } from '../auth/principal';
 import { ApiErrors } from '../common/decorators/api-errors.decorator';
 import { Audited } from '../common/decorators/audited.decorator';
-import { RequirePermission } from '../common/decorators/require-permission.decorator';
+import { RequirePermission, Subject } from '../common/decorators/require-permission.decorator';
 import {
   BlindIndexAnswer,
   ComputeIndexRequest,
@@ -32,7 +32,7 @@ export class IndexesController {
   constructor(private readonly indexes: IndexesService) {}
 
   @Post()
-  @RequirePermission('indexes:admin', [])
+  @RequirePermission('indexes:admin', Subject.operator())
   @Audited('index.define', describeIndexDefine)
   @ApiOperation({
     operationId: 'defineIndex',
@@ -56,7 +56,7 @@ export class IndexesController {
   }
 
   @Get()
-  @RequirePermission('indexes:admin', [])
+  @RequirePermission('indexes:admin', Subject.operator())
   @Audited('index.read')
   @ApiOperation({ operationId: 'listIndexes', summary: 'Every blind index with its plan and key versions' })
   @ApiOkResponse({ type: IndexList })
@@ -65,7 +65,7 @@ export class IndexesController {
   }
 
   @Get(':name')
-  @RequirePermission('indexes:admin', [])
+  @RequirePermission('indexes:admin', Subject.operator())
   @Audited('index.read', describeIndexRead)
   @ApiOperation({ operationId: 'getIndex', summary: 'A blind index: definition, expected coincidences per lookup, key versions' })
   @ApiIndexNameParam()
@@ -77,7 +77,7 @@ export class IndexesController {
 
   @Post(':name')
   @HttpCode(200)
-  @RequirePermission('index', [])
+  @RequirePermission('index', Subject.operator())
   @Audited('index.compute', describeIndexCompute)
   @ApiOperation({
     operationId: 'computeIndexes',
@@ -92,7 +92,7 @@ export class IndexesController {
 
   @Post(':name/rotate')
   @HttpCode(200)
-  @RequirePermission('indexes:admin', [])
+  @RequirePermission('indexes:admin', Subject.operator())
   @Audited('index.rotate', describeIndexRotate)
   @ApiOperation({
     operationId: 'rotateIndex',
@@ -107,7 +107,7 @@ export class IndexesController {
 
   @Post(':name/finish-rotation')
   @HttpCode(200)
-  @RequirePermission('indexes:admin', [])
+  @RequirePermission('indexes:admin', Subject.operator())
   @Audited('index.finish-rotation', describeIndexFinishRotation)
   @ApiOperation({
     operationId: 'finishIndexRotation',

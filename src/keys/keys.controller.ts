@@ -5,7 +5,7 @@ import { createPublicKey } from 'node:crypto';
 import { Audited } from '../common/decorators/audited.decorator';
 import { ApiErrors } from '../common/decorators/api-errors.decorator';
 import { ApiUserIdParam } from '../common/decorators/fields.decorator';
-import { RequirePermission } from '../common/decorators/require-permission.decorator';
+import { RequirePermission, Subject } from '../common/decorators/require-permission.decorator';
 import { UserIdPipe } from '../common/user-id.pipe';
 import { CreateKeyRequest, CreateKeyResponse } from './dto/create-key.dto';
 import { KeyDetailsResponse, KeyVersionSummary, ShredReceiptResponse } from './dto/key-details.dto';
@@ -18,7 +18,7 @@ export class KeysController {
   constructor(private readonly keys: KeysService) {}
 
   @Post()
-  @RequirePermission('keys:write')
+  @RequirePermission('keys:write', Subject.named('userId'))
   @Audited('key.create', describeKeyCreate)
   @ApiOperation({ operationId: 'createKey', summary: 'Create the user’s key pair (idempotent)' })
   @ApiCreatedResponse({ description: 'A new key pair was created', type: CreateKeyResponse })
@@ -31,7 +31,7 @@ export class KeysController {
   }
 
   @Get(':userId')
-  @RequirePermission('keys:read')
+  @RequirePermission('keys:read', Subject.named('userId'))
   @Audited('key.read', describeKeyRead)
   @ApiOperation({ operationId: 'getKey', summary: 'Key metadata, versions and the current public key (PEM); never private material' })
   @ApiUserIdParam()
@@ -63,7 +63,7 @@ export class KeysController {
   }
 
   @Delete(':userId')
-  @RequirePermission('keys:delete')
+  @RequirePermission('keys:delete', Subject.named('userId'))
   @Audited('key.delete', describeKeyDelete)
   @ApiOperation({
     operationId: 'destroyKey',

@@ -4,7 +4,7 @@ import type { Response } from 'express';
 import { CurrentPrincipal } from '../auth/current-principal.decorator';
 import type { Principal } from '../auth/principal';
 import { Audited } from '../common/decorators/audited.decorator';
-import { RequirePermission } from '../common/decorators/require-permission.decorator';
+import { RequirePermission, Subject } from '../common/decorators/require-permission.decorator';
 import { KmsMigrationStatusResponse, StartKmsMigrationResponse } from './dto/kms-migration.dto';
 import { describeKmsMigration } from './kms-migration.audit';
 import { KmsMigrationService, KmsMigrationStatus } from './kms-migration.service';
@@ -26,7 +26,7 @@ export class KmsMigrationController {
 
   @Post()
   @HttpCode(201)
-  @RequirePermission('keys:admin', [])
+  @RequirePermission('keys:admin', Subject.operator())
   @Audited('kms-migration.start', describeKmsMigration)
   @ApiOperation({
     operationId: 'startKmsMigration',
@@ -44,7 +44,7 @@ export class KmsMigrationController {
   }
 
   @Get()
-  @RequirePermission('keys:admin', [])
+  @RequirePermission('keys:admin', Subject.operator())
   @Audited('kms-migration.read', describeKmsMigration)
   @ApiOperation({ operationId: 'getKmsMigration', summary: 'The latest KMS key migration and the sealed keys still under an old key' })
   @ApiOkResponse({ type: KmsMigrationStatusResponse })

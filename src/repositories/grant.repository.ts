@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { KeyGrant } from '../delegation/entities/key-grant.entity';
+import { SubjectLoader } from '../common/decorators/require-permission.decorator';
+import { isUuid } from '../common/uuid';
 import { TranslateDatabaseErrors } from './database-errors';
 import { ReadOptions, readOn } from './read-from';
 
@@ -21,8 +23,18 @@ const MAX_LISTED_GRANTS = 500;
 /** Delegation grants (`key_grants`) and their approvals (`key_grant_approvals`). */
 @Injectable()
 @TranslateDatabaseErrors()
-export class GrantRepository {
+export class GrantRepository implements SubjectLoader {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  /** The grant's two people (whose data, and to whom), read on the primary (it authorizes); undefined when no grant has this id. */
+  async subjectsOnPrimary(grantId: string): Promise<readonly string[] | undefined> {
+    if (!isUuid(grantId)) return undefined;
+    const [row] = await this.dataSource.query(
+      `SELECT from_user_id::text AS "from", to_user_id::text AS "to" FROM key_grants WHERE id = $1`,
+      [grantId],
+    );
+    return row ? [row.from, row.to] : undefined;
+  }
 
   async insert(grant: NewGrant): Promise<void> {
     await this.dataSource.query(

@@ -3,7 +3,7 @@ import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../common/decorators/api-errors.decorator';
 import { Audited } from '../common/decorators/audited.decorator';
 import { CountsAgainstDecryptBudget } from '../common/decorators/decrypt-budget.decorator';
-import { RequirePermission } from '../common/decorators/require-permission.decorator';
+import { RequirePermission, Subject } from '../common/decorators/require-permission.decorator';
 import { RewrapRequest, RewrapResponse, RotateRequest, RotateResponse } from './dto/rotation.dto';
 import { RotationService } from './rotation.service';
 import { describeRewrap, describeRotate } from './rotation.audit';
@@ -15,7 +15,7 @@ export class RotationController {
 
   @Post('rotate')
   @HttpCode(200)
-  @RequirePermission('rotate')
+  @RequirePermission('rotate', Subject.named('userId'))
   @Audited('rotate', describeRotate)
   @CountsAgainstDecryptBudget('userId')
   @ApiOperation({ operationId: 'rotateKey', summary: 'Create a new key version and re-encrypt every ciphertext found in `data` under it' })
@@ -32,7 +32,7 @@ export class RotationController {
 
   @Post('rewrap')
   @HttpCode(200)
-  @RequirePermission('rotate')
+  @RequirePermission('rotate', Subject.named('userId'))
   @Audited('rewrap', describeRewrap)
   @CountsAgainstDecryptBudget('userId')
   @ApiOperation({ operationId: 'rewrap', summary: 'Re-encrypt ciphertexts of older versions under the current version (no new version)' })

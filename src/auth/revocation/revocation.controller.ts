@@ -4,7 +4,7 @@ import { ApiErrors } from '../../common/decorators/api-errors.decorator';
 import { Audited } from '../../common/decorators/audited.decorator';
 import { invalidInput } from '../../common/api-error';
 import { CurrentPrincipal } from '../current-principal.decorator';
-import { RequirePermission } from '../../common/decorators/require-permission.decorator';
+import { RequirePermission, Subject } from '../../common/decorators/require-permission.decorator';
 import type { Principal } from '../principal';
 import { RevokeTokenById, RevokeTokenByToken, RevokeTokenRequest, RevokeTokenResponse } from './dto/revoke-token.dto';
 import { TokenRevocations } from './token-revocation.service';
@@ -17,7 +17,7 @@ export class RevocationController {
 
   @Post('revoke')
   @HttpCode(200)
-  @RequirePermission('tokens:revoke', [])
+  @RequirePermission('tokens:revoke', Subject.operator())
   @Audited('token.revoke', describeTokenRevoke)
   @ApiOperation({ operationId: 'revokeToken', summary: 'Revoke an access token: every replica refuses it (AUTH001) until it expires' })
   @ApiExtraModels(RevokeTokenById, RevokeTokenByToken)
