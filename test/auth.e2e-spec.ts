@@ -140,6 +140,14 @@ describe('authentication — claims checked on the Cognito path (own JWKS)', () 
     assert.equal((await call(issuer.token({ scope: 'pii-api/decrypt' }))).body.code, 'AUTH002');
   });
 
+  it('grants nothing for another resource server’s scope of the same name, nor for a bare name (AUTH_SCOPE_PREFIX)', async () => {
+    for (const scope of ['other-api/encrypt', 'encrypt', 'pii-api-other/encrypt']) {
+      const response = await call(issuer.token({ scope }));
+      assert.equal(response.status, 403, scope);
+      assert.equal(response.body.code, 'AUTH002');
+    }
+  });
+
   it('refuses a wrong issuer', async () => {
     const response = await call(issuer.token({}, { issuer: 'https://cognito-idp.ca-central-1.amazonaws.com/ca-central-1_Other' }));
     assert.equal(response.status, 401);
@@ -182,7 +190,7 @@ describe('authentication — claims checked on the Cognito path (own JWKS)', () 
     const read = await stack
       .http()
       .get('/api/v1/keys/43')
-      .auth(issuer.token({ 'custom:user_id': '42', scope: 'keys:read' }), { type: 'bearer' });
+      .auth(issuer.token({ 'custom:user_id': '42', scope: 'pii-api/keys:read' }), { type: 'bearer' });
     assert.equal(read.body.code, 'AUTH002');
   });
 });

@@ -51,9 +51,7 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
       throw new ApiError('AUTH001', 'Token was issued to a client this service does not trust');
     }
     if (typeof claims.sub !== 'string' || !claims.sub) throw new ApiError('AUTH001', 'Token has no subject');
-    return principalFromClaims(claims, {
-      groupPermissions: this.config.auth.groupPermissions,
-      userIdClaim: this.config.auth.userIdClaim,
-    });
+    const { groupPermissions, scopePrefix, userIdClaim, boundClientIds } = this.config.auth;
+    return principalFromClaims(claims, { groupPermissions, scopePrefix, userIdClaim, boundClientIds });
   }
 }

@@ -78,6 +78,20 @@ describe('configuration', () => {
     assert.equal(emulated.jwksUri, 'http://127.0.0.1:5000/pool/.well-known/jwks.json');
   });
 
+  it('counts only scopes of the pii-api/ resource server on Cognito tokens by default, and bare names from the local issuer', () => {
+    const cognito = { AUTH_MODE: 'cognito', COGNITO_USER_POOL_ID: 'ca-central-1_AbC', COGNITO_CLIENT_IDS: 'svc' };
+    assert.equal(loadAppConfig(cognito).auth.scopePrefix, 'pii-api/');
+    assert.equal(loadAppConfig({ ...cognito, AUTH_SCOPE_PREFIX: 'estate-keys/' }).auth.scopePrefix, 'estate-keys/');
+    assert.equal(loadAppConfig({}).auth.scopePrefix, '');
+    assert.match(problemsOf({ ...cognito, AUTH_SCOPE_PREFIX: 'pii-api' }), /AUTH_SCOPE_PREFIX/);
+  });
+
+  it('refuses AUTH_BOUND_CLIENT_IDS without AUTH_USER_ID_CLAIM, the claim those tokens must carry', () => {
+    assert.match(problemsOf({ AUTH_BOUND_CLIENT_IDS: 'person-app' }), /AUTH_BOUND_CLIENT_IDS: needs AUTH_USER_ID_CLAIM/);
+    const config = loadAppConfig({ AUTH_BOUND_CLIENT_IDS: 'person-app,other', AUTH_USER_ID_CLAIM: 'custom:user_id' });
+    assert.deepEqual(config.auth.boundClientIds, ['person-app', 'other']);
+  });
+
   it('turns Swagger off by default in production', () => {
     const config = loadAppConfig({
       NODE_ENV: 'production',

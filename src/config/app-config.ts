@@ -10,6 +10,8 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 /** Issuer and audience of tokens minted by the embedded local issuer (AUTH_MODE=local). */
 export const LOCAL_ISSUER = 'urn:pii-encryption-api:local-issuer';
 export const LOCAL_CLIENT_ID = 'local-dev-client';
+/** AUTH_SCOPE_PREFIX's default: the resource server of the README's Cognito setup. */
+export const DEFAULT_SCOPE_PREFIX = 'pii-api/';
 
 export class ConfigValidationError extends Error {
   constructor(readonly problems: string[]) {
@@ -81,6 +83,10 @@ export class AppConfig {
     jwksUri?: string;
     clientIds: string[];
     userIdClaim?: string;
+    /** AUTH_BOUND_CLIENT_IDS: clients whose tokens must carry userIdClaim (a person's own app). */
+    boundClientIds: string[];
+    /** Only scopes `<scopePrefix><permission>` grant permissions: AUTH_SCOPE_PREFIX for Cognito, "" for the local issuer. */
+    scopePrefix: string;
     groupPermissions: Record<string, Permission[]>;
   };
   limits: { maxBatchItems: number; maxItemBytes: number; bodyLimitBytes: number; maxJsonNodes: number; maxJsonKeyBytes: number };
@@ -161,6 +167,11 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
     problems.push(`HTTP_HEADERS_TIMEOUT_MS: must exceed HTTP_KEEP_ALIVE_TIMEOUT_MS (${keepAliveTimeoutMs})`);
   }
 
+  const boundClientIds = env.AUTH_BOUND_CLIENT_IDS?.split(',') ?? [];
+  if (boundClientIds.length && !env.AUTH_USER_ID_CLAIM) {
+    problems.push('AUTH_BOUND_CLIENT_IDS: needs AUTH_USER_ID_CLAIM, the claim that binds those clients’ tokens to one person');
+  }
+
   let issuer = LOCAL_ISSUER;
   let jwksUri: string | undefined;
   let clientIds = [LOCAL_CLIENT_ID];
@@ -221,6 +232,8 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
       jwksUri,
       clientIds,
       userIdClaim: env.AUTH_USER_ID_CLAIM,
+      boundClientIds,
+      scopePrefix: authMode === 'local' ? '' : (env.AUTH_SCOPE_PREFIX ?? DEFAULT_SCOPE_PREFIX),
       groupPermissions: parseGroupPermissions(env.AUTH_GROUP_PERMISSIONS, problems),
     },
     limits: {

@@ -230,6 +230,19 @@ export class EnvironmentVariables {
   AUTH_GROUP_PERMISSIONS?: string;
 
   @IsOptional()
+  @Matches(/^$|^[\w.-]{1,64}\/$/, {
+    message: 'AUTH_SCOPE_PREFIX must be a resource server identifier followed by "/", such as pii-api/ (or empty)',
+  })
+  AUTH_SCOPE_PREFIX?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^[\w.-]+(,[\w.-]+)*$/, {
+    message: 'AUTH_BOUND_CLIENT_IDS must be a comma-separated list of app client ids',
+  })
+  AUTH_BOUND_CLIENT_IDS?: string;
+
+  @IsOptional()
   @Transform(toInt)
   @IsInt()
   @Min(1)
@@ -488,6 +501,8 @@ class EnvironmentVariablesKeys implements Record<keyof EnvironmentVariables, und
   COGNITO_JWKS_URI = undefined;
   AUTH_USER_ID_CLAIM = undefined;
   AUTH_GROUP_PERMISSIONS = undefined;
+  AUTH_SCOPE_PREFIX = undefined;
+  AUTH_BOUND_CLIENT_IDS = undefined;
   RATE_LIMIT_PER_MINUTE = undefined;
   DECRYPT_SUBJECT_BUDGET = undefined;
   DECRYPT_SUBJECT_WINDOW_SECONDS = undefined;

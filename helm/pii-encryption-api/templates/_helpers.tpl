@@ -62,6 +62,8 @@ app.kubernetes.io/component: api
 {{- $_ := set $env "COGNITO_USER_POOL_ID" .Values.cognito.userPoolId }}
 {{- $_ := set $env "COGNITO_CLIENT_IDS" (join "," .Values.cognito.clientIds) }}
 {{- with .Values.cognito.userIdClaim }}{{ $_ := set $env "AUTH_USER_ID_CLAIM" . }}{{ end }}
+{{- with .Values.cognito.boundClientIds }}{{ $_ := set $env "AUTH_BOUND_CLIENT_IDS" (join "," .) }}{{ end }}
+{{- $_ := set $env "AUTH_SCOPE_PREFIX" .Values.cognito.scopePrefix }}
 {{- with .Values.cognito.groupPermissions }}{{ $_ := set $env "AUTH_GROUP_PERMISSIONS" . }}{{ end }}
 {{- else }}
 {{- $_ := set $env "NODE_ENV" "development" }}
