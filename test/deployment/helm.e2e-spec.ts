@@ -462,6 +462,8 @@ chartSuite('Helm chart: settings the service accepts', () => {
       'COGNITO_USER_POOL_ID',
       'COGNITO_CLIENT_IDS',
       'AUTH_USER_ID_CLAIM',
+      'AUTH_BOUND_CLIENT_IDS',
+      'AUTH_SCOPE_PREFIX',
       'AUTH_GROUP_PERMISSIONS',
     ];
     const fromSecret = ['DATABASE_URL', 'REDIS_URL', 'DATABASE_REPLICA_URLS'];
