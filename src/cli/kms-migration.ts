@@ -8,6 +8,8 @@ import { ConfigModule } from '../config/config.module';
 import { DatabaseModule } from '../database/database.module';
 import { KmsMigrationJobModule } from '../keys/kms-migration.module';
 import { KmsMigrationService, KmsMigrationStatus } from '../keys/kms-migration.service';
+import { KmsMigrationWorker } from '../keys/kms-migration.worker';
+import { KMS_MIGRATION_UNSEALABLE_RETRY_MS } from '../common/limits';
 import { MetricsModule } from '../metrics/metrics.module';
 import { RepositoriesModule } from '../repositories/repositories.module';
 
@@ -59,8 +61,8 @@ function operator() {
  * or LOCAL_MASTER_KEY_FILE), or resumes the one already running, takes part in it (as a replica
  * does: the rows it claims are skipped by the others, at KMS_MIGRATION_RATE_PER_SECOND) and prints
  * its progress until it is done; then the status as JSON on the last line of stdout. Exit 0 when
- * nothing is left under an old key, 1 when it ended otherwise (keys that do not unseal,
- * superseded by a migration to another key). `--status` prints the status as JSON and changes
+ * nothing is left under an old key, 1 when it ended otherwise (only keys that do not unseal here are
+ * left, which the replicas keep retrying; superseded by a migration to another key). `--status` prints the status as JSON and changes
  * nothing. Takes the service's environment (DATABASE_URL, KEY_PROVIDER, KMS_KEY_ID,
  * KMS_PREVIOUS_KEY_IDS…); the embedded database is reached through its socket while the service
  * runs (docs/operations.md §2.5).
@@ -77,6 +79,7 @@ async function main(): Promise<number> {
     logger: new StderrLogger({ logLevels: ['error', 'warn', 'fatal'] }),
   });
   const migrations = app.get(KmsMigrationService);
+  const worker = app.get(KmsMigrationWorker);
   const out = (text: string) => process.stdout.write(`${text}\n`);
   let stopped = false;
   const stop = () => (stopped = true);
@@ -103,9 +106,12 @@ async function main(): Promise<number> {
       }
       if (migration.finishedAt) {
         out(JSON.stringify(status));
-        if (status.complete) return 0;
+        return 0;
+      }
+      if (status.remaining.total > 0 && status.remaining.total <= worker.unsealableCount()) {
+        out(JSON.stringify(status));
         process.stderr.write(
-          `KMS key migration ${ours} finished with ${status.remaining.total} sealed key(s) that do not unseal left under an old key (see the warnings above)\n`,
+          `KMS key migration ${ours}: ${status.remaining.total} sealed key(s) left do not unseal here (see the warnings above); they stay under their old key and the replicas keep retrying them every ${KMS_MIGRATION_UNSEALABLE_RETRY_MS / 60_000} minutes — list the missing key in KMS_PREVIOUS_KEY_IDS\n`,
         );
         return 1;
       }

@@ -120,6 +120,8 @@ export const KMS_MIGRATION_BATCH_MAX = 25;
 export const KMS_MIGRATION_POLL_MS = 2_000;
 /** KMS key migration: the longest wait after failed batches in a row (throttling), doubling from KMS_MIGRATION_POLL_MS. */
 export const KMS_MIGRATION_BACKOFF_MAX_MS = 30_000;
+/** KMS key migration: a sealed key that did not unseal is tried again after this (the migration finishes only when none is left). */
+export const KMS_MIGRATION_UNSEALABLE_RETRY_MS = 5 * 60_000;
 /** Consecutive failures (errors or timeouts) that open a dependency's circuit breaker. */
 export const CIRCUIT_BREAKER_FAILURES = 5;
 /** Verified access tokens remembered per process (by digest, each until its `exp`), so a token's signature is checked once. */

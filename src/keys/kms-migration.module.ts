@@ -4,13 +4,14 @@ import { AuditStore, DatabaseAuditStore } from '../audit/audit-store.service';
 import { AuditWriter } from '../audit/audit-writer.service';
 import { KeyProviderModule } from '../key-provider/key-provider.module';
 import { KmsMigrationController } from './kms-migration.controller';
-import { KMS_MIGRATION_WORKS, KmsMigrationService } from './kms-migration.service';
+import { KmsMigrationService } from './kms-migration.service';
+import { KMS_MIGRATION_WORKS, KmsMigrationWorker } from './kms-migration.worker';
 
 /** The online KMS key migration (docs/operations.md): the job every replica runs and its admin route. */
 @Module({
   imports: [KeyProviderModule, AuditModule],
   controllers: [KmsMigrationController],
-  providers: [KmsMigrationService],
+  providers: [KmsMigrationService, KmsMigrationWorker],
 })
 export class KmsMigrationModule {}
 
@@ -30,8 +31,9 @@ export class KmsMigrationJobModule {
         AuditWriter,
         { provide: KMS_MIGRATION_WORKS, useValue: works },
         KmsMigrationService,
+        KmsMigrationWorker,
       ],
-      exports: [KmsMigrationService],
+      exports: [KmsMigrationService, KmsMigrationWorker],
     };
   }
 }

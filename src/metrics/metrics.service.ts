@@ -111,6 +111,11 @@ export class MetricsService {
     help: 'Batches of a KMS key migration stopped by KMS throttling or unavailability (after the call retries): the job waited, doubling from 2 s to 30 s, and went on',
     registers: [this.registry],
   });
+  private readonly migrationUnsealable = new Gauge({
+    name: 'pii_api_kms_migration_unsealable',
+    help: 'Sealed keys this process could not unseal during the running KMS key migration (under a key not in KMS_PREVIOUS_KEY_IDS, or damaged): left under their old key and tried again every 5 minutes; the migration does not finish while any is left',
+    registers: [this.registry],
+  });
   private readonly migrationRemaining = new Gauge({
     name: 'pii_api_kms_migration_remaining',
     help: 'Sealed keys still under an old KMS key, as this process last counted them during a migration (0 when done)',
@@ -186,6 +191,11 @@ export class MetricsService {
   /** For the KMS key migration: sealed keys still under an old KMS key. */
   setMigrationRemaining(count: number): void {
     this.migrationRemaining.set(count);
+  }
+
+  /** For the KMS key migration: sealed keys this process found it cannot unseal (0 when the migration is done). */
+  setMigrationUnsealable(count: number): void {
+    this.migrationUnsealable.set(count);
   }
 
   countCryptoItems(operation: 'encrypt' | 'decrypt', count: number): void {

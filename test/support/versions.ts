@@ -17,7 +17,13 @@ export async function writeVersions(stack: Stack, token: string, userId: string,
   await stack.as(token).post('/api/v1/keys').send({ userId }).expect(201);
   const items: Written[] = [];
   for (let version = 1; version <= versions; version++) {
-    if (version > 1) await stack.as(token).post('/api/v1/rotate').send({ userId, data: [] }).expect(200);
+    // A rotation makes a new version only when its data holds a ciphertext of the person: the last one written.
+    if (version > 1)
+      await stack
+        .as(token)
+        .post('/api/v1/rotate')
+        .send({ userId, data: [items[version - 2].ciphertext] })
+        .expect(200);
     const plaintext = `user ${userId} version ${version}`;
     const { body } = await stack
       .as(token)

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KMS_MIGRATION_BACKOFF_MAX_MS, KMS_MIGRATION_POLL_MS } from '../common/limits';
-import { backoffMs } from './kms-migration.service';
+import { backoffMs } from './kms-migration.worker';
 
 describe('KMS key migration back-off', () => {
   it('waits the poll interval after one failed batch, then twice as long after each further failure in a row', () => {
