@@ -36,8 +36,10 @@ const poolLogger = new Logger('Database');
  * Connection settings for PostgreSQL (DATABASE_URL) or the embedded server: same driver, same SQL.
  * On PostgreSQL every statement is bounded: the server cancels it after
  * DATABASE_STATEMENT_TIMEOUT_MS, and the client gives up a second later if the server stopped
- * answering altogether. With DATABASE_REPLICA_URLS, TypeORM sends reads made through
- * repositories and query builders to a replica and everything else to the primary.
+ * answering altogether. With DATABASE_REPLICA_URLS, TypeORM's replication is configured: a read
+ * goes to a replica only when a repository asks for one (`{ from: 'replica' }`,
+ * src/repositories/read-from.ts); every other read, every write and every `dataSource.query` runs
+ * on the primary.
  */
 export function connectionOptions(config: AppConfig, embedded: EmbeddedPostgres | null): DataSourceOptions {
   const { database } = config;
