@@ -1,15 +1,16 @@
-import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/common';
+import { Controller, Get, Inject, Logger, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../common/decorators/api-errors.decorator';
 import { HealthCheckResponse } from './dto/health.dto';
 import { SkipThrottle } from '@nestjs/throttler';
-import { HealthCheck, HealthCheckService, HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import { HealthCheck, HealthCheckResult, HealthCheckService, HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import { Public } from '../common/decorators/public.decorator';
 import { ApiError } from '../common/api-error';
 import { SIGNING_KEY_SOURCE, SigningKeySource } from '../auth/signing-keys';
 import { KEY_PROVIDER, KeyProvider } from '../key-provider/key-provider';
 import { RedisConnection } from '../redis/redis-connection';
 import { GracefulShutdown } from './graceful-shutdown.service';
+import { failureSummary, publicHealth } from './public-health';
 import { StartupGate } from './startup-gate.service';
 
 const CHECK_TIMEOUT_MS = 3000;
@@ -21,6 +22,10 @@ const DEPENDENCY_CACHE_MS = 5000;
 @SkipThrottle()
 @Controller('health')
 export class HealthController {
+  private readonly logger = new Logger('Health');
+  /** The failures last logged: a probe that fails the same way again adds no line. */
+  private loggedFailure?: string;
+
   constructor(
     private readonly health: HealthCheckService,
     private readonly indicators: HealthIndicatorService,
@@ -49,7 +54,8 @@ export class HealthController {
     summary:
       'Readiness: database reachable, key provider usable, signing keys loaded, start-up work done (shredLog: the ' +
       'shred-log replay after a restore, with the count of shreds replayed); 503 while shutting down. ' +
-      'Redis is optional: when it is unreachable the answer stays 200 with redis "degraded".',
+      'Redis is optional: when it is unreachable the answer stays 200 with redis "degraded". Each check shows its ' +
+      'status and its numbers only (counts, response time); why a check failed is logged, never answered.',
   })
   @ApiOkResponse({ type: HealthCheckResponse, description: 'Ready; a Redis that cannot be reached shows as degraded' })
   @ApiErrors({ SYS002: 'not ready: a check failed (`details` holds the result of each check), or the process is shutting down' })
@@ -76,10 +82,26 @@ export class HealthController {
         }),
         ...(this.redis.isConfigured ? [() => this.checkRedis()] : []),
       ])
-      .catch((error: unknown) => {
-        if (!(error instanceof ServiceUnavailableException)) throw error;
-        throw new ApiError('SYS002', 'Service is not ready', { details: error.getResponse() });
-      });
+      .then(
+        (result) => {
+          this.loggedFailure = undefined;
+          return publicHealth(result);
+        },
+        (error: unknown) => {
+          if (!(error instanceof ServiceUnavailableException)) throw error;
+          const result = error.getResponse() as HealthCheckResult;
+          this.logFailure(result);
+          throw new ApiError('SYS002', 'Service is not ready', { details: publicHealth(result) });
+        },
+      );
+  }
+
+  /** The dependency's own error text goes to the log only (it may name hosts, roles, key ARNs). */
+  private logFailure(result: HealthCheckResult): void {
+    const failure = failureSummary(result);
+    if (failure === this.loggedFailure) return;
+    this.loggedFailure = failure;
+    this.logger.warn(`Not ready: ${failure}`);
   }
 
   /** Bounded by REDIS_TIMEOUT_MS; never `down`, since every request still succeeds without Redis. */

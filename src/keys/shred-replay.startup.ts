@@ -9,10 +9,10 @@ export const SHRED_LOG_TASK = 'shredLog';
 /**
  * Replays the shred log every time the service starts, before it serves: the task is held in
  * the start-up gate before the HTTP server listens, so until the replay has finished readiness
- * answers 503 (`shredLog` down, with the last failure if any) and every API request 503 SYS002.
+ * answers 503 (`shredLog` down, with the attempts made if any failed) and every API request 503 SYS002.
  * A log or database that cannot be read keeps it so, retried with a growing pause, and logged;
  * the service never serves a user a restore brought back. When done, readiness shows `shredLog`
- * up with the count replayed, and the count is logged.
+ * up with the counts replayed and examined, and the counts and the log's location are logged.
  */
 @Injectable()
 export class ShredReplayAtStartup implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
@@ -70,7 +70,8 @@ export class ShredReplayAtStartup implements OnModuleInit, OnApplicationBootstra
     } catch (error) {
       const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
       this.logger.error(`Shred log replay failed (attempt ${attempt}); not ready, retrying within ${pauseMs} ms: ${reason}`);
-      this.gate.progress(SHRED_LOG_TASK, { message: `the shred log replay failed; retrying: ${reason}`, attempts: attempt });
+      // Readiness shows the count of attempts; the reason (it may name the bucket) is in the log line above only.
+      this.gate.progress(SHRED_LOG_TASK, { attempts: attempt });
       return false;
     }
   }

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { PERMISSIONS } from '../../src/common/permissions';
 import { KMS_MAX_ATTEMPTS } from '../../src/common/limits';
-import { KmsFaultProxy } from '../support/kms-fault-proxy';
+import { DENIED_ACCOUNT, KmsFaultProxy } from '../support/kms-fault-proxy';
 import { CognitoPool, Moto, MOTO_REGION } from '../support/moto';
 import { TestDatabase } from '../support/postgres';
 import { waitFor } from '../support/processes';
@@ -126,6 +126,36 @@ describe('KMS faults, metrics, hardening and graceful shutdown — production co
     });
     assert.equal(await metric(app, 'pii_api_circuit_breaker_state', { dependency: 'kms' }), 0);
     await app.as(token).post('/api/v1/keys').send({ userId: '2003' }).expect(201);
+    await waitFor('ready again', () => app.http().get('/health/ready').expect(200));
+  });
+
+  it("answers not ready without KMS's error text (an AccessDenied naming the role's and the key's ARNs), which is logged instead", async () => {
+    kms.denying.add('DescribeKey');
+    try {
+      let notReady: import('supertest').Response | undefined;
+      // The key provider's check is cached for a few seconds: until it runs again readiness still passes.
+      await waitFor('readiness to see the refused DescribeKey', async () => {
+        notReady = await app.http().get('/health/ready');
+        assert.equal(notReady.status, 503);
+      });
+      assert.equal(notReady!.body.code, 'SYS002');
+      assert.deepEqual(Object.keys(notReady!.body.details.error), ['keyProvider']);
+      assert.equal(notReady!.body.details.error.keyProvider.status, 'down');
+      assert.equal(notReady!.body.details.details.database.status, 'up');
+      assert.doesNotMatch(notReady!.text, new RegExp(`arn:aws|${DENIED_ACCOUNT}|AccessDenied|not authorized|assumed-role`));
+      for (const check of Object.values<Record<string, unknown>>(notReady!.body.details.details)) {
+        assert.ok(
+          Object.entries(check).every(([name, value]) => name === 'status' || typeof value === 'number'),
+          `a check shows its status and numbers only: ${JSON.stringify(check)}`,
+        );
+      }
+      // The log line travels through the process's stdout: it may arrive after the answer.
+      await waitFor('the refusal, with its ARNs, in the log for the operator', async () =>
+        assert.ok(logs.lines.some((line) => line.includes('Not ready: keyProvider down: User: arn:aws:sts::') && line.includes(':key/'))),
+      );
+    } finally {
+      kms.denying.delete('DescribeKey');
+    }
     await waitFor('ready again', () => app.http().get('/health/ready').expect(200));
   });
 

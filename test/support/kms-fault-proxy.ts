@@ -21,6 +21,8 @@ export interface KmsCall {
 export class KmsFaultProxy {
   readonly failing = new Set<string>();
   readonly throttling = new Set<string>();
+  /** Operations refused as AWS refuses a call the role may not make: an AccessDeniedException naming the role and the key's ARN. */
+  readonly denying = new Set<string>();
   readonly calls: string[] = [];
   readonly log: KmsCall[] = [];
   /** Raw key ids (not ARNs) whose ciphertexts are refused as KMS refuses a disabled key's. */
@@ -50,6 +52,7 @@ export class KmsFaultProxy {
       };
       if (this.failing.has(operation)) return refuse(500, 'KMSInternalException', 'injected fault');
       if (this.throttling.has(operation)) return refuse(400, 'ThrottlingException', 'Rate exceeded (injected)');
+      if (this.denying.has(operation)) return refuse(400, 'AccessDeniedException', accessDenied(operation, params.KeyId));
       const sealedUnder =
         typeof params.CiphertextBlob === 'string'
           ? Buffer.from(params.CiphertextBlob, 'base64').subarray(0, MOTO_KEY_ID_BYTES).toString('utf8')
@@ -84,6 +87,18 @@ export class KmsFaultProxy {
     this.release();
     await new Promise((resolve) => this.server?.close(resolve));
   }
+}
+
+/** The account of the role and key in `accessDenied`'s message. */
+export const DENIED_ACCOUNT = '123456789012';
+
+/** KMS's AccessDeniedException message, as AWS words it: the caller's role and the key, by ARN. */
+function accessDenied(operation: string, keyId: unknown): string {
+  const key = typeof keyId === 'string' && keyId.startsWith('arn:') ? keyId : `arn:aws:kms:us-east-1:${DENIED_ACCOUNT}:key/${keyId}`;
+  return (
+    `User: arn:aws:sts::${DENIED_ACCOUNT}:assumed-role/pii-encryption-api/botocore-session-1 is not authorized to perform: ` +
+    `kms:${operation} on resource: ${key} because no identity-based policy allows the kms:${operation} action`
+  );
 }
 
 function parse(body: Buffer): Record<string, unknown> {

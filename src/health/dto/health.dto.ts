@@ -1,6 +1,9 @@
 import { ApiProperty, ApiPropertyOptions } from '@nestjs/swagger';
 
-/** The checks of a probe by name (database, keyProvider, signingKeys, redis), as @nestjs/terminus reports them. */
+/**
+ * The checks of a probe by name (database, keyProvider, signingKeys, redis, shredLog): each its
+ * status and its numbers (counts, response time) only, never a dependency's error text (logged instead).
+ */
 const checks = (description: string, example: object) =>
   ApiProperty({
     type: 'object',
@@ -10,7 +13,7 @@ const checks = (description: string, example: object) =>
       type: 'object',
       required: ['status'],
       properties: { status: { type: 'string', enum: ['up', 'degraded', 'down'] } },
-      additionalProperties: true,
+      additionalProperties: { type: 'number', description: 'A count or duration of the check (e.g. responseTime, replayed)' },
     },
   } as ApiPropertyOptions);
 
