@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { context, propagation, ROOT_CONTEXT, SpanKind, trace, TraceFlags } from '@opentelemetry/api';
 import { CompositePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { AWSXRayPropagator } from '@opentelemetry/propagator-aws-xray';
-import { SamplingDecision } from '@opentelemetry/sdk-trace';
+import { SamplingDecision, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
 import { edgeSampling, tracingEnabled, xrayIdGenerator, xrayOptions } from './tracing';
 
 describe('tracing switch and X-Ray ids', () => {
@@ -53,7 +54,7 @@ describe('tracing switch and X-Ray ids', () => {
       assert.deepEqual(kept, [true, false, true, false]);
     });
 
-    it('leaves a request whose caller sent trace context to the caller’s decision, as the propagators read it', () => {
+    it('leaves a request whose caller sent trace context to the parent-based sampler, as the propagators read it', () => {
       const edge = edgeSampling(tenPercent, () => 0.99)!;
       const xrayParent = 'Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1';
       const loadBalancer = 'Root=1-5759e988-bd862e3fe1be46a994272793';
@@ -74,15 +75,39 @@ describe('tracing switch and X-Ray ids', () => {
       }
     });
 
-    it('records a request kept at the edge, follows a caller’s flag, and samples other roots by the ratio', () => {
+    const parent = (flags: TraceFlags, isRemote = true) =>
+      trace.setSpanContext(context.active(), { traceId, spanId: 'b7ad6b7169203331', traceFlags: flags, isRemote });
+
+    it('records a request kept at the edge, follows a caller’s unsampled flag, and samples other roots by the ratio', () => {
       const { sampler } = edgeSampling({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0' })!;
       const decide = (parent: typeof ROOT_CONTEXT, kind: SpanKind) => sampler.shouldSample(parent, traceId, 'span', kind, {}, []).decision;
       assert.equal(decide(ROOT_CONTEXT, SpanKind.SERVER), SamplingDecision.RECORD_AND_SAMPLED);
       assert.equal(decide(ROOT_CONTEXT, SpanKind.INTERNAL), SamplingDecision.NOT_RECORD);
-      const parent = (flags: TraceFlags) =>
-        trace.setSpanContext(context.active(), { traceId, spanId: 'b7ad6b7169203331', traceFlags: flags, isRemote: true });
-      assert.equal(decide(parent(TraceFlags.SAMPLED), SpanKind.SERVER), SamplingDecision.RECORD_AND_SAMPLED);
       assert.equal(decide(parent(TraceFlags.NONE), SpanKind.SERVER), SamplingDecision.NOT_RECORD);
+      // The work inside a request this service traces is traced with it.
+      assert.equal(decide(parent(TraceFlags.SAMPLED, false), SpanKind.CLIENT), SamplingDecision.RECORD_AND_SAMPLED);
+    });
+
+    it('traces a caller’s sampled request only under the service’s own ratio: with ratio 0, never', () => {
+      const { sampler } = edgeSampling({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0' })!;
+      const decision = sampler.shouldSample(parent(TraceFlags.SAMPLED), traceId, 'POST', SpanKind.SERVER, {}, []).decision;
+      assert.equal(decision, SamplingDecision.NOT_RECORD);
+    });
+
+    it('keeps a caller’s sampled request with the ratio’s probability, decided by its trace id as the ratio decides a root', () => {
+      const { sampler } = edgeSampling(tenPercent)!;
+      const byRatio = new TraceIdRatioBasedSampler(0.1);
+      const ids = Array.from({ length: 2000 }, () => randomBytes(16).toString('hex'));
+      const kept = ids.filter(
+        (id) =>
+          sampler.shouldSample(parent(TraceFlags.SAMPLED), id, 'POST', SpanKind.SERVER, {}, []).decision ===
+          SamplingDecision.RECORD_AND_SAMPLED,
+      );
+      assert.deepEqual(
+        kept,
+        ids.filter((id) => byRatio.shouldSample(ROOT_CONTEXT, id).decision === SamplingDecision.RECORD_AND_SAMPLED),
+      );
+      assert.ok(kept.length > 100 && kept.length < 300, `about 10 % kept: ${kept.length} of ${ids.length}`);
     });
   });
 });

@@ -86,9 +86,17 @@ export const xrayIdGenerator = {
  * Deciding there instead of in the SDK's sampler is what makes unsampled requests nearly free
  * (docs/performance.md, Tracing): the sampler is asked only after the http instrumentation has
  * computed the server span's attributes, and every child would again be made and dropped. A
- * request with trace context is left to the parent-based sampler (the caller decided), and roots
- * that are not HTTP requests (the scheduled jobs) to the ratio. Such an unsampled request has no
- * trace id; its log lines and audit event join by request id, as they always do.
+ * request with trace context is left to the parent-based sampler, and roots that are not HTTP
+ * requests (the scheduled jobs) to the ratio. Such an unsampled request has no trace id; its log
+ * lines and audit event join by request id, as they always do.
+ *
+ * A caller's sampled flag is honoured only under the same ratio: a remote parent that says
+ * "sampled" goes to the trace-id ratio sampler (OpenTelemetry's ParentBased with
+ * remoteParentSampled: TraceIdRatioBased), so no caller can make the service trace, and export,
+ * more than the ratio by sending `traceparent: …-01` on every request. The decision follows the
+ * trace id, so a caller that samples by the same ratio finds its kept traces continued here. A
+ * caller's unsampled flag is always followed; either way, a request left out keeps the
+ * caller's trace id in its log lines and audit event, with no span of this service exported.
  *
  * Returns the sampler the SDK then uses and the edge's test, or undefined for any other sampler
  * setting (the SDK then reads OTEL_TRACES_SAMPLER itself).
@@ -114,7 +122,7 @@ export function edgeSampling(
     toString: () => `EdgeDecidedRoot{${byRatio.toString()}}`,
   };
   return {
-    sampler: new trace.ParentBasedSampler({ root }),
+    sampler: new trace.ParentBasedSampler({ root, remoteParentSampled: byRatio }),
     dropAtEdge: (request) => {
       const caller = callerContext(request.headers);
       return !(caller && api.isSpanContextValid(caller)) && random() >= ratio;

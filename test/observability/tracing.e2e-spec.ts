@@ -4,6 +4,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { ROOT_CONTEXT } from '@opentelemetry/api';
+import { SamplingDecision, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
 import { LocalIssuer } from '../../src/auth/signing-keys';
 import { PERMISSIONS } from '../../src/common/permissions';
 import { AppProcess, LogCapture } from '../resilience/support/app-process';
@@ -270,6 +272,28 @@ for (const stack of STACKS) {
   });
 }
 
+/** The edge's ratio in the sampling suites: one request in a million without trace context is kept. */
+const RATIO = 0.000001;
+const byRatio = new TraceIdRatioBasedSampler(RATIO);
+const ratioKeeps = (traceId: string) => byRatio.shouldSample(ROOT_CONTEXT, traceId).decision === SamplingDecision.RECORD_AND_SAMPLED;
+
+/** A random trace id the ratio keeps: the SDK's ratio sampler reads the id as four 32-bit words XORed together, kept when small. */
+function traceIdTheRatioKeeps(): string {
+  const words = [0, 1, 2].map(() => randomBytes(4).readUInt32BE());
+  const last = (words[0] ^ words[1] ^ words[2] ^ 1) >>> 0;
+  const traceId = [...words, last].map((word) => word.toString(16).padStart(8, '0')).join('');
+  assert.ok(ratioKeeps(traceId), `the ratio keeps ${traceId}`);
+  return traceId;
+}
+
+/** A random trace id the ratio leaves out (nearly all are). */
+function traceIdTheRatioRefuses(): string {
+  for (;;) {
+    const traceId = randomBytes(16).toString('hex');
+    if (!ratioKeeps(traceId)) return traceId;
+  }
+}
+
 for (const stack of STACKS) {
   describe(`Sampling decided at the edge (parentbased_traceidratio), ${stack.name}`, { timeout: 240_000 }, () => {
     const logs = new LogCapture();
@@ -278,8 +302,11 @@ for (const stack of STACKS) {
 
     before(async () => {
       receiver = await OtlpReceiver.start();
-      // Ratio 0: every request without trace context is one the ratio does not sample.
-      service = await stack.start(receiver, logs, { OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0' });
+      // A ratio so small that every request without trace context is one it does not sample.
+      service = await stack.start(receiver, logs, {
+        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+        OTEL_TRACES_SAMPLER_ARG: String(RATIO),
+      });
       logs.forbid(service.token);
     });
 
@@ -288,7 +315,7 @@ for (const stack of STACKS) {
       await receiver?.stop();
     });
 
-    it("exports no span at all for a request the ratio leaves out, and traces a caller's sampled request in full", async () => {
+    it("exports no span for a request the ratio leaves out, nor for a caller's sampled request whose trace the ratio leaves out; traces in full one it keeps", async () => {
       const caller = service.app.as(service.token);
       const unsampledId = randomUUID();
       await caller.post('/api/v1/keys').send({ userId: '4343' }).expect(201);
@@ -303,7 +330,18 @@ for (const stack of STACKS) {
         .send({ userId: '4343', data: encrypted.body.encryptedData, purpose: 'sampling test' })
         .expect(200);
 
-      const callerTraceId = randomBytes(16).toString('hex');
+      // The caller says "sampled", but the service's own ratio decides: this trace id is one it leaves out.
+      const overruledTraceId = traceIdTheRatioRefuses();
+      const overruledId = randomUUID();
+      await caller
+        .post('/api/v1/decrypt')
+        .set('traceparent', `00-${overruledTraceId}-${randomBytes(8).toString('hex')}-01`)
+        .set('X-Request-Id', overruledId)
+        .send({ userId: '4343', data: encrypted.body.encryptedData, purpose: 'sampling test' })
+        .expect(200);
+
+      // This one the ratio keeps, as it would keep a root with this trace id: traced, and the sign that the exports above have arrived.
+      const callerTraceId = traceIdTheRatioKeeps();
       const sampledId = randomUUID();
       await caller
         .post('/api/v1/decrypt')
@@ -324,13 +362,16 @@ for (const stack of STACKS) {
       assert.deepEqual(
         others.map((span) => `${span.scope} ${span.name}`),
         [],
-        'spans of requests the ratio left out (or of anything else)',
+        'spans of requests the ratio left out, sampled by their caller or not (or of anything else)',
       );
+      assert.ok(!receiver.bodies.join('\n').includes(overruledTraceId), "the overruled caller's trace id reached the collector");
       const lines = logs.requestLines();
       assert.equal(lines.find((line) => line.requestId === sampledId)?.traceId, callerTraceId);
       const unsampled = lines.find((line) => line.requestId === unsampledId);
       assert.ok(unsampled, 'the request line of the unsampled /decrypt');
       assert.equal(unsampled.traceId, undefined, 'no trace id that leads to no trace');
+      // The overruled request joins its caller's trace in the logs, as one the caller marked unsampled does.
+      assert.equal(lines.find((line) => line.requestId === overruledId)?.traceId, overruledTraceId);
     });
   });
 }
