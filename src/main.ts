@@ -3,13 +3,15 @@ import { stopTracing } from './tracing';
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory';
-import { AppConfig, ConfigValidationError } from './config/app-config';
+import { AppConfig, ConfigValidationError, productionWarnings } from './config/app-config';
 import { GracefulShutdown } from './health/graceful-shutdown.service';
 
 async function bootstrap(): Promise<void> {
   const logger = new Logger('Bootstrap');
   const app = await createApp();
   const config = app.get(AppConfig);
+  // Unsafe settings production accepts: one warning line each (README, Production setup).
+  for (const warning of productionWarnings(config)) logger.warn(`Unsafe in production: ${warning}`);
   // Nest hands listen's arguments to Node's server.listen(port[, backlog]); its typing knows only a hostname.
   const listen = app.listen.bind(app) as unknown as (port: number, backlog: number) => Promise<unknown>;
   await listen(config.port, config.http.backlog);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigValidationError, loadAppConfig } from './app-config';
+import { ConfigValidationError, loadAppConfig, productionWarnings } from './app-config';
 
 const problemsOf = (env: Record<string, string>) => {
   try {
@@ -10,6 +10,15 @@ const problemsOf = (env: Record<string, string>) => {
     throw error;
   }
   assert.fail('configuration was accepted');
+};
+
+/** The least a production configuration needs (the chart's production example sets as much). */
+const PRODUCTION = {
+  NODE_ENV: 'production',
+  DATABASE_URL: 'postgres://db/keys',
+  KMS_KEY_ID: 'alias/pii',
+  COGNITO_USER_POOL_ID: 'ca-central-1_Abc123',
+  COGNITO_CLIENT_IDS: 'svc',
 };
 
 describe('configuration', () => {
@@ -166,6 +175,19 @@ describe('resilience configuration', () => {
     assert.match(problemsOf({ TRUST_PROXY: 'yes please!' }), /^TRUST_PROXY:/m);
   });
 
+  it('refuses in production a TRUST_PROXY that believes every X-Forwarded-For entry, and takes a hop count or addresses', () => {
+    for (const everyone of ['true', '0.0.0.0/0', 'loopback, ::/0']) {
+      assert.match(
+        problemsOf({ ...PRODUCTION, TRUST_PROXY: everyone }),
+        /^TRUST_PROXY: "true" \(or 0\.0\.0\.0\/0\) believes every X-Forwarded-For entry.*set the number of proxies/m,
+        everyone,
+      );
+    }
+    assert.equal(loadAppConfig({ ...PRODUCTION, TRUST_PROXY: '1' }).http.trustProxy, 1);
+    assert.equal(loadAppConfig({ ...PRODUCTION, TRUST_PROXY: '10.0.0.0/16' }).http.trustProxy, '10.0.0.0/16');
+    assert.equal(loadAppConfig({ ...PRODUCTION, TRUST_PROXY: 'false' }).http.trustProxy, false);
+  });
+
   it('splits the lists and refuses malformed entries, naming the variable', () => {
     const config = loadAppConfig({
       DATABASE_URL: 'postgres://db/keys',
@@ -215,5 +237,50 @@ describe('decrypt budgets', () => {
     }
     assert.match(problemsOf({ DECRYPT_SUBJECT_WINDOW_SECONDS: '0' }), /DECRYPT_SUBJECT_WINDOW_SECONDS/);
     assert.match(problemsOf({ DECRYPT_SUBJECT_BUDGET: '-1' }), /DECRYPT_SUBJECT_BUDGET/);
+  });
+});
+
+describe('production start-up checks', () => {
+  it('refuses a JWKS fetched over plain http:// in production, unless from this host', () => {
+    assert.match(
+      problemsOf({ ...PRODUCTION, COGNITO_JWKS_URI: 'http://jwks.internal.example.com/keys.json' }),
+      /^COGNITO_JWKS_URI: must be https:\/\/ when NODE_ENV=production/m,
+    );
+    assert.match(problemsOf({ ...PRODUCTION, COGNITO_ISSUER: 'http://issuer.example.com' }), /^COGNITO_JWKS_URI: must be https:\/\//m);
+    for (const loopback of ['http://127.0.0.1:5000/pool/.well-known/jwks.json', 'http://localhost:8080/jwks', 'http://[::1]/jwks']) {
+      assert.equal(loadAppConfig({ ...PRODUCTION, COGNITO_JWKS_URI: loopback }).auth.jwksUri, loopback);
+    }
+    const development = {
+      ...PRODUCTION,
+      NODE_ENV: 'development',
+      AUTH_MODE: 'cognito',
+      COGNITO_JWKS_URI: 'http://jwks.internal.example.com/keys.json',
+    };
+    assert.equal(loadAppConfig(development).auth.jwksUri, 'http://jwks.internal.example.com/keys.json', 'accepted outside production');
+  });
+
+  it('warns once for each unsafe setting production accepts: one approver, audit fail-open, Swagger on', () => {
+    assert.deepEqual(
+      productionWarnings(loadAppConfig({ ...PRODUCTION, GRANT_APPROVALS_REQUIRED: '1', AUDIT_FAIL_OPEN: 'true', SWAGGER_ENABLED: 'true' })),
+      [
+        'GRANT_APPROVALS_REQUIRED=1: a delegated-release grant is active after a single approval (the default asks two approvers)',
+        'AUDIT_FAIL_OPEN=true: an operation whose audit event cannot be stored proceeds, unaudited',
+        'SWAGGER_ENABLED=true: the OpenAPI document and Swagger UI are served at /docs to anyone, without a token',
+      ],
+    );
+    assert.match(
+      productionWarnings(loadAppConfig({ ...PRODUCTION, GRANT_APPROVALS_REQUIRED: '1' })).join('\n'),
+      /^GRANT_APPROVALS_REQUIRED=1/,
+    );
+    assert.match(productionWarnings(loadAppConfig({ ...PRODUCTION, AUDIT_FAIL_OPEN: 'true' })).join('\n'), /^AUDIT_FAIL_OPEN=true/);
+    assert.match(productionWarnings(loadAppConfig({ ...PRODUCTION, SWAGGER_ENABLED: 'true' })).join('\n'), /^SWAGGER_ENABLED=true/);
+  });
+
+  it('gives no warning for the safe production configuration, nor outside production', () => {
+    assert.deepEqual(productionWarnings(loadAppConfig({ ...PRODUCTION, TRUST_PROXY: '1', GRANT_APPROVALS_REQUIRED: '2' })), []);
+    assert.deepEqual(
+      productionWarnings(loadAppConfig({ GRANT_APPROVALS_REQUIRED: '1', AUDIT_FAIL_OPEN: 'true', SWAGGER_ENABLED: 'true' })),
+      [],
+    );
   });
 });

@@ -35,7 +35,7 @@ export class AppConfig {
     /** Unset: the embedded PGlite database under dataDir. */
     url?: string;
     migrationsRun: boolean;
-    /** Read replicas (PostgreSQL only): key reads go there, writes to `url`. */
+    /** Read replicas (PostgreSQL only): only the reads that say so go there (src/repositories/read-from.ts); everything else to `url`. */
     replicaUrls: string[];
     connectTimeoutMs: number;
     /** PostgreSQL only; the embedded PGlite server ignores it. */
@@ -149,6 +149,11 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
     if (authMode === 'local') problems.push('AUTH_MODE: "local" is for development only and is refused when NODE_ENV=production');
     if (!env.DATABASE_URL)
       problems.push('DATABASE_URL: required when NODE_ENV=production (the embedded PGlite database is for development only)');
+    if (trustsEveryone(env.TRUST_PROXY))
+      problems.push(
+        'TRUST_PROXY: "true" (or 0.0.0.0/0) believes every X-Forwarded-For entry, so any client can name its own IP; refused when ' +
+          'NODE_ENV=production: set the number of proxies in front of the service (1 behind one load balancer) or their addresses',
+      );
   }
   if (provider === 'kms' && !env.KMS_KEY_ID) problems.push('KMS_KEY_ID: required when KEY_PROVIDER=kms');
   const maxBatchItems = env.MAX_BATCH_ITEMS ?? LIMIT_DEFAULTS.maxBatchItems;
@@ -183,6 +188,11 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
     issuer = env.COGNITO_ISSUER ?? `https://cognito-idp.${cognitoRegion}.amazonaws.com/${env.COGNITO_USER_POOL_ID}`;
     jwksUri = env.COGNITO_JWKS_URI ?? `${issuer}/.well-known/jwks.json`;
     clientIds = env.COGNITO_CLIENT_IDS?.split(',') ?? [];
+    if (isProduction && !isSafeJwksUri(jwksUri)) {
+      problems.push(
+        'COGNITO_JWKS_URI: must be https:// when NODE_ENV=production (http:// only on loopback): the signing keys decide which tokens are accepted',
+      );
+    }
   }
 
   return {
@@ -272,6 +282,35 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
     privateKeyCache: { ttlSeconds: env.PRIVATE_KEY_CACHE_SECONDS ?? 300, maxEntries: env.PRIVATE_KEY_CACHE_MAX ?? 1000 },
     indexKeyCacheSeconds: env.INDEX_KEY_CACHE_SECONDS ?? 300,
   };
+}
+
+/**
+ * Settings production accepts but an operator should know they chose: one start-up warning each
+ * (src/main.ts logs them; README, Production setup). None outside production, none for the defaults.
+ */
+export function productionWarnings(config: AppConfig): string[] {
+  if (!config.isProduction) return [];
+  const warnings: string[] = [];
+  if (config.grantApprovalsRequired < 2)
+    warnings.push(
+      `GRANT_APPROVALS_REQUIRED=${config.grantApprovalsRequired}: a delegated-release grant is active after a single approval (the default asks two approvers)`,
+    );
+  if (config.audit.failOpen) warnings.push('AUDIT_FAIL_OPEN=true: an operation whose audit event cannot be stored proceeds, unaudited');
+  if (config.swaggerEnabled)
+    warnings.push('SWAGGER_ENABLED=true: the OpenAPI document and Swagger UI are served at /docs to anyone, without a token');
+  return warnings;
+}
+
+/** https://, or http:// to this host only (a sidecar or an emulator): no one on the way can swap the signing keys. */
+function isSafeJwksUri(uri: string): boolean {
+  if (!URL.canParse(uri)) return false;
+  const { protocol, hostname } = new URL(uri);
+  return protocol === 'https:' || (protocol === 'http:' && /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/.test(hostname));
+}
+
+/** TRUST_PROXY values that trust every hop: a client's own X-Forwarded-For entry is then its IP. */
+function trustsEveryone(value: string | undefined): boolean {
+  return value === 'true' || (value?.split(',').some((entry) => ['0.0.0.0/0', '::/0'].includes(entry.trim())) ?? false);
 }
 
 /** "false" (default) | "true" | a hop count | "loopback, 10.0.0.0/8": Express's `trust proxy` values. */

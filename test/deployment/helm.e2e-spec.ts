@@ -10,7 +10,7 @@ import { Job } from 'kubernetes-models/batch/v1';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, Service, ServiceAccount } from 'kubernetes-models/v1';
-import { loadAppConfig } from '../../src/config/app-config';
+import { loadAppConfig, productionWarnings } from '../../src/config/app-config';
 import {
   CHART as chart,
   env,
@@ -408,6 +408,13 @@ chartSuite('Helm chart: values that must be refused', () => {
     assert.match(stderr, /kms\.keyId/);
   });
 
+  it('refuses the production example trusting every proxy (TRUST_PROXY=true): a client could name its own IP', () => {
+    for (const everyone of [true, 'true']) {
+      const stderr = renderFails([productionValues, valuesFile('trust-everyone', { config: { TRUST_PROXY: everyone } })]);
+      assert.match(stderr, /TRUST_PROXY/);
+    }
+  });
+
   it('refuses maxReplicas below minReplicas', () => {
     const stderr = renderFails([valuesFile('max-below-min', { autoscaling: { minReplicas: 4, maxReplicas: 3 } })]);
     assert.match(stderr, /maxReplicas must be at least/);
@@ -442,6 +449,8 @@ chartSuite('Helm chart: settings the service accepts', () => {
     assert.equal(production.auth.mode, 'cognito');
     assert.equal(production.database.migrationsRun, false);
     assert.equal(production.dataDir, '/tmp/data');
+    assert.equal(production.http.trustProxy, 1, 'one proxy hop, the ALB: the client IP is the entry it appends to X-Forwarded-For');
+    assert.deepEqual(productionWarnings(production), [], 'no unsafe setting warned about at start-up');
     const evaluation = loadAppConfig(containerEnvironment(render()));
     assert.equal(evaluation.isProduction, false);
     assert.equal(evaluation.keys.provider, 'local');
