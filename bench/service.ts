@@ -52,6 +52,8 @@ export class ServiceUnderTest {
       AWS_ACCESS_KEY_ID: 'bench',
       AWS_SECRET_ACCESS_KEY: 'bench',
       NODE_ENV: 'production',
+      // Loopback, no TLS between the load generator and the process.
+      ALLOW_PLAIN_HTTP: 'true',
       PORT: String(port),
       LOG_LEVEL: 'warn',
       DATABASE_URL: database.url,

@@ -92,6 +92,8 @@ export class Cluster {
       AWS_ACCESS_KEY_ID: 'soak',
       AWS_SECRET_ACCESS_KEY: 'soak',
       NODE_ENV: 'production',
+      // Loopback, no TLS between the test and the process.
+      ALLOW_PLAIN_HTTP: 'true',
       LOG_LEVEL: 'warn',
       DATA_DIR: dir,
       SHRED_LOG_DIR: join(dir, 'shred-log'),

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { INestApplication, RequestMethod } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -12,7 +13,7 @@ import { createOpenApiDocument } from './common/openapi-document';
 import { MAX_JSON_DEPTH } from './common/limits';
 import { requestIdMiddleware } from './common/request-id';
 import { createValidationPipe } from './common/validation';
-import { AppConfig } from './config/app-config';
+import { AppConfig, loadAppConfig } from './config/app-config';
 import { maxCiphertextLength } from './envelope/ciphertext-format';
 import { GracefulShutdown } from './health/graceful-shutdown.service';
 import { StartupGate } from './health/startup-gate.service';
@@ -26,7 +27,9 @@ export const API_PREFIX = 'api/v1';
  * main.ts and the end-to-end tests both call this, so tests run the real wiring.
  */
 export async function createApp(environment?: Record<string, string | undefined>): Promise<NestExpressApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(environment), {
+  const appModule = AppModule.forRoot(environment);
+  const app = await NestFactory.create<NestExpressApplication>(appModule, {
+    httpsOptions: httpsOptions(environment),
     bodyParser: false,
     bufferLogs: true,
     abortOnError: false,
@@ -47,6 +50,13 @@ export async function createApp(environment?: Record<string, string | undefined>
   app.use(app.get(GracefulShutdown).trackRequests);
   app.use(app.get(RequestLogging).middleware);
   app.use(app.get(MetricsService).recordHttpRequests);
+  if (config.http.metricsPort) {
+    // METRICS_PORT: main.ts serves /metrics on that port only; here it is an unknown route.
+    const notFound = routeNotFoundHandler();
+    app.use((request: Parameters<typeof notFound>[0], response: Parameters<typeof notFound>[1], next: () => void) =>
+      request.path === '/metrics' ? notFound(request, response) : next(),
+    );
+  }
   // Until start-up work is done (the shred-log replay after a restore) only probes and metrics are served.
   app.use(app.get(StartupGate).refuseUntilOpen);
   app.use(helmet());
@@ -86,6 +96,16 @@ export async function createApp(environment?: Record<string, string | undefined>
   await app.init();
   app.use(routeNotFoundHandler(methodsAt));
   return app;
+}
+
+/**
+ * TLS_CERT_FILE and TLS_KEY_FILE, read once at start-up: the server is created with them, so they
+ * are needed before Nest builds the configuration (AppModule.forRoot has already read `.env`).
+ * A renewed certificate takes a restart (the chart's Reloader annotation, docs/operations.md 1.6).
+ */
+function httpsOptions(environment?: Record<string, string | undefined>): { cert: Buffer; key: Buffer } | undefined {
+  const { tls } = loadAppConfig(environment ?? process.env).http;
+  return tls && { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) };
 }
 
 function setUpSwagger(app: INestApplication, config: AppConfig): void {

@@ -5,6 +5,8 @@ import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory';
 import { AppConfig, ConfigValidationError, productionWarnings } from './config/app-config';
 import { GracefulShutdown } from './health/graceful-shutdown.service';
+import { closeMetricsServer, serveMetrics } from './metrics/metrics-server';
+import { MetricsService } from './metrics/metrics.service';
 
 async function bootstrap(): Promise<void> {
   const logger = new Logger('Bootstrap');
@@ -15,12 +17,15 @@ async function bootstrap(): Promise<void> {
   // Nest hands listen's arguments to Node's server.listen(port[, backlog]); its typing knows only a hostname.
   const listen = app.listen.bind(app) as unknown as (port: number, backlog: number) => Promise<unknown>;
   await listen(config.port, config.http.backlog);
+  // METRICS_PORT: /metrics there only (the API port answers it 404), so a network policy can keep it to the scraper.
+  const metricsServer = config.http.metricsPort ? await serveMetrics(app.get(MetricsService), config.http.metricsPort) : undefined;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       app
         .get(GracefulShutdown)
         .drain(signal)
         .then(() => app.close())
+        .then(() => metricsServer && closeMetricsServer(metricsServer))
         .then(() => stopTracing())
         .then(
           () => {
@@ -35,11 +40,12 @@ async function bootstrap(): Promise<void> {
     });
   }
   logger.log(
-    `Listening on port ${config.port} (NODE_ENV=${config.nodeEnv}, key provider ${config.keys.provider}, ` +
+    `Listening on port ${config.port} over ${config.http.tls ? 'HTTPS' : 'HTTP'}` +
+      `${config.http.metricsPort ? `, /metrics on port ${config.http.metricsPort}` : ''} (NODE_ENV=${config.nodeEnv}, key provider ${config.keys.provider}, ` +
       `${config.database.url ? 'PostgreSQL' : `embedded PGlite in ${config.dataDir}`}, ` +
       `${config.cache.redisUrl ? 'Redis' : 'in-memory'} cache, auth ${config.auth.mode})`,
   );
-  if (config.swaggerEnabled) logger.log(`Swagger UI: http://localhost:${config.port}/docs`);
+  if (config.swaggerEnabled) logger.log(`Swagger UI: ${config.http.tls ? 'https' : 'http'}://localhost:${config.port}/docs`);
   if (config.auth.mode === 'local') {
     logger.log('Local token issuer active: run `npm run token` for a bearer token with every permission');
   }

@@ -19,6 +19,8 @@ const PRODUCTION = {
   KMS_KEY_ID: 'alias/pii',
   COGNITO_USER_POOL_ID: 'ca-central-1_Abc123',
   COGNITO_CLIENT_IDS: 'svc',
+  TLS_CERT_FILE: '/etc/pii-encryption-api/tls/tls.crt',
+  TLS_KEY_FILE: '/etc/pii-encryption-api/tls/tls.key',
 };
 
 describe('configuration', () => {
@@ -102,14 +104,33 @@ describe('configuration', () => {
   });
 
   it('turns Swagger off by default in production', () => {
-    const config = loadAppConfig({
-      NODE_ENV: 'production',
-      DATABASE_URL: 'postgres://db/keys',
-      KMS_KEY_ID: 'alias/pii',
-      COGNITO_USER_POOL_ID: 'ca-central-1_Abc123',
-      COGNITO_CLIENT_IDS: 'svc',
+    assert.equal(loadAppConfig(PRODUCTION).swaggerEnabled, false);
+  });
+
+  it('refuses to start in production on plain HTTP unless ALLOW_PLAIN_HTTP=true says something else encrypts the hop', () => {
+    const { TLS_CERT_FILE: _cert, TLS_KEY_FILE: _key, ...plain } = PRODUCTION;
+    assert.match(problemsOf(plain), /^TLS_CERT_FILE: required when NODE_ENV=production/m);
+    assert.match(problemsOf({ ...plain, ALLOW_PLAIN_HTTP: 'false' }), /^TLS_CERT_FILE: required when NODE_ENV=production/m);
+    assert.equal(loadAppConfig({ ...plain, ALLOW_PLAIN_HTTP: 'true' }).http.tls, undefined);
+    assert.deepEqual(loadAppConfig(PRODUCTION).http.tls, {
+      certFile: '/etc/pii-encryption-api/tls/tls.crt',
+      keyFile: '/etc/pii-encryption-api/tls/tls.key',
     });
-    assert.equal(config.swaggerEnabled, false);
+    // Outside production plain HTTP is the default.
+    assert.equal(loadAppConfig({}).http.tls, undefined);
+  });
+
+  it('refuses a TLS certificate without its key (and the reverse)', () => {
+    assert.match(problemsOf({ TLS_CERT_FILE: '/tls/tls.crt' }), /^TLS_KEY_FILE: TLS_CERT_FILE and TLS_KEY_FILE are set together/m);
+    assert.match(problemsOf({ TLS_KEY_FILE: '/tls/tls.key' }), /^TLS_CERT_FILE: TLS_CERT_FILE and TLS_KEY_FILE are set together/m);
+  });
+
+  it('serves /metrics on METRICS_PORT when set, and refuses it equal to PORT', () => {
+    assert.equal(loadAppConfig({}).http.metricsPort, undefined);
+    assert.equal(loadAppConfig({ METRICS_PORT: '9090' }).http.metricsPort, 9090);
+    assert.match(problemsOf({ METRICS_PORT: '3000' }), /^METRICS_PORT: must differ from PORT/m);
+    assert.match(problemsOf({ PORT: '8080', METRICS_PORT: '8080' }), /^METRICS_PORT: must differ from PORT/m);
+    assert.match(problemsOf({ METRICS_PORT: 'metrics' }), /^METRICS_PORT:/m);
   });
 });
 
@@ -152,6 +173,8 @@ describe('resilience configuration', () => {
       keepAliveTimeoutMs: 65_000,
       headersTimeoutMs: 66_000,
       maxInFlight: 1024,
+      metricsPort: undefined,
+      tls: undefined,
     });
   });
 

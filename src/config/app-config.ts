@@ -75,6 +75,10 @@ export class AppConfig {
     headersTimeoutMs: number;
     /** Requests in flight at most; beyond it requests are shed with 503 SYS002 and Retry-After. */
     maxInFlight: number;
+    /** METRICS_PORT: /metrics is served on this port only (plain HTTP); unset: on `port`, with the API. */
+    metricsPort?: number;
+    /** TLS_CERT_FILE and TLS_KEY_FILE (PEM): the API port serves HTTPS; unset: plain HTTP. */
+    tls?: { certFile: string; keyFile: string };
   };
   auth: {
     mode: AuthMode;
@@ -165,6 +169,18 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
     );
   }
 
+  if (!env.TLS_CERT_FILE !== !env.TLS_KEY_FILE) {
+    problems.push(`${env.TLS_CERT_FILE ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE'}: TLS_CERT_FILE and TLS_KEY_FILE are set together or not at all`);
+  } else if (isProduction && !env.TLS_CERT_FILE && !env.ALLOW_PLAIN_HTTP) {
+    problems.push(
+      'TLS_CERT_FILE: required when NODE_ENV=production (with TLS_KEY_FILE), so that tokens and personal data never cross the network ' +
+        'in clear text between the load balancer and the pod; set ALLOW_PLAIN_HTTP=true only where something else encrypts that hop (a mesh sidecar)',
+    );
+  }
+  if (env.METRICS_PORT !== undefined && env.METRICS_PORT === (env.PORT ?? 3000)) {
+    problems.push('METRICS_PORT: must differ from PORT (unset it to serve /metrics on PORT)');
+  }
+
   const keepAliveTimeoutMs = env.HTTP_KEEP_ALIVE_TIMEOUT_MS ?? HTTP_DEFAULTS.keepAliveTimeoutMs;
   const headersTimeoutMs = env.HTTP_HEADERS_TIMEOUT_MS ?? Math.max(HTTP_DEFAULTS.headersTimeoutMs, keepAliveTimeoutMs + 1000);
   // Node closes a keep-alive connection whose next request's headers are late by headersTimeout.
@@ -235,6 +251,8 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
       keepAliveTimeoutMs,
       headersTimeoutMs,
       maxInFlight: env.MAX_IN_FLIGHT_REQUESTS ?? HTTP_DEFAULTS.maxInFlight,
+      metricsPort: env.METRICS_PORT,
+      tls: env.TLS_CERT_FILE && env.TLS_KEY_FILE ? { certFile: resolve(env.TLS_CERT_FILE), keyFile: resolve(env.TLS_KEY_FILE) } : undefined,
     },
     auth: {
       mode: authMode,

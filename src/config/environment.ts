@@ -378,6 +378,33 @@ export class EnvironmentVariables {
   @Max(HTTP_BOUNDS.backlog.max)
   HTTP_BACKLOG?: number;
 
+  /** Serve /metrics on this port only (a second, plain-HTTP listener); unset: on PORT with the API. */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  METRICS_PORT?: number;
+
+  /** PEM certificate chain and private key: the API port serves HTTPS (both or neither). */
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @IsString()
+  @MaxLength(1024)
+  TLS_CERT_FILE?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @IsString()
+  @MaxLength(1024)
+  TLS_KEY_FILE?: string;
+
+  /** Production on plain HTTP, on purpose (a mesh sidecar terminates TLS in the pod). */
+  @IsOptional()
+  @Transform(toBool)
+  @IsBoolean()
+  ALLOW_PLAIN_HTTP?: boolean;
+
   @IsOptional()
   @Transform(toInt)
   @IsInt()
@@ -525,6 +552,10 @@ class EnvironmentVariablesKeys implements Record<keyof EnvironmentVariables, und
   CORS_ORIGINS = undefined;
   SHUTDOWN_GRACE_MS = undefined;
   HTTP_BACKLOG = undefined;
+  METRICS_PORT = undefined;
+  TLS_CERT_FILE = undefined;
+  TLS_KEY_FILE = undefined;
+  ALLOW_PLAIN_HTTP = undefined;
   HTTP_KEEP_ALIVE_TIMEOUT_MS = undefined;
   HTTP_HEADERS_TIMEOUT_MS = undefined;
   MAX_IN_FLIGHT_REQUESTS = undefined;

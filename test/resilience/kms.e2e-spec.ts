@@ -40,6 +40,8 @@ describe('KMS faults, metrics, hardening and graceful shutdown — production co
     kms = await new KmsFaultProxy(moto.endpoint).start();
     env = {
       NODE_ENV: 'production',
+      // Loopback, no TLS between the test and the process.
+      ALLOW_PLAIN_HTTP: 'true',
       DATABASE_URL: database.url,
       KMS_KEY_ID: kmsKeyId,
       KMS_ENDPOINT: kms.endpoint,

@@ -35,6 +35,8 @@ describe('load shedding beyond MAX_IN_FLIGHT_REQUESTS — production configurati
     app = await AppProcess.start(
       {
         NODE_ENV: 'production',
+        // Loopback, no TLS between the test and the process.
+        ALLOW_PLAIN_HTTP: 'true',
         DATABASE_URL: database.url,
         KMS_KEY_ID: kmsKeyId,
         KMS_ENDPOINT: kms.endpoint,
