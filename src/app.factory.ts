@@ -13,6 +13,7 @@ import { createOpenApiDocument } from './common/openapi-document';
 import { MAX_JSON_DEPTH } from './common/limits';
 import { requestIdMiddleware } from './common/request-id';
 import { createValidationPipe } from './common/validation';
+import { armFailpoints } from './common/failpoints';
 import { AppConfig, loadAppConfig } from './config/app-config';
 import { maxCiphertextLength } from './envelope/ciphertext-format';
 import { GracefulShutdown } from './health/graceful-shutdown.service';
@@ -37,6 +38,7 @@ export async function createApp(environment?: Record<string, string | undefined>
     forceCloseConnections: true,
   });
   const config = app.get(AppConfig);
+  armFailpoints(config.failpoints);
   app.useLogger(app.get(PinoLogger));
   app.disable('x-powered-by');
   // API answers are never cached, so an ETag is a digest of every body for nothing.

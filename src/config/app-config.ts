@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path';
 import { BATCH_BODY_OVERHEAD_NODES, HTTP_DEFAULTS, LIMIT_BOUNDS, LIMIT_DEFAULTS } from '../common/limits';
+import { FailpointAction, FailpointName, parseFailpoints } from '../common/failpoints';
 import { isPermission, Permission } from '../common/permissions';
 import { EnvironmentVariables, parseEnvironment } from './environment';
 
@@ -131,6 +132,8 @@ export class AppConfig {
     endpoint?: string;
     directory: string;
   };
+  /** FAILPOINTS (crash-consistency tests only; refused in production): src/common/failpoints.ts. */
+  failpoints: ReadonlyMap<FailpointName, FailpointAction>;
 }
 
 export function loadAppConfig(raw: Record<string, string | undefined> = process.env): AppConfig {
@@ -153,6 +156,7 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
     if (authMode === 'local') problems.push('AUTH_MODE: "local" is for development only and is refused when NODE_ENV=production');
     if (!env.DATABASE_URL)
       problems.push('DATABASE_URL: required when NODE_ENV=production (the embedded PGlite database is for development only)');
+    if (env.FAILPOINTS) problems.push('FAILPOINTS: crash-consistency tests only, refused when NODE_ENV=production');
     if (trustsEveryone(env.TRUST_PROXY))
       problems.push(
         'TRUST_PROXY: "true" (or 0.0.0.0/0) believes every X-Forwarded-For entry, so any client can name its own IP; refused when ' +
@@ -299,6 +303,7 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
     grantApprovalsRequired: env.GRANT_APPROVALS_REQUIRED ?? 2,
     privateKeyCache: { ttlSeconds: env.PRIVATE_KEY_CACHE_SECONDS ?? 300, maxEntries: env.PRIVATE_KEY_CACHE_MAX ?? 1000 },
     indexKeyCacheSeconds: env.INDEX_KEY_CACHE_SECONDS ?? 300,
+    failpoints: parseFailpoints(env.FAILPOINTS, problems),
   };
 }
 

@@ -230,6 +230,10 @@ export class EnvironmentVariables {
   AUTH_GROUP_PERMISSIONS?: string;
 
   @IsOptional()
+  @IsString()
+  FAILPOINTS?: string;
+
+  @IsOptional()
   @Matches(/^$|^[\w.-]{1,64}\/$/, {
     message: 'AUTH_SCOPE_PREFIX must be a resource server identifier followed by "/", such as pii-api/ (or empty)',
   })
@@ -529,6 +533,7 @@ class EnvironmentVariablesKeys implements Record<keyof EnvironmentVariables, und
   AUTH_USER_ID_CLAIM = undefined;
   AUTH_GROUP_PERMISSIONS = undefined;
   AUTH_SCOPE_PREFIX = undefined;
+  FAILPOINTS = undefined;
   AUTH_BOUND_CLIENT_IDS = undefined;
   RATE_LIMIT_PER_MINUTE = undefined;
   DECRYPT_SUBJECT_BUDGET = undefined;
