@@ -52,7 +52,8 @@ export interface CiphertextParts {
 export class MalformedCiphertextError extends Error {}
 
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
-const VERSION = /^[1-9][0-9]{0,9}$/;
+/** A key version field as text (ek1 and ek2 alike); the value must also be at most MAX_KEY_VERSION. */
+export const VERSION = /^[1-9][0-9]{0,9}$/;
 
 export function formatCiphertext(parts: CiphertextParts): string {
   return [
@@ -125,7 +126,8 @@ export function additionalData(userId: string, keyVersion: number): Buffer {
   return Buffer.from(`${FORMAT_PREFIX}|${userId}|${keyVersion}`, 'ascii');
 }
 
-function decodeField(field: string): Buffer | undefined {
+/** The bytes of a canonical unpadded base64url field, or undefined (ek1 and ek2 alike). */
+export function decodeField(field: string): Buffer | undefined {
   const bytes = BASE64URL.test(field) ? Buffer.from(field, 'base64url') : undefined;
   // Re-encoding must give the same text, so that one ciphertext has exactly one spelling.
   return bytes && bytes.toString('base64url') === field ? bytes : undefined;

@@ -1,5 +1,6 @@
 import { createPublicKey, KeyObject } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import { XWingInputError, XWingPublicKey } from './xwing';
 
 /** Distinct public keys kept parsed; a miss only costs one parse. */
 const MAX_PARSED_KEYS = 10_000;
@@ -17,6 +18,23 @@ export function publicKeyObject(pem: string): KeyObject {
   if (!key) {
     key = createPublicKey(pem);
     parsed.set(pem, key);
+  }
+  return key;
+}
+
+const parsedXWing = new LRUCache<string, XWingPublicKey>({ max: MAX_PARSED_KEYS });
+
+/**
+ * The parsed X-Wing public key of its published form (standard base64 of the 1216 bytes), once
+ * per process, like publicKeyObject. Throws XWingInputError for anything else.
+ */
+export function xwingPublicKeyObject(base64: string): XWingPublicKey {
+  let key = parsedXWing.get(base64);
+  if (!key) {
+    const bytes = Buffer.from(base64, 'base64');
+    if (bytes.toString('base64') !== base64) throw new XWingInputError('an X-Wing public key is published as standard base64');
+    key = XWingPublicKey.fromBytes(bytes);
+    parsedXWing.set(base64, key);
   }
   return key;
 }
