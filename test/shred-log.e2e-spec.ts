@@ -206,23 +206,42 @@ for (const definition of STACKS) {
     });
     after(async () => drill?.close());
 
-    it('records every shred, with its receipt, in the log outside the key database', async () => {
+    it('records every shred in the log outside the key database: its intent, its commit, and the receipt the caller got', async () => {
       const names = await drill.logNames();
-      assert.equal(names.length, 4, names.join(', '));
+      assert.equal(names.length, 12, names.join(', '));
       for (const userId of [...SHREDDED, SHREDDED_BEFORE_BACKUP, RETURNED]) {
-        assert.ok(
-          names.some((name) => name.endsWith(`_${userId}_v1.json`)),
-          userId,
-        );
+        for (const state of ['intent', 'destroyed', 'receipt']) {
+          assert.ok(
+            names.some((name) => name.endsWith(`_${userId}_v1.${state}.json`)),
+            `${userId} ${state}`,
+          );
+        }
       }
       for (const userId of SHREDDED) {
-        const entry = await drill.logEntry(names.find((name) => name.endsWith(`_${userId}_v1.json`))!);
         const receipt = receipts.get(userId)!;
-        assert.deepEqual(entry, {
+        const answered = JSON.parse(Buffer.from(receipt.split('.')[1], 'base64url').toString());
+        const named = (state: string) => names.find((name) => name.endsWith(`_${userId}_v1.${state}.json`))!;
+        const intent = await drill.logEntry(named('intent'));
+        assert.deepEqual(Object.keys(intent).sort(), ['at', 'keyCreatedAt', 'keyVersion', 'state', 'typ', 'userId']);
+        assert.equal(intent.at, answered.destroyedAt);
+        assert.equal(intent.keyVersion, 1);
+        // The commit's record holds the receipt signed in the transaction: the same shred, before its audit event was stored.
+        const destroyed = await drill.logEntry(named('destroyed'));
+        const signedInTransaction = JSON.parse(Buffer.from(destroyed.receipt.split('.')[1], 'base64url').toString());
+        assert.deepEqual(signedInTransaction, { ...answered, auditEvent: null });
+        assert.deepEqual(destroyed, {
           typ: 'crypto-shred',
+          state: 'destroyed',
           userId,
           keyVersions: [1],
-          destroyedAt: JSON.parse(Buffer.from(receipt.split('.')[1], 'base64url').toString()).destroyedAt,
+          destroyedAt: answered.destroyedAt,
+          receipt: destroyed.receipt,
+          receiptId: `sha256:${createHash('sha256').update(destroyed.receipt).digest('hex')}`,
+        });
+        assert.deepEqual(await drill.logEntry(named('receipt')), {
+          typ: 'crypto-shred',
+          state: 'receipt',
+          userId,
           receipt,
           receiptId: `sha256:${createHash('sha256').update(receipt).digest('hex')}`,
         });
@@ -327,7 +346,10 @@ for (const definition of STACKS) {
         const env = { ...process.env, ...drill.first.env, DATABASE_URL: restored.url, LOG_FILE: '' };
         const first = spawnSync(process.execPath, [REPLAY_CLI], { env, encoding: 'utf8' });
         assert.equal(first.status, 0, first.stderr);
-        assert.match(first.stdout, /^2 shredded user\(s\) destroyed again; \d+ log entries examined \(s3:\/\/pii-shred-log\/shreds\/\)$/m);
+        assert.match(
+          first.stdout,
+          /^2 shredded user\(s\) destroyed again; \d+ shreds examined; 0 open intent\(s\) completed as destroyed, 0 aborted \(s3:\/\/pii-shred-log\/shreds\/\)$/m,
+        );
         const live = await restored.query<{ n: number }>(
           `SELECT count(*)::int AS n FROM user_keys WHERE user_id IN (9001, 9002) AND is_active`,
         );

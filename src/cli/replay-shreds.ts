@@ -24,7 +24,8 @@ class ReplayShredsCliModule {}
  * `npm run replay-shreds`: replays the shred log against the key database now, as every
  * replica does when it starts (docs/operations.md, 3.3): every user the log says was
  * crypto-shredded but whose key the database holds again is destroyed again, recorded as
- * `key.shred-replayed`. Prints the count. Takes the service's environment (DATABASE_URL,
+ * `key.shred-replayed`; an intent no outcome was recorded for is settled from the database
+ * (committed: `destroyed`; the key still there: `aborted`). Prints the counts. Takes the service's environment (DATABASE_URL,
  * SHRED_LOG_BUCKET…); the embedded database is reachable only by the running service, which
  * replays at every start.
  */
@@ -37,7 +38,10 @@ async function main(): Promise<void> {
   const app = await NestFactory.createApplicationContext(ReplayShredsCliModule, { logger: ['error', 'warn'] });
   try {
     const result = await app.get(ShredReplayService).replay();
-    process.stdout.write(`${result.replayed} shredded user(s) destroyed again; ${result.examined} log entries examined (${result.log})\n`);
+    process.stdout.write(
+      `${result.replayed} shredded user(s) destroyed again; ${result.examined} shreds examined; ` +
+        `${result.completed} open intent(s) completed as destroyed, ${result.aborted} aborted (${result.log})\n`,
+    );
   } finally {
     await app.close();
   }

@@ -3,8 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { ApiError, dependencyUnavailable, keyNotFound } from '../common/api-error';
 import { AuditEventReference, COMPLETE_WITH_AUDIT_EVENT, CompletedWithAuditEvent } from '../common/audit-vocabulary';
 import { RotationRepository } from '../repositories/rotation.repository';
-import { receiptIdOf, SHRED_LOG, ShredLog, ShredLogEntry } from '../shred-log/shred-log';
-import { DestroyedVersion, rotationConflict, UserKeyRepository } from '../repositories/user-key.repository';
+import { receiptIdOf, SHRED_LOG, ShredAborted, ShredDestroyed, shredIdOf, ShredIntent, ShredLog } from '../shred-log/shred-log';
+import { rotationConflict, UserKeyRepository } from '../repositories/user-key.repository';
 import { UserKey } from './entities/user-key.entity';
 import { RotationReason, UserKeyHistory } from './entities/user-key-history.entity';
 import { KeyMaterialService, PreparedKey } from './key-material.service';
@@ -117,74 +117,178 @@ export class KeysService {
    * so no ciphertext of the user can ever be decrypted again. The row stays as a tombstone
    * (inactive, no key material) so a later key for the user starts at a higher version.
    *
-   * The answer is completed by the audit interceptor once the `key.delete` event is stored: the
-   * receipt names that event, is signed, and is kept with the tombstone. A repeated DELETE of a
-   * user whose keys are already shredded answers with the kept receipt, unchanged (KEY001 when
-   * none was kept: never shredded, or shredded before receipts existed).
+   * The shred log outside this database (so that a restore cannot undo a shred) records it as
+   * intent, then commit (src/shred-log/shred-log.ts has the states):
+   * 1. an `intent` naming the current key generation, before the transaction: when it cannot be
+   *    written, 503 SYS002 and nothing happens;
+   * 2. the transaction destroys exactly that generation (compare-and-destroy) and keeps, with the
+   *    tombstone in the same commit, a receipt signed there (no audit event yet), so a repeated
+   *    DELETE answers with a receipt even when nothing after the commit succeeds;
+   * 3. `destroyed` after the commit. When the transaction fails, the database decides: the key
+   *    still there → `aborted` and an error (the key stays usable, after any restart too); gone
+   *    (the commit went through, its answer was lost) → the shred is done and answered as such.
+   *    A record that cannot be written here is settled by the next replay the same way.
    *
-   * Every shred is recorded in the shred log outside this database before it commits, so that a
-   * restore of the database cannot undo it (the replay at start-up destroys the keys again). When
-   * the log cannot be written the shred is refused with 503 SYS002 and the key is left intact:
-   * an erasure is never confirmed that a restore could take back. Once the receipt is signed the
-   * record is completed with it; if that second write fails the record without it still replays.
+   * The answer is completed by the audit interceptor once the `key.delete` event is stored: the
+   * receipt then names that event, replaces the one kept with the tombstone, and is added to
+   * the log (a `receipt` record). A repeated DELETE of a user whose keys are already shredded
+   * answers with the kept receipt, unchanged (KEY001 when none was kept: never shredded, or
+   * shredded before receipts existed).
    */
   async destroyKeys(userId: string): Promise<ShredReceipt | (Omit<ShredReceipt, 'receipt'> & CompletedWithAuditEvent)> {
-    let destroyed: DestroyedVersion[];
+    const generation = await this.keys.currentGenerationOnPrimary(userId);
+    if (!generation) return this.keptReceipt(userId);
+    // The signing key is looked up (and unsealed) now: the transaction signs without the database.
+    const sign = await this.receipts.prepare();
     const destroyedAt = new Date().toISOString();
-    const record = (keyVersions: number[], receipt: string | null): ShredLogEntry => ({
+    const intent: ShredIntent = {
       typ: 'crypto-shred',
+      state: 'intent',
       userId,
-      keyVersions,
+      keyVersion: generation.keyVersion,
+      keyCreatedAt: generation.createdAt,
+      at: destroyedAt,
+    };
+    const shredId = shredIdOf(intent);
+    try {
+      await this.shredLog.append(intent);
+    } catch (error) {
+      this.logger.error(
+        `Crypto-shred of user ${userId} refused: the shred log (${this.shredLog.location}) cannot be written (${describe(error)})`,
+      );
+      throw dependencyUnavailable('The shred log', error);
+    }
+
+    let signed: { payload: ShredReceiptPayload; receipt: string } | undefined;
+    try {
+      const destroyed = await this.keys.destroy(userId, {
+        generation,
+        receipt: async (versions) => {
+          const payload: ShredReceiptPayload = {
+            typ: 'crypto-shred',
+            userId,
+            destroyedAt,
+            versions: versions.map((v) => ({ keyVersion: v.keyVersion, sealedPrivateKeySha256: v.sealedKeySha256 })),
+            auditEvent: null,
+          };
+          signed = { payload, receipt: await sign({ ...payload }) };
+          return signed.receipt;
+        },
+      });
+      // Another generation is current now (a rotation finished since it was looked up): nothing destroyed.
+      if (!destroyed) throw rotationConflict(userId);
+    } catch (error) {
+      // Refused before anything was written: the key row was gone, locked or another generation.
+      if (error instanceof ApiError && error.code === 'KEY001') {
+        await this.abortShred(intent, shredId, 'no active key when the transaction ran (shredded meanwhile)');
+        return this.keptReceipt(userId);
+      }
+      if (error instanceof ApiError && error.code === 'KEY002') {
+        await this.abortShred(intent, shredId, 'the key was being rotated, or had been, when the transaction ran');
+        throw error;
+      }
+      if (!(await this.committedDespite(intent, shredId, signed !== undefined, error))) {
+        throw error instanceof ApiError
+          ? error
+          : new ApiError('SYS002', 'The key database did not commit the crypto-shred: the key is intact; try again later', {
+              cause: error,
+            });
+      }
+    }
+
+    const { payload, receipt: keptReceipt } = signed!;
+    const record = (receipt: string | null): ShredDestroyed => ({
+      typ: 'crypto-shred',
+      state: 'destroyed',
+      userId,
+      keyVersions: payload.versions.map((v) => v.keyVersion),
       destroyedAt,
       receipt,
       receiptId: receipt ? receiptIdOf(receipt) : null,
     });
-    try {
-      destroyed = await this.keys.destroy(userId, async (versions) => {
-        try {
-          await this.shredLog.append(
-            record(
-              versions.map((v) => v.keyVersion),
-              null,
-            ),
-          );
-        } catch (error) {
-          this.logger.error(
-            `Crypto-shred of user ${userId} refused: the shred log (${this.shredLog.location}) cannot be written (${describe(error)})`,
-          );
-          throw dependencyUnavailable('The shred log', error);
-        }
-      });
-    } catch (error) {
-      const kept = error instanceof ApiError && error.code === 'KEY001' ? await this.keys.shredReceiptOnPrimary(userId) : null;
-      if (kept) return answerOf(kept);
-      throw error;
-    }
+    await this.shredLog
+      .append(record(keptReceipt))
+      .catch((error: unknown) =>
+        this.logger.warn(
+          `The shred log's destroyed record of user ${userId} was not written (${describe(error)}); the next replay writes it from the database`,
+        ),
+      );
     await this.material.forgetPublicKey(userId);
-    const versions = destroyed.map((v) => ({ keyVersion: v.keyVersion, sealedPrivateKeySha256: v.sealedKeySha256 }));
-    const tombstoneVersion = Math.max(...versions.map((v) => v.keyVersion));
-    const answer = { userId, versionsDestroyed: versions.length, destroyedAt };
+    const answer = { userId, versionsDestroyed: payload.versions.length, destroyedAt };
     return {
       ...answer,
       [COMPLETE_WITH_AUDIT_EVENT]: async (auditEvent: AuditEventReference | null): Promise<ShredReceipt> => {
-        const payload: ShredReceiptPayload = { typ: 'crypto-shred', userId, destroyedAt, versions, auditEvent };
-        const receipt = await this.receipts.sign({ ...payload });
-        await this.keys.storeShredReceipt(userId, tombstoneVersion, receipt);
+        // Without an event (lost under AUDIT_FAIL_OPEN=true) the receipt signed in the transaction says the same.
+        if (!auditEvent) return { ...answer, receipt: keptReceipt };
+        const receipt = await this.receipts.sign({ ...payload, auditEvent });
+        await this.keys.replaceShredReceipt(userId, generation.keyVersion, keptReceipt, receipt);
         await this.shredLog
-          .append(
-            record(
-              versions.map((v) => v.keyVersion),
-              receipt,
-            ),
-          )
+          .append({ typ: 'crypto-shred', state: 'receipt', userId, receipt, receiptId: receiptIdOf(receipt) }, shredId)
           .catch((error: unknown) =>
             this.logger.warn(
-              `The shred log record of user ${userId} was not completed with its receipt (${describe(error)}); it replays without it`,
+              `The shred log was not given the receipt of user ${userId} naming its audit event (${describe(error)}); after a restore a repeated DELETE answers the one signed in the transaction`,
             ),
           );
         return { ...answer, receipt };
       },
     };
+  }
+
+  /** The answer to a DELETE of a user without an active key: the receipt kept with the tombstone, else KEY001. */
+  private async keptReceipt(userId: string): Promise<ShredReceipt> {
+    const kept = await this.keys.shredReceiptOnPrimary(userId);
+    if (kept) return answerOf(kept);
+    throw keyNotFound(userId);
+  }
+
+  /**
+   * After the destroying transaction failed: whether it committed all the same (its answer was
+   * lost), as the database says. Settles the intent accordingly (`aborted` here; `destroyed` is
+   * written by the caller); when the database cannot be asked, the intent stays for the replay.
+   */
+  private async committedDespite(intent: ShredIntent, shredId: string, reachedCommit: boolean, error: unknown): Promise<boolean> {
+    const { userId } = intent;
+    if (reachedCommit) {
+      let state: 'kept' | 'gone' | 'busy';
+      try {
+        state = await this.keys.generationOnPrimary(userId, intent.keyVersion, intent.keyCreatedAt);
+      } catch (checkError) {
+        state = 'busy';
+        error = new Error(`${describe(error)}; asking the database failed too: ${describe(checkError)}`, { cause: error });
+      }
+      if (state === 'busy') {
+        this.logger.error(
+          `Crypto-shred of user ${userId} failed (${describe(error)}) and the key database cannot say now whether it committed; the shred log's intent ${shredId} is settled by the next replay`,
+        );
+        throw dependencyUnavailable('The key database', error);
+      }
+      if (state === 'gone') {
+        this.logger.warn(`Crypto-shred of user ${userId}: the commit answered ${describe(error)}, yet the database holds it committed`);
+        return true;
+      }
+    }
+    this.logger.error(`Crypto-shred of user ${userId} failed, nothing destroyed (${describe(error)})`);
+    await this.abortShred(intent, shredId, 'the transaction did not commit');
+    return false;
+  }
+
+  /** Records that the shred of `intent` did not happen (best effort: the replay settles an intent left open the same way). */
+  private async abortShred(intent: ShredIntent, shredId: string, reason: string): Promise<void> {
+    const aborted: ShredAborted = {
+      typ: 'crypto-shred',
+      state: 'aborted',
+      userId: intent.userId,
+      keyVersion: intent.keyVersion,
+      abortedAt: new Date().toISOString(),
+      reason,
+    };
+    await this.shredLog
+      .append(aborted, shredId)
+      .catch((error: unknown) =>
+        this.logger.warn(
+          `The shred log's aborted record ${shredId} was not written (${describe(error)}); the next replay settles the intent from the database`,
+        ),
+      );
   }
 }
 

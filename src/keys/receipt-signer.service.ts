@@ -47,10 +47,19 @@ export class ReceiptSigner implements OnApplicationBootstrap {
    * are deterministic: the same payload and key always give the same receipt.
    */
   async sign(payload: Record<string, unknown>): Promise<string> {
+    return (await this.prepare())(payload);
+  }
+
+  /**
+   * Looks up (and unseals) the current key now, and returns a signer that uses it without the
+   * database or the key provider: for signing inside a database transaction.
+   */
+  async prepare(): Promise<(payload: Record<string, unknown>) => Promise<string>> {
     const { kid, key } = await this.currentKey();
-    return new CompactSign(Buffer.from(JSON.stringify(payload), 'utf8'))
-      .setProtectedHeader({ alg: RECEIPT_ALG, typ: RECEIPT_TYPE, kid })
-      .sign(key);
+    return (payload) =>
+      new CompactSign(Buffer.from(JSON.stringify(payload), 'utf8'))
+        .setProtectedHeader({ alg: RECEIPT_ALG, typ: RECEIPT_TYPE, kid })
+        .sign(key);
   }
 
   /** Every receipt-signing public key, current first, as a JWKS. */

@@ -63,7 +63,8 @@ export class ShredReplayAtStartup implements OnModuleInit, OnApplicationBootstra
     try {
       const result = await this.replay.replay();
       this.logger.log(
-        `Shred log replayed: ${result.replayed} shredded user(s) destroyed again, ${result.examined} entries examined (${result.log})`,
+        `Shred log replayed: ${result.replayed} shredded user(s) destroyed again, ${result.examined} shreds examined, ` +
+          `${result.completed} open intent(s) completed as destroyed and ${result.aborted} aborted (${result.log})`,
       );
       this.gate.release(SHRED_LOG_TASK, { replayed: result.replayed, examined: result.examined, log: result.log });
       return true;

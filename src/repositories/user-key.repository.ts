@@ -20,6 +20,15 @@ export interface DestroyedVersion {
   sealedKeySha256: string;
 }
 
+/** One generation of a user's current key: its version and `created_at` (RFC 3339, microseconds, as stored). */
+export interface KeyGeneration {
+  keyVersion: number;
+  createdAt: string;
+}
+
+/** `created_at` as text with every stored digit (microseconds), so a generation compares exactly. */
+const CREATED_AT_TEXT = `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
 /** A sealed private key as stored, for unsealing. */
 export interface SealedKeyRow {
   keyVersion: number;
@@ -160,18 +169,54 @@ export class UserKeyRepository {
   }
 
   /**
+   * The user's current key generation (version and `created_at`, RFC 3339 with microseconds as
+   * stored), from the primary; null without an active key. A shred's intent records it, and
+   * {@link destroy} and {@link generationKeptOnPrimary} match it exactly.
+   */
+  async currentGenerationOnPrimary(userId: string): Promise<KeyGeneration | null> {
+    const rows: Array<{ key_version: number; created_at: string }> = await this.dataSource.query(
+      `SELECT key_version, ${CREATED_AT_TEXT} AS created_at FROM user_keys WHERE user_id = $1 AND is_active`,
+      [userId],
+    );
+    return rows.length ? { keyVersion: Number(rows[0].key_version), createdAt: rows[0].created_at } : null;
+  }
+
+  /**
    * Crypto-shredding: deletes the sealed private key (and public key) of every version, current
    * and retired. The row stays as an inactive tombstone so a later key starts at a higher
    * version. Returns each version destroyed with the SHA-256 (hex) of its sealed private key,
    * computed in the same transaction before the bytes are nulled: the receipt's commitment to
    * exactly what was destroyed. KEY001 without an active key, KEY002 while a rotation holds the row.
    *
-   * `beforeCommit` runs inside the transaction, once the versions are known and before anything
-   * is committed (the shred log's record): when it throws, nothing is destroyed.
+   * Compare-and-destroy: with `generation`, only that current version (and `created_at`, when
+   * given) is destroyed; null, with nothing written, when the user's current key is another one
+   * (rotated, or shredded and created anew since it was looked at).
+   *
+   * `receipt` runs inside the transaction, once the versions are known, and must not use the
+   * database (the embedded one serves one transaction at a time): what it returns is kept with
+   * the tombstone in the same commit. When it throws, nothing is destroyed.
    */
-  async destroy(userId: string, beforeCommit?: (destroyed: DestroyedVersion[]) => Promise<void>): Promise<DestroyedVersion[]> {
+  async destroy(
+    userId: string,
+    {
+      generation,
+      receipt,
+    }: { generation?: { keyVersion: number; createdAt?: string }; receipt?: (destroyed: DestroyedVersion[]) => Promise<string> } = {},
+  ): Promise<DestroyedVersion[] | null> {
     return this.dataSource.transaction(async (tx) => {
-      await lockCurrentKey(tx, userId);
+      const current: Array<{ key_version: number; same: boolean }> = await tx
+        .query(
+          `SELECT key_version, ($2::timestamptz IS NULL OR created_at = $2::timestamptz) AS same
+             FROM user_keys WHERE user_id = $1 AND is_active FOR UPDATE NOWAIT`,
+          [userId, generation?.createdAt ?? null],
+        )
+        .catch((error: unknown) => {
+          const code = error instanceof QueryFailedError ? (error.driverError as { code?: string }).code : undefined;
+          throw code === LOCK_NOT_AVAILABLE ? rotationConflict(userId) : error;
+        });
+      if (current.length === 0) throw keyNotFound(userId);
+      const keyVersion = Number(current[0].key_version);
+      if (generation && (keyVersion !== generation.keyVersion || !current[0].same)) return null;
       const destroyed: Array<{ key_version: number; sealed_sha256: string }> = await tx.query(
         `SELECT key_version, encode(sha256(sealed_private_key), 'hex') AS sealed_sha256
            FROM user_keys WHERE user_id = $1 AND sealed_private_key IS NOT NULL
@@ -181,18 +226,44 @@ export class UserKeyRepository {
          ORDER BY key_version`,
         [userId],
       );
+      const versions = destroyed.map((row) => ({ keyVersion: row.key_version, sealedKeySha256: row.sealed_sha256 }));
+      const kept = receipt ? await receipt(versions) : null;
       await tx.query(
         `UPDATE user_key_history SET sealed_private_key = NULL, key_value = NULL
           WHERE user_id = $1 AND sealed_private_key IS NOT NULL`,
         [userId],
       );
       await tx.query(
-        `UPDATE user_keys SET is_active = false, key = NULL, sealed_private_key = NULL, shred_receipt = NULL, updated_at = now() WHERE user_id = $1`,
-        [userId],
+        `UPDATE user_keys SET is_active = false, key = NULL, sealed_private_key = NULL, shred_receipt = $3, updated_at = now()
+          WHERE user_id = $1 AND is_active AND key_version = $2`,
+        [userId, keyVersion, kept],
       );
-      const versions = destroyed.map((row) => ({ keyVersion: row.key_version, sealedKeySha256: row.sealed_sha256 }));
-      await beforeCommit?.(versions);
       return versions;
+    });
+  }
+
+  /**
+   * Whether the primary still holds the sealed private key of version `keyVersion` of the user
+   * (current or retired), created at `createdAt` when given: `kept` — a shred's intent for that
+   * generation did not commit; `gone` — it did; `busy` — a transaction holds the user's key row
+   * (a shredding may be under way: ask again later).
+   */
+  async generationOnPrimary(userId: string, keyVersion: number, createdAt: string | null): Promise<'kept' | 'gone' | 'busy'> {
+    return this.dataSource.transaction(async (tx) => {
+      try {
+        await tx.query(`SELECT 1 FROM user_keys WHERE user_id = $1 FOR UPDATE NOWAIT`, [userId]);
+      } catch (error) {
+        if (error instanceof QueryFailedError && (error.driverError as { code?: string }).code === LOCK_NOT_AVAILABLE) return 'busy';
+        throw error;
+      }
+      const rows: Array<{ kept: boolean }> = await tx.query(
+        `SELECT EXISTS (SELECT 1 FROM user_keys WHERE user_id = $1 AND key_version = $2 AND sealed_private_key IS NOT NULL
+                           AND ($3::timestamptz IS NULL OR created_at = $3::timestamptz))
+             OR EXISTS (SELECT 1 FROM user_key_history WHERE user_id = $1 AND key_version = $2 AND sealed_private_key IS NOT NULL
+                           AND ($3::timestamptz IS NULL OR created_at = $3::timestamptz)) AS kept`,
+        [userId, keyVersion, createdAt],
+      );
+      return rows[0]?.kept ? 'kept' : 'gone';
     });
   }
 
@@ -213,6 +284,17 @@ export class UserKeyRepository {
     );
     const at = rows[0]?.at;
     return at ? new Date(at) : null;
+  }
+
+  /**
+   * Replaces the receipt kept with the tombstone of version `keyVersion` when it is still `from`
+   * (the receipt signed in the shredding's transaction, by the one naming its audit event).
+   */
+  async replaceShredReceipt(userId: string, keyVersion: number, from: string, to: string): Promise<void> {
+    await this.dataSource.query(
+      `UPDATE user_keys SET shred_receipt = $4 WHERE user_id = $1 AND NOT is_active AND key_version = $2 AND shred_receipt = $3`,
+      [userId, keyVersion, from, to],
+    );
   }
 
   /** Keeps the signed receipt with the tombstone of version `keyVersion`, for a repeated DELETE. */

@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   parseShredLogEntry,
   parseShredLogName,
-  serializeShredLogEntry,
+  serializeShredRecord,
   ShredLog,
-  ShredLogEntry,
   ShredLogRef,
-  shredLogName,
+  ShredRecord,
+  shredRecordName,
 } from './shred-log';
 
 /** Names listed per page, as S3 does. */
@@ -16,9 +16,10 @@ const PAGE = 1000;
 
 /**
  * The shred log as a directory (SHRED_LOG_DIR; embedded mode: DATA_DIR/shred-log): one file per
- * shred, written atomically — a temporary file in the same directory, fsync, rename over the
- * name, fsync of the directory — so a crash leaves either the old entry or the new one, never
- * half of one, and a listed entry has reached the disk.
+ * record, written once — a temporary file in the same directory, fsync, a hard link to the name
+ * (which fails rather than replace a file already there), fsync of the directory — so a crash
+ * leaves either no record or the whole record, a listed record has reached the disk, and no
+ * record is ever overwritten (the same record written again, a retry, is accepted).
  */
 export class DirectoryShredLog implements ShredLog {
   constructor(readonly directory: string) {}
@@ -27,22 +28,24 @@ export class DirectoryShredLog implements ShredLog {
     return `directory ${this.directory}`;
   }
 
-  async append(entry: ShredLogEntry): Promise<void> {
+  async append(record: ShredRecord, shredId?: string): Promise<void> {
     await mkdir(this.directory, { recursive: true, mode: 0o700 });
-    const name = shredLogName(entry);
+    const name = shredRecordName(record, shredId);
+    const body = serializeShredRecord(record);
     const temporary = join(this.directory, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
     try {
       const file = await open(temporary, 'wx', 0o600);
       try {
-        await file.writeFile(serializeShredLogEntry(entry), 'utf8');
+        await file.writeFile(body, 'utf8');
         await file.sync();
       } finally {
         await file.close();
       }
-      await rename(temporary, join(this.directory, name));
-    } catch (error) {
+      await link(temporary, join(this.directory, name)).catch(async (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EEXIST' || (await readFile(join(this.directory, name), 'utf8')) !== body) throw error;
+      });
+    } finally {
       await rm(temporary, { force: true });
-      throw error;
     }
     const directory = await open(this.directory, 'r');
     try {
@@ -69,7 +72,7 @@ export class DirectoryShredLog implements ShredLog {
     for (let start = 0; start < refs.length; start += PAGE) yield refs.slice(start, start + PAGE);
   }
 
-  async read(name: string): Promise<ShredLogEntry> {
+  async read(name: string): Promise<ShredRecord> {
     return parseShredLogEntry(name, await readFile(join(this.directory, name), 'utf8'));
   }
 }

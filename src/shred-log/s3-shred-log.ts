@@ -1,20 +1,22 @@
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { SHRED_LOG_TIMEOUT_MS } from '../common/limits';
 import {
   parseShredLogEntry,
   parseShredLogName,
-  serializeShredLogEntry,
+  serializeShredRecord,
   ShredLog,
-  ShredLogEntry,
   ShredLogRef,
-  shredLogName,
+  ShredRecord,
+  shredRecordName,
 } from './shred-log';
 
 /**
- * The shred log in S3 (SHRED_LOG_BUCKET, SHRED_LOG_PREFIX): one object per shred. The service
+ * The shred log in S3 (SHRED_LOG_BUCKET, SHRED_LOG_PREFIX): one object per record. The service
  * needs s3:PutObject, s3:GetObject and s3:ListBucket only; with Object Lock in compliance mode
- * (docs/operations.md) no one can delete or overwrite-away an entry for the retention period.
- * Completing an entry with its receipt writes a new version of the same key.
+ * (docs/operations.md) no one can delete or overwrite-away a record for the retention period.
+ * Each record is written once, conditionally (`If-None-Match: *`): a key already there is never
+ * given a new version; the same record written again (a retry whose first answer was lost) is
+ * accepted.
  */
 export class S3ShredLog implements ShredLog {
   constructor(
@@ -27,18 +29,26 @@ export class S3ShredLog implements ShredLog {
     return `s3://${this.bucket}/${this.prefix}`;
   }
 
-  async append(entry: ShredLogEntry): Promise<void> {
-    await this.s3.send(
-      new PutObjectCommand({
-        Bucket: this.bucket,
-        Key: this.prefix + shredLogName(entry),
-        Body: serializeShredLogEntry(entry),
-        ContentType: 'application/json',
-        // Object Lock buckets refuse a PUT without an integrity checksum.
-        ChecksumAlgorithm: 'SHA256',
-      }),
-      { abortSignal: AbortSignal.timeout(SHRED_LOG_TIMEOUT_MS) },
-    );
+  async append(record: ShredRecord, shredId?: string): Promise<void> {
+    const name = shredRecordName(record, shredId);
+    const body = serializeShredRecord(record);
+    try {
+      await this.s3.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.prefix + name,
+          Body: body,
+          ContentType: 'application/json',
+          IfNoneMatch: '*',
+          // Object Lock buckets refuse a PUT without an integrity checksum.
+          ChecksumAlgorithm: 'SHA256',
+        }),
+        { abortSignal: AbortSignal.timeout(SHRED_LOG_TIMEOUT_MS) },
+      );
+    } catch (error) {
+      // 412: the key exists. A retry of the same record is done; anything else there is an error.
+      if (!(error instanceof S3ServiceException && error.$metadata.httpStatusCode === 412) || (await this.body(name)) !== body) throw error;
+    }
   }
 
   async *list(after?: string): AsyncIterable<ShredLogRef[]> {
@@ -61,10 +71,14 @@ export class S3ShredLog implements ShredLog {
     } while (continuationToken);
   }
 
-  async read(name: string): Promise<ShredLogEntry> {
+  async read(name: string): Promise<ShredRecord> {
+    return parseShredLogEntry(name, await this.body(name));
+  }
+
+  private async body(name: string): Promise<string> {
     const object = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + name }), {
       abortSignal: AbortSignal.timeout(SHRED_LOG_TIMEOUT_MS),
     });
-    return parseShredLogEntry(name, await object.Body!.transformToString('utf8'));
+    return object.Body!.transformToString('utf8');
   }
 }
