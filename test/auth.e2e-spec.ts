@@ -181,6 +181,15 @@ describe('authentication — claims checked on the Cognito path (own JWKS)', () 
     assert.equal((await call(issuer.token({ exp: now - 5 }))).status, 200);
   });
 
+  it('refuses a token without exp (it would never expire) with 401 AUTH001', async () => {
+    const claims = { sub: 'svc-test', client_id: issuer.clientId, token_use: 'access', scope: 'pii-api/encrypt' };
+    const endless = sign(claims, issuer.privateKey, { algorithm: 'RS256', keyid: issuer.kid, issuer: issuer.issuer });
+    const response = await call(endless);
+    assert.equal(response.status, 401);
+    assert.equal(response.body.code, 'AUTH001');
+    assert.match(response.body.message, /expiry/);
+  });
+
   it('lets a token bound to a user act only on that user', async () => {
     const bound = issuer.token({ 'custom:user_id': '42' });
     assert.equal((await call(bound, '42')).status, 200);

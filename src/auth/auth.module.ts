@@ -11,17 +11,26 @@ import { JwtStrategy } from './jwt.strategy';
 import { VerifiedTokens } from './verified-tokens.service';
 import { RevocationController } from './revocation/revocation.controller';
 import { TokenRevocations } from './revocation/token-revocation.service';
-import { JwksSigningKeySource, LocalIssuer, SIGNING_KEY_SOURCE, SigningKeySource } from './signing-keys';
+import { MetricsService } from '../metrics/metrics.service';
+import { JwksClock, JwksSigningKeySource } from './jwks-signing-keys';
+import { LocalIssuer, SIGNING_KEY_SOURCE, SigningKeySource } from './signing-keys';
 
 @Module({
   imports: [PassportModule, RateLimitModule],
   controllers: [JwksController, RevocationController],
   providers: [
+    JwksClock,
     {
       provide: SIGNING_KEY_SOURCE,
-      inject: [AppConfig],
-      useFactory: ({ auth, dataDir }: AppConfig): SigningKeySource | Promise<SigningKeySource> =>
-        auth.mode === 'local' ? LocalIssuer.open(dataDir) : new JwksSigningKeySource(auth.jwksUri!),
+      inject: [AppConfig, MetricsService, JwksClock],
+      useFactory: (
+        { auth, dataDir }: AppConfig,
+        metrics: MetricsService,
+        clock: JwksClock,
+      ): SigningKeySource | Promise<SigningKeySource> =>
+        auth.mode === 'local'
+          ? LocalIssuer.open(dataDir)
+          : new JwksSigningKeySource(auth.jwksUri!, { clock, onUnknownKid: () => metrics.countUnknownSigningKey() }),
     },
     JwtStrategy,
     VerifiedTokens,

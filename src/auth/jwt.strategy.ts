@@ -13,7 +13,7 @@ export const CLOCK_TOLERANCE_SECONDS = 30;
 
 /**
  * Verifies Cognito access tokens (and the local issuer's, through the same path): RS256 only,
- * signature against the pool's JWKS, `iss`, `exp`/`nbf`, `token_use` = access, and `client_id`
+ * signature against the pool's JWKS, `iss`, `exp` (required)/`nbf`, `token_use` = access, and `client_id`
  * among COGNITO_CLIENT_IDS. JwtAuthGuard runs it once per token (VerifiedTokens remembers the
  * result until the token expires).
  */
@@ -46,6 +46,8 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
 
   /** The principal of a verified token; JwtAuthGuard then checks the denylist on every request. */
   validate(claims: AccessTokenClaims): Principal {
+    // jsonwebtoken checks `exp` only when the token has one: a token that never expires is refused here.
+    if (typeof claims.exp !== 'number') throw new ApiError('AUTH001', 'Token has no expiry');
     if (claims.token_use !== 'access') throw new ApiError('AUTH001', 'An access token is required');
     if (typeof claims.client_id !== 'string' || !this.config.auth.clientIds.includes(claims.client_id)) {
       throw new ApiError('AUTH001', 'Token was issued to a client this service does not trust');

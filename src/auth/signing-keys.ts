@@ -1,7 +1,6 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject, webcrypto } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { JwksClient } from 'jwks-rsa';
 import { sign } from 'jsonwebtoken';
 import { randomUUID } from 'node:crypto';
 import { LOCAL_CLIENT_ID, LOCAL_ISSUER } from '../config/app-config';
@@ -11,41 +10,10 @@ import { PERMISSIONS } from '../common/permissions';
 export const SIGNING_KEY_SOURCE = Symbol('SIGNING_KEY_SOURCE');
 
 export interface SigningKeySource {
-  /** The PEM public key for `kid`; rejects when it is unknown. */
+  /** The PEM public key for `kid`; rejects when it is unknown. (The JWKS source: jwks-signing-keys.ts.) */
   publicKeyFor(kid: string | undefined): Promise<string>;
   /** Resolves when signing keys are loaded (readiness). */
   checkHealth(): Promise<Record<string, unknown>>;
-}
-
-/**
- * Cognito (or any JWKS): jwks-rsa caches keys by kid, refetches the JWKS once for an unknown
- * kid, and rate-limits those refetches so a flood of forged kids cannot hammer the endpoint.
- */
-export class JwksSigningKeySource implements SigningKeySource {
-  private readonly client: JwksClient;
-
-  constructor(private readonly jwksUri: string) {
-    this.client = new JwksClient({
-      jwksUri,
-      cache: true,
-      cacheMaxEntries: 20,
-      cacheMaxAge: 10 * 60_000,
-      rateLimit: true,
-      jwksRequestsPerMinute: 10,
-      timeout: 5_000,
-    });
-  }
-
-  async publicKeyFor(kid: string | undefined): Promise<string> {
-    if (!kid) throw new Error('token has no kid');
-    const key = await this.client.getSigningKey(kid);
-    return key.getPublicKey();
-  }
-
-  async checkHealth(): Promise<Record<string, unknown>> {
-    const keys = await this.client.getSigningKeys();
-    return { source: 'jwks', keys: keys.length };
-  }
 }
 
 const SIGNING_KEY_FILE = 'issuer-signing-key.pem';

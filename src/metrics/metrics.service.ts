@@ -66,6 +66,11 @@ export class MetricsService {
   });
   /** Children of the HTTP counter and histogram by "method route status": label sets are resolved once, not per request. */
   private readonly httpSeries = new Map<string, { count: Counter.Internal; duration: Histogram.Internal<'method' | 'route' | 'status'> }>();
+  private readonly unknownSigningKeys = new Counter({
+    name: 'pii_api_jwks_unknown_kid_total',
+    help: "Tokens refused (401 AUTH001) because their kid is not in the issuer's JWKS, after the one refetch allowed per 30 s or at once in between: forged tokens, or a key rotation this pod could not fetch",
+    registers: [this.registry],
+  });
   private readonly rateLimited = new Counter({
     name: 'pii_api_rate_limited_requests_total',
     help: 'Requests refused with 429 RATE001',
@@ -208,6 +213,11 @@ export class MetricsService {
 
   countAuditWriteFailures(events: number): void {
     this.auditWriteFailures.inc(events);
+  }
+
+  /** A token refused because its signing key id is not in the issuer's JWKS. */
+  countUnknownSigningKey(): void {
+    this.unknownSigningKeys.inc();
   }
 
   countRateLimited(): void {
