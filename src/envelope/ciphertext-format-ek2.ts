@@ -7,7 +7,7 @@
  * keyVersion is a decimal integer; every other field is unpadded base64url. encapsulation is the
  * 1120-byte X-Wing ciphertext whose shared secret, through HKDF-SHA-256, is the AES-256-GCM key;
  * iv is 12 bytes, tag is the 16-byte GCM tag, and the GCM additional data is
- * `ek2|<userId>|<keyVersion>|x-wing` in ASCII, so a ciphertext moved to another user, version or
+ * `ek2|<userId>|<keyVersion>|X-Wing` in ASCII, so a ciphertext moved to another user, version or
  * algorithm fails. Same layout, encodings and version rules as ek1 (ciphertext-format.ts).
  */
 import { BASE64URL_ANY_LENGTH, base64urlOfLength, positiveDecimalUpTo, whole } from '../common/patterns';
@@ -15,8 +15,11 @@ import { decodeField, IV_BYTES, MalformedCiphertextError, MAX_KEY_VERSION, TAG_B
 import { XWING_CIPHERTEXT_BYTES } from './xwing';
 
 export const EK2_PREFIX = 'ek2';
-/** The algorithm ek2 items are encrypted under, as a key version states it and the additional data binds it. */
-export const EK2_ALGORITHM = 'x-wing';
+/**
+ * The algorithm ek2 items are encrypted under, as a key version states it (GET /keys/{userId}'s
+ * `algorithm`, beside RSA's `RSA-OAEP-256`) and the additional data binds it.
+ */
+export const EK2_ALGORITHM = 'X-Wing';
 export const ENCAPSULATION_BYTES = XWING_CIPHERTEXT_BYTES;
 
 /** The whole format as one pattern, built from the same constants as the parser below. */

@@ -59,8 +59,8 @@ describe('envelope ek2 (X-Wing)', () => {
       const ciphertext = Buffer.concat([cipher.update('secret', 'utf8'), cipher.final()]);
       return formatEk2Ciphertext({ keyVersion: 1, encapsulation, iv, ciphertext, tag: cipher.getAuthTag() });
     };
-    assert.deepEqual(decrypt('42', [sealed('ek2|42|1|x-wing')]), ['secret']);
-    for (const aad of ['ek1|42|1', 'ek2|42|1', 'ek2|42|1|rsa-oaep-2048', 'ek1|42|1|x-wing']) {
+    assert.deepEqual(decrypt('42', [sealed('ek2|42|1|X-Wing')]), ['secret']);
+    for (const aad of ['ek1|42|1', 'ek2|42|1', 'ek2|42|1|RSA-OAEP-256', 'ek2|42|1|x-wing', 'ek1|42|1|X-Wing']) {
       assert.throws(() => decrypt('42', [sealed(aad)]), failsAt(0), aad);
     }
   });
@@ -139,7 +139,7 @@ describe('envelope ek2 (X-Wing)', () => {
     it('has an ek2 test vector that decrypts with the private key of its seed, whose public key it publishes', () => {
       const vector = JSON.parse(readFileSync(join(docs, 'ciphertext-test-vector-ek2.json'), 'utf8'));
       const key = XWingPrivateKey.fromSeed(Buffer.from(vector.privateKeySeed, 'hex'));
-      assert.equal(vector.algorithm, 'x-wing');
+      assert.equal(vector.algorithm, 'X-Wing');
       assert.equal(key.publicKey.toString('base64'), vector.publicKey);
       const decrypted = decryptBatchEk2(vector.userId, [parseEk2Ciphertext(vector.ciphertext)], (v) =>
         v === vector.keyVersion ? key : undefined,

@@ -1,7 +1,7 @@
 import createClient, { type Client } from 'openapi-fetch';
 import { PiiApiError } from './errors';
 import type { paths } from './generated/schema';
-import { ciphertextKeyVersion, encryptLocally } from './local-encryption';
+import { ciphertextKeyVersion, encryptLocally, type KeyAlgorithm } from './local-encryption';
 import { PublicKeyCache, type PublicKeyCacheOptions, type PublicKeyInfo } from './public-key-cache';
 import { parseRetryAfter, type RetryOptions } from './retry-policy';
 import { createTransport, REQUEST_ID_HEADER, type Fetch, type TokenSource } from './transport';
@@ -114,8 +114,8 @@ export class PiiApiClient {
    * The service decrypts the result like its own.
    */
   async encryptLocal(userId: string, data: readonly string[]): Promise<string[]> {
-    const key = await this.publicKeys.get(userId);
-    return encryptLocally(key.publicKey, userId, key.keyVersion, data);
+    const { algorithm = 'RSA-OAEP-256', publicKey, keyVersion } = await this.publicKeys.get(userId);
+    return encryptLocally({ algorithm, publicKey, keyVersion }, userId, data);
   }
 
   /** Decrypts a batch of the user's ciphertexts (all or nothing); `purpose` goes to the audit trail. */
@@ -294,8 +294,8 @@ export class PiiApiClient {
   // internals
 
   private async fetchPublicKey(userId: string): Promise<PublicKeyInfo> {
-    const { keyVersion, publicKey } = await this.unwrap(this.api.GET('/api/v1/keys/{userId}', { params: { path: { userId } } }));
-    return { userId, keyVersion, publicKey };
+    const { keyVersion, publicKey, algorithm } = await this.unwrap(this.api.GET('/api/v1/keys/{userId}', { params: { path: { userId } } }));
+    return { userId, keyVersion, publicKey, algorithm: algorithm as KeyAlgorithm };
   }
 
   /** A ciphertext newer than the cached key means the cached key is stale. */

@@ -1,10 +1,15 @@
 import { LRUCache } from 'lru-cache';
+import type { KeyAlgorithm } from './local-encryption';
 
-/** What local encryption needs of a user's key: the current version and its public key (PEM). */
+/**
+ * What local encryption needs of a user's key: the current version, its algorithm (absent:
+ * `RSA-OAEP-256`) and its public key (PEM for RSA, base64 for X-Wing).
+ */
 export interface PublicKeyInfo {
   userId: string;
   keyVersion: number;
   publicKey: string;
+  algorithm?: KeyAlgorithm;
 }
 
 export interface PublicKeyCacheOptions {
