@@ -36,7 +36,8 @@ export const EK2_CIPHERTEXT_PATTERN = whole(
 
 /**
  * The longest ek2 ciphertext a plaintext of `maxPlaintextBytes` UTF-8 bytes produces, with room to
- * spare: the fixed fields take 1,545 characters, more than ek1's allowance of 1,024.
+ * spare: the fixed fields take up to 1,550 characters (the encapsulation alone 1,494), more than
+ * ek1's allowance of 1,024.
  */
 export function maxEk2CiphertextLength(maxPlaintextBytes: number): number {
   return Math.ceil((maxPlaintextBytes * 4) / 3) + 2048;
