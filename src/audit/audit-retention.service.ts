@@ -34,25 +34,29 @@ export class AuditRetention {
   }
 
   /**
-   * Purges every event older than `cutoff` (a chain's whole prefix up to its last such event).
+   * Purges every event older than `cutoff` (a chain's whole prefix up to its last such event),
+   * and never one younger than AUDIT_RETENTION_DAYS by the database's clock: a later `cutoff` is
+   * brought back to that, and the database's purge function refuses younger events anyway.
    * Returns the number purged, or undefined when another replica holds the purge.
    */
   purgeBefore(cutoff: Date): Promise<number | undefined> {
     return this.writer.withChain(async (sealNext) => {
       let chains = 0;
-      const purged = await this.events.purgeBefore(cutoff, ({ purged, cuts }) => {
+      let purgedBefore = cutoff;
+      const purged = await this.events.purgeBefore(cutoff, this.config.audit.retentionDays, ({ purged, cuts, cutoff: effective }) => {
         chains = cuts.length;
+        purgedBefore = effective;
         const anchors: ChainAnchor[] = cuts.map((cut) => ({ chainId: cut.chainId, resumesAtSeq: cut.seq + 1, prevHash: cut.hash }));
         const event = sealNext({
           action: 'audit.purge',
           outcome: 'success',
           actor: SYSTEM_ACTOR,
           itemCount: purged,
-          details: { purgedBefore: cutoff.toISOString(), anchors },
+          details: { purgedBefore: effective.toISOString(), anchors },
         });
         return toRow(event);
       });
-      if (purged) this.logger.log(`Purged ${purged} audit event(s) older than ${cutoff.toISOString()} from ${chains} chain(s)`);
+      if (purged) this.logger.log(`Purged ${purged} audit event(s) older than ${purgedBefore.toISOString()} from ${chains} chain(s)`);
       return purged;
     });
   }

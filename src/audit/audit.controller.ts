@@ -34,7 +34,12 @@ export class AuditController {
       'Walk every hash chain from its last verified checkpoint (full=true: from its start): ok, or the first broken link (an edited, removed or inserted event)',
   })
   @ApiOkResponse({ type: VerifyResponse })
-  @ApiErrors({ ENC001: 'full other than true or false, or an unknown query parameter' })
+  @ApiErrors({
+    ENC001: 'full other than true or false, or an unknown query parameter',
+    AUDIT001:
+      'full=true while another full verification runs, in any replica (one at a time); Retry-After: AUDIT_VERIFY_TIMEOUT_MS in seconds',
+    AUDIT002: 'full=true: the walk did not finish within AUDIT_VERIFY_TIMEOUT_MS and was stopped; no checkpoint moved',
+  })
   verify(@Query() query: VerifyQuery): Promise<VerifyResponse> {
     return this.audit.verify(query);
   }

@@ -1,9 +1,10 @@
 import { Injectable } from '@nestjs/common';
-import { invalidInput } from '../common/api-error';
+import { ApiError, invalidInput } from '../common/api-error';
+import { AppConfig } from '../config/app-config';
 import { isDateTime } from '../common/date-time';
 import { isUuid } from '../common/uuid';
 import { AUDIT_PAGE_SIZE, MAX_ACCESS_REPORT_ROWS } from '../common/limits';
-import { AuditEventRepository, AuditSnapshot } from '../repositories/audit-event.repository';
+import { AuditEventRepository, AuditSnapshot, VerifiedLink } from '../repositories/audit-event.repository';
 import { DATA_ACCESS_ACTIONS } from './audit-actions';
 import { BrokenLink, ChainAnchor, ChainVerifier, VerifyMode } from './audit-chain';
 import { fromRow } from './audit-store.service';
@@ -20,7 +21,13 @@ const VERIFY_PAGE = 2000;
  */
 @Injectable()
 export class AuditService {
-  constructor(private readonly events: AuditEventRepository) {}
+  /** A full verification is running in this process (the single-flight's first line; the database lock is the cluster's). */
+  private fullWalkRunning = false;
+
+  constructor(
+    private readonly events: AuditEventRepository,
+    private readonly config: AppConfig,
+  ) {}
 
   /** Newest first; the cursor is the (time, id) of the last event of the previous page. */
   async query(query: AuditQuery): Promise<AuditPage> {
@@ -50,10 +57,44 @@ export class AuditService {
    * event, which must still have the checkpointed hash, and only the events after it are walked.
    * Full: every chain from its start, passing its checkpoint. Only a walk that found nothing
    * broken moves the checkpoints forward, to the last event of each chain it walked.
+   *
+   * The full walk runs one at a time in the whole cluster — a second one, in this process or
+   * any replica, is refused at once with 429 AUDIT001 — and is stopped with 503 AUDIT002 after
+   * AUDIT_VERIFY_TIMEOUT_MS (docs/audit.md, verification).
    */
   async verify({ full = false }: VerifyQuery = {}): Promise<VerifyResponse> {
-    const mode: VerifyMode = full ? 'full' : 'incremental';
-    const { result, heads } = await this.events.inSnapshotOnPrimary(async (snapshot) => {
+    if (!full) return this.walk('incremental', (read) => this.events.inSnapshotOnPrimary(read));
+    if (this.fullWalkRunning) throw this.fullWalkBusy();
+    this.fullWalkRunning = true;
+    try {
+      const timeoutMs = this.config.audit.verifyTimeoutMs;
+      const bounds = { timeoutMs, statementTimeoutMs: this.config.database.statementTimeoutMs };
+      return await this.walk('full', async (read) => {
+        const walked = await this.events.walkExclusivelyOnPrimary(read, bounds);
+        if (walked.status === 'done') return walked.value;
+        if (walked.status === 'busy') throw this.fullWalkBusy();
+        throw new ApiError(
+          'AUDIT002',
+          `The full verification did not finish within AUDIT_VERIFY_TIMEOUT_MS (${timeoutMs} ms) and was stopped`,
+        );
+      });
+    } finally {
+      this.fullWalkRunning = false;
+    }
+  }
+
+  /** 429 AUDIT001: the running walk ends, done or stopped, within AUDIT_VERIFY_TIMEOUT_MS of its start. */
+  private fullWalkBusy(): ApiError {
+    return new ApiError('AUDIT001', 'A full verification of the audit trail is already running; try again later', {
+      headers: { 'Retry-After': String(Math.ceil(this.config.audit.verifyTimeoutMs / 1000)) },
+    });
+  }
+
+  private async walk(
+    mode: VerifyMode,
+    inSnapshot: (read: (snapshot: AuditSnapshot) => Promise<WalkOutcome>) => Promise<WalkOutcome>,
+  ): Promise<VerifyResponse> {
+    const { result, heads } = await inSnapshot(async (snapshot) => {
       const verifier = new ChainVerifier(await purgeAnchors(snapshot), await snapshot.checkpoints(), mode);
       const outcome = (brokenLink?: BrokenLink) => ({
         result: {
@@ -110,6 +151,12 @@ export class AuditService {
       truncated: rows.length > MAX_ACCESS_REPORT_ROWS,
     };
   }
+}
+
+/** What one walk found, and the heads to checkpoint when it found nothing broken. */
+interface WalkOutcome {
+  result: VerifyResponse;
+  heads: VerifiedLink[];
 }
 
 /** Anchors recorded by the retention purges still in the trail. */

@@ -25,6 +25,14 @@ export const ERROR_CODES = {
     status: HttpStatus.TOO_MANY_REQUESTS,
     summary: 'Decrypt budget exceeded: this caller read too many distinct people’s data in the window',
   },
+  AUDIT001: {
+    status: HttpStatus.TOO_MANY_REQUESTS,
+    summary: 'A full audit verification is already running (one at a time across all replicas); Retry-After says when to try again',
+  },
+  AUDIT002: {
+    status: HttpStatus.SERVICE_UNAVAILABLE,
+    summary: 'The full audit verification did not finish within AUDIT_VERIFY_TIMEOUT_MS and was stopped; nothing was concluded',
+  },
   CANARY001: { status: HttpStatus.NOT_FOUND, summary: 'No live canary has this id' },
   ROUTE001: { status: HttpStatus.NOT_FOUND, summary: 'No such route' },
   ROUTE002: { status: HttpStatus.METHOD_NOT_ALLOWED, summary: 'The route does not take this method (Allow lists those it takes)' },

@@ -114,6 +114,8 @@ export class AppConfig {
     retentionDays: number;
     /** When the retention purge runs (UTC). */
     retentionCron: string;
+    /** AUDIT_VERIFY_TIMEOUT_MS: longest a full verification (`?full=true`) may hold its snapshot before it is stopped. */
+    verifyTimeoutMs: number;
   };
   swaggerEnabled: boolean;
   grantApprovalsRequired: number;
@@ -292,6 +294,7 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
       requirePurpose: env.AUDIT_REQUIRE_PURPOSE ?? false,
       retentionDays: env.AUDIT_RETENTION_DAYS ?? 2555,
       retentionCron: env.AUDIT_RETENTION_CRON ?? '30 4 * * *',
+      verifyTimeoutMs: env.AUDIT_VERIFY_TIMEOUT_MS ?? 900_000,
     },
     swaggerEnabled: env.SWAGGER_ENABLED ?? !isProduction,
     shredLog: {

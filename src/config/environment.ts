@@ -315,6 +315,13 @@ export class EnvironmentVariables {
   AUDIT_RETENTION_DAYS?: number;
 
   @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(86_400_000)
+  AUDIT_VERIFY_TIMEOUT_MS?: number;
+
+  @IsOptional()
   @IsCronExpression()
   AUDIT_RETENTION_CRON?: string;
 
@@ -546,6 +553,7 @@ class EnvironmentVariablesKeys implements Record<keyof EnvironmentVariables, und
   AUDIT_FAIL_OPEN = undefined;
   AUDIT_REQUIRE_PURPOSE = undefined;
   AUDIT_RETENTION_DAYS = undefined;
+  AUDIT_VERIFY_TIMEOUT_MS = undefined;
   AUDIT_RETENTION_CRON = undefined;
   MAX_BATCH_ITEMS = undefined;
   MAX_ITEM_BYTES = undefined;

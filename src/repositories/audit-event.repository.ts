@@ -58,10 +58,29 @@ export interface ChainCut {
 
 /** Any fixed 64-bit number, the same in every replica: only one replica purges at a time. */
 const PURGE_LOCK_ID = '5189023376409912207';
+/** Any fixed 64-bit number, the same in every replica: one full verification at a time in the cluster. */
+export const FULL_VERIFY_LOCK_ID = '3316045285537440787';
+
+/** How a walk of `walkExclusivelyOnPrimary` ended. */
+export type ExclusiveWalk<T> = { status: 'done'; value: T } | { status: 'busy' } | { status: 'timed-out' };
+
+/** Bounds of `walkExclusivelyOnPrimary`. */
+export interface WalkBounds {
+  /** The walk is stopped at its first statement after this many milliseconds. */
+  timeoutMs: number;
+  /** No statement of the walk runs longer than the smaller of this and `timeoutMs` (PostgreSQL's statement_timeout). */
+  statementTimeoutMs: number;
+}
+
+/** SQLSTATE of a statement cancelled by statement_timeout (or by an administrator). */
+const QUERY_CANCELED = '57014';
+
+class WalkDeadlineExceeded extends Error {}
 
 /**
- * The audit trail (`audit_events`, append-only: a trigger refuses UPDATE and DELETE outside the
- * retention purge, which says so with `SET LOCAL pii_api.audit_purge`).
+ * The audit trail (`audit_events`, append-only: a trigger refuses UPDATE and DELETE; only the
+ * retention purge deletes, through the SECURITY DEFINER function `audit_purge_chain_prefix`,
+ * migration 1764000960000).
  */
 @Injectable()
 @TranslateDatabaseErrors()
@@ -107,38 +126,39 @@ export class AuditEventRepository {
    * trail and the same checkpoints.
    */
   inSnapshotOnPrimary<T>(read: (snapshot: AuditSnapshot) => Promise<T>): Promise<T> {
-    return this.dataSource.transaction('REPEATABLE READ', (db) =>
-      read({
-        purgeDetails: async () =>
-          (await db.find(AuditEventRow, { select: { details: true }, where: { action: 'audit.purge' } })).map((row) => row.details),
-        checkpoints: async () => {
-          const rows: Array<{ chain_id: string; seq: string; event_id: string; hash: string }> = await db.query(
-            `SELECT chain_id, seq, event_id, hash FROM audit_checkpoints`,
-          );
-          return rows.map((row) => ({ chainId: row.chain_id, seq: Number(row.seq), eventId: row.event_id, hash: row.hash }));
-        },
-        chainIds: async () => {
-          // A loose index scan of (chain_id, seq): one probe per chain, however many events each holds.
-          const rows: Array<{ chain_id: string }> = await db.query(
-            `WITH RECURSIVE chains (chain_id) AS (
-               (SELECT chain_id FROM audit_events ORDER BY chain_id LIMIT 1)
-               UNION ALL
-               SELECT (SELECT e.chain_id FROM audit_events e WHERE e.chain_id > chains.chain_id ORDER BY e.chain_id LIMIT 1)
-                 FROM chains WHERE chains.chain_id IS NOT NULL
-             )
-             SELECT chain_id FROM chains WHERE chain_id IS NOT NULL`,
-          );
-          return rows.map((row) => row.chain_id);
-        },
-        page: (chainId, fromSeq, limit) =>
-          db
-            .createQueryBuilder(AuditEventRow, 'e')
-            .where('e.chainId = :chainId AND e.seq >= :fromSeq', { chainId, fromSeq: String(fromSeq) })
-            .orderBy('e.seq')
-            .limit(limit)
-            .getMany(),
-      }),
-    );
+    return this.dataSource.transaction('REPEATABLE READ', (db) => read(snapshotOf(db)));
+  }
+
+  /**
+   * `inSnapshotOnPrimary`, one at a time across every replica and bounded in time: inside the
+   * transaction it takes a transaction advisory lock without waiting (`busy` when another walk
+   * holds it; the lock goes with the transaction, whatever ends it), and stops with `timed-out`
+   * once `timeoutMs` have passed since the call, checked before each statement and enforced by
+   * PostgreSQL's statement_timeout within a statement. So at most one pooled connection of the
+   * whole cluster, and one snapshot holding back vacuum, is spent on such walks, for at most
+   * about `timeoutMs`. (PGlite has one session, whose advisory locks never conflict, and ignores
+   * statement_timeout: there the caller's in-process single-flight and the checks between
+   * statements are what hold.)
+   */
+  async walkExclusivelyOnPrimary<T>(read: (snapshot: AuditSnapshot) => Promise<T>, bounds: WalkBounds): Promise<ExclusiveWalk<T>> {
+    const deadline = Date.now() + bounds.timeoutMs;
+    try {
+      return await this.dataSource.transaction('REPEATABLE READ', async (db): Promise<ExclusiveWalk<T>> => {
+        const [{ locked }] = await db.query('SELECT pg_try_advisory_xact_lock($1::bigint) AS locked', [FULL_VERIFY_LOCK_ID]);
+        if (!locked) return { status: 'busy' };
+        const statementTimeout = Math.min(bounds.timeoutMs, bounds.statementTimeoutMs);
+        await db.query(`SELECT set_config('statement_timeout', $1, true)`, [String(statementTimeout)]);
+        const value = await read(
+          snapshotOf(db, () => {
+            if (Date.now() >= deadline) throw new WalkDeadlineExceeded();
+          }),
+        );
+        return { status: 'done', value };
+      });
+    } catch (error) {
+      if (error instanceof WalkDeadlineExceeded || sqlStateOf(error) === QUERY_CANCELED) return { status: 'timed-out' };
+      throw error;
+    }
   }
 
   /**
@@ -204,36 +224,102 @@ export class AuditEventRepository {
 
   /**
    * Retention purge, in one transaction on the primary: deletes every chain's prefix up to its
-   * last event older than `cutoff`, then inserts the row `record` makes from the cuts (the purge's
-   * own event, which anchors the chains where they now start). Returns the number of events
-   * deleted (0 when none was old enough, and then `record` is not called), or undefined when
-   * another replica holds the purge lock.
+   * last event older than the cutoff, then inserts the row `record` makes from the cuts (the
+   * purge's own event, which anchors the chains where they now start). The cutoff is `before`,
+   * or the database's now minus `retentionDays` if that is earlier: the deletes go through
+   * `audit_purge_chain_prefix`, which refuses any event younger than `retentionDays` by the
+   * database's clock (and a retention under 1 day). Returns the number of events deleted (0 when
+   * none was old enough, and then `record` is not called), or undefined when another replica
+   * holds the purge lock.
    */
-  async purgeBefore(cutoff: Date, record: (purge: { purged: number; cuts: ChainCut[] }) => AuditEventRow): Promise<number | undefined> {
+  async purgeBefore(
+    before: Date,
+    retentionDays: number,
+    record: (purge: { purged: number; cuts: ChainCut[]; cutoff: Date }) => AuditEventRow,
+  ): Promise<number | undefined> {
     return this.dataSource.transaction(async (tx) => {
       const [{ locked }] = await tx.query('SELECT pg_try_advisory_xact_lock($1::bigint) AS locked', [PURGE_LOCK_ID]);
       if (!locked) return undefined;
+      const [{ cutoff }] = await tx.query(`SELECT least($1::timestamptz, now() - make_interval(days => $2)) AS cutoff`, [
+        before,
+        retentionDays,
+      ]);
       const cuts: Array<{ chain_id: string; seq: string; hash: string }> = await tx.query(
         `SELECT DISTINCT ON (chain_id) chain_id, seq, hash FROM audit_events
           WHERE occurred_at < $1 ORDER BY chain_id, seq DESC`,
         [cutoff],
       );
       if (!cuts.length) return 0;
-      await tx.query(`SET LOCAL pii_api.audit_purge = 'on'`);
       // One statement per chain, so each is a range of the (chain_id, seq) index: in one statement
       // joined to the list of cuts, PostgreSQL read the whole table (bench:scale: a day's purge
       // took 13× longer at 10 million events than at 100,000).
       let purged = 0;
       for (const cut of cuts) {
-        const [, deleted] = await tx.query(`DELETE FROM audit_events WHERE chain_id = $1 AND seq <= $2`, [cut.chain_id, cut.seq]);
-        purged += deleted;
+        const [{ deleted }] = await tx.query(`SELECT audit_purge_chain_prefix($1, $2, $3) AS deleted`, [
+          cut.chain_id,
+          cut.seq,
+          retentionDays,
+        ]);
+        purged += Number(deleted);
       }
-      await tx.query(`SET LOCAL pii_api.audit_purge = 'off'`);
-      const row = record({ purged, cuts: cuts.map((cut) => ({ chainId: cut.chain_id, seq: Number(cut.seq), hash: cut.hash })) });
+      const row = record({
+        purged,
+        cuts: cuts.map((cut) => ({ chainId: cut.chain_id, seq: Number(cut.seq), hash: cut.hash })),
+        cutoff: new Date(cutoff),
+      });
       await insertRows(tx, [row]);
-      return purged as number;
+      return purged;
     });
   }
+}
+
+/** The trail as one transaction `db` sees it; `beforeEach` runs before every statement (a deadline check). */
+function snapshotOf(db: EntityManager, beforeEach: () => void = () => undefined): AuditSnapshot {
+  const query = <R>(sql: string, params?: unknown[]): Promise<R[]> => {
+    beforeEach();
+    return db.query(sql, params);
+  };
+  return {
+    purgeDetails: async () => {
+      beforeEach();
+      return (await db.find(AuditEventRow, { select: { details: true }, where: { action: 'audit.purge' } })).map((row) => row.details);
+    },
+    checkpoints: async () => {
+      const rows = await query<{ chain_id: string; seq: string; event_id: string; hash: string }>(
+        `SELECT chain_id, seq, event_id, hash FROM audit_checkpoints`,
+      );
+      return rows.map((row) => ({ chainId: row.chain_id, seq: Number(row.seq), eventId: row.event_id, hash: row.hash }));
+    },
+    chainIds: async () => {
+      // A loose index scan of (chain_id, seq): one probe per chain, however many events each holds.
+      const rows = await query<{ chain_id: string }>(
+        `WITH RECURSIVE chains (chain_id) AS (
+           (SELECT chain_id FROM audit_events ORDER BY chain_id LIMIT 1)
+           UNION ALL
+           SELECT (SELECT e.chain_id FROM audit_events e WHERE e.chain_id > chains.chain_id ORDER BY e.chain_id LIMIT 1)
+             FROM chains WHERE chains.chain_id IS NOT NULL
+         )
+         SELECT chain_id FROM chains WHERE chain_id IS NOT NULL`,
+      );
+      return rows.map((row) => row.chain_id);
+    },
+    page: (chainId, fromSeq, limit) => {
+      beforeEach();
+      return db
+        .createQueryBuilder(AuditEventRow, 'e')
+        .where('e.chainId = :chainId AND e.seq >= :fromSeq', { chainId, fromSeq: String(fromSeq) })
+        .orderBy('e.seq')
+        .limit(limit)
+        .getMany();
+    },
+  };
+}
+
+/** The SQLSTATE of a pg error, as thrown or as wrapped by TypeORM's QueryFailedError. */
+function sqlStateOf(error: unknown): string | undefined {
+  const { code, driverError } = (error ?? {}) as { code?: unknown; driverError?: { code?: unknown } };
+  const state = typeof code === 'string' ? code : driverError?.code;
+  return typeof state === 'string' ? state : undefined;
 }
 
 /** The columns of audit_events, in the order of INSERT_ROWS's parameters. */

@@ -6,6 +6,8 @@ import request from 'supertest';
 import { checkedAgent } from '../support/openapi-contract';
 import { AUDIT_RETENTION_JOB, AuditRetention } from '../../src/audit/audit-retention.service';
 import { AuditStore } from '../../src/audit/audit-store.service';
+import { GENESIS_HASH, sealEvent } from '../../src/audit/audit-chain';
+import { SYSTEM_ACTOR } from '../../src/audit/audit-writer.service';
 import { Stack, STACKS, urlOf } from '../support/stacks';
 import { AuditRow, newRequestId, sealLegacyEvents } from './support';
 
@@ -97,24 +99,57 @@ for (const definition of STACKS) {
       assert.equal((await verify()).ok, true);
     });
 
-    it('keeps the trail verifiable when a purge cuts live chains, and when a later purge removes the earlier purge event', async () => {
-      const before = await stack.query(`SELECT count(*) AS n FROM audit_events`);
-      const [{ cutoff }] = await stack.query(`SELECT max(occurred_at) + interval '1 millisecond' AS cutoff FROM audit_events`);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-      await decrypt(stack.http(), newRequestId());
-      const purged = await stack.app.get(AuditRetention).purgeBefore(new Date(cutoff));
-      assert.equal(purged, Number(before[0].n));
-      const kept = await stack.query<{ action: string }>(`SELECT action FROM audit_events ORDER BY occurred_at`);
-      assert.deepEqual(
-        kept.map((row) => row.action),
-        ['decrypt', 'audit.purge'],
+    it('keeps the trail verifiable when a purge cuts a live chain, and when a later purge removes an earlier purge event', async () => {
+      // The purge removes only events past the retention: the trail is built from sealed events of long ago.
+      const now = new Date().toISOString();
+      // A live chain: two events from 2015, two from today.
+      const live = randomUUID();
+      const liveEvents = sealLegacyEvents(live, '701', ['2015-07-01T00:00:00.000Z', '2015-07-02T00:00:00.000Z', now, now]);
+      // A chain an earlier purge (in 2016, on a chain of its own) cut before seq 3.
+      const cut = randomUUID();
+      const cutEvents = sealLegacyEvents(cut, '701', [
+        '2015-01-01T00:00:00.000Z',
+        '2015-01-02T00:00:00.000Z',
+        '2016-03-01T00:00:00.000Z',
+        now,
+      ]);
+      const earlierPurge = sealEvent(
+        {
+          id: randomUUID(),
+          time: '2016-01-01T00:00:00.000Z',
+          requestId: null,
+          actor: SYSTEM_ACTOR,
+          action: 'audit.purge',
+          userId: null,
+          keyVersions: [],
+          itemCount: 2,
+          outcome: 'success',
+          errorCode: null,
+          sourceIp: null,
+          purpose: null,
+          details: { purgedBefore: '2015-12-31T00:00:00.000Z', anchors: [{ chainId: cut, resumesAtSeq: 3, prevHash: cutEvents[1].hash }] },
+        },
+        { chainId: randomUUID(), seq: 1, prevHash: GENESIS_HASH },
       );
-      assert.deepEqual(await verify(), { ok: true, mode: 'full', chains: 1, events: 2, checkpointed: 0 });
+      await stack.app.get(AuditStore).insert([...liveEvents, ...cutEvents.slice(2), earlierPurge]);
+      assert.equal((await verify()).ok, true);
 
-      const [{ later }] = await stack.query(`SELECT max(occurred_at) + interval '1 millisecond' AS later FROM audit_events`);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-      await decrypt(stack.http(), newRequestId());
-      assert.equal(await stack.app.get(AuditRetention).purgeBefore(new Date(later)), 3);
+      const purged = await stack.app.get(AuditRetention).purgeBefore(new Date('2017-01-01T00:00:00.000Z'));
+      assert.equal(purged, 4); // live 1–2, cut 3 and the earlier purge event
+      const seqs = async (chainId: string) =>
+        (await stack.query<{ seq: string }>(`SELECT seq FROM audit_events WHERE chain_id = $1 ORDER BY seq`, [chainId])).map((r) => r.seq);
+      assert.deepEqual(await seqs(live), ['3', '4']);
+      assert.deepEqual(await seqs(cut), ['4']);
+      assert.deepEqual(await seqs(earlierPurge.chainId), []);
+      const [purge] = await stack.query<AuditRow>(
+        `SELECT * FROM audit_events WHERE action = 'audit.purge' ORDER BY occurred_at DESC LIMIT 1`,
+      );
+      const anchors = (purge.details as { anchors: Array<{ chainId: string; resumesAtSeq: number }> }).anchors;
+      assert.deepEqual(Object.fromEntries(anchors.map((anchor) => [anchor.chainId, anchor.resumesAtSeq])), {
+        [live]: 3,
+        [cut]: 4,
+        [earlierPurge.chainId]: 2,
+      });
       const result = await verify();
       assert.equal(result.ok, true, JSON.stringify(result.brokenLink));
       await assert.rejects(stack.query(`DELETE FROM audit_events`), /append-only/);

@@ -10,6 +10,7 @@ import { AddAuditTraceId1764000700000 } from './1764000700000-add-audit-trace-id
 import { CreateKmsMigrations1764000800000 } from './1764000800000-create-kms-migrations';
 import { AddRotationIndexes1764000930000 } from './1764000930000-add-rotation-indexes';
 import { CreateAuditCheckpoints1764000940000 } from './1764000940000-create-audit-checkpoints';
+import { CreateAuditPurgeFunction1764000960000 } from './1764000960000-create-audit-purge-function';
 
 /** Every migration, in order. Forward-only: a released migration is never edited. */
 export const MIGRATIONS = [
@@ -25,4 +26,5 @@ export const MIGRATIONS = [
   CreateKmsMigrations1764000800000,
   AddRotationIndexes1764000930000,
   CreateAuditCheckpoints1764000940000,
+  CreateAuditPurgeFunction1764000960000,
 ];
