@@ -4,6 +4,15 @@ import { HttpStatus } from '@nestjs/common';
 export const ERROR_CODES = {
   KEY001: { status: HttpStatus.NOT_FOUND, summary: 'The user has no key (or it was deleted)' },
   KEY002: { status: HttpStatus.CONFLICT, summary: 'A rotation for this user is already in progress' },
+  KEY003: {
+    status: HttpStatus.TOO_MANY_REQUESTS,
+    summary:
+      'This user’s key was rotated by /rotate MANUAL_ROTATIONS_PER_DAY times in the past 24 hours; Retry-After says when the next is possible',
+  },
+  KEY004: {
+    status: HttpStatus.UNPROCESSABLE_ENTITY,
+    summary: 'This X-Request-Id was already used by this caller for a /rotate of this user with another body',
+  },
   ENC001: { status: HttpStatus.BAD_REQUEST, summary: 'Invalid input: shape, types, sizes or malformed ciphertext' },
   ENC002: { status: HttpStatus.BAD_REQUEST, summary: 'A ciphertext failed authentication: tampered, or not this user’s' },
   AUTH001: { status: HttpStatus.UNAUTHORIZED, summary: 'Missing, malformed, expired or untrusted token' },

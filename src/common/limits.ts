@@ -91,6 +91,18 @@ export const GRANT_REASON_PATTERN = new RegExp(`^[^\\u0000-\\u001f\\u007f]{${GRA
 /** Page size of GET /audit. */
 export const AUDIT_PAGE_SIZE = { default: 50, max: 500 } as const;
 
+/** Key versions GET /keys/{userId} lists per page (`versionsLimit`), newest first. */
+export const KEY_VERSIONS_PAGE_SIZE = { default: 100, max: 1000 } as const;
+
+/**
+ * Versions POST /rotate may create for one person in any 24 hours (the scheduled job's are not
+ * counted); the next is refused with 429 KEY003. Bounds how far a caller can grow a person's history.
+ */
+export const MANUAL_ROTATIONS_PER_DAY = 10;
+
+/** Hours a committed /rotate's answer is kept for a retry with the same X-Request-Id. */
+export const ROTATION_REPLAY_HOURS = 24;
+
 /** Caller groups listed by one access report. */
 export const MAX_ACCESS_REPORT_ROWS = 1000;
 

@@ -2,12 +2,12 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { ApiError, dependencyUnavailable, keyNotFound } from '../common/api-error';
 import { AuditEventReference, COMPLETE_WITH_AUDIT_EVENT, CompletedWithAuditEvent } from '../common/audit-vocabulary';
-import { RotationRepository } from '../repositories/rotation.repository';
+import { ROTATION_LEASE_SECONDS, RotationRepository } from '../repositories/rotation.repository';
 import { receiptIdOf, SHRED_LOG, ShredAborted, ShredDestroyed, shredIdOf, ShredIntent, ShredLog } from '../shred-log/shred-log';
-import { rotationConflict, UserKeyRepository } from '../repositories/user-key.repository';
+import { rotationConflict, UserKeyRepository, VersionsPage } from '../repositories/user-key.repository';
 import { UserKey } from './entities/user-key.entity';
-import { RotationReason, UserKeyHistory } from './entities/user-key-history.entity';
-import { KeyMaterialService, PreparedKey } from './key-material.service';
+import { UserKeyHistory } from './entities/user-key-history.entity';
+import { KeyMaterialService } from './key-material.service';
 import { ReceiptSigner } from './receipt-signer.service';
 
 /** The answer to a crypto-shred: what was destroyed, and the signed receipt that proves it. */
@@ -62,11 +62,12 @@ export class KeysService {
   }
 
   /**
-   * The active key row with its retired versions, newest first; KEY001 when there is none. Key
+   * The active key row with a page of its retired versions (`page`; all without it), newest
+   * first, and whether older ones remain; KEY001 when there is none. Key
    * metadata tolerates a replica's lag (a key the replica has not seen yet is found on the primary).
    */
-  async describeKey(userId: string): Promise<{ key: UserKey; history: UserKeyHistory[] }> {
-    const described = await this.keys.describe(userId, { from: 'replica' });
+  async describeKey(userId: string, page?: VersionsPage): Promise<{ key: UserKey; history: UserKeyHistory[]; more: boolean }> {
+    const described = await this.keys.describe(userId, { from: 'replica', page });
     if (!described) throw keyNotFound(userId);
     return described;
   }
@@ -75,6 +76,10 @@ export class KeysService {
    * Runs `work(currentVersion)` while holding the user's rotation lease, so a second rotation
    * of the same user gets KEY002 at once instead of queueing. The lease is a row claim, not a
    * held connection, and expires by itself if this process dies mid-rotation.
+   *
+   * Releasing the lease cannot change the outcome of `work`: a release that fails is logged,
+   * and the lease expires by itself within ROTATION_LEASE_SECONDS (a committed rotation is
+   * answered as one; a failed one keeps its own error).
    */
   async withRotationLease<T>(userId: string, work: (currentVersion: number) => Promise<T>): Promise<T> {
     const leaseId = randomUUID();
@@ -86,18 +91,14 @@ export class KeysService {
     try {
       return await work(currentVersion);
     } finally {
-      await this.rotations.releaseLease(userId, leaseId);
+      await this.rotations
+        .releaseLease(userId, leaseId)
+        .catch((error: unknown) =>
+          this.logger.warn(
+            `The rotation lease of user ${userId} was not released (${describe(error)}); it expires by itself within ${ROTATION_LEASE_SECONDS} s`,
+          ),
+        );
     }
-  }
-
-  /**
-   * Makes `next` the current key and moves version `fromVersion` into history, in one
-   * transaction. KEY002 when the current version is no longer `fromVersion` or its row is
-   * locked by another rotation: nothing is written then.
-   */
-  async replaceCurrentKey(userId: string, fromVersion: number, next: PreparedKey, reason: RotationReason): Promise<void> {
-    await this.keys.replaceCurrentKey(userId, fromVersion, next, reason);
-    await this.material.forgetPublicKey(userId);
   }
 
   /**

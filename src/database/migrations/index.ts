@@ -11,6 +11,7 @@ import { CreateKmsMigrations1764000800000 } from './1764000800000-create-kms-mig
 import { AddRotationIndexes1764000930000 } from './1764000930000-add-rotation-indexes';
 import { CreateAuditCheckpoints1764000940000 } from './1764000940000-create-audit-checkpoints';
 import { CreateAuditPurgeFunction1764000960000 } from './1764000960000-create-audit-purge-function';
+import { CreateRotationResults1764000980000 } from './1764000980000-create-rotation-results';
 
 /** Every migration, in order. Forward-only: a released migration is never edited. */
 export const MIGRATIONS = [
@@ -27,4 +28,5 @@ export const MIGRATIONS = [
   AddRotationIndexes1764000930000,
   CreateAuditCheckpoints1764000940000,
   CreateAuditPurgeFunction1764000960000,
+  CreateRotationResults1764000980000,
 ];
