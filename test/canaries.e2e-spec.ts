@@ -5,6 +5,30 @@ import { awsStack, Stack, STACKS } from './support/stacks';
 
 const UNAUTHENTIC = (name: string) => `${name} failed authentication: tampered, or not encrypted for this user`;
 
+/** `ek1:<keyVersion>:<wrappedKey>`: what the fields of one /encrypt call share, and what a thief compares. */
+const keyPrefix = (ciphertext: string) => ciphertext.split(':').slice(0, 3).join(':');
+/** The AES-GCM ciphertext's bytes: exactly as many as the plaintext's UTF-8 bytes, visible to anyone holding the row. */
+const bodyBytes = (ciphertext: string) => Buffer.from(ciphertext.split(':')[4], 'base64url').length;
+
+/** A row of the shapes the tests plant, and a real row of the same columns. */
+const ROW_SHAPES = [
+  { shape: 'name' },
+  { shape: 'sin' },
+  { shape: 'account-number', length: 12 },
+  { shape: 'date' },
+  { shape: 'text', length: 40 },
+];
+const REAL_ROW = ['Jane Doe', '046 454 286', '000123456789', '1980-04-01', 'Called about the renewal of the policy a'];
+
+/** The SIN check digit (Luhn), which a real SIN passes. */
+function luhnValid(digits: string): boolean {
+  const sum = [...digits.replace(/ /g, '')].reduce((total, digit, index) => {
+    const product = index % 2 === 1 ? Number(digit) * 2 : Number(digit);
+    return total + (product > 9 ? product - 9 : product);
+  }, 0);
+  return sum % 10 === 0;
+}
+
 for (const definition of STACKS) {
   describe(`canary ciphertexts — ${definition.name}`, () => {
     let stack: Stack;
@@ -17,16 +41,21 @@ for (const definition of STACKS) {
       admin = await stack.token();
       operator = await stack.identity('security-operator', ['canaries:write']);
       reader = await stack.identity('billing-service', ['encrypt', 'decrypt', 'rotate', 'translate', 'grants:write', 'grants:approve']);
-      for (const userId of ['8001', '8002', '8003'])
+      for (const userId of ['8001', '8002', '8003', '8004', '8005'])
         assert.equal((await stack.as(admin).post('/api/v1/keys').send({ userId })).status, 201);
     });
     after(() => stack?.close());
 
-    async function plant(userId: string, count = 1): Promise<Array<{ id: string; ciphertext: string }>> {
-      const response = await stack.as(operator).post('/api/v1/canaries').send({ userId, count, label: 'customers table' });
+    type Planted = { id: string; ciphertext: string; ciphertexts: string[]; keyVersion: number; fields: object[] };
+    async function plant(userId: string, count = 1, more: object = {}): Promise<Planted[]> {
+      const response = await stack
+        .as(operator)
+        .post('/api/v1/canaries')
+        .send({ userId, count, label: 'customers table', ...more });
       assert.equal(response.status, 201, JSON.stringify(response.body));
       return response.body.canaries;
     }
+    const decrypt = (userId: string, data: string[], as = reader) => stack.as(as).post('/api/v1/decrypt').send({ userId, data });
     const encrypt = async (userId: string, data: string[]) =>
       (await stack.as(reader).post('/api/v1/encrypt').send({ userId, data })).body.encryptedData as string[];
     const tripped = (canaryId: string) =>
@@ -52,6 +81,9 @@ for (const definition of STACKS) {
       const [real] = await encrypt('8001', ['Jane Doe']);
       assert.match(canary.ciphertext, /^ek1:1:/);
       assert.equal(canary.ciphertext.split(':').length, real.split(':').length);
+      // Without `fields`, a canary is a one-field row, as every canary was before canary rows.
+      assert.deepEqual(canary.ciphertexts, [canary.ciphertext]);
+      assert.deepEqual([canary.keyVersion, canary.fields], [1, [{ shape: 'alphanumeric' }]]);
       assert.equal((await stack.as(reader).post('/api/v1/canaries').send({ userId: '8001' })).body.code, 'AUTH002');
       assert.equal((await stack.as(reader).get('/api/v1/canaries')).status, 403);
       const listed = await stack.as(operator).get('/api/v1/canaries');
@@ -160,6 +192,119 @@ for (const definition of STACKS) {
         .send({ userId: '8001', data: [canary.ciphertext] });
       assert.equal(decrypted.status, 200);
       assert.equal(typeof decrypted.body.decryptedData[0], 'string');
+    });
+
+    it('plants a canary row whose fields share one wrapped key, exactly like a real row from one /encrypt call', async () => {
+      const [first, second] = await plant('8004', 2, { fields: ROW_SHAPES });
+      const real = await encrypt('8004', REAL_ROW);
+      for (const row of [first, second, { ciphertexts: real }]) {
+        assert.equal(row.ciphertexts.length, ROW_SHAPES.length);
+        assert.equal(new Set(row.ciphertexts.map(keyPrefix)).size, 1, 'every field of the row names the same ek1:<v>:<wrappedKey>');
+        assert.equal(new Set(row.ciphertexts.map((c) => c.split(':')[3])).size, ROW_SHAPES.length, 'each field has its own IV');
+        assert.match(row.ciphertexts[0], /^ek1:1:/);
+      }
+      assert.equal(
+        new Set([first, second, { ciphertexts: real }].map((row) => keyPrefix(row.ciphertexts[0]))).size,
+        3,
+        'each row has its own data key',
+      );
+      assert.equal(first.ciphertext, first.ciphertexts[0]);
+      assert.deepEqual([first.keyVersion, first.fields], [1, ROW_SHAPES]);
+      // What a thief sees of a plaintext is its length: the canary's fields are as long as the real row's.
+      for (const index of [1, 2, 3, 4]) {
+        assert.equal(bodyBytes(first.ciphertexts[index]), bodyBytes(real[index]), `field ${index} (${ROW_SHAPES[index].shape})`);
+      }
+      const listed = (await stack.as(operator).get('/api/v1/canaries')).body.canaries.find((c: { id: string }) => c.id === second.id);
+      assert.deepEqual([listed.keyVersion, listed.fields, listed.ciphertexts], [1, ROW_SHAPES, undefined]);
+    });
+
+    it('fills a canary row with values of the requested shapes, which show if it is ever decrypted (here: after retiring it)', async () => {
+      const fields = [
+        ...ROW_SHAPES,
+        { shape: 'email' },
+        { shape: 'phone' },
+        { shape: 'postal-code' },
+        { shape: 'template', template: 'C\\A-####-AA' },
+      ];
+      const [row] = await plant('8005', 1, { fields });
+      assert.equal((await stack.as(operator).delete(`/api/v1/canaries/${row.id}`)).status, 200);
+      const response = await decrypt('8005', row.ciphertexts);
+      assert.equal(response.status, 200, JSON.stringify(response.body));
+      const [name, sin, account, date, text, email, phone, postal, template] = response.body.decryptedData as string[];
+      assert.match(name, /^[A-Z][A-Za-z']+ [A-Z][A-Za-z' ]+$/);
+      assert.match(sin, /^[0-9]{3} [0-9]{3} [0-9]{3}$/);
+      assert.ok(luhnValid(sin), `${sin} has a valid check digit`);
+      assert.match(account, /^[0-9]{12}$/);
+      assert.equal(new Date(`${date}T00:00:00Z`).toISOString().slice(0, 10), date);
+      assert.match(text, /^[A-Z][a-z ]{39}$/);
+      assert.match(email, /^[a-z]+\.[a-z]+[0-9]*@[a-z]+\.[a-z]+$/);
+      assert.match(phone, /^\([2-9][0-9]{2}\) [2-9][0-9]{2}-[0-9]{4}$/);
+      assert.match(postal, /^[A-Z][0-9][A-Z] [0-9][A-Z][0-9]$/);
+      assert.match(template, /^CA-[0-9]{4}-[A-Z]{2}$/);
+
+      const [other] = await plant('8005', 1, { fields });
+      assert.equal((await stack.as(operator).delete(`/api/v1/canaries/${other.id}`)).status, 200);
+      const again = (await decrypt('8005', other.ciphertexts)).body.decryptedData as string[];
+      assert.notDeepEqual(again, response.body.decryptedData, 'another row, other values');
+
+      const refused = await stack
+        .as(operator)
+        .post('/api/v1/canaries')
+        .send({ userId: '8005', fields: [{ shape: 'sin' }, { shape: 'ssn' }] });
+      assert.equal(refused.status, 400);
+      assert.equal(refused.body.code, 'ENC001');
+      assert.match(refused.body.message, /^fields\[1\]\.shape must be one of name, /);
+    });
+
+    it('trips on whichever field of a canary row is decrypted, naming the row', async () => {
+      const [row] = await plant('8004', 1, { fields: ROW_SHAPES });
+      const real = await encrypt('8004', REAL_ROW);
+      for (let index = 0; index < row.ciphertexts.length; index++) {
+        const before = await trippedCount('POST /api/v1/decrypt');
+        const response = await decrypt('8004', [real[0], row.ciphertexts[index]]);
+        assert.equal(response.status, 400);
+        assert.equal(response.body.message, UNAUTHENTIC('data[1]'));
+        const events = await tripped(row.id);
+        assert.equal(events.length, index + 1, `field ${index} recorded as canary.tripped`);
+        assert.deepEqual(events[index].details, { canaryId: row.id, route: 'POST /api/v1/decrypt' });
+        assert.equal(await trippedCount('POST /api/v1/decrypt'), before + 1);
+      }
+    });
+
+    it('plants at an older key version still held, to match the rows around it, and refuses a version not held', async () => {
+      const [atOne] = await encrypt('8005', ['Jane Doe']);
+      const rotated = await stack
+        .as(reader)
+        .post('/api/v1/rotate')
+        .send({ userId: '8005', data: { note: 'rotate' } });
+      assert.equal(rotated.status, 200, JSON.stringify(rotated.body));
+      const current = rotated.body.keyVersion as number;
+      assert.ok(current >= 2);
+
+      const [old] = await plant('8005', 1, { fields: ROW_SHAPES, keyVersion: 1 });
+      assert.equal(old.keyVersion, 1);
+      for (const ciphertext of old.ciphertexts) assert.equal(ciphertext.split(':')[1], atOne.split(':')[1], 'the version of the real row');
+      const [now] = await plant('8005', 1, { fields: ROW_SHAPES });
+      assert.equal(now.keyVersion, current);
+      assert.match(now.ciphertext, new RegExp(`^ek1:${current}:`));
+
+      const before = await trippedCount('POST /api/v1/decrypt');
+      assert.equal((await decrypt('8005', [atOne, old.ciphertexts[2]])).body.message, UNAUTHENTIC('data[1]'));
+      await assertTripped(old.id, 'POST /api/v1/decrypt', before);
+
+      for (const keyVersion of [current + 1, 99]) {
+        const refused = await stack.as(operator).post('/api/v1/canaries').send({ userId: '8005', keyVersion });
+        assert.equal(refused.status, 404);
+        assert.equal(refused.body.code, 'CANARY002');
+      }
+      const noKey = await stack.as(operator).post('/api/v1/canaries').send({ userId: '8099', keyVersion: 1 });
+      assert.equal(noKey.body.code, 'KEY001');
+
+      // Retired, the old-version row decrypts with version 1's key like the real row beside it.
+      assert.equal((await stack.as(operator).delete(`/api/v1/canaries/${old.id}`)).status, 200);
+      const decrypted = await decrypt('8005', [atOne, ...old.ciphertexts]);
+      assert.equal(decrypted.status, 200, JSON.stringify(decrypted.body));
+      assert.equal(decrypted.body.decryptedData[0], 'Jane Doe');
     });
   });
 }

@@ -18,17 +18,31 @@ export class CanariesController {
   @Post()
   @RequirePermission('canaries:write', Subject.operator())
   @Audited('canary.create', describeCanaryCreate)
-  @ApiOperation({ operationId: 'createCanaries', summary: 'Create canary ciphertexts of a user to plant among real rows' })
+  @ApiOperation({
+    operationId: 'createCanaries',
+    summary: 'Create canary rows of a user to plant among real rows',
+    description:
+      'Each canary is a row of decoy fields of the requested shapes, encrypted together under one data key (their ciphertexts share one wrapped key, as the fields of a real row from one /encrypt call do), ' +
+      'under the current key version or an older one still held. Touching any field of the row trips the canary.',
+  })
   @ApiCreatedResponse({ type: CreateCanariesResponse })
-  @ApiErrors({ ENC001: 'invalid input (the field is named)', KEY001: 'the user has no key' })
+  @ApiErrors({
+    ENC001: 'invalid input (the field is named)',
+    KEY001: 'the user has no key',
+    CANARY002: 'keyVersion is not a version of the user’s key that is still held',
+  })
   async create(@Body() request: CreateCanariesRequest, @CurrentPrincipal() caller: Principal): Promise<CreateCanariesResponse> {
-    return { canaries: await this.canaries.create(request.userId, request.count ?? 1, request.label ?? null, caller.sub) };
+    const { userId, count = 1, fields, keyVersion, label = null } = request;
+    return { canaries: await this.canaries.create({ userId, count, fields, keyVersion, label, createdBy: caller.sub }) };
   }
 
   @Get()
   @RequirePermission('canaries:write', Subject.operator())
   @Audited('canary.list', describeCanaryList)
-  @ApiOperation({ operationId: 'listCanaries', summary: 'List the live canaries (without their ciphertexts)' })
+  @ApiOperation({
+    operationId: 'listCanaries',
+    summary: 'List the live canaries (their key versions and field shapes, without their ciphertexts)',
+  })
   @ApiOkResponse({ type: ListCanariesResponse })
   async list(): Promise<ListCanariesResponse> {
     return { canaries: await this.canaries.list() };

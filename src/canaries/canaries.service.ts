@@ -1,19 +1,25 @@
 import { Injectable } from '@nestjs/common';
-import { randomBytes, randomInt, randomUUID } from 'node:crypto';
-import { ApiError } from '../common/api-error';
+import { KeyObject, randomUUID } from 'node:crypto';
+import { ApiError, keyNotFound } from '../common/api-error';
 import { isUuid } from '../common/uuid';
 import { CanaryRegistry } from '../crypto/canary-registry.service';
-import { CryptoService } from '../crypto/crypto.service';
 import { parseCiphertext } from '../envelope/ciphertext-format';
+import { encryptBatch } from '../envelope/envelope';
+import { publicKeyObject } from '../envelope/public-key-objects';
+import { KeyMaterialService } from '../keys/key-material.service';
 import { CanaryRepository, CanaryRow } from '../repositories/canary.repository';
+import { UserKeyRepository } from '../repositories/user-key.repository';
+import { decoyValue, DecoyField, DEFAULT_DECOY_FIELDS } from './decoy-fields';
 import { CanaryView, CreatedCanary } from './dto/canary.dto';
 
-const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 ';
-
-/** A plaintext nobody will ever read: random text of an ordinary field's length, so the ciphertext's length says nothing. */
-function decoyPlaintext(): string {
-  const bytes = randomBytes(randomInt(8, 33));
-  return Array.from(bytes, (byte) => ALPHABET[byte % ALPHABET.length]).join('');
+/** What POST /canaries plants: `count` rows of `fields` for `userId`, under `keyVersion` (default: the current one). */
+export interface CanaryRequest {
+  userId: string;
+  count: number;
+  fields?: readonly DecoyField[];
+  keyVersion?: number;
+  label: string | null;
+  createdBy: string;
 }
 
 const view = (row: CanaryRow): CanaryView => ({
@@ -22,26 +28,77 @@ const view = (row: CanaryRow): CanaryView => ({
   label: row.label,
   createdBy: row.createdBy,
   createdAt: row.createdAt.toISOString(),
+  keyVersion: row.keyVersion,
+  fields: row.fields as CanaryView['fields'],
 });
 
-/** Canary ciphertexts: created under a real user's key, one data key each, recognised by it. */
+/**
+ * Canary rows: decoy fields encrypted together under a real user's key, one data key per row as
+ * /encrypt does for a real row, so that the row's ciphertexts share their wrapped key and nothing
+ * else sets them apart; recognised by that wrapped key (CanaryRegistry).
+ */
 @Injectable()
 export class CanariesService {
   constructor(
-    private readonly crypto: CryptoService,
+    private readonly keyMaterial: KeyMaterialService,
+    private readonly userKeys: UserKeyRepository,
     private readonly canaries: CanaryRepository,
     private readonly registry: CanaryRegistry,
   ) {}
 
-  /** KEY001 when the user has no key. Each canary is encrypted alone, so its wrapped data key is its own. */
-  async create(userId: string, count: number, label: string | null, createdBy: string): Promise<CreatedCanary[]> {
-    const ciphertexts: string[] = [];
-    for (let i = 0; i < count; i++) ciphertexts.push(...(await this.crypto.encrypt(userId, [decoyPlaintext()])));
+  /** KEY001 when the user has no key; CANARY002 when `keyVersion` is not one whose keys are still held. */
+  async create(request: CanaryRequest): Promise<CreatedCanary[]> {
+    const { userId, count, label, createdBy } = request;
+    const fields = request.fields ?? DEFAULT_DECOY_FIELDS;
+    const recipient = { userId, ...(await this.recipientKey(userId, request.keyVersion)) };
+    const planted = Array.from({ length: count }, () => {
+      // One call per row: one fresh data key for the row's fields, wrapped once, as /encrypt does.
+      const ciphertexts = encryptBatch(
+        fields.map((field) => decoyValue(field)),
+        recipient,
+      );
+      return { id: randomUUID(), ciphertexts };
+    });
     const rows = await this.canaries.insert(
-      ciphertexts.map((ciphertext) => ({ id: randomUUID(), userId, wrappedKey: parseCiphertext(ciphertext).wrappedKey, label, createdBy })),
+      planted.map(({ id, ciphertexts }) => ({
+        id,
+        userId,
+        wrappedKey: parseCiphertext(ciphertexts[0]).wrappedKey,
+        label,
+        createdBy,
+        keyVersion: recipient.keyVersion,
+        fields: fields.map(({ shape, length, template }) => ({
+          shape,
+          ...(length !== undefined && { length }),
+          ...(template !== undefined && { template }),
+        })),
+      })),
     );
     await this.registry.refresh();
-    return rows.map((row, index) => ({ ...view(row), ciphertext: ciphertexts[index] }));
+    return rows.map((row, index) => ({ ...view(row), ciphertexts: planted[index].ciphertexts, ciphertext: planted[index].ciphertexts[0] }));
+  }
+
+  /**
+   * The public key to encrypt under: the current one (from the cache) by default; else the asked
+   * version's, read on the primary, when it is current or a retired version whose private key is
+   * still held (not purged, not destroyed), so that the canary can be decrypted — and trips — like
+   * the real rows of that version.
+   */
+  private async recipientKey(userId: string, keyVersion?: number): Promise<{ keyVersion: number; publicKey: KeyObject }> {
+    if (keyVersion === undefined) return this.keyMaterial.currentPublicKey(userId);
+    const described = await this.userKeys.describe(userId, { from: 'primary' });
+    if (!described) throw keyNotFound(userId);
+    const pem =
+      described.key.keyVersion === keyVersion
+        ? described.key.publicKey
+        : described.history.find((version) => version.keyVersion === keyVersion)?.publicKey;
+    if (!pem) {
+      throw new ApiError(
+        'CANARY002',
+        `User ${userId} has no key version ${keyVersion} whose keys are still held (current: ${described.key.keyVersion})`,
+      );
+    }
+    return { keyVersion, publicKey: publicKeyObject(pem) };
   }
 
   async list(): Promise<CanaryView[]> {

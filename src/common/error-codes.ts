@@ -43,6 +43,10 @@ export const ERROR_CODES = {
     summary: 'The full audit verification did not finish within AUDIT_VERIFY_TIMEOUT_MS and was stopped; nothing was concluded',
   },
   CANARY001: { status: HttpStatus.NOT_FOUND, summary: 'No live canary has this id' },
+  CANARY002: {
+    status: HttpStatus.NOT_FOUND,
+    summary: 'The user has no key version keyVersion whose keys are still held (never created, purged or destroyed)',
+  },
   ROUTE001: { status: HttpStatus.NOT_FOUND, summary: 'No such route' },
   ROUTE002: { status: HttpStatus.METHOD_NOT_ALLOWED, summary: 'The route does not take this method (Allow lists those it takes)' },
   SYS001: { status: HttpStatus.INTERNAL_SERVER_ERROR, summary: 'Unexpected error' },

@@ -155,6 +155,11 @@ export const RECEIPT_KEYS_MAX_AGE_SECONDS = 300;
 export const CANARY_REFRESH_MS = 5_000;
 /** Canaries one POST /canaries may create. */
 export const MAX_CANARIES_PER_REQUEST = 100;
+/** Fields of one canary row (`fields` of POST /canaries), and the `length` one of its fields may ask for. */
+export const MAX_CANARY_FIELDS = 32;
+export const CANARY_FIELD_LENGTH = { min: 1, max: 1024 } as const;
+/** Characters of a canary field's `template` (docs/compliance.md, canary rows). */
+export const MAX_CANARY_TEMPLATE_LENGTH = 200;
 
 /**
  * The shred log (src/shred-log, docs/operations.md 2.4): one S3 call, all attempts included,

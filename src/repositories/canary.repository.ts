@@ -3,15 +3,36 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { TranslateDatabaseErrors } from './database-errors';
 
+/** The shape of one field of a canary row, as the operator asked for it (never its plaintext). */
+export interface CanaryFieldRecord {
+  shape: string;
+  length?: number;
+  template?: string;
+}
+
 export interface CanaryRow {
   id: string;
   userId: string;
   label: string | null;
   createdBy: string;
   createdAt: Date;
+  /** Null for canaries created before canary rows (migration 1764000995000). */
+  keyVersion: number | null;
+  fields: CanaryFieldRecord[] | null;
 }
 
-/** A live canary's recognition data: its wrapped data key. */
+export interface NewCanary {
+  id: string;
+  userId: string;
+  /** The data key of every field of the row, wrapped: what recognises the canary. */
+  wrappedKey: Buffer;
+  label: string | null;
+  createdBy: string;
+  keyVersion: number;
+  fields: readonly CanaryFieldRecord[];
+}
+
+/** A live canary's recognition data: the wrapped data key that every field of its row shares. */
 export interface CanaryKey {
   id: string;
   wrappedKey: Buffer;
@@ -23,7 +44,11 @@ interface Row {
   label: string | null;
   created_by: string;
   created_at: Date;
+  key_version: number | null;
+  fields: CanaryFieldRecord[] | string | null;
 }
+
+const COLUMNS = 'id, user_id, label, created_by, created_at, key_version, fields';
 
 const toRow = (row: Row): CanaryRow => ({
   id: row.id,
@@ -31,27 +56,31 @@ const toRow = (row: Row): CanaryRow => ({
   label: row.label,
   createdBy: row.created_by,
   createdAt: new Date(row.created_at),
+  keyVersion: row.key_version,
+  fields: typeof row.fields === 'string' ? (JSON.parse(row.fields) as CanaryFieldRecord[]) : row.fields,
 });
 
-/** Canary ciphertexts (`canaries`): planted, listed and retired by operators; recognised by every replica. */
+/** Canary rows (`canaries`): planted, listed and retired by operators; recognised by every replica. */
 @Injectable()
 @TranslateDatabaseErrors()
 export class CanaryRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  async insert(
-    canaries: ReadonlyArray<{ id: string; userId: string; wrappedKey: Buffer; label: string | null; createdBy: string }>,
-  ): Promise<CanaryRow[]> {
+  async insert(canaries: readonly NewCanary[]): Promise<CanaryRow[]> {
     const rows: Row[] = await this.dataSource.query(
-      `INSERT INTO canaries (id, user_id, wrapped_key, label, created_by)
-       SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bytea[], $4::varchar[], $5::varchar[])
-    RETURNING id, user_id, label, created_by, created_at`,
+      `INSERT INTO canaries (id, user_id, wrapped_key, label, created_by, key_version, fields)
+       SELECT id, user_id, wrapped_key, label, created_by, key_version, fields::jsonb
+         FROM unnest($1::uuid[], $2::bigint[], $3::bytea[], $4::varchar[], $5::varchar[], $6::int[], $7::text[])
+           AS t (id, user_id, wrapped_key, label, created_by, key_version, fields)
+    RETURNING ${COLUMNS}`,
       [
         canaries.map((c) => c.id),
         canaries.map((c) => c.userId),
         canaries.map((c) => c.wrappedKey),
         canaries.map((c) => c.label),
         canaries.map((c) => c.createdBy),
+        canaries.map((c) => c.keyVersion),
+        canaries.map((c) => JSON.stringify(c.fields)),
       ],
     );
     return rows.map(toRow);
@@ -60,7 +89,7 @@ export class CanaryRepository {
   /** Live canaries, newest first; from the primary (an operator checks what they just planted or retired). */
   async listLiveOnPrimary(): Promise<CanaryRow[]> {
     const rows: Row[] = await this.dataSource.query(
-      `SELECT id, user_id, label, created_by, created_at FROM canaries WHERE retired_at IS NULL ORDER BY created_at DESC, id`,
+      `SELECT ${COLUMNS} FROM canaries WHERE retired_at IS NULL ORDER BY created_at DESC, id`,
     );
     return rows.map(toRow);
   }

@@ -12,6 +12,7 @@ import { AddRotationIndexes1764000930000 } from './1764000930000-add-rotation-in
 import { CreateAuditCheckpoints1764000940000 } from './1764000940000-create-audit-checkpoints';
 import { CreateAuditPurgeFunction1764000960000 } from './1764000960000-create-audit-purge-function';
 import { CreateRotationResults1764000980000 } from './1764000980000-create-rotation-results';
+import { AddCanaryRows1764000995000 } from './1764000995000-add-canary-rows';
 
 /** Every migration, in order. Forward-only: a released migration is never edited. */
 export const MIGRATIONS = [
@@ -29,4 +30,5 @@ export const MIGRATIONS = [
   CreateAuditCheckpoints1764000940000,
   CreateAuditPurgeFunction1764000960000,
   CreateRotationResults1764000980000,
+  AddCanaryRows1764000995000,
 ];
