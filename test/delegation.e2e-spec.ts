@@ -216,3 +216,56 @@ describe('delegated release refusals — embedded stack', () => {
     assert.equal((await call(creator, 'post', 'translate', { fromUserId: '42', toUserId: '77', data: [] })).body.code, 'AUTH002');
   });
 });
+
+for (const definition of STACKS) {
+  describe(`translate finds the active grant among any number of pending ones — ${definition.name}`, () => {
+    let stack: Stack;
+    let admin: string;
+
+    before(async () => {
+      stack = await definition.start();
+      admin = await stack.token();
+      for (const userId of ['142', '177']) await stack.as(admin).post('/api/v1/keys').send({ userId });
+    });
+    after(() => stack?.close());
+
+    it('translates under the active grant when 501 newer pending grants of the same pair exist, and explains a refusal by the newest', async () => {
+      const creator = await stack.identity('estate-service', ['grants:write']);
+      const approvers = [
+        await stack.identity('compliance-officer', ['grants:approve']),
+        await stack.identity('legal-reviewer', ['grants:approve']),
+      ];
+      const grant = await stack
+        .as(creator)
+        .post('/api/v1/grants')
+        .send({ fromUserId: '142', toUserId: '177', reason: 'Executor of the estate' });
+      assert.equal(grant.status, 201);
+      for (const approver of approvers) await stack.as(approver).post(`/api/v1/grants/${grant.body.id}/approve`).expect(200);
+      // 501 pending grants of the same pair, all newer than the active one.
+      await stack.query(
+        `INSERT INTO key_grants (id, from_user_id, to_user_id, reason, created_by, created_at)
+         SELECT gen_random_uuid(), 142, 177, 'pending flood', 'someone-else', now() + make_interval(secs => v)
+           FROM generate_series(1, 501) v`,
+      );
+      const [secret] = (
+        await stack
+          .as(admin)
+          .post('/api/v1/encrypt')
+          .send({ userId: '142', data: [MARKER] })
+      ).body.encryptedData;
+      const translated = await stack.as(admin).post('/api/v1/translate').send({ fromUserId: '142', toUserId: '177', data: { secret } });
+      assert.equal(translated.status, 200, JSON.stringify(translated.body));
+      const delegate = await stack
+        .as(admin)
+        .post('/api/v1/decrypt')
+        .send({ userId: '177', data: [translated.body.translatedData.secret] });
+      assert.deepEqual(delegate.body.decryptedData, [MARKER]);
+
+      await stack.as(creator).delete(`/api/v1/grants/${grant.body.id}`).expect(200);
+      const refused = await stack.as(admin).post('/api/v1/translate').send({ fromUserId: '142', toUserId: '177', data: { secret } });
+      assert.equal(refused.status, 403);
+      assert.equal(refused.body.code, 'AUTH002');
+      assert.match(refused.body.message, /No active grant: the grant has 0 of 2 required approvals/);
+    });
+  });
+}

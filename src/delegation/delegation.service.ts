@@ -100,15 +100,21 @@ export class DelegationService {
     return this.reencryption.replaceInDocument(data, ciphertexts);
   }
 
+  /**
+   * AUTH002 unless a grant from → to is active. From the primary (a revocation must stop
+   * /translate at once, whatever a replica still shows), and by a query for an active grant,
+   * so that no number of other grants of the pair (pending, revoked, expired) can hide it; the
+   * grant found is checked again by grantState, the one rule.
+   */
   private async requireActiveGrant(fromUserId: string, toUserId: string): Promise<void> {
-    // From the primary: a revocation must stop /translate at once, whatever a replica still shows.
-    const candidates = await this.listFrom({ fromUserId, toUserId }, 'primary');
-    if (candidates.some((grant) => grant.state === 'active')) return;
-    if (candidates.length === 0) {
-      throw new ApiError('AUTH002', `No grant releases user ${fromUserId}'s data to user ${toUserId}`);
-    }
-    const newest = candidates[0];
-    throw new ApiError('AUTH002', `No active grant: ${whyNotActive(newest.state, newest.approvalsCounted, newest.approvalsRequired)}`);
+    const now = new Date();
+    const activeId = await this.grants.activeGrantIdOnPrimary(fromUserId, toUserId, now, this.config.grantApprovalsRequired);
+    const active = activeId ? await this.grants.findWithApprovals(activeId, { from: 'primary' }) : null;
+    if (active && this.view(active, now).state === 'active') return;
+    const newest = await this.grants.newestOfPairOnPrimary(fromUserId, toUserId);
+    if (!newest) throw new ApiError('AUTH002', `No grant releases user ${fromUserId}'s data to user ${toUserId}`);
+    const view = this.view(newest, now);
+    throw new ApiError('AUTH002', `No active grant: ${whyNotActive(view.state, view.approvalsCounted, view.approvalsRequired)}`);
   }
 
   /** The grant as the primary has it: every caller either just wrote it or decides a write from it. */

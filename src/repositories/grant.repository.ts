@@ -66,6 +66,31 @@ export class GrantRepository implements SubjectLoader {
     return readOn(this.dataSource, from, (db) => db.findOne(KeyGrant, { where: { id: grantId }, relations: { approvals: true } }));
   }
 
+  /**
+   * Whether a grant from → to is active at `now` with `required` approvals — the rule of
+   * grantState (src/delegation/grant-state.ts), as one query over every grant of the pair
+   * however many are pending — read on the primary (it authorizes /translate): the id of one
+   * such grant, or null.
+   */
+  async activeGrantIdOnPrimary(fromUserId: string, toUserId: string, now: Date, required: number): Promise<string | null> {
+    const rows: Array<{ id: string }> = await this.dataSource.query(
+      `SELECT g.id FROM key_grants g
+        WHERE g.from_user_id = $1 AND g.to_user_id = $2 AND g.revoked_at IS NULL
+          AND (g.expires_at IS NULL OR g.expires_at > $3) AND (g.not_before IS NULL OR g.not_before <= $3)
+          AND (SELECT count(*) FROM key_grant_approvals a WHERE a.grant_id = g.id AND a.approver <> g.created_by) >= $4
+        LIMIT 1`,
+      [fromUserId, toUserId, now, required],
+    );
+    return rows[0]?.id ?? null;
+  }
+
+  /** The newest grant from → to with its approvals, on the primary (it explains a refused /translate); null when none. */
+  newestOfPairOnPrimary(fromUserId: string, toUserId: string): Promise<KeyGrant | null> {
+    return readOn(this.dataSource, 'primary', (db) =>
+      db.findOne(KeyGrant, { where: { fromUserId, toUserId }, relations: { approvals: true }, order: { createdAt: 'DESC' } }),
+    );
+  }
+
   /** Grants with their approvals, newest first, at most MAX_LISTED_GRANTS. */
   list(filter: { fromUserId?: string; toUserId?: string }, { from = 'primary' }: ReadOptions = {}): Promise<KeyGrant[]> {
     return readOn(this.dataSource, from, (db) =>
