@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createPublicKey } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { KEY_VERSIONS_PAGE_SIZE } from '../src/common/limits';
 import { Stack, STACKS } from './support/stacks';
 
 for (const definition of STACKS) {
@@ -90,6 +91,82 @@ for (const definition of STACKS) {
       assert.equal(response.status, 400);
       assert.equal(response.body.code, 'ENC001');
       assert.match(response.body.message, /admin should not exist/);
+    });
+  });
+}
+
+for (const definition of STACKS) {
+  describe(`the versions list of GET /keys/{userId}, paginated — ${definition.name}`, () => {
+    let stack: Stack;
+    let token: string;
+    const TOTAL = 250;
+    const get = (query = '') => stack.as(token).get(`/api/v1/keys/1101${query}`);
+
+    before(async () => {
+      stack = await definition.start();
+      token = await stack.token();
+      // A person with 250 versions: one rotated through the API, the older ones written straight into the history.
+      await stack.as(token).post('/api/v1/keys').send({ userId: '1101' });
+      await stack.as(token).post('/api/v1/rotate').send({ userId: '1101', data: [] });
+      await stack.query(
+        `INSERT INTO user_key_history (user_id, key_version, key_value, sealed_private_key, key_provider, kms_key_id, created_at, rotation_date, rotation_reason)
+         SELECT h.user_id, h.key_version + v, h.key_value, h.sealed_private_key, h.key_provider, h.kms_key_id, h.created_at, h.rotation_date, 'scheduled'
+           FROM user_key_history h, generate_series(1, $1::int) v WHERE h.user_id = 1101 AND h.key_version = 1`,
+        [TOTAL - 2],
+      );
+      await stack.query(`UPDATE user_keys SET key_version = $1 WHERE user_id = 1101`, [TOTAL]);
+    });
+    after(() => stack?.close());
+
+    it('lists the newest 100 versions by default, current first, with a cursor to the older ones', async () => {
+      const response = await get();
+      assert.equal(response.status, 200);
+      assert.equal(response.body.keyVersion, TOTAL);
+      assert.equal(response.body.versions.length, 100);
+      assert.deepEqual(response.body.versions[0].status, 'current');
+      assert.deepEqual(
+        response.body.versions.map((v: { keyVersion: number }) => v.keyVersion),
+        Array.from({ length: 100 }, (_, i) => TOTAL - i),
+      );
+      assert.equal(response.body.nextVersionsCursor, String(TOTAL - 99));
+    });
+
+    it('walks every version once, newest first, page by page with versionsLimit and versionsCursor', async () => {
+      const seen: number[] = [];
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const response = await get(`?versionsLimit=64${cursor ? `&versionsCursor=${cursor}` : ''}`);
+        assert.equal(response.status, 200);
+        assert.ok(response.body.versions.length <= 64);
+        seen.push(...response.body.versions.map((v: { keyVersion: number }) => v.keyVersion));
+        cursor = response.body.nextVersionsCursor;
+        pages++;
+      } while (cursor !== null && pages < 10);
+      assert.equal(pages, Math.ceil(TOTAL / 64));
+      assert.deepEqual(
+        seen,
+        Array.from({ length: TOTAL }, (_, i) => TOTAL - i),
+      );
+      const small = await stack.as(token).post('/api/v1/keys').send({ userId: '1102' });
+      assert.equal(small.status, 201);
+      const one = await stack.as(token).get('/api/v1/keys/1102');
+      assert.deepEqual([one.body.versions.length, one.body.nextVersionsCursor], [1, null]);
+    });
+
+    it('refuses a versionsLimit above 1000, a versionsCursor it did not hand out, and unknown parameters with ENC001', async () => {
+      for (const query of [
+        `?versionsLimit=${KEY_VERSIONS_PAGE_SIZE.max + 1}`,
+        '?versionsLimit=0',
+        '?versionsCursor=abc',
+        '?versionsCursor=0',
+        '?versions=all',
+      ]) {
+        const response = await get(query);
+        assert.equal(response.status, 400, query);
+        assert.equal(response.body.code, 'ENC001', query);
+      }
+      assert.equal((await get(`?versionsLimit=${KEY_VERSIONS_PAGE_SIZE.max}`)).body.versions.length, TOTAL);
     });
   });
 }

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, it, mock } from 'node:test';
 import request from 'supertest';
+import { MANUAL_ROTATIONS_PER_DAY } from '../src/common/limits';
 import { checkedAgent } from './support/openapi-contract';
 import { KmsFaultProxy } from './support/kms-fault-proxy';
 import { awsStack, Stack, STACKS } from './support/stacks';
@@ -333,3 +335,176 @@ describe('scheduled rotation — two replicas sharing PostgreSQL', () => {
     assert.deepEqual(loggedErrors, []);
   });
 });
+
+for (const definition of STACKS) {
+  describe(`rotation answered once committed, retried by X-Request-Id, limited per person — ${definition.name}`, () => {
+    let stack: Stack;
+    let token: string;
+    const rotate = (body: object, requestId?: string, bearer = token) => {
+      const call = stack.as(bearer).post('/api/v1/rotate');
+      return (requestId ? call.set('X-Request-Id', requestId) : call).send(body);
+    };
+    const post = (path: string, body: object) => stack.as(token).post(`/api/v1/${path}`).send(body);
+    const encrypt = async (userId: string, data: string[]): Promise<string[]> =>
+      (await post('encrypt', { userId, data })).body.encryptedData;
+    const decrypted = async (userId: string, data: string[]) => (await post('decrypt', { userId, data })).body.decryptedData;
+    const versionCount = async (userId: string) => (await stack.as(token).get(`/api/v1/keys/${userId}`)).body.versions.length;
+    const newRequestId = () => `rotate-test-${randomUUID()}`;
+
+    before(async () => {
+      stack = await definition.start();
+      token = await stack.token();
+    });
+    after(() => stack?.close());
+
+    it('answers a /rotate retried with the same X-Request-Id with the identical rotatedData and keyVersion, and creates no second version', async () => {
+      await post('keys', { userId: '251' });
+      const [name, sin] = await encrypt('251', ['Jane Doe', '046 454 286']);
+      const body = { userId: '251', data: { name, account: { sin, branch: 'Toronto' } }, reason: 'compliance' };
+      const requestId = newRequestId();
+      const first = await rotate(body, requestId);
+      assert.equal(first.status, 200);
+      assert.equal(first.body.keyVersion, 2);
+      assert.equal(first.body.replayed, false);
+      assert.equal(first.body.auditEventStored, true);
+      // The same JSON value with its keys in another order is the same request.
+      const retried = await rotate({ reason: 'compliance', data: { account: { branch: 'Toronto', sin }, name }, userId: '251' }, requestId);
+      assert.equal(retried.status, 200);
+      assert.deepEqual(retried.body.rotatedData, first.body.rotatedData);
+      assert.equal(retried.body.keyVersion, 2);
+      assert.equal(retried.body.replayed, true);
+      assert.equal(await versionCount('251'), 2);
+      assert.deepEqual(await decrypted('251', [retried.body.rotatedData.name, retried.body.rotatedData.account.sin]), [
+        'Jane Doe',
+        '046 454 286',
+      ]);
+      // The retry's audit event says it repeated the committed rotation.
+      const events = await stack.query(
+        `SELECT outcome, details FROM audit_events WHERE request_id = $1 AND action = 'rotate' AND outcome = 'success' ORDER BY occurred_at, seq`,
+        [requestId],
+      );
+      assert.deepEqual(
+        events.map((e) => e.details),
+        [{ reason: 'compliance' }, { reason: 'compliance', replayed: true }],
+      );
+      // Without the same id it is a new rotation.
+      assert.equal((await rotate(body, newRequestId())).body.keyVersion, 3);
+    });
+
+    it('refuses the same X-Request-Id with another body with 422 KEY004 and rotates nothing', async () => {
+      await post('keys', { userId: '252' });
+      const [a, b] = await encrypt('252', ['a', 'b']);
+      const requestId = newRequestId();
+      assert.equal((await rotate({ userId: '252', data: [a] }, requestId)).status, 200);
+      const refused = await rotate({ userId: '252', data: [b] }, requestId);
+      assert.equal(refused.status, 422);
+      assert.equal(refused.body.code, 'KEY004');
+      assert.match(refused.body.message, /another body/);
+      const otherReason = await rotate({ userId: '252', data: [a], reason: 'compromise' }, requestId);
+      assert.equal(otherReason.body.code, 'KEY004');
+      assert.equal(await versionCount('252'), 2);
+    });
+
+    it('keeps each caller’s X-Request-Id apart: another caller’s request with the same id is its own rotation', async () => {
+      await post('keys', { userId: '253' });
+      const requestId = newRequestId();
+      const other = await stack.identity('another-rotating-service', ['rotate', 'keys:read']);
+      assert.equal((await rotate({ userId: '253', data: [] }, requestId)).body.keyVersion, 2);
+      const theirs = await rotate({ userId: '253', data: [] }, requestId, other);
+      assert.equal(theirs.status, 200);
+      assert.equal(theirs.body.keyVersion, 3);
+      assert.equal(theirs.body.replayed, false);
+    });
+
+    it('answers a committed rotation whose success audit event cannot be stored with its rotated data (auditEventStored: false); they decrypt, and a retry records the event', async () => {
+      await post('keys', { userId: '254' });
+      const [secret] = await encrypt('254', ['kept through an audit outage']);
+      await stack.query(`
+        CREATE FUNCTION refuse_rotate_success() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'injected audit outage'; END $$`);
+      await stack.query(`
+        CREATE TRIGGER refuse_rotate_success BEFORE INSERT ON audit_events FOR EACH ROW
+        WHEN (NEW.action = 'rotate' AND NEW.outcome = 'success' AND NEW.target_user_id = 254) EXECUTE FUNCTION refuse_rotate_success()`);
+      const requestId = newRequestId();
+      let answered: request.Response;
+      try {
+        answered = await rotate({ userId: '254', data: { secret } }, requestId);
+      } finally {
+        await stack.query(`DROP TRIGGER refuse_rotate_success ON audit_events`);
+        await stack.query(`DROP FUNCTION refuse_rotate_success()`);
+      }
+      assert.equal(answered.status, 200);
+      assert.equal(answered.body.keyVersion, 2);
+      assert.equal(answered.body.auditEventStored, false);
+      assert.match(answered.body.rotatedData.secret, /^ek1:2:/);
+      assert.deepEqual(await decrypted('254', [answered.body.rotatedData.secret]), ['kept through an audit outage']);
+      const outcomes = async () =>
+        (await stack.query(`SELECT outcome FROM audit_events WHERE request_id = $1 ORDER BY occurred_at, seq`, [requestId])).map(
+          (e) => e.outcome,
+        );
+      assert.deepEqual(await outcomes(), ['started']);
+      // Once the trail takes events again, the retry answers the same and records the success.
+      const retried = await rotate({ userId: '254', data: { secret } }, requestId);
+      assert.deepEqual(
+        { status: retried.status, body: retried.body },
+        { status: 200, body: { ...answered.body, replayed: true, auditEventStored: true } },
+      );
+      assert.deepEqual(await outcomes(), ['started', 'started', 'success']);
+      assert.equal(await versionCount('254'), 2);
+    });
+
+    it('answers a committed rotation as one when its rotation lease cannot be released; the lease then only delays the next rotation', async () => {
+      await post('keys', { userId: '255' });
+      const [secret] = await encrypt('255', ['kept through a lost lease release']);
+      await stack.query(`
+        CREATE FUNCTION refuse_lease_release() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'injected failure releasing the lease'; END $$`);
+      await stack.query(`
+        CREATE TRIGGER refuse_lease_release BEFORE UPDATE ON user_keys FOR EACH ROW
+        WHEN (OLD.user_id = 255 AND OLD.rotation_lease_id IS NOT NULL AND NEW.rotation_lease_id IS NULL) EXECUTE FUNCTION refuse_lease_release()`);
+      let answered: request.Response;
+      try {
+        answered = await rotate({ userId: '255', data: [secret] }, newRequestId());
+      } finally {
+        await stack.query(`DROP TRIGGER refuse_lease_release ON user_keys`);
+        await stack.query(`DROP FUNCTION refuse_lease_release()`);
+      }
+      assert.equal(answered.status, 200);
+      assert.equal(answered.body.keyVersion, 2);
+      assert.deepEqual(await decrypted('255', answered.body.rotatedData), ['kept through a lost lease release']);
+      // The lease was left to expire by itself: until then another rotation is refused, nothing else.
+      assert.equal((await rotate({ userId: '255', data: [] })).body.code, 'KEY002');
+      await stack.query(`UPDATE user_keys SET rotation_lease_until = now() - interval '1 second' WHERE user_id = 255`);
+      assert.equal((await rotate({ userId: '255', data: [] })).body.keyVersion, 3);
+    });
+
+    it('refuses the 11th rotation of one person by /rotate within 24 hours with 429 KEY003 and Retry-After, creating no version (with or without ciphertexts); the scheduled job’s do not count', async () => {
+      await post('keys', { userId: '256' });
+      // Versions the scheduled job made count for nothing.
+      await stack.query(`UPDATE user_keys SET created_at = now() - interval '100 days' WHERE user_id = 256`);
+      const { RotationScheduler } = await import('../src/rotation/rotation.scheduler');
+      await stack.app.get(RotationScheduler).run();
+      for (let i = 0; i < MANUAL_ROTATIONS_PER_DAY; i++) {
+        assert.equal((await rotate({ userId: '256', data: [] })).status, 200, `rotation ${i + 1}`);
+      }
+      const versions = await versionCount('256');
+      assert.equal(versions, MANUAL_ROTATIONS_PER_DAY + 2);
+      const [ciphertext] = await encrypt('256', ['x']);
+      for (const data of [[], [ciphertext]]) {
+        const refused = await rotate({ userId: '256', data });
+        assert.equal(refused.status, 429);
+        assert.equal(refused.body.code, 'KEY003');
+        const wait = Number(refused.headers['retry-after']);
+        assert.ok(wait > 0 && wait <= 86_400, `Retry-After ${refused.headers['retry-after']}`);
+      }
+      assert.equal(await versionCount('256'), versions);
+      // Once the oldest of them is more than a day old, one more rotation is possible.
+      await stack.query(
+        `UPDATE user_key_history SET rotation_date = now() - interval '25 hours'
+          WHERE user_id = 256 AND key_version = (SELECT min(key_version) FROM user_key_history WHERE user_id = 256 AND rotation_reason = 'manual')`,
+      );
+      assert.equal((await rotate({ userId: '256', data: [] })).status, 200);
+      assert.equal((await rotate({ userId: '256', data: [] })).body.code, 'KEY003');
+    });
+  });
+}

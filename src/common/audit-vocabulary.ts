@@ -86,3 +86,20 @@ export interface CompletedWithAuditEvent {
 export function completesWithAuditEvent(value: unknown): value is CompletedWithAuditEvent {
   return typeof (value as Partial<CompletedWithAuditEvent> | null)?.[COMPLETE_WITH_AUDIT_EVENT] === 'function';
 }
+
+/**
+ * A handler whose change is committed before its success event can be stored (a /rotate) may
+ * return an object carrying this key: when that event is not stored — the trail refuses it, or
+ * it is lost under AUDIT_FAIL_OPEN=true — the audit interceptor logs the event in full and
+ * answers with what the function returns (the committed result, saying that its event was not
+ * stored) instead of 503 SYS002, which would tell the caller that nothing changed.
+ */
+export const ANSWER_WITHOUT_AUDIT_EVENT = Symbol('answerWithoutAuditEvent');
+
+export interface AnsweredWithoutAuditEvent {
+  [ANSWER_WITHOUT_AUDIT_EVENT]: () => unknown;
+}
+
+export function answersWithoutAuditEvent(value: unknown): value is AnsweredWithoutAuditEvent {
+  return typeof (value as Partial<AnsweredWithoutAuditEvent> | null)?.[ANSWER_WITHOUT_AUDIT_EVENT] === 'function';
+}

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, Param, Post, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Param, Post, Query, Res } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { createPublicKey } from 'node:crypto';
@@ -8,7 +8,8 @@ import { ApiUserIdParam } from '../common/decorators/fields.decorator';
 import { RequirePermission, Subject } from '../common/decorators/require-permission.decorator';
 import { UserIdPipe } from '../common/user-id.pipe';
 import { CreateKeyRequest, CreateKeyResponse } from './dto/create-key.dto';
-import { KeyDetailsResponse, KeyVersionSummary, ShredReceiptResponse } from './dto/key-details.dto';
+import { KeyDetailsQuery, KeyDetailsResponse, KeyVersionSummary, ShredReceiptResponse } from './dto/key-details.dto';
+import { KEY_VERSIONS_PAGE_SIZE } from '../common/limits';
 import { KeysService } from './keys.service';
 import { describeKeyCreate, describeKeyDelete, describeKeyRead } from './keys.audit';
 
@@ -36,11 +37,15 @@ export class KeysController {
   @ApiOperation({ operationId: 'getKey', summary: 'Key metadata, versions and the current public key (PEM); never private material' })
   @ApiUserIdParam()
   @ApiOkResponse({ type: KeyDetailsResponse })
-  @ApiErrors({ ENC001: 'invalid userId', KEY001: 'the user has no key' })
-  async describe(@Param('userId', UserIdPipe) userId: string): Promise<KeyDetailsResponse> {
-    const { key, history } = await this.keys.describeKey(userId);
+  @ApiErrors({ ENC001: 'invalid userId, versionsLimit or versionsCursor, or an unknown query parameter', KEY001: 'the user has no key' })
+  async describe(@Param('userId', UserIdPipe) userId: string, @Query() query: KeyDetailsQuery): Promise<KeyDetailsResponse> {
+    const before = query.versionsCursor === undefined ? undefined : Number(query.versionsCursor);
+    const { key, history, more } = await this.keys.describeKey(userId, {
+      limit: query.versionsLimit ?? KEY_VERSIONS_PAGE_SIZE.default,
+      before,
+    });
     const versions: KeyVersionSummary[] = [
-      { keyVersion: key.keyVersion, status: 'current', createdAt: key.createdAt.toISOString() },
+      ...(before === undefined ? [{ keyVersion: key.keyVersion, status: 'current' as const, createdAt: key.createdAt.toISOString() }] : []),
       ...history.map((h) => ({
         keyVersion: h.keyVersion,
         status: h.publicKey ? ('retired' as const) : ('destroyed' as const),
@@ -59,6 +64,7 @@ export class KeysController {
       createdAt: key.createdAt.toISOString(),
       updatedAt: key.updatedAt.toISOString(),
       versions,
+      nextVersionsCursor: more ? String(versions[versions.length - 1].keyVersion) : null,
     };
   }
 
@@ -78,7 +84,8 @@ export class KeysController {
     ENC001: 'invalid userId',
     KEY001: 'the user has no key',
     KEY002: 'a rotation for this user is in progress',
-    SYS002: 'the shred log (outside the key database) cannot be written: nothing was destroyed; retry',
+    SYS002:
+      'the shred log or the key database failed before the commit: nothing was destroyed and the key stays usable, after any restart too; retry',
   })
   destroy(@Param('userId', UserIdPipe) userId: string): ReturnType<KeysService['destroyKeys']> {
     return this.keys.destroyKeys(userId);

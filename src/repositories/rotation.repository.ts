@@ -4,10 +4,29 @@ import { DataSource } from 'typeorm';
 import { toUserId } from '../common/user-id';
 import { RotationReason } from '../keys/entities/user-key-history.entity';
 import { TranslateDatabaseErrors } from './database-errors';
-import { NewKeyVersion, replaceCurrentKeyIn } from './user-key.repository';
+import { NewKeyVersion, replaceCurrentKeyIn, rotationConflict } from './user-key.repository';
 
 /** Longest a rotation may hold a user before another may start (KMS calls are bounded well below). */
-const ROTATION_LEASE_SECONDS = 120;
+export const ROTATION_LEASE_SECONDS = 120;
+
+/** Whose /rotate it was: the caller (token `sub`), its X-Request-Id and the person rotated. */
+export interface RotationRequestKey {
+  caller: string;
+  requestId: string;
+  userId: string;
+}
+
+/** A committed /rotate's answer as kept for a retry, with the SHA-256 of the request it answered. */
+export interface KeptRotationResult {
+  requestSha256: string;
+  keyVersion: number;
+  rotatedData: unknown;
+}
+
+/** What a manual rotation's transaction keeps beside the new version, for a retry of the same request. */
+export interface RotationResultToKeep extends RotationRequestKey, KeptRotationResult {
+  keepHours: number;
+}
 
 /** Rotation bookkeeping: per-user leases, the scheduled job's claims, history retention, the clock. */
 @Injectable()
@@ -37,6 +56,79 @@ export class RotationRepository {
       `UPDATE user_keys SET rotation_lease_id = NULL, rotation_lease_until = NULL WHERE user_id = $1 AND rotation_lease_id = $2`,
       [userId, leaseId],
     );
+  }
+
+  /**
+   * How many versions rotations of the user other than the scheduled job's created in the past
+   * 24 hours, counting at most `limit`; with `retryAfterSeconds`, the seconds until the oldest of
+   * those leaves the window.
+   */
+  async manualRotationsInLastDay(userId: string, limit: number): Promise<{ count: number; retryAfterSeconds: number }> {
+    const [row] = await this.dataSource.query(
+      `SELECT count(*)::int AS count,
+              coalesce(ceil(extract(epoch FROM min(rotation_date) + interval '1 day' - now())), 0)::int AS wait
+         FROM (SELECT rotation_date FROM user_key_history
+                WHERE user_id = $1 AND rotation_reason <> 'scheduled' AND rotation_date > now() - interval '1 day'
+                ORDER BY rotation_date DESC LIMIT $2) recent`,
+      [userId, limit],
+    );
+    return { count: Number(row.count), retryAfterSeconds: Math.max(1, Number(row.wait)) };
+  }
+
+  /**
+   * In one transaction: makes `next` the user's current key, moving `fromVersion` into history
+   * (KEY002 when it is no longer current or another rotation holds the row: nothing is written),
+   * and keeps `result` for a retry of the same request (KEY002 too when an unexpired result is
+   * already kept under its key: that request committed meanwhile, and a retry answers it).
+   */
+  async replaceCurrentKeyKeeping(
+    userId: string,
+    fromVersion: number,
+    next: NewKeyVersion,
+    reason: RotationReason,
+    result: RotationResultToKeep | null,
+  ): Promise<void> {
+    await this.dataSource.transaction(async (tx) => {
+      await replaceCurrentKeyIn(tx, userId, fromVersion, next, reason);
+      if (!result) return;
+      const written: unknown[] = await tx.query(
+        `INSERT INTO rotation_results (caller, request_id, user_id, request_sha256, key_version, rotated_data, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(hours => $7))
+         ON CONFLICT (caller, request_id, user_id) DO UPDATE
+            SET request_sha256 = EXCLUDED.request_sha256, key_version = EXCLUDED.key_version, rotated_data = EXCLUDED.rotated_data,
+                created_at = now(), expires_at = EXCLUDED.expires_at
+          WHERE rotation_results.expires_at <= now()
+        RETURNING 1`,
+        [
+          result.caller,
+          result.requestId,
+          result.userId,
+          result.requestSha256,
+          result.keyVersion,
+          JSON.stringify(result.rotatedData),
+          result.keepHours,
+        ],
+      );
+      if (!written.length) throw rotationConflict(userId);
+    });
+  }
+
+  /** The unexpired answer kept for this request, from the primary (it decides whether to rotate); null when none. */
+  async keptResultOnPrimary(key: RotationRequestKey): Promise<KeptRotationResult | null> {
+    const rows: Array<{ request_sha256: string; key_version: number; rotated_data: string }> = await this.dataSource.query(
+      `SELECT request_sha256, key_version, rotated_data FROM rotation_results
+        WHERE caller = $1 AND request_id = $2 AND user_id = $3 AND expires_at > now()`,
+      [key.caller, key.requestId, key.userId],
+    );
+    if (!rows.length) return null;
+    const [row] = rows;
+    return { requestSha256: row.request_sha256.trim(), keyVersion: Number(row.key_version), rotatedData: JSON.parse(row.rotated_data) };
+  }
+
+  /** Deletes kept /rotate answers whose time is up; returns how many. */
+  async purgeExpiredResults(): Promise<number> {
+    const [, deleted] = await this.dataSource.query(`DELETE FROM rotation_results WHERE expires_at <= now()`);
+    return Number(deleted) || 0;
   }
 
   /**

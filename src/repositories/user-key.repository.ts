@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
+import { DataSource, EntityManager, LessThan, QueryFailedError } from 'typeorm';
 import { ApiError, keyNotFound } from '../common/api-error';
 import { RotationReason, UserKeyHistory } from '../keys/entities/user-key-history.entity';
 import { UserKey } from '../keys/entities/user-key.entity';
@@ -28,6 +28,12 @@ export interface KeyGeneration {
 
 /** `created_at` as text with every stored digit (microseconds), so a generation compares exactly. */
 const CREATED_AT_TEXT = `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+/** One page of a key's versions, newest first: at most `limit`, below version `before` when given. */
+export interface VersionsPage {
+  limit: number;
+  before?: number;
+}
 
 /** A sealed private key as stored, for unsealing. */
 export interface SealedKeyRow {
@@ -58,7 +64,7 @@ async function lockCurrentKey(tx: EntityManager, userId: string): Promise<number
 /**
  * Inside `tx`: makes `next` the current key and moves version `fromVersion` into history.
  * KEY002 when the current version is no longer `fromVersion` or its row is locked by another
- * rotation. Shared with RotationRepository, whose scheduled rotation runs it in its own claim.
+ * rotation. RotationRepository runs it in its transactions (the scheduled job's claim, /rotate's).
  */
 export async function replaceCurrentKeyIn(
   tx: EntityManager,
@@ -99,16 +105,28 @@ export class UserKeyRepository {
   }
 
   /**
-   * The active key with its retired versions, newest first; null when the user has no active
-   * key. Read from a replica, a key the replica has not seen yet is looked up on the primary
-   * before answering null, so a key just created is never reported missing.
+   * The active key with its retired versions, newest first — with `page`, those of one page of
+   * versions (the current one counts as the first version of the first page; `before` starts a
+   * later page below that version), and `more` when older versions remain; null when the user
+   * has no active key. Read from a replica, a key the replica has not seen yet is looked up on
+   * the primary before answering null, so a key just created is never reported missing.
    */
-  async describe(userId: string, { from = 'primary' }: ReadOptions = {}): Promise<{ key: UserKey; history: UserKeyHistory[] } | null> {
+  async describe(
+    userId: string,
+    { from = 'primary', page }: ReadOptions & { page?: VersionsPage } = {},
+  ): Promise<{ key: UserKey; history: UserKeyHistory[]; more: boolean } | null> {
     const read = (node: 'primary' | 'replica') =>
       readOn(this.dataSource, node, async (db) => {
         const key = await db.findOne(UserKey, { where: { userId, isActive: true } });
         if (!key) return null;
-        return { key, history: await db.find(UserKeyHistory, { where: { userId }, order: { keyVersion: 'DESC' } }) };
+        const take = page ? page.limit - (page.before === undefined ? 1 : 0) : undefined;
+        const history = await db.find(UserKeyHistory, {
+          where: { userId, ...(page?.before !== undefined && { keyVersion: LessThan(page.before) }) },
+          order: { keyVersion: 'DESC' },
+          ...(take !== undefined && { take: take + 1 }),
+        });
+        const more = take !== undefined && history.length > take;
+        return { key, history: more ? history.slice(0, take) : history, more };
       });
     const found = await read(from);
     return found ?? (from === 'replica' && hasReplicas(this.dataSource) ? read('primary') : null);
@@ -157,15 +175,6 @@ export class UserKeyRepository {
       [userId, key.publicKeyPem, key.keyVersion, key.sealed.ciphertext, key.sealed.provider, key.sealed.keyId],
     );
     return (written as unknown[]).length > 0;
-  }
-
-  /**
-   * Makes `next` the current key and moves version `fromVersion` into history, in one
-   * transaction that locks the current row with `FOR UPDATE NOWAIT`. KEY002 when the current
-   * version is no longer `fromVersion` or another rotation holds the row: nothing is written then.
-   */
-  async replaceCurrentKey(userId: string, fromVersion: number, next: NewKeyVersion, reason: RotationReason): Promise<void> {
-    await this.dataSource.transaction((tx) => replaceCurrentKeyIn(tx, userId, fromVersion, next, reason));
   }
 
   /**

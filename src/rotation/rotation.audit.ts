@@ -9,7 +9,7 @@ export const describeRotate: DescribeOperation = ({ body }, response) => {
   return {
     itemCount: found?.length ?? null,
     keyVersions: merge(found ?? [], numbers(response?.keyVersion)),
-    details: typeof body?.reason === 'string' && /^[a-z]{1,16}$/.test(body.reason) ? { reason: body.reason } : null,
+    details: rotateDetails(body?.reason, response?.replayed === true),
   };
 };
 
@@ -17,3 +17,12 @@ export const describeRewrap: DescribeOperation = ({ body }, response) => ({
   itemCount: arrayLength(body?.data),
   keyVersions: merge(versionsIn(body?.data), versionsIn(response?.rewrappedData)),
 });
+
+/** The reason stated (when it is a reason's shape), and `replayed` when the answer repeated a committed rotation. */
+function rotateDetails(reason: unknown, replayed: boolean): Record<string, unknown> | null {
+  const details = {
+    ...(typeof reason === 'string' && /^[a-z]{1,16}$/.test(reason) && { reason }),
+    ...(replayed && { replayed: true }),
+  };
+  return Object.keys(details).length ? details : null;
+}

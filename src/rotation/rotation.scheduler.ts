@@ -17,7 +17,7 @@ const MAX_PER_RUN = 10_000;
 /**
  * The scheduled job (ROTATION_CRON, UTC): rotates every active key older than
  * ROTATION_MAX_AGE_DAYS with reason `scheduled`, then purges history older than
- * HISTORY_RETENTION_DAYS. Safe on any number of replicas at once: keys are claimed with
+ * HISTORY_RETENTION_DAYS (and the expired /rotate answers kept for retries). Safe on any number of replicas at once: keys are claimed with
  * `FOR UPDATE SKIP LOCKED`, and a key rotated in this run is newer than the run's cutoff.
  * It only creates new versions; callers re-encrypt stored data with /rewrap when they like.
  */
@@ -66,6 +66,8 @@ export class RotationScheduler implements OnApplicationBootstrap {
       });
       const rotated = await this.rotateDueKeys(cutoff);
       const purged = await this.rotations.purgeHistory(new Date(startedAt.getTime() - this.config.rotation.historyRetentionDays * DAY_MS));
+      // /rotate answers kept for retries (ROTATION_REPLAY_HOURS) whose time is up.
+      await this.rotations.purgeExpiredResults();
       if (purged.length) {
         this.logger.log(
           `Purged ${purged.length} retired key version(s) past retention: ${purged.map((p) => `user ${p.userId} v${p.keyVersion}`).join(', ')}`,

@@ -1,10 +1,37 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IntegerField, PatternField } from '../../common/decorators/fields.decorator';
+import { KEY_VERSIONS_PAGE_SIZE } from '../../common/limits';
 import { USER_ID_PATTERN } from '../../common/user-id';
 import { ROTATION_REASONS, RotationReason } from '../entities/user-key-history.entity';
 
 const USER_ID = { type: 'string', pattern: USER_ID_PATTERN.source, example: '42' } as const;
 const KEY_VERSION = { type: 'integer', minimum: 1 } as const;
 const INSTANT = { type: 'string', format: 'date-time' } as const;
+
+/** A page cursor of the versions list as this API hands it out (`nextVersionsCursor`). */
+export const VERSIONS_CURSOR_PATTERN = /^[1-9][0-9]{0,8}$/;
+
+/** GET /keys/{userId}: which page of the versions list. */
+export class KeyDetailsQuery {
+  @IntegerField({
+    required: false,
+    minimum: 1,
+    maximum: KEY_VERSIONS_PAGE_SIZE.max,
+    default: KEY_VERSIONS_PAGE_SIZE.default,
+    description: 'Versions per page of `versions`, newest first',
+  })
+  versionsLimit?: number;
+
+  @PatternField(VERSIONS_CURSOR_PATTERN, {
+    required: false,
+    minLength: 1,
+    maxLength: 9,
+    message: 'must be a nextVersionsCursor returned by this API',
+    description: 'The `nextVersionsCursor` of the previous page: the versions older than those already listed',
+    example: '101',
+  })
+  versionsCursor?: string;
+}
 
 export class KeyVersionSummary {
   @ApiProperty({ ...KEY_VERSION, example: 1 })
@@ -59,8 +86,20 @@ export class KeyDetailsResponse {
   @ApiProperty({ ...INSTANT, example: '2026-04-01T03:00:00.000Z' })
   updatedAt: string;
 
-  @ApiProperty({ type: [KeyVersionSummary], description: 'Every version, newest first' })
+  @ApiProperty({
+    type: [KeyVersionSummary],
+    description: `One page of the versions, newest first (the current one first on the first page): at most versionsLimit (default ${KEY_VERSIONS_PAGE_SIZE.default}, at most ${KEY_VERSIONS_PAGE_SIZE.max})`,
+  })
   versions: KeyVersionSummary[];
+
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    pattern: VERSIONS_CURSOR_PATTERN.source,
+    description: 'Pass as `versionsCursor` for the next, older page of versions; null on the last page',
+    example: null,
+  })
+  nextVersionsCursor: string | null;
 }
 
 export class ShredReceiptResponse {

@@ -33,6 +33,23 @@ export class RotateResponse {
 
   @ApiProperty({ type: 'integer', minimum: 1, description: 'The new current version', example: 2 })
   keyVersion: number;
+
+  @ApiProperty({
+    type: 'boolean',
+    description:
+      'true: this answers a retry (same caller, X-Request-Id, user and body) of a rotation that had already committed; no new version was created',
+    example: false,
+  })
+  replayed: boolean;
+
+  @ApiProperty({
+    type: 'boolean',
+    description:
+      'false: the rotation committed but its success audit event could not be stored (it was logged in full instead; docs/audit.md). ' +
+      'The rotated data is valid: store it. A retry with the same X-Request-Id records a success event with details.replayed',
+    example: true,
+  })
+  auditEventStored: boolean;
 }
 
 export class RewrapRequest {
