@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadAll } from 'js-yaml';
 
@@ -33,25 +35,36 @@ export function helm(args: string[]) {
   return run;
 }
 
-function templateArgs(valueFiles: string[], set: string[]): string[] {
-  const args = ['template', RELEASE, CHART, '--namespace', NAMESPACE];
+/** `production` has no default (a release must choose): evaluation mode, said explicitly. */
+export const EVALUATION = 'production=false';
+
+export interface RenderOptions {
+  /** The cluster's version as Helm sees it (`--kube-version`); Helm's own default otherwise. */
+  kubeVersion?: string;
+  /** Another chart directory (e.g. a copy with extra templates). */
+  chart?: string;
+}
+
+function templateArgs(valueFiles: string[], set: string[], options: RenderOptions = {}): string[] {
+  const args = ['template', RELEASE, options.chart ?? CHART, '--namespace', NAMESPACE];
+  if (options.kubeVersion) args.push('--kube-version', options.kubeVersion);
   for (const file of valueFiles) args.push('--values', file);
   for (const pair of set) args.push('--set', pair);
   return args;
 }
 
 /** `helm template` with these values; every rendered document, parsed. */
-export function render(valueFiles: string[] = [], set: string[] = []): K8sObject[] {
-  const args = templateArgs(valueFiles, set);
+export function render(valueFiles: string[] = [], set: string[] = [], options: RenderOptions = {}): K8sObject[] {
+  const args = templateArgs(valueFiles, set, options);
   const run = helm(args);
   assert.equal(run.status, 0, `helm ${args.join(' ')} failed:\n${run.stderr}`);
   return (loadAll(run.stdout) as (K8sObject | null)[]).filter((doc): doc is K8sObject => doc !== null);
 }
 
 /** `helm template` that must fail; its error output. */
-export function renderFails(valueFiles: string[]): string {
-  const run = helm(templateArgs(valueFiles, []));
-  assert.notEqual(run.status, 0, `helm template succeeded with ${valueFiles.join(', ')}`);
+export function renderFails(valueFiles: string[], set: string[] = []): string {
+  const run = helm(templateArgs(valueFiles, set));
+  assert.notEqual(run.status, 0, `helm template succeeded with ${[...valueFiles, ...set].join(', ')}`);
   return run.stderr;
 }
 
@@ -68,4 +81,35 @@ export function only(objects: K8sObject[], kind: string): K8sObject {
 /** The literal value of a container's environment variable. */
 export function env(container: any, name: string): string | undefined {
   return container.env?.find((variable: { name: string }) => variable.name === name)?.value;
+}
+
+/**
+ * The text NOTES.txt prints after `helm install` with these values (as `helm template` renders
+ * it: no cluster, so `lookup` finds nothing). Helm renders NOTES only on install; here a copy of
+ * the chart renders the same template text with tpl into a ConfigMap.
+ */
+export function renderNotes(valueFiles: string[] = [], set: string[] = []): string {
+  const copy = mkdtempSync(join(tmpdir(), 'pii-chart-notes-'));
+  try {
+    cpSync(CHART, copy, { recursive: true });
+    writeFileSync(join(copy, 'notes-under-test.txt'), readFileSync(join(CHART, 'templates', 'NOTES.txt')));
+    writeFileSync(
+      join(copy, 'templates', 'zz-notes-under-test.yaml'),
+      [
+        'apiVersion: v1',
+        'kind: ConfigMap',
+        'metadata:',
+        '  name: notes-under-test',
+        'data:',
+        '  notes: |',
+        '{{ tpl (.Files.Get "notes-under-test.txt") . | indent 4 }}',
+        '',
+      ].join('\n'),
+    );
+    const notes = render(valueFiles, set, { chart: copy }).find((object) => object.metadata.name === 'notes-under-test');
+    assert.ok(notes, 'NOTES.txt did not render');
+    return notes.data.notes;
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
+  }
 }

@@ -14,6 +14,7 @@ import { loadAppConfig, productionWarnings } from '../../src/config/app-config';
 import {
   CHART as chart,
   env,
+  EVALUATION,
   find,
   helm,
   HELM_SKIP,
@@ -22,6 +23,7 @@ import {
   PRODUCTION_VALUES as productionValues,
   render,
   renderFails,
+  renderNotes,
   ROOT,
 } from './chart';
 
@@ -66,6 +68,17 @@ function validateServiceMonitor(monitor: K8sObject, objects: K8sObject[]): void 
   for (const field of ['interval', 'scrapeTimeout']) assert.match(endpoint[field], /^\d+(ms|s|m|h)$/);
 }
 
+/** cert-manager's Certificate is a CRD too: checked by hand against what the pods mount. */
+function validateCertificate(certificate: K8sObject, objects: K8sObject[]): void {
+  assert.equal(certificate.apiVersion, 'cert-manager.io/v1');
+  const { spec } = certificate;
+  assert.ok(spec.issuerRef?.name, 'Certificate without an issuer');
+  const service = only(objects, 'Service').metadata.name;
+  assert.ok(spec.dnsNames.includes(`${service}.pii.svc`), 'the Service name is not in the certificate');
+  const volume = only(objects, 'Deployment').spec.template.spec.volumes.find((v: any) => v.secret);
+  assert.equal(volume?.secret.secretName, spec.secretName, 'the pods do not mount the certificate Secret');
+}
+
 /** Schema validation of every object, then the policies every workload must carry. */
 function validateAll(objects: K8sObject[]): void {
   assert.ok(objects.length > 0);
@@ -74,6 +87,10 @@ function validateAll(objects: K8sObject[]): void {
     assert.ok(object.metadata?.name, `${label}: no name`);
     if (object.kind === 'ServiceMonitor') {
       validateServiceMonitor(object, objects);
+      continue;
+    }
+    if (object.kind === 'Certificate') {
+      validateCertificate(object, objects);
       continue;
     }
     const Model = MODELS[`${object.apiVersion} ${object.kind}`];
@@ -123,6 +140,13 @@ function checkPodPolicies(workload: K8sObject): void {
   }
 }
 
+/** The NetworkPolicy of the API pods (not the migration Job's). */
+function apiPolicy(objects: K8sObject[]): K8sObject {
+  const [policy] = find(objects, 'NetworkPolicy').filter((p) => p.spec.podSelector.matchLabels['app.kubernetes.io/component'] === 'api');
+  assert.ok(policy, 'no NetworkPolicy for the API pods');
+  return policy;
+}
+
 function apiContainer(objects: K8sObject[]): any {
   const deployment = only(objects, 'Deployment');
   assert.equal(deployment.spec.template.spec.containers.length, 1);
@@ -141,8 +165,8 @@ if (HELM_SKIP) describe('Helm chart', { skip: HELM_SKIP }, () => undefined);
 const chartSuite = (name: string, body: () => void) => (HELM_SKIP ? undefined : describe(name, body));
 
 chartSuite('Helm chart: lint', () => {
-  it('passes helm lint --strict with the default values', () => {
-    const run = helm(['lint', '--strict', chart]);
+  it('passes helm lint --strict with the default values (and production=false, which has no default)', () => {
+    const run = helm(['lint', '--strict', chart, '--set', EVALUATION]);
     assert.equal(run.status, 0, run.stdout + run.stderr);
   });
 
@@ -164,11 +188,13 @@ chartSuite('Helm chart: production example', () => {
     validateAll(objects);
     const kinds = objects.map((object) => object.kind).sort();
     assert.deepEqual(kinds, [
+      'Certificate',
       'ConfigMap',
       'Deployment',
       'HorizontalPodAutoscaler',
       'Ingress',
       'Job',
+      'NetworkPolicy',
       'NetworkPolicy',
       'PodDisruptionBudget',
       'Service',
@@ -177,16 +203,31 @@ chartSuite('Helm chart: production example', () => {
     ]);
   });
 
-  it('probes /health/live at start-up and for liveness, /health/ready for readiness, on port 3000', () => {
+  it('probes /health/live at start-up and for liveness, /health/ready for readiness, over HTTPS on port 3000', () => {
     const container = apiContainer(objects);
     assert.equal(container.startupProbe.httpGet.path, '/health/live');
     assert.equal(container.livenessProbe.httpGet.path, '/health/live');
     assert.equal(container.readinessProbe.httpGet.path, '/health/ready');
     for (const probe of [container.startupProbe, container.livenessProbe, container.readinessProbe]) {
-      assert.equal(probe.httpGet.port, 'http');
+      assert.equal(probe.httpGet.port, 'https');
+      assert.equal(probe.httpGet.scheme, 'HTTPS');
     }
-    assert.deepEqual(container.ports, [{ name: 'http', containerPort: 3000, protocol: 'TCP' }]);
+    assert.deepEqual(container.ports, [
+      { name: 'https', containerPort: 3000, protocol: 'TCP' },
+      { name: 'metrics', containerPort: 9090, protocol: 'TCP' },
+    ]);
     assert.deepEqual(container.command, ['node', 'dist/main']);
+  });
+
+  it('restarts only a wedged process: liveness waits 10 s per probe and 6 failures; readiness tolerates a slow answer', () => {
+    const container = apiContainer(objects);
+    assert.deepEqual(
+      [container.livenessProbe.timeoutSeconds, container.livenessProbe.periodSeconds, container.livenessProbe.failureThreshold],
+      [10, 10, 6],
+    );
+    // Above the readiness endpoint's own 3 s per-check timeout, so a slow dependency reads as down, not as a probe timeout.
+    assert.ok(container.readinessProbe.timeoutSeconds > 3);
+    assert.ok(container.readinessProbe.failureThreshold >= 3);
   });
 
   it('configures production: NODE_ENV, kms, Cognito, DATA_DIR on the scratch volume, secrets by reference', () => {
@@ -216,25 +257,38 @@ chartSuite('Helm chart: production example', () => {
     }
   });
 
-  it('stops within the grace period: terminationGracePeriodSeconds exceeds preStop plus SHUTDOWN_GRACE_MS', () => {
+  it('drops nothing on a rollout: 20 s native preStop sleep, 45 s grace, a 30 s ALB deregistration delay within them', () => {
     const pod = only(objects, 'Deployment').spec.template.spec;
-    const preStopSeconds = Number(pod.containers[0].lifecycle.preStop.exec.command[1]);
+    const { preStop } = pod.containers[0].lifecycle;
+    // Kubernetes >= 1.30 (Helm's default here): the kubelet's own sleep, no process in the container.
+    assert.deepEqual(preStop, { sleep: { seconds: 20 } });
+    assert.equal(pod.terminationGracePeriodSeconds, 45);
     const shutdownMs = Number(only(objects, 'ConfigMap').data.SHUTDOWN_GRACE_MS);
     assert.equal(shutdownMs, 10_000);
-    assert.ok(pod.terminationGracePeriodSeconds * 1000 > preStopSeconds * 1000 + shutdownMs);
+    assert.ok(pod.terminationGracePeriodSeconds * 1000 > preStop.sleep.seconds * 1000 + shutdownMs);
+    const annotations = only(objects, 'Ingress').metadata.annotations!;
+    assert.equal(annotations['alb.ingress.kubernetes.io/target-type'], 'ip');
+    assert.equal(annotations['alb.ingress.kubernetes.io/target-group-attributes'], 'deregistration_delay.timeout_seconds=30');
+    // The ALB stops sending before the pod stops serving; it waits for connections no longer than the pod drains them.
+    assert.ok(30 <= preStop.sleep.seconds + shutdownMs / 1000);
   });
 
-  it('spreads replicas across zones and leaves the replica count to the HPA', () => {
+  it('spreads replicas over three zones, refusing to stack a zone, per rollout revision; the HPA never goes below 3', () => {
     const deployment = only(objects, 'Deployment');
     const pod = deployment.spec.template;
     const zone = pod.spec.topologySpreadConstraints.find((c: any) => c.topologyKey === 'topology.kubernetes.io/zone');
     assert.ok(zone, 'no zone spread');
     assert.ok(matches(zone.labelSelector.matchLabels, pod.metadata.labels));
+    assert.equal(zone.whenUnsatisfiable, 'DoNotSchedule');
+    assert.equal(zone.minDomains, 3);
+    assert.deepEqual(zone.matchLabelKeys, ['pod-template-hash']);
     assert.equal(deployment.spec.replicas, undefined);
+    assert.equal(only(objects, 'HorizontalPodAutoscaler').spec.minReplicas, 3);
+    assert.equal(example.replicaCount, 3, 'the replica count without the HPA');
     assert.ok(matches(deployment.spec.selector.matchLabels, pod.metadata.labels));
   });
 
-  it('autoscales with autoscaling/v2 on 70 % CPU between 2 and 6 replicas', () => {
+  it('autoscales with autoscaling/v2 on 70 % CPU between 3 and 9 replicas, scaling down one pod a minute after 5 quiet minutes', () => {
     const hpa = only(objects, 'HorizontalPodAutoscaler');
     assert.equal(hpa.apiVersion, 'autoscaling/v2');
     assert.deepEqual(hpa.spec.scaleTargetRef, {
@@ -242,26 +296,110 @@ chartSuite('Helm chart: production example', () => {
       kind: 'Deployment',
       name: only(objects, 'Deployment').metadata.name,
     });
-    assert.equal(hpa.spec.minReplicas, 2);
-    assert.equal(hpa.spec.maxReplicas, 6);
+    assert.equal(hpa.spec.minReplicas, 3);
+    assert.equal(hpa.spec.maxReplicas, 9);
     assert.deepEqual(hpa.spec.metrics, [
       { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } } },
     ]);
+    assert.equal(hpa.spec.behavior.scaleDown.stabilizationWindowSeconds, 300);
+    assert.deepEqual(hpa.spec.behavior.scaleDown.policies, [{ type: 'Pods', value: 1, periodSeconds: 60 }]);
   });
 
   it('selects the API pods from the Service, PodDisruptionBudget and NetworkPolicy', () => {
     const podLabels = only(objects, 'Deployment').spec.template.metadata.labels;
     const service = only(objects, 'Service');
     assert.ok(matches(service.spec.selector, podLabels));
-    assert.equal(service.spec.ports[0].targetPort, 'http');
+    assert.equal(service.spec.ports[0].targetPort, 'https');
     const pdb = only(objects, 'PodDisruptionBudget');
     assert.ok(matches(pdb.spec.selector.matchLabels, podLabels));
     assert.equal(pdb.spec.maxUnavailable, 1);
-    const policy = only(objects, 'NetworkPolicy');
+    // A crash-looping pod never blocks a node drain.
+    assert.equal(pdb.spec.unhealthyPodEvictionPolicy, 'AlwaysAllow');
+    const policy = apiPolicy(objects);
     assert.ok(matches(policy.spec.podSelector.matchLabels, podLabels));
     assert.deepEqual(policy.spec.policyTypes, ['Ingress', 'Egress']);
-    assert.deepEqual(policy.spec.ingress[0].ports, [{ port: 'http', protocol: 'TCP' }]);
+    assert.deepEqual(policy.spec.ingress[0].ports, [{ port: 'https', protocol: 'TCP' }]);
     assert.deepEqual(policy.spec.ingress[0].from, example.networkPolicy.ingressFrom);
+  });
+
+  it('lets only the ALB subnets and the callers reach the API port, and only Prometheus reach /metrics on its own port', () => {
+    const policy = apiPolicy(objects);
+    const apiFrom = policy.spec.ingress[0].from;
+    assert.ok(apiFrom.length > 0);
+    const cidrs = apiFrom.filter((peer: any) => peer.ipBlock).map((peer: any) => peer.ipBlock.cidr);
+    assert.ok(cidrs.length > 0 && cidrs.every((cidr: string) => /\/2[0-9]$/.test(cidr)), `ALB subnets, not the VPC: ${cidrs}`);
+    const metricsRule = policy.spec.ingress.find((rule: any) => rule.ports.some((port: any) => port.port === 'metrics'));
+    assert.deepEqual(metricsRule.from, example.networkPolicy.metricsFrom);
+    assert.equal(only(objects, 'ConfigMap').data.METRICS_PORT, '9090');
+    assert.ok(only(objects, 'Service').spec.ports.some((port: any) => port.name === 'metrics' && port.targetPort === 'metrics'));
+    assert.equal(only(objects, 'ServiceMonitor').spec.endpoints[0].port, 'metrics');
+  });
+
+  it('sends HTTPS only to the listed CIDRs: every egress rule on 443 names its destinations', () => {
+    const rules = apiPolicy(objects).spec.egress;
+    const https = rules.filter((rule: any) => !rule.ports || rule.ports.some((port: any) => port.port === 443));
+    assert.ok(https.length > 0, 'no HTTPS egress at all: KMS and STS are unreachable');
+    for (const rule of https) {
+      assert.ok(rule.ports, 'an egress rule without ports opens every port, 443 included');
+      assert.ok(rule.to?.length > 0, 'HTTPS to anywhere');
+      for (const peer of rule.to)
+        assert.match(peer.ipBlock?.cidr ?? '', /^10\./, `443 to a peer that is not a VPC CIDR: ${JSON.stringify(peer)}`);
+    }
+    for (const rule of rules) assert.ok(rule.ports?.length > 0, `an egress rule without ports: ${JSON.stringify(rule)}`);
+  });
+
+  it('opens the OTLP port derived from OTEL_EXPORTER_OTLP_ENDPOINT, to the collector only', () => {
+    assert.equal(example.config.OTEL_EXPORTER_OTLP_ENDPOINT, 'http://adot-collector.observability:4318');
+    const otlp = apiPolicy(objects).spec.egress.find((rule: any) => rule.ports.some((port: any) => port.port === 4318));
+    assert.ok(otlp, 'no egress to the collector port');
+    assert.deepEqual(otlp.to, example.networkPolicy.egress.otlpTo);
+  });
+
+  it('confines the migration Job: a NetworkPolicy created before it lets it reach only DNS and PostgreSQL', () => {
+    const policies = find(objects, 'NetworkPolicy').filter((policy) => policy !== apiPolicy(objects));
+    assert.equal(policies.length, 1);
+    const [policy] = policies;
+    const job = only(objects, 'Job');
+    assert.ok(matches(policy.spec.podSelector.matchLabels, job.spec.template.metadata.labels), 'does not select the Job');
+    assert.ok(!matches(policy.spec.podSelector.matchLabels, only(objects, 'Deployment').spec.template.metadata.labels));
+    assert.ok(Number(policy.metadata.annotations!['helm.sh/hook-weight']) < Number(job.metadata.annotations!['helm.sh/hook-weight']));
+    assert.equal(policy.metadata.annotations!['helm.sh/hook'], job.metadata.annotations!['helm.sh/hook']);
+    assert.deepEqual(policy.spec.policyTypes, ['Ingress', 'Egress']);
+    assert.equal(policy.spec.ingress, undefined, 'no inbound traffic');
+    const ports = policy.spec.egress.flatMap((rule: any) => rule.ports.map((port: any) => port.port)).sort();
+    assert.deepEqual(ports, [53, 53, 5432]);
+    const database = policy.spec.egress.find((rule: any) => rule.ports.some((port: any) => port.port === 5432));
+    assert.deepEqual(database.to, example.networkPolicy.egress.databaseTo);
+  });
+
+  it('rolls the pods when the connections Secret, the TLS Secret or the RDS CA bundle changes (Reloader annotations)', () => {
+    const annotations = only(objects, 'Deployment').metadata.annotations!;
+    const tlsSecret = only(objects, 'Certificate').spec.secretName;
+    assert.deepEqual(annotations['secret.reloader.stakater.com/reload'].split(','), [example.existingSecret, tlsSecret]);
+    assert.equal(annotations['configmap.reloader.stakater.com/reload'], example.extraCaBundle.configMap);
+  });
+
+  it('serves HTTPS to the ALB: a cert-manager certificate mounted as TLS_CERT_FILE/TLS_KEY_FILE, HTTPS backend, pinned TLS 1.3 policy', () => {
+    const config = only(objects, 'ConfigMap').data;
+    assert.equal(config.TLS_CERT_FILE, '/etc/pii-encryption-api/tls/tls.crt');
+    assert.equal(config.TLS_KEY_FILE, '/etc/pii-encryption-api/tls/tls.key');
+    assert.equal(config.ALLOW_PLAIN_HTTP, undefined);
+    const mount = apiContainer(objects).volumeMounts.find((m: any) => m.name === 'tls');
+    assert.equal(mount.mountPath, '/etc/pii-encryption-api/tls');
+    assert.equal(mount.readOnly, true);
+    const certificate = only(objects, 'Certificate');
+    assert.deepEqual(certificate.spec.issuerRef, example.tls.certManager.issuerRef);
+    const annotations = only(objects, 'Ingress').metadata.annotations!;
+    assert.equal(annotations['alb.ingress.kubernetes.io/backend-protocol'], 'HTTPS');
+    assert.equal(annotations['alb.ingress.kubernetes.io/healthcheck-protocol'], 'HTTPS');
+    assert.equal(annotations['alb.ingress.kubernetes.io/ssl-policy'], 'ELBSecurityPolicy-TLS13-1-2-2021-06');
+  });
+
+  it('reserves the memory it may use (requests equal limits), with a priority class', () => {
+    for (const container of [apiContainer(objects), only(objects, 'Job').spec.template.spec.containers[0]]) {
+      if (container.name === 'api') assert.equal(container.resources.requests.memory, container.resources.limits.memory);
+    }
+    assert.equal(only(objects, 'Deployment').spec.template.spec.priorityClassName, example.priorityClassName);
   });
 
   it('annotates the service account for IRSA from the values, and the pods use it', () => {
@@ -298,7 +436,7 @@ chartSuite('Helm chart: production example', () => {
       paths.map((path: any) => path.path),
       ['/api'],
     );
-    for (const path of paths) assert.deepEqual(path.backend.service, { name: service.metadata.name, port: { name: 'http' } });
+    for (const path of paths) assert.deepEqual(path.backend.service, { name: service.metadata.name, port: { name: 'https' } });
   });
 
   it('mounts the CA bundle that NODE_EXTRA_CA_CERTS names, in the service and the migration Job', () => {
@@ -315,7 +453,7 @@ chartSuite('Helm chart: production example', () => {
 chartSuite('Helm chart: default values (evaluation mode)', () => {
   let objects: K8sObject[];
   before(() => {
-    objects = render();
+    objects = render([], [EVALUATION]);
   });
 
   it('renders valid objects with the pod policies', () => {
@@ -348,19 +486,49 @@ chartSuite('Helm chart: default values (evaluation mode)', () => {
   it('renders the IRSA annotation from serviceAccount.irsaRoleArn, and none without it', () => {
     assert.equal(only(objects, 'ServiceAccount').metadata.annotations, undefined);
     const arn = 'arn:aws:iam::210987654321:role/other-role';
-    const withRole = render([], [`serviceAccount.irsaRoleArn=${arn}`]);
+    const withRole = render([], [EVALUATION, `serviceAccount.irsaRoleArn=${arn}`]);
     assert.equal(only(withRole, 'ServiceAccount').metadata.annotations?.['eks.amazonaws.com/role-arn'], arn);
   });
 
   it('pins by digest when image.digest is set', () => {
     const digest = `sha256:${'a'.repeat(64)}`;
-    const image = apiContainer(render([], [`image.digest=${digest}`])).image;
+    const image = apiContainer(render([], [EVALUATION, `image.digest=${digest}`])).image;
     assert.equal(image, `pii-encryption-api:0.1.0@${digest}`);
   });
 
   it('writes large integers from values files without an exponent', () => {
-    const file = valuesFile('big-number', { config: { RATE_LIMIT_PER_MINUTE: 1000000 } });
+    const file = valuesFile('big-number', { production: false, config: { RATE_LIMIT_PER_MINUTE: 1000000 } });
     assert.equal(only(render([file]), 'ConfigMap').data.RATE_LIMIT_PER_MINUTE, '1000000');
+  });
+
+  it('opens no OTLP port without tracing, and the EKS Pod Identity agent only when asked', () => {
+    const untraced = load(readFileSync(productionValues, 'utf8')) as { config: Record<string, unknown> };
+    delete untraced.config.OTEL_EXPORTER_OTLP_ENDPOINT;
+    const egress = apiPolicy(render([valuesFile('untraced', untraced)])).spec.egress;
+    const ports = egress.flatMap((rule: any) => rule.ports.map((port: any) => port.port));
+    assert.ok(!ports.includes(4318) && !ports.includes(4317), `ports ${ports}`);
+    assert.ok(!ports.includes(80));
+    const grpc = apiPolicy(render([productionValues], ['config.OTEL_EXPORTER_OTLP_ENDPOINT=https://collector.example.com:4317']));
+    assert.ok(grpc.spec.egress.some((rule: any) => rule.ports.some((port: any) => port.port === 4317)));
+    const podIdentity = apiPolicy(render([productionValues], ['networkPolicy.egress.podIdentity=true'])).spec.egress.find((rule: any) =>
+      rule.ports.some((port: any) => port.port === 80),
+    );
+    assert.deepEqual(
+      podIdentity.to.map((peer: any) => peer.ipBlock.cidr),
+      ['169.254.170.23/32', 'fd00:ec2::23/128'],
+    );
+  });
+
+  it('falls back to an exec sleep before Kubernetes 1.30, and leaves out matchLabelKeys before 1.27', () => {
+    const older = render([productionValues], [], { kubeVersion: '1.29.6' });
+    const pod = only(older, 'Deployment').spec.template.spec;
+    assert.deepEqual(pod.containers[0].lifecycle.preStop, { exec: { command: ['sleep', '20'] } });
+    const zone = (objects: K8sObject[]) =>
+      only(objects, 'Deployment').spec.template.spec.topologySpreadConstraints.find(
+        (c: any) => c.topologyKey === 'topology.kubernetes.io/zone',
+      );
+    assert.deepEqual(zone(older).matchLabelKeys, ['pod-template-hash']);
+    assert.equal(zone(render([productionValues], [], { kubeVersion: '1.26.0' })).matchLabelKeys, undefined);
   });
 
   it('honours autoscaling off in production with replicaCount', () => {
@@ -397,7 +565,7 @@ chartSuite('Helm chart: values that must be refused', () => {
   ];
   for (const [name, values, message] of schemaCases) {
     it(`refuses ${name} through values.schema.json`, () => {
-      const stderr = renderFails([valuesFile(name.replace(/\W+/g, '-'), values)]);
+      const stderr = renderFails([valuesFile(name.replace(/\W+/g, '-'), { production: false, ...(values as object) })]);
       assert.match(stderr, /schema/);
       assert.match(stderr, message);
     });
@@ -416,13 +584,45 @@ chartSuite('Helm chart: values that must be refused', () => {
   });
 
   it('refuses maxReplicas below minReplicas', () => {
-    const stderr = renderFails([valuesFile('max-below-min', { autoscaling: { minReplicas: 4, maxReplicas: 3 } })]);
+    const stderr = renderFails([valuesFile('max-below-min', { production: false, autoscaling: { minReplicas: 4, maxReplicas: 3 } })]);
     assert.match(stderr, /maxReplicas must be at least/);
   });
 
   it('refuses a termination grace period that does not cover the shutdown grace', () => {
-    const stderr = renderFails([valuesFile('short-grace', { terminationGracePeriodSeconds: 12, config: { SHUTDOWN_GRACE_MS: 10000 } })]);
+    const stderr = renderFails([
+      valuesFile('short-grace', { production: false, terminationGracePeriodSeconds: 12, config: { SHUTDOWN_GRACE_MS: 10000 } }),
+    ]);
     assert.match(stderr, /terminationGracePeriodSeconds/);
+  });
+
+  it('refuses a release that does not say whether it is production: production has no default', () => {
+    assert.match(renderFails([]), /production is required/);
+    const { production: _none, ...rest } = load(readFileSync(productionValues, 'utf8')) as Record<string, unknown>;
+    assert.match(renderFails([valuesFile('production-forgotten', rest)]), /production is required/);
+  });
+
+  it('refuses production without the network policy peers: who may reach the API, where HTTPS may go', () => {
+    assert.match(renderFails([productionValues, valuesFile('no-ingress-peers', { networkPolicy: { ingressFrom: [] } })]), /ingressFrom/);
+    assert.match(renderFails([productionValues, valuesFile('no-https-peers', { networkPolicy: { egress: { httpsTo: [] } } })]), /httpsTo/);
+    assert.match(
+      renderFails([productionValues, valuesFile('no-scraper', { networkPolicy: { metricsFrom: [] } })]),
+      /networkPolicy\.metricsFrom/,
+    );
+    assert.match(
+      renderFails([productionValues, valuesFile('no-collector-peers', { networkPolicy: { egress: { otlpTo: [] } } })]),
+      /networkPolicy\.egress\.otlpTo: name the OTLP collector/,
+    );
+  });
+
+  it('refuses production on plain HTTP unless ALLOW_PLAIN_HTTP says a mesh encrypts the hop, and TLS without an issuer', () => {
+    assert.match(renderFails([productionValues], ['tls.enabled=false']), /tls\.enabled/);
+    assert.match(renderFails([productionValues], ['tls.certManager.issuerRef.name=']), /issuerRef\.name/);
+    const meshed = render([productionValues], ['tls.enabled=false', 'config.ALLOW_PLAIN_HTTP=true']);
+    assert.equal(only(meshed, 'ConfigMap').data.ALLOW_PLAIN_HTTP, 'true');
+    assert.equal(only(meshed, 'ConfigMap').data.TLS_CERT_FILE, undefined);
+    assert.equal(find(meshed, 'Certificate').length, 0);
+    assert.equal(apiContainer(meshed).readinessProbe.httpGet.scheme, 'HTTP');
+    assert.equal(apiContainer(meshed).readinessProbe.httpGet.port, 'http');
   });
 });
 
@@ -451,7 +651,7 @@ chartSuite('Helm chart: settings the service accepts', () => {
     assert.equal(production.dataDir, '/tmp/data');
     assert.equal(production.http.trustProxy, 1, 'one proxy hop, the ALB: the client IP is the entry it appends to X-Forwarded-For');
     assert.deepEqual(productionWarnings(production), [], 'no unsafe setting warned about at start-up');
-    const evaluation = loadAppConfig(containerEnvironment(render()));
+    const evaluation = loadAppConfig(containerEnvironment(render([], [EVALUATION])));
     assert.equal(evaluation.isProduction, false);
     assert.equal(evaluation.keys.provider, 'local');
     assert.equal(evaluation.database.migrationsRun, true);
@@ -474,6 +674,9 @@ chartSuite('Helm chart: settings the service accepts', () => {
       'AUTH_BOUND_CLIENT_IDS',
       'AUTH_SCOPE_PREFIX',
       'AUTH_GROUP_PERMISSIONS',
+      'METRICS_PORT',
+      'TLS_CERT_FILE',
+      'TLS_KEY_FILE',
     ];
     const fromSecret = ['DATABASE_URL', 'REDIS_URL', 'DATABASE_REPLICA_URLS'];
     const schema = JSON.parse(readFileSync(join(chart, 'values.schema.json'), 'utf8'));
@@ -483,6 +686,34 @@ chartSuite('Helm chart: settings the service accepts', () => {
     const unsupported = variables.filter((name) => ![...chartManaged, ...fromSecret, ...underConfig].includes(name));
     assert.deepEqual(unsupported, [], 'add these to values.schema.json (config) and the chart README');
     for (const name of chartManaged) assert.ok(!underConfig.includes(name), `${name} is set by the chart; config must not accept it`);
+  });
+});
+
+chartSuite('Helm chart: what the operator is told', () => {
+  const readme = () => readFileSync(join(chart, 'README.md'), 'utf8');
+  const operations = () => readFileSync(join(ROOT, 'docs', 'operations.md'), 'utf8');
+
+  it('tells to label the namespace for the ALB pod readiness gate: chart README, operations guide, install notes', () => {
+    const label = 'elbv2.k8s.aws/pod-readiness-gate-inject';
+    assert.match(readme(), new RegExp(`${label}=enabled`));
+    assert.match(operations(), new RegExp(`${label}=enabled`));
+    assert.match(readFileSync(productionValues, 'utf8'), new RegExp(`${label}=enabled`));
+    const notes = renderNotes([productionValues]);
+    assert.match(notes, new RegExp(`kubectl label namespace pii ${label}=enabled`));
+    // No ALB with target-type ip, no readiness gate to ask for.
+    assert.doesNotMatch(renderNotes([], [EVALUATION]), new RegExp(label));
+  });
+
+  it('tells to enforce the restricted Pod Security Standard on the namespace', () => {
+    const label = 'pod-security.kubernetes.io/enforce=restricted';
+    for (const text of [readme(), operations(), renderNotes([productionValues])]) assert.ok(text.includes(label));
+  });
+
+  it('documents the secret rotation procedure and the provisional probe values', () => {
+    const text = operations();
+    assert.match(text, /secret\.reloader\.stakater\.com\/reload/);
+    assert.match(text, /dual-user|two database users/i);
+    assert.match(text, /provisional/i);
   });
 });
 

@@ -141,8 +141,9 @@ describe('Docker image stages, replayed without a container engine', () => {
     symlinkSync(join(ROOT, 'node_modules'), join(buildDir, 'node_modules'), 'dir');
     for (const command of shellCommands(build).filter((c) => !c.startsWith('npm ci'))) run('sh', ['-c', command], { cwd: buildDir });
 
-    // Runtime stage: the manifests, then its commands (npm ci from the npm cache when it can).
-    const commands = shellCommands(runtime).filter((command) => !command.startsWith('npm cache clean'));
+    // Runtime stage: the manifests, then its commands (npm ci from the npm cache when it can). The
+    // last RUN's `rm` of npm and the shell is the image's alone: run here, it would strip this machine.
+    const commands = shellCommands(runtime).filter((command) => !command.startsWith('npm cache clean') && !/^rm\s/.test(command));
     assert.ok(
       commands.some((command) => command.startsWith('npm ci')),
       'the runtime stage has no npm ci',
@@ -176,6 +177,41 @@ describe('Docker image stages, replayed without a container engine', () => {
     assert.deepEqual(
       instructions(runtime, 'CMD').map((cmd) => JSON.parse(cmd)),
       [['node', 'dist/main']],
+    );
+  });
+
+  it('leaves no package manager and no shell in the runtime image: its last RUN deletes them, after the SBOM', () => {
+    const runs = instructions(runtime, 'RUN');
+    const last = runs.at(-1)!;
+    assert.ok(runtime.indexOf(`RUN ${last}`) > runtime.findIndex((line) => line.startsWith('COPY --from=build')), 'not after the code');
+    const removed = last
+      .split('&&')
+      .map((part) => part.trim())
+      .filter((part) => /^rm\s/.test(part))
+      .flatMap((part) => part.split(/\s+/).filter((word) => word.startsWith('/')));
+    assert.ok(
+      last.split('&&').every((part) => /^rm\s/.test(part.trim())),
+      'the last RUN only deletes',
+    );
+    for (const path of [
+      '/usr/local/bin/npm',
+      '/usr/local/bin/npx',
+      '/usr/local/bin/corepack',
+      '/usr/local/lib/node_modules/npm',
+      '/bin/sh',
+      '/usr/bin/bash',
+      '/usr/bin/dash',
+    ])
+      assert.ok(removed.includes(path), `${path} stays in the image`);
+    assert.ok(
+      !removed.some((path) => path === '/app' || path.startsWith('/app/') || path.startsWith('/usr/local/bin/node')),
+      'deletes what the service needs',
+    );
+    // Nothing after it needs a shell or npm: only metadata instructions follow.
+    const after = runtime.slice(runtime.indexOf(`RUN ${last}`) + 1).map((line) => line.split(/\s+/)[0].toUpperCase());
+    assert.deepEqual(
+      after.filter((keyword) => !['USER', 'EXPOSE', 'CMD'].includes(keyword)),
+      [],
     );
   });
 
@@ -298,6 +334,9 @@ describe('Docker image stages, replayed without a container engine', () => {
           `config.KMS_ENDPOINT=${moto.endpoint}`,
           `config.COGNITO_JWKS_URI=${pool.jwksUri}`,
           'existingSecretKeys.redisUrl=',
+          // Loopback: no certificate Secret here, so plain HTTP as behind a mesh (listeners.e2e-spec.ts serves HTTPS).
+          'tls.enabled=false',
+          'config.ALLOW_PLAIN_HTTP=true',
         ],
       );
       const container = only(objects, 'Deployment').spec.template.spec.containers[0];
@@ -310,12 +349,15 @@ describe('Docker image stages, replayed without a container engine', () => {
         // The emptyDir mounted at /tmp in the pod; the port is free on this machine.
         DATA_DIR: join(work, 'tmp', 'data'),
         PORT: String(await freePort()),
+        METRICS_PORT: String(await freePort()),
         // IRSA in the cluster; moto takes any credentials.
         AWS_ACCESS_KEY_ID: 'testing',
         AWS_SECRET_ACCESS_KEY: 'testing',
         PATH: process.env.PATH ?? '',
         HOME: work,
       };
+      // No collector here: tracing off.
+      delete productionEnv.OTEL_EXPORTER_OTLP_ENDPOINT;
       url = `http://127.0.0.1:${productionEnv.PORT}`;
     });
 
@@ -362,10 +404,11 @@ describe('Docker image stages, replayed without a container engine', () => {
       for (const response of polled) await contract.checkFetched('GET', `${url}/health/ready`, response);
       const ready = (await (await checked(`${url}/health/ready`)).json()) as {
         status: string;
-        info: { keyProvider: { provider: string } };
+        info: { keyProvider: { status: string } };
       };
       assert.equal(ready.status, 'ok');
-      assert.equal(ready.info.keyProvider.provider, 'kms');
+      // Readiness names no provider (status and numbers only); the next test sees KMS seal a key.
+      assert.equal(ready.info.keyProvider.status, 'up');
       const live = await checked(`${url}/health/live`);
       assert.equal(live.status, 200);
     });

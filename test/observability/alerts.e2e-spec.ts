@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { dump } from 'js-yaml';
-import { CHART, find, HELM_SKIP, K8sObject, render, ROOT } from '../deployment/chart';
+import { CHART, EVALUATION, find, HELM_SKIP, K8sObject, render, ROOT } from '../deployment/chart';
 
 const RUNBOOK = 'https://runbooks.example.org/pii/slo.md';
 const SLO_DOC = join(ROOT, 'docs', 'slo.md');
@@ -35,11 +35,17 @@ describe(
     const enabled = () =>
       render(
         [],
-        ['dashboards.enabled=true', 'alerts.enabled=true', 'alerts.labels.release=kube-prometheus-stack', `alerts.runbookUrl=${RUNBOOK}`],
+        [
+          EVALUATION,
+          'dashboards.enabled=true',
+          'alerts.enabled=true',
+          'alerts.labels.release=kube-prometheus-stack',
+          `alerts.runbookUrl=${RUNBOOK}`,
+        ],
       );
 
     it('renders neither by default', () => {
-      const objects = render();
+      const objects = render([], [EVALUATION]);
       assert.equal(find(objects, 'PrometheusRule').length, 0);
       assert.equal(objects.filter((o) => o.kind === 'ConfigMap' && o.metadata.labels?.grafana_dashboard).length, 0);
     });

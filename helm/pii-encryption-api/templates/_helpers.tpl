@@ -70,6 +70,13 @@ app.kubernetes.io/component: api
 {{- $_ := set $env "KEY_PROVIDER" "local" }}
 {{- $_ := set $env "AUTH_MODE" "local" }}
 {{- end }}
+{{- if .Values.tls.enabled }}
+{{- $_ := set $env "TLS_CERT_FILE" "/etc/pii-encryption-api/tls/tls.crt" }}
+{{- $_ := set $env "TLS_KEY_FILE" "/etc/pii-encryption-api/tls/tls.key" }}
+{{- end }}
+{{- if gt (int .Values.metrics.port) 0 }}
+{{- $_ := set $env "METRICS_PORT" (toString (int .Values.metrics.port)) }}
+{{- end }}
 {{- range $name, $value := .Values.config }}
 {{- /* Numbers arrive as float64; print integers without an exponent (1000000, not 1e+06). */}}
 {{- $_ := set $env $name (ternary (int64 $value | toString) (toString $value) (kindIs "float64" $value)) }}
@@ -109,6 +116,69 @@ app.kubernetes.io/component: api
       name: {{ $.Values.existingSecret }}
       key: {{ . }}
 {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The API port's name, and its scheme for probes and the ServiceMonitor. */}}
+{{- define "pii-encryption-api.portName" -}}
+{{- ternary "https" "http" (eq (toString .Values.tls.enabled) "true") }}
+{{- end }}
+
+{{- define "pii-encryption-api.scheme" -}}
+{{- ternary "HTTPS" "HTTP" (eq (toString .Values.tls.enabled) "true") }}
+{{- end }}
+
+{{- define "pii-encryption-api.tlsSecretName" -}}
+{{- default (printf "%s-tls" (include "pii-encryption-api.fullname" .)) .Values.tls.secretName }}
+{{- end }}
+
+{{/*
+The OTLP collector's port, from config.OTEL_EXPORTER_OTLP_ENDPOINT (its port, else 443 for https
+and 80 for http); empty when tracing is not configured.
+*/}}
+{{- define "pii-encryption-api.otlpPort" -}}
+{{- with .Values.config.OTEL_EXPORTER_OTLP_ENDPOINT }}
+{{- $url := urlParse . }}
+{{- $hostPort := splitList ":" $url.host }}
+{{- if gt (len $hostPort) 1 }}{{ last $hostPort }}{{ else }}{{ ternary "443" "80" (eq $url.scheme "https") }}{{ end }}
+{{- end }}
+{{- end }}
+
+{{/* The Deployment's own annotations: Reloader's (reloader.enabled), then .Values.annotations. */}}
+{{- define "pii-encryption-api.deploymentAnnotations" -}}
+{{- $annotations := dict }}
+{{- if .Values.reloader.enabled }}
+{{- $secrets := list }}
+{{- with .Values.existingSecret }}{{ $secrets = append $secrets . }}{{ end }}
+{{- if .Values.tls.enabled }}{{ $secrets = append $secrets (include "pii-encryption-api.tlsSecretName" .) }}{{ end }}
+{{- with $secrets }}{{ $_ := set $annotations "secret.reloader.stakater.com/reload" (join "," .) }}{{ end }}
+{{- with .Values.extraCaBundle.configMap }}{{ $_ := set $annotations "configmap.reloader.stakater.com/reload" . }}{{ end }}
+{{- end }}
+{{- $annotations = merge (deepCopy .Values.annotations) $annotations }}
+{{- with $annotations }}{{ toYaml . }}{{ end }}
+{{- end }}
+
+{{/* The TLS Secret's mount and volume, when tls.enabled. */}}
+{{- define "pii-encryption-api.tlsMount" -}}
+{{- if .Values.tls.enabled }}
+- name: tls
+  mountPath: /etc/pii-encryption-api/tls
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "pii-encryption-api.tlsVolume" -}}
+{{- if .Values.tls.enabled }}
+- name: tls
+  secret:
+    secretName: {{ include "pii-encryption-api.tlsSecretName" . }}
+    # 0440: readable by the pod's group (fsGroup 1000), not by others.
+    defaultMode: 288
+    items:
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
 {{- end }}
 {{- end }}
 
@@ -162,6 +232,27 @@ seccompProfile:
 
 {{/* Fails rendering on combinations the schema cannot express. */}}
 {{- define "pii-encryption-api.checks" -}}
+{{- if not (hasKey .Values "production") }}
+{{- fail "production is required: set production=true (a real release) or production=false (evaluation mode, no real data)" }}
+{{- end }}
+{{- if and .Values.production (not .Values.tls.enabled) (ne (toString (default "" .Values.config.ALLOW_PLAIN_HTTP)) "true") }}
+{{- fail "production needs tls.enabled (HTTPS from the load balancer to the pod), or config.ALLOW_PLAIN_HTTP=true where a mesh encrypts that hop: the service refuses to start otherwise" }}
+{{- end }}
+{{- if and .Values.tls.enabled .Values.tls.certManager.enabled (not .Values.tls.certManager.issuerRef.name) }}
+{{- fail "tls.certManager.issuerRef.name: name the cert-manager Issuer or ClusterIssuer that signs the pod's certificate (or set tls.certManager.enabled=false and tls.secretName)" }}
+{{- end }}
+{{- if and .Values.tls.enabled (not .Values.tls.certManager.enabled) (not .Values.tls.secretName) }}
+{{- fail "tls.secretName: name the kubernetes.io/tls Secret to mount when tls.certManager.enabled is false" }}
+{{- end }}
+{{- if eq (int .Values.metrics.port) 3000 }}
+{{- fail "metrics.port must differ from the API port (3000)" }}
+{{- end }}
+{{- if and .Values.production .Values.networkPolicy.enabled (gt (int .Values.metrics.port) 0) (not .Values.networkPolicy.metricsFrom) }}
+{{- fail "networkPolicy.metricsFrom: name the scraper (namespace and pod selector) allowed to reach metrics.port" }}
+{{- end }}
+{{- if and .Values.production .Values.networkPolicy.enabled .Values.networkPolicy.egress.enabled .Values.config.OTEL_EXPORTER_OTLP_ENDPOINT (not .Values.networkPolicy.egress.otlpTo) }}
+{{- fail "networkPolicy.egress.otlpTo: name the OTLP collector's peers (config.OTEL_EXPORTER_OTLP_ENDPOINT is set)" }}
+{{- end }}
 {{- if lt (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas) }}
 {{- fail "autoscaling.maxReplicas must be at least autoscaling.minReplicas" }}
 {{- end }}
