@@ -218,7 +218,7 @@ export class PiiApiClient {
 
   // canaries
 
-  /** Creates canary ciphertexts of a user: plant them among real rows; any call that touches one is refused and recorded. */
+  /** Creates canary rows of a user (decoy fields of the shapes named, under one data key): plant each as a row among real rows; any call that touches one of its fields is refused and recorded. */
   createCanaries(request: JsonBody<'/api/v1/canaries', 'post'>, options?: CallOptions) {
     return this.unwrap(this.api.POST('/api/v1/canaries', { body: request, ...this.init(options) }));
   }
