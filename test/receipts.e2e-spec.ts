@@ -127,6 +127,46 @@ for (const definition of STACKS) {
       assert.deepEqual(again.body, first.body);
     });
 
+    it('keeps the proof of erasure when the audit trail cannot store the success event: the DELETE answers 503, a repeated DELETE answers one verifiable receipt', async () => {
+      await userWithVersions('7009', 1);
+      const sealed = await stack.query<{ key_version: number; sealed: Buffer }>(
+        `SELECT key_version, sealed_private_key AS sealed FROM user_keys WHERE user_id = 7009
+         UNION ALL SELECT key_version, sealed_private_key FROM user_key_history WHERE user_id = 7009 ORDER BY key_version`,
+      );
+      // The trail refuses exactly the shredding's success event, after the keys are destroyed.
+      await stack.query(`CREATE OR REPLACE FUNCTION refuse_shred_success() RETURNS trigger LANGUAGE plpgsql AS $$
+                         BEGIN RAISE EXCEPTION 'audit outage'; END $$`);
+      await stack.query(`CREATE TRIGGER refuse_shred_success BEFORE INSERT ON audit_events FOR EACH ROW
+                         WHEN (NEW.action = 'key.delete' AND NEW.outcome = 'success') EXECUTE FUNCTION refuse_shred_success()`);
+      let failed;
+      try {
+        failed = await stack.as(token).delete('/api/v1/keys/7009');
+      } finally {
+        await stack.query(`DROP TRIGGER refuse_shred_success ON audit_events`);
+      }
+      assert.equal(failed.status, 503, JSON.stringify(failed.body));
+      assert.equal(failed.body.code, 'SYS002');
+      assert.equal((await stack.as(token).get('/api/v1/keys/7009')).body.code, 'KEY001', 'the keys were destroyed all the same');
+
+      const repeated = await stack.as(token).delete('/api/v1/keys/7009');
+      assert.equal(repeated.status, 200, JSON.stringify(repeated.body));
+      assert.equal(repeated.body.versionsDestroyed, 2);
+      const { receipt } = repeated.body;
+      assert.ok(verifiesWithNodeCrypto(receipt, await keysPublished()));
+      assert.equal(cli(receipt, await keysPublished()).status, 0, 'npm run verify-receipt accepts it');
+      const { payload } = parts(receipt);
+      assert.equal(payload.userId, '7009');
+      assert.deepEqual(
+        payload.versions,
+        sealed.map((row) => ({
+          keyVersion: row.key_version,
+          sealedPrivateKeySha256: createHash('sha256').update(row.sealed).digest('hex'),
+        })),
+      );
+      assert.equal(payload.auditEvent, null, 'no key.delete success event was stored for it to name');
+      assert.deepEqual((await stack.as(token).delete('/api/v1/keys/7009')).body, repeated.body, 'every repeat answers the same');
+    });
+
     it('starts afresh when a new key is created after a shredding: another DELETE gives a new receipt', async () => {
       await userWithVersions('7003', 0);
       const first = await stack.as(token).delete('/api/v1/keys/7003');
