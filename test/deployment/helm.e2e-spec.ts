@@ -397,7 +397,7 @@ chartSuite('Helm chart: production example', () => {
 
   it('reserves the memory it may use (requests equal limits), with a priority class', () => {
     for (const container of [apiContainer(objects), only(objects, 'Job').spec.template.spec.containers[0]]) {
-      if (container.name === 'api') assert.equal(container.resources.requests.memory, container.resources.limits.memory);
+      assert.equal(container.resources.requests.memory, container.resources.limits.memory, container.name);
     }
     assert.equal(only(objects, 'Deployment').spec.template.spec.priorityClassName, example.priorityClassName);
   });
