@@ -258,8 +258,10 @@ seccompProfile:
 {{- end }}
 {{- $shutdownMs := 10000 }}
 {{- if hasKey .Values.config "SHUTDOWN_GRACE_MS" }}{{ $shutdownMs = int .Values.config.SHUTDOWN_GRACE_MS }}{{ end }}
+{{- /* SHUTDOWN_DELAY_MS (serving on after SIGTERM before the listener closes), when the service and config have it. */}}
+{{- if hasKey .Values.config "SHUTDOWN_DELAY_MS" }}{{ $shutdownMs = add $shutdownMs (int .Values.config.SHUTDOWN_DELAY_MS) }}{{ end }}
 {{- $neededMs := add $shutdownMs (mul 1000 (int .Values.preStopSleepSeconds)) }}
 {{- if le (mul 1000 (int .Values.terminationGracePeriodSeconds)) $neededMs }}
-{{- fail (printf "terminationGracePeriodSeconds (%v s) must exceed preStopSleepSeconds plus config.SHUTDOWN_GRACE_MS (%v ms in all)" .Values.terminationGracePeriodSeconds $neededMs) }}
+{{- fail (printf "terminationGracePeriodSeconds (%v s) must exceed preStopSleepSeconds plus config.SHUTDOWN_GRACE_MS (and SHUTDOWN_DELAY_MS; %v ms in all)" .Values.terminationGracePeriodSeconds $neededMs) }}
 {{- end }}
 {{- end }}
