@@ -7,7 +7,7 @@ import { publicKeyObject } from '../envelope/public-key-objects';
 import { KEY_PROVIDER, KeyProvider, SealedKey, SecretContext } from '../key-provider/key-provider';
 import { UserKeyRepository } from '../repositories/user-key.repository';
 import { PrivateKeyCache } from './private-key-cache.service';
-import { PublicKeyCache } from './public-key-cache.service';
+import { CachedPublicKey, PublicKeyCache } from './public-key-cache.service';
 import { SecretKeyCache } from './secret-key-cache.service';
 
 export interface CurrentPublicKey {
@@ -39,20 +39,26 @@ export class KeyMaterialService {
     private readonly config: AppConfig,
   ) {}
 
-  /** The current public key, from the cache when possible; KEY001 when the user has none. */
+  /**
+   * The current public key, from the cache when possible, else from the primary (where the cache
+   * cannot tell of evictions on other replicas — PostgreSQL without Redis — every time); KEY001
+   * when the user has none.
+   */
   async currentPublicKey(userId: string): Promise<CurrentPublicKey> {
-    let cached = await this.publicKeys.get(userId);
-    if (!cached) {
+    const lookup = await this.publicKeys.get(userId);
+    let current: CachedPublicKey;
+    if (lookup.key !== undefined) current = lookup.key;
+    else {
       // From the primary: a lagging replica could put a just-rotated or destroyed key in the shared cache.
       const key = await this.keys.findActive(userId, { from: 'primary' });
       if (!key) throw keyNotFound(userId);
-      cached = { keyVersion: key.keyVersion, publicKeyPem: key.publicKey! };
-      await this.publicKeys.set(userId, cached);
+      current = { keyVersion: key.keyVersion, publicKeyPem: key.publicKey! };
+      await this.publicKeys.fill(userId, current, lookup.ticket);
     }
-    return { keyVersion: cached.keyVersion, publicKey: publicKeyObject(cached.publicKeyPem) };
+    return { keyVersion: current.keyVersion, publicKey: publicKeyObject(current.publicKeyPem) };
   }
 
-  /** Drops the user's cached public key: after a rotation or a crypto-shred. */
+  /** Drops the user's cached public key on every replica: after a rotation, a crypto-shred or a re-creation. */
   forgetPublicKey(userId: string): Promise<void> {
     return this.publicKeys.evict(userId);
   }

@@ -1,7 +1,4 @@
-import { CacheModule, CacheModuleOptions } from '@nestjs/cache-manager';
 import { Module } from '@nestjs/common';
-import { createKeyv } from '@keyv/redis';
-import { RedisConnection } from '../redis/redis-connection';
 import { KeyProviderModule } from '../key-provider/key-provider.module';
 import { KeyMaterialService } from './key-material.service';
 import { KeysController } from './keys.controller';
@@ -15,18 +12,7 @@ import { ShredLogModule } from '../shred-log/shred-log.module';
 
 /** Users' keys: their life (KeysService) and their material (KeyMaterialService, the only user of the key provider). */
 @Module({
-  imports: [
-    KeyProviderModule,
-    ShredLogModule,
-    // Redis (shared by the replicas) when REDIS_URL is set, else in-memory. Store errors are
-    // thrown, not swallowed, so that PublicKeyCache knows when an eviction did not happen.
-    CacheModule.registerAsync({
-      inject: [RedisConnection],
-      useFactory: ({ client }: RedisConnection): CacheModuleOptions => ({
-        stores: client ? [createKeyv(client, { throwOnConnectError: false, throwOnErrors: true })] : undefined,
-      }),
-    }),
-  ],
+  imports: [KeyProviderModule, ShredLogModule],
   controllers: [KeysController, ReceiptKeysController],
   providers: [KeysService, KeyMaterialService, PublicKeyCache, PrivateKeyCache, SecretKeyCache, ReceiptSigner],
   exports: [KeysService, KeyMaterialService, ReceiptSigner],

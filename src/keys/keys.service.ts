@@ -44,7 +44,9 @@ export class KeysService {
 
   /**
    * Creates the user's key pair unless they already have an active one. Concurrent calls for
-   * one user race on the primary key: exactly one insert wins, the others report its key.
+   * one user race on the primary key: exactly one insert wins, the others report its key. A
+   * re-creation after a crypto-shred evicts the user's cached public key on every replica (a
+   * first key has nothing cached to evict), so none keeps encrypting under the destroyed version.
    */
   async createKey(userId: string): Promise<{ created: boolean; keyVersion: number }> {
     const existing = await this.keys.findOnPrimary(userId);
@@ -54,6 +56,7 @@ export class KeysService {
     const keyVersion = existing ? existing.keyVersion + 1 : 1;
     const prepared = await this.material.prepareKey(userId, keyVersion);
     const written = existing ? await this.keys.recreateAfterShred(userId, prepared) : await this.keys.insertFirst(userId, prepared);
+    if (written && existing) await this.material.forgetPublicKey(userId);
     if (written) return { created: true, keyVersion };
 
     const winner = await this.keys.findActive(userId, { from: 'primary' });

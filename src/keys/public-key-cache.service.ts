@@ -1,6 +1,4 @@
-import { CACHE_MANAGER } from '@nestjs/cache-manager';
-import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { Cache } from 'cache-manager';
+import { Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
@@ -14,94 +12,146 @@ export interface CachedPublicKey {
   publicKeyPem: string;
 }
 
+/**
+ * What a miss hands back for `fill`: the key epoch seen before the caller read the database.
+ * `fill` stores the key read only while that epoch is still current, so a read that raced a
+ * rotation, crypto-shred or re-creation is never cached. null: nothing may be stored.
+ */
+export interface FillTicket {
+  readonly epoch: string | null;
+}
+
+/** A lookup: the cached key, or a miss and its ticket. */
+export type PublicKeyLookup = { key: CachedPublicKey; ticket?: undefined } | { key?: undefined; ticket: FillTicket };
+
 /** Public keys kept in this process's memory (a few hundred bytes each). */
 const IN_PROCESS_MAX = 10_000;
 /**
- * Set to a new random value by every eviction, on any replica. Every request's one Redis round
- * trip reads it along (RedisConnection.watch): a replica whose value changed drops its
- * in-process copies before the request that saw the change uses one.
+ * The key epoch: set to a new random value by every eviction (rotation, crypto-shred,
+ * re-creation), on any replica. Every request's one Redis round trip reads it along
+ * (RedisConnection.watch): a replica whose value changed drops its in-process copies before the
+ * request that saw the change uses one. A cache fill stores only under the epoch it read before
+ * its database read (FILL_SCRIPT).
  */
 const EPOCH_KEY = 'pii-api:public-key-epoch';
 /** In-process copies are used only while the epoch was read this recently (a request's own round trip is milliseconds old). */
 const EPOCH_FRESH_MS = 1000;
+/** Stores KEYS[2] = ARGV[2] for ARGV[3] ms only while the epoch KEYS[1] is still ARGV[1]; 1 if stored. */
+const FILL_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0`;
+const NO_FILL: FillTicket = { epoch: null };
 
 /**
- * Cache of users' current public keys, so /encrypt never reads the database or calls KMS on a
- * hit. Two levels: this process's memory, and — with REDIS_URL — Redis behind CACHE_MANAGER,
- * shared by the replicas. With Redis, an in-process copy is used only while the eviction epoch
- * read in the current request's Redis round trip is the one it was copied under, so a rotation
- * or crypto-shred on another replica is seen as soon as Redis is; without a fresh epoch (Redis
- * slow or down, or no request lately) every lookup goes to Redis as before. Every Redis call is
- * bounded by REDIS_TIMEOUT_MS; a failing or slow store is a miss, never an error, because the
- * database still has the answer. Without Redis the in-process level is the cache.
+ * Cache of users' current public keys, so /encrypt (and /translate, for the delegate) need not
+ * read the database on a hit. Where it lives depends on what can tell every process of an
+ * eviction:
  *
- * An eviction (after a rotation or a crypto-shred) that Redis could not take is remembered and
- * retried before the next read and whenever Redis reconnects; until it succeeds this process does
- * not read that user's entry, so it never encrypts under a key that has been replaced. Other
- * replicas see the stale entry at most until Redis is back and this process retries, or its TTL.
+ * - With REDIS_URL: Redis, shared by the replicas, plus copies in this process's memory used only
+ *   while the key epoch read in the current request's Redis round trip is the one they were copied
+ *   under, so a rotation, crypto-shred or re-creation on another replica is seen as soon as Redis
+ *   is. Without a fresh epoch (Redis slow or down, or no request lately) every lookup goes to
+ *   Redis. Every Redis call is bounded by REDIS_TIMEOUT_MS; a failing or slow store is a miss,
+ *   never an error, because the database still has the answer.
+ * - Without Redis, on the embedded database: this process's memory. The embedded database serves
+ *   one process, so its own evictions are all there are.
+ * - Without Redis, on PostgreSQL: nothing is cached. Other replicas could not tell this one of a
+ *   crypto-shred, so every lookup is a miss and the caller reads the primary (one indexed read),
+ *   rather than encrypt under a destroyed key.
+ *
+ * A miss returns a ticket holding the epoch seen before the caller reads the database; `fill`
+ * stores the key read only while that epoch is current (atomically in Redis), so a fill racing
+ * an eviction never puts a replaced or destroyed key back.
+ *
+ * An eviction that Redis could not take is remembered and retried before the next read and
+ * whenever Redis reconnects; until it succeeds this process does not read that user's entry, so
+ * it never encrypts under a key that has been replaced. Other replicas see the stale entry at most
+ * until Redis is back and this process retries, or its TTL.
  */
 @Injectable()
 export class PublicKeyCache {
   private readonly logger = new Logger(PublicKeyCache.name);
   private readonly ttlMs: number;
+  private readonly mode: 'redis' | 'process' | 'off';
   private readonly pendingEvictions = new Set<string>();
   private readonly local: LRUCache<string, CachedPublicKey>;
-  /** The eviction epoch last read from Redis (null: none set yet; undefined: never read). */
+  /** The key epoch: with Redis, the one last read from it (null: none set yet; undefined: never read); else this process's own. */
   private epoch: string | null | undefined;
   private epochReadAt = -Infinity;
 
   constructor(
-    @Inject(CACHE_MANAGER) private readonly cache: Cache,
     private readonly redis: RedisConnection,
     private readonly metrics: MetricsService,
     config: AppConfig,
   ) {
     this.ttlMs = config.cache.keyTtlSeconds * 1000;
     this.local = new LRUCache({ max: IN_PROCESS_MAX, ttl: this.ttlMs });
-    if (redis.isConfigured) {
+    this.mode = redis.isConfigured ? 'redis' : config.database.url ? 'off' : 'process';
+    if (this.mode === 'process') this.epoch = randomUUID();
+    if (this.mode === 'redis') {
       redis.watch(
         EPOCH_KEY,
         (epoch) => this.epochRead(epoch),
         () => (this.epochReadAt = -Infinity),
       );
+      redis.onReady(() => {
+        void this.startEpoch();
+        void this.retryEvictions();
+      });
     }
-    redis.onReady(() => {
-      void this.startEpoch();
-      void this.retryEvictions();
-    });
   }
 
-  async get(userId: string): Promise<CachedPublicKey | undefined> {
+  /** The user's cached key, or a miss with the ticket to `fill` once the caller has read the key from the primary. */
+  async get(userId: string): Promise<PublicKeyLookup> {
+    if (this.mode === 'off') return this.miss('miss');
+    if (this.mode === 'process') {
+      const copy = this.local.get(userId);
+      return copy ? this.hit(copy) : this.miss('miss', { epoch: this.epoch! });
+    }
     if (this.pendingEvictions.size) await this.retryEvictions();
-    if (this.pendingEvictions.has(userId)) return this.lookedUp('unavailable');
-    if (!this.redis.isConfigured) return this.lookedUp(this.local.has(userId) ? 'hit' : 'miss', this.local.get(userId));
-    const epoch = this.freshEpoch();
-    const copy = epoch === undefined ? undefined : this.local.get(userId);
-    if (copy) return this.lookedUp('hit', copy);
+    if (this.pendingEvictions.has(userId)) return this.miss('unavailable');
+    const copy = this.freshEpoch() === undefined ? undefined : this.local.get(userId);
+    if (copy) return this.hit(copy);
     try {
-      const value = await this.redis.guard(() => this.cache.get<CachedPublicKey>(cacheKey(userId)));
-      if (!value) return this.lookedUp('miss');
+      // One round trip reads the entry and the epoch it is valid under.
+      const [epoch, stored] = await this.redis.execute((client) => client.mGet([EPOCH_KEY, cacheKey(userId)]));
+      if (epoch === null) {
+        void this.startEpoch();
+        return this.miss('miss');
+      }
+      const value = parse(stored);
+      if (!value) return this.miss('miss', { epoch });
       this.keepLocally(userId, value, epoch);
-      return this.lookedUp('hit', value);
+      return this.hit(value);
     } catch {
-      return this.lookedUp('unavailable');
+      return this.miss('unavailable');
     }
   }
 
-  async set(userId: string, value: CachedPublicKey): Promise<void> {
-    if (this.pendingEvictions.has(userId)) return;
-    if (!this.redis.isConfigured) {
-      this.local.set(userId, value);
+  /** Stores `value`, read from the primary after the miss that gave `ticket`, unless an eviction happened since. */
+  async fill(userId: string, value: CachedPublicKey, ticket: FillTicket): Promise<void> {
+    const { epoch } = ticket;
+    if (epoch === null) return;
+    if (this.mode === 'process') {
+      if (epoch === this.epoch) this.local.set(userId, value);
       return;
     }
-    const epoch = this.freshEpoch();
-    await this.redis.guard(() => this.cache.set(cacheKey(userId), value, this.ttlMs)).catch(() => undefined);
-    this.keepLocally(userId, value, epoch);
+    if (this.mode !== 'redis' || this.pendingEvictions.has(userId)) return;
+    const stored = await this.redis
+      .execute((client) =>
+        client.eval(FILL_SCRIPT, { keys: [EPOCH_KEY, cacheKey(userId)], arguments: [epoch, JSON.stringify(value), String(this.ttlMs)] }),
+      )
+      .catch(() => 0);
+    if (stored === 1) this.keepLocally(userId, value, epoch);
   }
 
+  /** Drops the user's key everywhere: after a rotation, a crypto-shred or a re-creation. */
   async evict(userId: string): Promise<void> {
     this.local.delete(userId);
-    if (!this.redis.isConfigured) return;
+    if (this.mode === 'process') this.epoch = randomUUID();
+    if (this.mode !== 'redis') return;
     try {
       await this.evictShared(userId);
       this.pendingEvictions.delete(userId);
@@ -111,15 +161,19 @@ export class PublicKeyCache {
     }
   }
 
-  /** Drops the shared entry, then tells every replica (the epoch) to drop its in-process copies. */
+  /**
+   * Moves the epoch on — every replica drops its in-process copies, and fills that read the
+   * database before now are refused — then drops the shared entry (which a fill that ran before
+   * the new epoch may have written).
+   */
   private async evictShared(userId: string): Promise<void> {
-    await this.redis.guard(() => this.cache.del(cacheKey(userId)));
     await this.redis.execute((client) => client.set(EPOCH_KEY, randomUUID()));
+    await this.redis.execute((client) => client.del(cacheKey(userId)));
   }
 
   /**
    * Sets an epoch when Redis has none (first start, or Redis restarted empty): until one is set,
-   * in-process copies are not used, so a Redis that lost its data never vouches for them.
+   * nothing is cached, so a Redis that lost its data never vouches for a copy.
    */
   private async startEpoch(): Promise<void> {
     await this.redis.execute((client) => client.set(EPOCH_KEY, randomUUID(), { condition: 'NX' })).catch(() => undefined);
@@ -138,9 +192,9 @@ export class PublicKeyCache {
     return this.epoch && performance.now() - this.epochReadAt <= EPOCH_FRESH_MS ? this.epoch : undefined;
   }
 
-  /** Keeps a copy read from Redis or the database under `epoch`, unless an eviction has moved the epoch on since. */
-  private keepLocally(userId: string, value: CachedPublicKey, epoch: string | undefined): void {
-    if (epoch !== undefined && epoch === this.epoch && !this.pendingEvictions.has(userId)) this.local.set(userId, value);
+  /** Keeps a copy valid under `epoch` (read with it from Redis, or stored under it), unless this process has seen the epoch move on. */
+  private keepLocally(userId: string, value: CachedPublicKey, epoch: string): void {
+    if (epoch === this.epoch && !this.pendingEvictions.has(userId)) this.local.set(userId, value);
   }
 
   private async retryEvictions(): Promise<void> {
@@ -154,10 +208,26 @@ export class PublicKeyCache {
     }
   }
 
-  private lookedUp(result: 'hit' | 'miss' | 'unavailable', value?: CachedPublicKey): CachedPublicKey | undefined {
+  private hit(key: CachedPublicKey): PublicKeyLookup {
+    this.metrics.countCacheLookup('public_key', 'hit');
+    return { key };
+  }
+
+  private miss(result: 'miss' | 'unavailable', ticket = NO_FILL): PublicKeyLookup {
     this.metrics.countCacheLookup('public_key', result);
-    return value;
+    return { ticket };
   }
 }
 
 const cacheKey = (userId: string) => `pii-api:public-key:${userId}`;
+
+/** A stored entry, or undefined for none or anything else (such as an entry of an earlier release). */
+function parse(stored: string | null | undefined): CachedPublicKey | undefined {
+  if (!stored) return undefined;
+  try {
+    const { keyVersion, publicKeyPem } = JSON.parse(stored) as Partial<CachedPublicKey>;
+    return Number.isInteger(keyVersion) && typeof publicKeyPem === 'string' ? { keyVersion: keyVersion!, publicKeyPem } : undefined;
+  } catch {
+    return undefined;
+  }
+}
