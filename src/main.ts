@@ -23,7 +23,7 @@ async function bootstrap(): Promise<void> {
     process.once(signal, () => {
       app
         .get(GracefulShutdown)
-        .drain(signal)
+        .drain(signal, app.getHttpServer())
         .then(() => app.close())
         .then(() => metricsServer && closeMetricsServer(metricsServer))
         .then(() => stopTracing())

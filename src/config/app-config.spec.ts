@@ -169,6 +169,7 @@ describe('resilience configuration', () => {
       trustProxy: false,
       corsOrigins: [],
       shutdownGraceMs: 10_000,
+      shutdownDelayMs: 0,
       backlog: 4096,
       keepAliveTimeoutMs: 65_000,
       headersTimeoutMs: 66_000,

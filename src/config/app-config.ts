@@ -67,7 +67,10 @@ export class AppConfig {
     trustProxy: boolean | number | string;
     /** Empty: CORS off. */
     corsOrigins: string[];
+    /** SHUTDOWN_GRACE_MS: after the listener closes, how long requests in flight may take. */
     shutdownGraceMs: number;
+    /** SHUTDOWN_DELAY_MS: after SIGTERM, how long the process keeps serving (not ready, `Connection: close`) before it closes the listener. */
+    shutdownDelayMs: number;
     /** Listen backlog: connections the kernel queues before they are accepted. */
     backlog: number;
     /** Idle keep-alive connections are closed after this; must exceed the load balancer's idle timeout. */
@@ -253,6 +256,7 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
       trustProxy: parseTrustProxy(env.TRUST_PROXY),
       corsOrigins: env.CORS_ORIGINS?.split(',') ?? [],
       shutdownGraceMs: env.SHUTDOWN_GRACE_MS ?? 10_000,
+      shutdownDelayMs: env.SHUTDOWN_DELAY_MS ?? 0,
       backlog: env.HTTP_BACKLOG ?? HTTP_DEFAULTS.backlog,
       keepAliveTimeoutMs,
       headersTimeoutMs,

@@ -382,6 +382,14 @@ export class EnvironmentVariables {
   @Max(600_000)
   SHUTDOWN_GRACE_MS?: number;
 
+  /** On SIGTERM: keep serving (readiness 503, `Connection: close` on every answer) this long before closing the listener. */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(600_000)
+  SHUTDOWN_DELAY_MS?: number;
+
   @IsOptional()
   @Transform(toInt)
   @IsInt()
@@ -564,6 +572,7 @@ class EnvironmentVariablesKeys implements Record<keyof EnvironmentVariables, und
   TRUST_PROXY = undefined;
   CORS_ORIGINS = undefined;
   SHUTDOWN_GRACE_MS = undefined;
+  SHUTDOWN_DELAY_MS = undefined;
   HTTP_BACKLOG = undefined;
   METRICS_PORT = undefined;
   TLS_CERT_FILE = undefined;

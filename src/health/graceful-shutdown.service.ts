@@ -1,3 +1,5 @@
+import type { Server } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable, Logger } from '@nestjs/common';
 import type { NextFunction, Response } from 'express';
 import type { ErrorBody } from '../common/error-codes';
@@ -16,11 +18,15 @@ const NEVER_SHED = /^\/(health\/|metrics(\?|$))/;
  *   and `Retry-After`, before its body is read, and counted in
  *   `pii_api_http_requests_shed_total`. Health probes and /metrics are always served, so
  *   readiness and liveness stay truthful under overload (docs/operations.md).
- * - Graceful shutdown (main.ts calls `drain` on SIGTERM): readiness answers 503 at once so that
- *   Kubernetes stops routing here, requests already in flight run to completion, and requests
- *   that still arrive are served with `Connection: close`. `drain` resolves when nothing is in
- *   flight or SHUTDOWN_GRACE_MS has passed; then the application closes its server, pools and
- *   clients.
+ * - Graceful shutdown (main.ts calls `drain` on SIGTERM), so that a rolling restart loses no
+ *   request:
+ *   1. readiness answers 503 at once, so that load balancers stop sending new connections here;
+ *   2. for SHUTDOWN_DELAY_MS the process keeps serving everything that arrives, each answer with
+ *      `Connection: close`, so that clients holding kept-alive connections move them elsewhere;
+ *   3. then the listener closes (new connections are refused) and the connections with no request
+ *      in progress are closed; a request in progress is answered (with `Connection: close`), and
+ *      `drain` resolves when the last connection has closed or SHUTDOWN_GRACE_MS has passed. Then
+ *      the application closes its pools and clients, and destroys what is still open.
  */
 @Injectable()
 export class GracefulShutdown {
@@ -28,7 +34,6 @@ export class GracefulShutdown {
   private readonly maxInFlight: number;
   private inFlight = 0;
   private draining = false;
-  private onIdle?: () => void;
 
   constructor(
     private readonly config: AppConfig,
@@ -43,31 +48,32 @@ export class GracefulShutdown {
 
   /** Express middleware counting the requests in flight and shedding those beyond the bound. */
   readonly trackRequests = (request: RequestWithId, response: Response, next: NextFunction): void => {
+    // While draining every answer asks the client to take its next request elsewhere.
+    if (this.draining) response.setHeader('Connection', 'close');
     if (this.inFlight >= this.maxInFlight && !NEVER_SHED.test(request.url)) return this.shed(request, response);
     this.inFlight += 1;
-    if (this.draining) response.setHeader('Connection', 'close');
     response.once('close', this.finished);
     next();
   };
 
-  async drain(signal: string): Promise<void> {
+  /** Steps 1 to 3 above; `server` is the application's HTTP(S) server. */
+  async drain(signal: string, server: Server): Promise<void> {
     this.draining = true;
-    const graceMs = this.config.http.shutdownGraceMs;
-    this.logger.log(`${signal}: not ready any more; waiting up to ${graceMs} ms for ${this.inFlight} request(s) in flight`);
-    if (this.inFlight === 0) return;
-    const finished = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), graceMs);
-      this.onIdle = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-    });
+    const { shutdownDelayMs: delayMs, shutdownGraceMs: graceMs } = this.config.http;
+    this.logger.log(`${signal}: not ready any more; serving ${delayMs} ms more with Connection: close, then closing the listener`);
+    if (delayMs > 0) await sleep(delayMs);
+    // server.close() stops accepting and closes idle keep-alive connections at once (Node ≥ 19);
+    // its callback runs when the last connection, answered with Connection: close, has ended.
+    const closed = new Promise<boolean>((resolve) => server.close(() => resolve(true)));
+    this.logger.log(`Listener closed; waiting up to ${graceMs} ms for ${this.inFlight} request(s) in flight`);
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([closed, new Promise<boolean>((resolve) => (timer = setTimeout(resolve, graceMs, false)))]);
+    clearTimeout(timer);
     if (!finished) this.logger.warn(`${this.inFlight} request(s) still in flight after SHUTDOWN_GRACE_MS; closing anyway`);
   }
 
   private readonly finished = (): void => {
     this.inFlight -= 1;
-    if (this.inFlight === 0) this.onIdle?.();
   };
 
   private shed(request: RequestWithId, response: Response): void {
