@@ -10,7 +10,7 @@ import { SIGNING_KEY_SOURCE, SigningKeySource } from '../auth/signing-keys';
 import { KEY_PROVIDER, KeyProvider } from '../key-provider/key-provider';
 import { RedisConnection } from '../redis/redis-connection';
 import { GracefulShutdown } from './graceful-shutdown.service';
-import { failureSummary, publicHealth } from './public-health';
+import { problemSummary, publicHealth } from './public-health';
 import { StartupGate } from './startup-gate.service';
 
 const CHECK_TIMEOUT_MS = 3000;
@@ -23,8 +23,10 @@ const DEPENDENCY_CACHE_MS = 5000;
 @Controller('health')
 export class HealthController {
   private readonly logger = new Logger('Health');
-  /** The failures last logged: a probe that fails the same way again adds no line. */
-  private loggedFailure?: string;
+  /** The problems last logged: a probe that fails the same way again adds no line. */
+  private loggedProblems = '';
+  /** Readiness has answered 200 once: from then on a KMS or JWKS failure is `degraded`, not `down`. */
+  private startedOnce = false;
 
   constructor(
     private readonly health: HealthCheckService,
@@ -54,28 +56,23 @@ export class HealthController {
     summary:
       'Readiness: database reachable, key provider usable, signing keys loaded, start-up work done (shredLog: the ' +
       'shred-log replay after a restore, with the count of shreds replayed); 503 while shutting down. ' +
-      'Redis is optional: when it is unreachable the answer stays 200 with redis "degraded". Each check shows its ' +
+      'Redis is optional: when it is unreachable the answer stays 200 with redis "degraded". Once the process has ' +
+      'answered ready, a KMS (keyProvider) or JWKS (signingKeys) failure also shows as "degraded" with 200 (it fails ' +
+      'every replica alike; requests that need it answer 503 SYS002); before that it answers 503. Each check shows its ' +
       'status and its numbers only (counts, response time); why a check failed is logged, never answered.',
   })
-  @ApiOkResponse({ type: HealthCheckResponse, description: 'Ready; a Redis that cannot be reached shows as degraded' })
+  @ApiOkResponse({
+    type: HealthCheckResponse,
+    description: 'Ready; a Redis that cannot be reached, and after the first ready answer KMS or the JWKS, show as degraded',
+  })
   @ApiErrors({ SYS002: 'not ready: a check failed (`details` holds the result of each check), or the process is shutting down' })
   ready() {
     if (this.shutdown.isDraining) throw new ApiError('SYS002', 'Service is shutting down');
     return this.health
       .check([
         () => this.database.pingCheck('database').withTimeout(CHECK_TIMEOUT_MS),
-        () =>
-          this.indicators
-            .check('keyProvider')
-            .attempt(() => this.keyProvider.checkHealth())
-            .withTimeout(CHECK_TIMEOUT_MS)
-            .cacheFor(DEPENDENCY_CACHE_MS),
-        () =>
-          this.indicators
-            .check('signingKeys')
-            .attempt(() => this.signingKeys.checkHealth())
-            .withTimeout(CHECK_TIMEOUT_MS)
-            .cacheFor(DEPENDENCY_CACHE_MS),
+        () => this.sharedDependency('keyProvider', () => this.keyProvider.checkHealth()),
+        () => this.sharedDependency('signingKeys', () => this.signingKeys.checkHealth()),
         ...this.startup.entries().map(([name, task]) => () => {
           const check = this.indicators.check(name);
           return task.done ? check.up(task.detail) : check.down(task.detail);
@@ -84,24 +81,38 @@ export class HealthController {
       ])
       .then(
         (result) => {
-          this.loggedFailure = undefined;
+          this.startedOnce = true;
+          this.logProblems('Degraded', result);
           return publicHealth(result);
         },
         (error: unknown) => {
           if (!(error instanceof ServiceUnavailableException)) throw error;
           const result = error.getResponse() as HealthCheckResult;
-          this.logFailure(result);
+          this.logProblems('Not ready', result);
           throw new ApiError('SYS002', 'Service is not ready', { details: publicHealth(result) });
         },
       );
   }
 
-  /** The dependency's own error text goes to the log only (it may name hosts, roles, key ARNs). */
-  private logFailure(result: HealthCheckResult): void {
-    const failure = failureSummary(result);
-    if (failure === this.loggedFailure) return;
-    this.loggedFailure = failure;
-    this.logger.warn(`Not ready: ${failure}`);
+  /**
+   * KMS and the JWKS fail for every replica at once: before this process first answered ready, a
+   * failure keeps it unready (it cannot serve); once it has, a failure shows as `degraded` and the
+   * process stays in the load balancer, its requests failing through the breakers (503 SYS002)
+   * while encrypt and warm decrypts keep working, instead of every replica turning unready together.
+   */
+  private async sharedDependency(name: 'keyProvider' | 'signingKeys', check: () => Promise<Record<string, unknown>>) {
+    const result = await this.indicators.check(name).attempt(check).withTimeout(CHECK_TIMEOUT_MS).cacheFor(DEPENDENCY_CACHE_MS);
+    const { status, ...detail } = result[name];
+    return status === 'down' && this.startedOnce ? this.indicators.check(name).degraded(detail) : result;
+  }
+
+  /** The dependency's own error text goes to the log only (it may name hosts, roles, key ARNs); once per change. */
+  private logProblems(what: 'Not ready' | 'Degraded', result: HealthCheckResult): void {
+    const problems = problemSummary(result);
+    const line = problems && `${what}: ${problems}`;
+    if (line === this.loggedProblems) return;
+    this.loggedProblems = line;
+    if (line) this.logger.warn(line);
   }
 
   /** Bounded by REDIS_TIMEOUT_MS; never `down`, since every request still succeeds without Redis. */

@@ -27,9 +27,10 @@ function publicChecks(checks: Partial<HealthIndicatorResult>): HealthIndicatorRe
   ) as HealthIndicatorResult;
 }
 
-/** The failing checks with their own text, for the log: "keyProvider down: User: arn:aws:sts::…". */
-export function failureSummary(result: HealthCheckResult): string {
-  return Object.entries(result.error ?? {})
+/** The checks not up, with their own text, for the log: "keyProvider down: User: arn:aws:sts::…; redis degraded: …". */
+export function problemSummary(result: HealthCheckResult): string {
+  return Object.entries(result.details ?? {})
+    .filter(([, check]) => check?.status !== 'up')
     .map(([name, check]) => `${name} ${check?.status}${typeof check?.message === 'string' ? `: ${check.message}` : ''}`)
     .join('; ');
 }

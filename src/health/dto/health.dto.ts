@@ -21,7 +21,9 @@ const checks = (description: string, example: object) =>
 export class HealthCheckResponse {
   @ApiProperty({
     enum: ['ok', 'degraded'],
-    description: 'degraded: an optional dependency (Redis) is unreachable; every request is still served',
+    description:
+      'degraded: Redis is unreachable (every request is still served), or, after the first ready answer, KMS or the JWKS ' +
+      'fails (requests that need it answer 503 SYS002; encrypt and cached decrypts keep working)',
     example: 'ok',
   })
   status: 'ok' | 'degraded';
