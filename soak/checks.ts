@@ -1,7 +1,7 @@
 import { Cluster } from './cluster';
 import { FaultWindow } from './faults';
 import type { ProcessSample } from './main';
-import { Ledger, Person } from './workload';
+import { Ledger, Person, Sample } from './workload';
 
 export interface Check {
   name: string;
@@ -12,7 +12,7 @@ export interface Check {
 interface Inputs {
   cluster: Cluster;
   ledger: Ledger;
-  windows: Array<FaultWindow & { detail?: unknown }>;
+  windows: Array<FaultWindow & { detail?: unknown; figures?: RestartFigures }>;
   processSamples: ProcessSample[];
   openapi: any;
   readme: string;
@@ -27,6 +27,42 @@ const quantile = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] : NaN;
 };
+
+/** Requests the workload makes to be refused (a person's data as another's; a revoked token): not counted as non-2xx. */
+const REFUSED_BY_DESIGN = new Set(['cross-person', 'revoked-use']);
+
+/** What the requests sent during a rolling restart got (the figures docs/reliability.md shows). */
+export interface RestartFigures {
+  requests: number;
+  /** No answer: the connection failed and the retry policy did not repeat the request (or the repeats failed too). */
+  failed: number;
+  /** Non-2xx answers by "status code", those the workload asks for by design excluded. */
+  non2xx: Record<string, number>;
+  /** Of those, the ones the issue allows: 429 and 503 with Retry-After. */
+  allowed: number;
+  /** Requests the typed client sent more than once (after a failed connection, or a 429/503 as its policy allows). */
+  repeated: number;
+}
+
+export function restartFigures(samples: Sample[], window: { start: number; end: number }): RestartFigures {
+  const during = samples.filter((s) => s.t >= window.start && s.t <= window.end);
+  const non2xx: Record<string, number> = {};
+  let allowed = 0;
+  for (const s of during) {
+    if (s.status === 0 || (s.status >= 200 && s.status < 300)) continue;
+    if (REFUSED_BY_DESIGN.has(s.op) || (s.status === 404 && s.code === 'KEY001')) continue;
+    const key = `${s.status} ${s.code ?? ''}`.trim();
+    non2xx[key] = (non2xx[key] ?? 0) + 1;
+    if ((s.status === 429 || s.status === 503) && s.retryAfter !== undefined) allowed++;
+  }
+  return {
+    requests: during.length,
+    failed: during.filter((s) => s.status === 0).length,
+    non2xx,
+    allowed,
+    repeated: during.filter((s) => s.attempts > 1).length,
+  };
+}
 
 export async function runChecks({ cluster, ledger, windows, processSamples, openapi, readme, boundS }: Inputs): Promise<Check[]> {
   const checks: Check[] = [];
@@ -127,6 +163,17 @@ export async function runChecks({ cluster, ledger, windows, processSamples, open
     strayTransport.length === 0,
     `${transport.filter((s) => s.status === 0).length} connection failures and ${transport.filter((s) => s.status === 500).length} 500s; ${strayTransport.length} outside the windows`,
   );
+
+  // 4b. A rolling restart loses nothing: no failed request, no non-2xx but 429/503 with Retry-After.
+  for (const w of windows.filter((w) => w.figures)) {
+    const f = w.figures!;
+    const non2xx = Object.values(f.non2xx).reduce((a, b) => a + b, 0);
+    add(
+      `${w.name}: 0 failed requests and no non-2xx but 429/503 with Retry-After`,
+      f.requests > 0 && f.failed === 0 && non2xx === f.allowed,
+      `${f.requests} requests sent during the restarts (${w.start.toFixed(1)}–${w.end.toFixed(1)} s), ${f.failed} failed, non-2xx ${JSON.stringify(f.non2xx)} (${f.allowed} of them 429/503 with Retry-After), ${f.repeated} repeated by the client's retry policy`,
+    );
+  }
 
   // 5. Key versions contiguous, one history row each.
   const rows = await cluster.database.query<{ user_id: string; key_version: number; key: string | null; versions: number[] | null }>(

@@ -7,6 +7,7 @@ import { processMemoryMiB, ROOT } from '../bench/service';
 import { KmsFaultProxy } from '../test/support/kms-fault-proxy';
 import { Moto, MOTO_REGION } from '../test/support/moto';
 import { RedisServer } from '../test/resilience/support/redis-server';
+import { ReadinessWatch, readyPorts, terminate } from '../test/resilience/support/readiness-watch';
 import { TestDatabase } from '../test/support/postgres';
 import { freePort, spawnLogged, stopProcess, waitUntilReady } from '../test/support/processes';
 import { TestIssuer } from '../test/support/test-issuer';
@@ -14,6 +15,13 @@ import { TcpProxy } from './tcp-proxy';
 
 /** Every KMS operation the service makes: a KMS fault holds or fails them all. */
 export const KMS_OPERATIONS = ['Encrypt', 'Decrypt', 'ReEncrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'DescribeKey'];
+
+/** How often the front proxy's health check polls /health/ready (a load balancer's interval, shortened). */
+export const READINESS_INTERVAL_MS = 250;
+/** SHUTDOWN_DELAY_MS of the services: several health-check intervals, as the chart's delay covers the ALB's. */
+export const SHUTDOWN_DELAY_MS = 3000;
+/** The services' SHUTDOWN_GRACE_MS (the default). */
+const SHUTDOWN_GRACE_MS = 10_000;
 
 /** One service process (`node dist/main`, NODE_ENV=production) on a fixed port, restartable. */
 export class ServiceProcess {
@@ -38,13 +46,12 @@ export class ServiceProcess {
     await waitUntilReady(this.name, child, output, this.url, { intervalMs: 50 });
   }
 
-  /** SIGTERM, wait for the exit (the service drains for up to SHUTDOWN_GRACE_MS), then start again. */
-  async restart(): Promise<{ exitCode: number | null }> {
-    const child = this.child!;
-    await stopProcess(child);
+  /** SIGTERM, wait for the exit (SHUTDOWN_DELAY_MS, then up to SHUTDOWN_GRACE_MS for requests in flight), then start again. */
+  async restart(): Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }> {
+    const exit = await terminate(this.child!, SHUTDOWN_DELAY_MS + SHUTDOWN_GRACE_MS + 5000);
     this.restarts++;
     await this.start();
-    return { exitCode: child.exitCode };
+    return exit;
   }
 
   get memoryMiB() {
@@ -72,6 +79,8 @@ export class Cluster {
     readonly postgresProxy: TcpProxy,
     readonly services: ServiceProcess[],
     readonly front: TcpProxy,
+    /** The front proxy's health check: new connections go to the services that answer ready. */
+    readonly readiness: ReadinessWatch,
     private readonly dir: string,
   ) {}
 
@@ -107,6 +116,8 @@ export class Cluster {
       // The soak is one caller pool at a fixed rate: per-caller limits would only refuse it.
       RATE_LIMIT_PER_MINUTE: '1000000',
       DECRYPT_SUBJECT_BUDGET: '0',
+      // After SIGTERM: serve (not ready, Connection: close) while the front proxy's health check moves away.
+      SHUTDOWN_DELAY_MS: String(SHUTDOWN_DELAY_MS),
     };
     const services: ServiceProcess[] = [];
     for (const name of ['service-a', 'service-b']) {
@@ -117,8 +128,9 @@ export class Cluster {
     }
     // One after the other: the first runs the migrations.
     for (const service of services) await service.start();
-    const front = await new TcpProxy(() => services.map((s) => s.port)).start();
-    return new Cluster(database, moto, kms, issuer, redis, postgresProxy, services, front, dir);
+    const readiness = new ReadinessWatch(() => services.map((s) => s.url), READINESS_INTERVAL_MS).start();
+    const front = await new TcpProxy(() => readyPorts(readiness, services)).start();
+    return new Cluster(database, moto, kms, issuer, redis, postgresProxy, services, front, readiness, dir);
   }
 
   get url(): string {
@@ -131,6 +143,7 @@ export class Cluster {
   }
 
   async stop(): Promise<void> {
+    await this.readiness.stop();
     await Promise.allSettled(this.services.map((s) => s.stop()));
     await Promise.allSettled([this.front.stop(), this.kms.stop(), this.moto.stop(), this.issuer.stop(), this.redis.stop()]);
     await this.postgresProxy.stop();

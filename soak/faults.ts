@@ -28,6 +28,9 @@ const held =
     await end(cluster);
   };
 
+/** Rounds of the rolling restart: every service restarted once per round. */
+export const ROLLING_RESTART_ROUNDS = 3;
+
 export const FAULTS: Fault[] = [
   {
     name: 'redis-kill',
@@ -92,6 +95,14 @@ export const FAULTS: Fault[] = [
     },
   },
   {
+    name: 'rolling-restart',
+    what: `each service in turn sent SIGTERM (not ready, serving with Connection: close for SHUTDOWN_DELAY_MS, then draining), started again and routed to once ready; ${ROLLING_RESTART_ROUNDS} rounds`,
+    seconds: 0,
+    async run(cluster) {
+      return rollingRestart(cluster, ROLLING_RESTART_ROUNDS);
+    },
+  },
+  {
     name: 'burst',
     what: '1,000 connections at once through the round-robin proxy, one encrypt each',
     seconds: 0,
@@ -100,6 +111,23 @@ export const FAULTS: Fault[] = [
     },
   },
 ];
+
+/**
+ * A rolling restart as a Deployment does it with maxUnavailable 0: each service in turn is sent
+ * SIGTERM and awaited (it drains), started again, and the next is stopped only once the front
+ * proxy's health check routes to the restarted one.
+ */
+export async function rollingRestart(cluster: Cluster, rounds: number): Promise<{ restarts: number; exits: Record<string, number> }> {
+  const exits: Record<string, number> = {};
+  for (let round = 0; round < rounds; round++)
+    for (const service of cluster.services) {
+      const { exitCode, signal } = await service.restart();
+      const how = signal ?? `exit ${exitCode}`;
+      exits[how] = (exits[how] ?? 0) + 1;
+      await cluster.readiness.routed(service.url);
+    }
+  return { restarts: rounds * cluster.services.length, exits };
+}
 
 /** `connections` requests at once, each on a connection of its own (no keep-alive). */
 export async function burst(cluster: Cluster, connections: number, userId: string): Promise<Record<string, number>> {

@@ -1,20 +1,34 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { ROOT } from '../bench/service';
 import { Cluster } from './cluster';
+import type { RestartFigures } from './checks';
 import { FAULTS, FaultWindow } from './faults';
-import { writeReport } from './report';
-import { newLedger, Workload } from './workload';
+import { writeReport, writeRollingRestartSection } from './report';
+import { Mix, newLedger, Workload } from './workload';
 
 /**
- * `npm run soak`: two service processes in production configuration behind a round-robin proxy,
- * a bounded mixed workload for SOAK_MINUTES (default 10) at SOAK_RATE requests a second (default
- * 60), faults injected on a schedule, then every check of issue 17 over what was recorded.
+ * `npm run soak`: two service processes in production configuration behind a round-robin proxy
+ * (new connections to the processes its health check sees ready), a bounded mixed workload through
+ * the typed client's retry policy for SOAK_MINUTES (default 10) at SOAK_RATE requests a second
+ * (default 60), faults injected on a schedule, then every check of issue 17 over what was recorded.
  * Writes soak/results.json, docs/reliability-timeline.svg and docs/reliability.md.
+ *
+ * Arguments (after `npm run soak --`) override the environment: `--minutes 2 --rate 200`; and
+ * `--faults rolling-restart,sigterm` (some faults only) with `--mix crypto` (encrypt, decrypt and
+ * rotate only) make a partial run: it writes soak/results-<faults>.json and, for the rolling
+ * restart, only its section of docs/reliability.md.
  */
-const MINUTES = Number(process.env.SOAK_MINUTES ?? 10);
-const RATE = Number(process.env.SOAK_RATE ?? 60);
+const { values: args } = parseArgs({
+  options: { minutes: { type: 'string' }, rate: { type: 'string' }, faults: { type: 'string' }, mix: { type: 'string' } },
+});
+const MINUTES = Number(args.minutes ?? process.env.SOAK_MINUTES ?? 10);
+const RATE = Number(args.rate ?? process.env.SOAK_RATE ?? 60);
+const MIX = (args.mix ?? 'full') as Mix;
+const ONLY = args.faults?.split(',').map((name) => name.trim());
+const faults = ONLY ? FAULTS.filter((fault) => ONLY.includes(fault.name)) : FAULTS;
 /** Requests the driver lets wait at once; beyond it a tick is skipped (and counted). */
 const MAX_IN_FLIGHT = 200;
 /**
@@ -49,30 +63,39 @@ async function scrapeMetrics(url: string): Promise<{ lagP99Ms?: number; heapUsed
 }
 
 async function main(): Promise<void> {
+  const unknown = (ONLY ?? []).filter((name) => !FAULTS.some((fault) => fault.name === name));
+  if (unknown.length) throw new Error(`unknown fault(s) ${unknown.join(', ')}; known: ${FAULTS.map((f) => f.name).join(', ')}`);
+  if (!['full', 'crypto'].includes(MIX)) throw new Error('--mix must be full or crypto');
+  if (!(MINUTES > 0 && RATE > 0)) throw new Error('--minutes and --rate must be positive numbers');
   const started = new Date();
   const openapiFile = join(ROOT, '.build', 'soak-openapi.json');
   const generated = spawnSync(process.execPath, [join(ROOT, 'scripts/openapi.js'), openapiFile], { stdio: 'inherit' });
   if (generated.status !== 0) throw new Error('scripts/openapi.js failed');
   const openapi = JSON.parse(readFileSync(openapiFile, 'utf8'));
 
-  process.stdout.write(`soak: ${MINUTES} min at ${RATE} req/s; starting two service processes…\n`);
+  process.stdout.write(
+    `soak: ${MINUTES} min at ${RATE} req/s (${MIX} mix; faults: ${faults.map((f) => f.name).join(', ')}); starting two service processes…\n`,
+  );
   const cluster = await Cluster.start();
   const ledger = newLedger();
   const workload = new Workload(
     () => cluster.url,
     (sub, lifetime) => cluster.token(sub, lifetime),
     ledger,
+    MIX,
   );
   const processSamples: ProcessSample[] = [];
-  const windows: Array<FaultWindow & { detail?: unknown; failedDuring?: number; failedAfter?: number; recoveredAfterS?: number }> = [];
+  const windows: Array<
+    FaultWindow & { detail?: unknown; failedDuring?: number; failedAfter?: number; recoveredAfterS?: number; figures?: RestartFigures }
+  > = [];
   let skipped = 0;
   try {
     const total = MINUTES * 60;
     const scale = Math.min(1, MINUTES / 10);
-    const durations = FAULTS.map((f) => Math.max(f.seconds ? 3 : 0, Math.round(f.seconds * scale)));
+    const durations = faults.map((f) => Math.max(f.seconds ? 3 : 0, Math.round(f.seconds * scale)));
     const warmup = Math.max(15, 0.15 * total);
     const cooldown = Math.max(20, 0.2 * total);
-    const gap = Math.max(2, (total - warmup - cooldown - durations.reduce((a, b) => a + b, 0)) / FAULTS.length);
+    const gap = Math.max(2, (total - warmup - cooldown - durations.reduce((a, b) => a + b, 0)) / faults.length);
 
     const sampler = setInterval(() => {
       const t = workload.now();
@@ -87,16 +110,16 @@ async function main(): Promise<void> {
     }, 1000 / RATE);
 
     await sleep(warmup);
-    for (const [i, fault] of FAULTS.entries()) {
+    for (const [i, fault] of faults.entries()) {
       const living = [...ledger.people.values()].filter((p) => p.shreddedAt === undefined && !p.shredding);
       const start = workload.now();
       process.stdout.write(`soak: t=${start.toFixed(0)} s fault ${fault.name} (${durations[i]} s)\n`);
       const detail = await fault.run(cluster, durations[i], living[0]?.id ?? '1');
       windows.push({ name: fault.name, what: fault.what, start, end: workload.now(), ...(detail ? { detail } : {}) });
-      await sleep(gap);
+      if (i < faults.length - 1) await sleep(gap);
     }
-    const remaining = total - workload.now();
-    if (remaining > 0) await sleep(remaining);
+    // The rest of the run, and at least a cool-down after the last fault (it may have run long).
+    await sleep(Math.max(total - workload.now(), Math.min(gap, cooldown)));
     clearInterval(driver);
     for (let waited = 0; workload.inFlight > 0 && waited < 35; waited++) await sleep(1);
     clearInterval(sampler);
@@ -116,7 +139,8 @@ async function main(): Promise<void> {
         recoveredAfterS: after.length ? Number((Math.max(...after.map((s) => s.t)) - w.end).toFixed(1)) : 0,
       });
     }
-    const { runChecks } = await import('./checks');
+    const { restartFigures, runChecks } = await import('./checks');
+    for (const w of windows) if (w.name === 'rolling-restart') Object.assign(w, { figures: restartFigures(ledger.samples, w) });
     const checks = await runChecks({
       cluster,
       ledger,
@@ -130,6 +154,8 @@ async function main(): Promise<void> {
       startedAt: started.toISOString(),
       minutes: MINUTES,
       rate: RATE,
+      mix: MIX,
+      faults: faults.map((f) => f.name),
       recoveryBoundS: RECOVERY_BOUND_S,
       requests: ledger.samples.length,
       skippedTicks: skipped,
@@ -144,8 +170,13 @@ async function main(): Promise<void> {
       processSamples,
     };
     mkdirSync(join(ROOT, 'soak'), { recursive: true });
-    writeFileSync(join(ROOT, 'soak', 'results.json'), `${JSON.stringify(results, null, 1)}\n`);
-    writeReport(results);
+    if (ONLY) {
+      writeFileSync(join(ROOT, 'soak', `results-${faults.map((f) => f.name).join('-')}.json`), `${JSON.stringify(results, null, 1)}\n`);
+      writeRollingRestartSection(results);
+    } else {
+      writeFileSync(join(ROOT, 'soak', 'results.json'), `${JSON.stringify(results, null, 1)}\n`);
+      writeReport(results);
+    }
     for (const check of checks) process.stdout.write(`${check.pass ? 'PASS' : 'FAIL'} ${check.name}: ${check.detail}\n`);
     process.exitCode = checks.every((c) => c.pass) ? 0 : 1;
   } finally {

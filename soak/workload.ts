@@ -1,5 +1,6 @@
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { randomUserIdBase } from '../bench/workload';
+import { createTransport } from '../clients/typescript/src/transport';
 
 /** One answer the soak received (or a transport failure: status 0). */
 export interface Sample {
@@ -12,6 +13,10 @@ export interface Sample {
   route: string;
   status: number;
   code?: string;
+  /** The final answer's Retry-After, if any (429 and shed 503s carry one). */
+  retryAfter?: string;
+  /** Attempts the typed client's retry policy made (1: none repeated). */
+  attempts: number;
   requestId: string;
 }
 
@@ -22,6 +27,10 @@ export interface Person {
   /** Seconds (soak clock) when the shred's 200 arrived. */
   shreddedAt?: number;
   shredding?: boolean;
+  /** A rotation is under way (another at once would be 409 KEY002 by design). */
+  rotating?: boolean;
+  /** Rotations sent: /rotate makes at most 10 versions of one person a day (then 429 KEY003), the workload 9. */
+  rotations?: number;
 }
 
 /** What the soak observed that a check must look at. */
@@ -74,6 +83,13 @@ function batchSize(): number {
 
 const pick = <T>(list: T[]): T | undefined => (list.length ? list[randomInt(list.length)] : undefined);
 
+/**
+ * full: every kind of request (keys, encrypt, decrypt, rotate, rewrap, grants and translate,
+ * cross-person probes, shreds, revocations); crypto: encrypt, decrypt and rotate (and keys for new
+ * people), batches of at most 100 items, which every answer should be 2xx for.
+ */
+export type Mix = 'full' | 'crypto';
+
 export class Workload {
   private userIds = randomUserIdBase();
   private readonly live: Person[] = [];
@@ -85,6 +101,7 @@ export class Workload {
     private readonly url: () => string,
     private readonly token: (sub: string, lifetime?: `${number}h`) => string,
     readonly ledger: Ledger,
+    private readonly mix: Mix = 'full',
   ) {
     this.tokens = Object.fromEntries(
       ['soak-app', 'soak-grants', 'soak-approver-1', 'soak-approver-2', 'soak-admin'].map((sub) => [sub, token(sub)]),
@@ -109,14 +126,28 @@ export class Workload {
     this.inFlight++;
     let status = 0;
     let json: any;
+    let retryAfter: string | undefined;
+    let attempts = 0;
+    // As a caller using the typed client: its retry policy (clients/typescript/src/retry-policy.ts)
+    // repeats what may run twice, and waits out Retry-After; nothing else is repeated.
+    const send = createTransport({
+      token,
+      fetch: (request) => {
+        attempts++;
+        return fetch(request);
+      },
+    });
     try {
-      const response = await fetch(`${this.url()}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-request-id': requestId },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(30_000),
-      });
+      const response = await send(
+        new Request(`${this.url()}${path}`, {
+          method,
+          headers: { 'content-type': 'application/json', 'x-request-id': requestId },
+          body: body === undefined ? undefined : JSON.stringify(body),
+          signal: AbortSignal.timeout(30_000),
+        }),
+      );
       status = response.status;
+      retryAfter = response.headers.get('retry-after') ?? undefined;
       const text = await response.text();
       json = text ? JSON.parse(text) : undefined;
     } catch (error) {
@@ -124,7 +155,18 @@ export class Workload {
     } finally {
       this.inFlight--;
     }
-    this.ledger.samples.push({ t, ms: (this.now() - t) * 1000, op, method, route, status, code: json?.code, requestId });
+    this.ledger.samples.push({
+      t,
+      ms: (this.now() - t) * 1000,
+      op,
+      method,
+      route,
+      status,
+      code: json?.code,
+      retryAfter,
+      attempts,
+      requestId,
+    });
     this.ledger.counts[op] = (this.ledger.counts[op] ?? 0) + 1;
     return { status, body: json, requestId };
   }
@@ -149,6 +191,12 @@ export class Workload {
   /** One request of the mix (some operations are two to four requests, as a caller makes them). */
   async step(): Promise<void> {
     const r = Math.random();
+    if (this.mix === 'crypto') {
+      if (r < 0.03 || this.live.length < 5) return this.createKey();
+      if (r < 0.48) return this.encrypt(undefined, Math.min(100, batchSize()));
+      if (r < 0.85) return this.decrypt(100);
+      return this.rotate();
+    }
     if (r < 0.1 || this.live.length < 5) return this.createKey();
     if (r < 0.4) return this.encrypt();
     if (r < 0.75) return this.decrypt();
@@ -179,10 +227,10 @@ export class Workload {
     if (status === 200) this.remember(person, body.encryptedData, data);
   }
 
-  async decrypt(): Promise<void> {
+  async decrypt(maxItems = Infinity): Promise<void> {
     const person = this.livePerson() ?? pick(this.live);
     if (!person || person.items.size === 0) return;
-    const pairs = this.sample(person, batchSize());
+    const pairs = this.sample(person, Math.min(maxItems, batchSize()));
     const shredAnswered = person.shreddedAt !== undefined;
     const { status, body } = await this.call('decrypt', 'POST', '/api/v1/decrypt', '/api/v1/decrypt', {
       userId: person.id,
@@ -198,8 +246,18 @@ export class Workload {
 
   /** Nested data, as callers store it: every ciphertext anywhere in it re-encrypted under a new version. */
   async rotate(): Promise<void> {
-    const person = this.livePerson();
+    const person = pick(this.live.filter((p) => !p.shredding && p.shreddedAt === undefined && !p.rotating && (p.rotations ?? 0) < 9));
     if (!person || person.items.size === 0) return;
+    person.rotating = true;
+    person.rotations = (person.rotations ?? 0) + 1;
+    try {
+      await this.rotateOne(person);
+    } finally {
+      person.rotating = false;
+    }
+  }
+
+  private async rotateOne(person: Person): Promise<void> {
     const pairs = this.sample(person, 1 + randomInt(20));
     const data = {
       profile: { name: pairs[0][0], notes: [] as unknown[] },
