@@ -4,6 +4,7 @@ import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { load, LoadResult, LoadSpec } from './load';
+import { pollProbes, ProbeResults } from './probes';
 import { CeilingResult, KeygenResult, PEER_SUITES, PeerResult, PeerSuite } from './references';
 import { BareServer, BareServerKind, References, startBareServer } from './references-client';
 import { BenchResults, GuardsRun, judgeTargets, printReport, ScenarioResult, writeResults } from './report';
@@ -44,7 +45,7 @@ const GUARD_CANARIES = 100;
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 type Workload = Omit<LoadSpec, 'url' | 'token' | 'seconds'>;
-type Measured = LoadResult & { cpuMsPerRequest?: number; redisFallbacks: number; kmsCalls: number };
+type Measured = LoadResult & { cpuMsPerRequest?: number; redisFallbacks: number; kmsCalls: number; probes?: ProbeResults };
 type MeasuredBare = LoadResult & { cpuMsPerRequest?: number };
 /** The bare references measured beside the service; fastify only where it is installed. */
 const BARE_KINDS: BareServerKind[] = ['express', ...(isInstalled('fastify') ? (['fastify'] as const) : [])];
@@ -112,10 +113,14 @@ async function main(): Promise<void> {
       const token = tokenFor(); // its own caller, so its own rate-limit count
       await warmUp(service.url, token, workload);
       const before = { kmsCalls: service.kmsCalls, cpuSeconds: service.cpuSeconds, redisFallbacks: await service.redisFallbacks() };
+      // During the 1,000-connection runs the kubelet's probes are played too, and their latencies reported.
+      const prober = workload.connections >= MANY_CONNECTIONS ? pollProbes(service.url) : undefined;
       const result = await load({ ...workload, url: service.url, token, seconds: SECONDS });
+      const probes = await prober?.stop();
       const cpuSeconds = service.cpuSeconds;
       return {
         ...result,
+        ...(probes ? { probes } : {}),
         cpuMsPerRequest: cpuMsPerRequest(before.cpuSeconds, cpuSeconds, result.requests),
         redisFallbacks: (await service.redisFallbacks()) - before.redisFallbacks,
         kmsCalls: service.kmsCalls - before.kmsCalls,
@@ -146,7 +151,7 @@ async function main(): Promise<void> {
           bareResults[kind] = { ...measured, itemsPerSecond: measured.requestsPerSecond * items };
         }
         log(`${name}: service...`);
-        const { kmsCalls, ...result } = await measure(workload(operation === 'encrypt' ? plaintexts : ciphertexts, userId));
+        const { kmsCalls, probes, ...result } = await measure(workload(operation === 'encrypt' ? plaintexts : ciphertexts, userId));
         scenarios.push({
           name,
           operation,
@@ -157,6 +162,7 @@ async function main(): Promise<void> {
           ...(bareResults.express ? { bareExpress: bareResults.express } : {}),
           ...(bareResults.fastify ? { bareFastify: bareResults.fastify } : {}),
           ...(operation === 'decrypt' ? { kmsCallsPerRequest: kmsCalls / Math.max(1, result.requests) } : {}),
+          ...(probes ? { probes } : {}),
         });
       }
     }

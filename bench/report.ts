@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoadResult } from './load';
+import type { ProbeResults } from './probes';
 import type { CeilingResult, KeygenResult, PeerResult } from './references';
 import { ROOT } from './service';
 import { renderStartup, StartupResult } from './startup';
@@ -23,6 +24,8 @@ export interface ScenarioResult {
   bareFastify?: BareResult;
   /** KMS requests per successful decrypt during the measured run (the warm-up before it excluded). */
   kmsCallsPerRequest?: number;
+  /** The 1,000-connection runs: `/health/live` and `/health/ready` polled throughout (bench/probes.ts). */
+  probes?: ProbeResults;
 }
 
 export type BareResult = LoadResult & { itemsPerSecond: number; cpuMsPerRequest?: number };
@@ -173,6 +176,15 @@ export function judgeTargets(results: BenchResults): Target[] {
       met: share >= 0.95,
     });
   }
+  // The probe timeouts of docs/operations.md 4.1 (liveness 10 s, readiness 8 s) against the probes' worst answer under load.
+  for (const s of results.scenarios.filter((s) => s.probes)) {
+    const { live, ready } = s.probes!;
+    targets.push({
+      target: `${s.operation} ${s.items} @${s.connections}: every /health/live and /health/ready answered 200 within its probe timeout (10 s, 8 s)`,
+      measured: `live max ${ms(live.maxMs)} ms, ready max ${ms(ready.maxMs)} ms, ${live.failed + ready.failed} failed`,
+      met: live.failed + ready.failed === 0 && live.maxMs < 10_000 && ready.maxMs < 8000,
+    });
+  }
   const decrypts = results.scenarios.filter((s) => s.kmsCallsPerRequest !== undefined);
   if (decrypts.length) {
     const calls = decrypts.reduce((sum, s) => sum + s.kmsCallsPerRequest! * s.service.requests, 0);
@@ -259,6 +271,23 @@ export function renderReport(results: BenchResults): string {
           `${fastify ? int(fastify.itemsPerSecond) : '–'} | ${fastify ? ms(fastify.p99Ms) : '–'} | ${cpu(fastify)} | ` +
           `${express ? percent(express.itemsPerSecond / s.ceiling.itemsPerSecond) : '–'} | ${fastify ? percent(fastify.itemsPerSecond / s.ceiling.itemsPerSecond) : '–'} | ` +
           `${express ? percent(s.service.itemsPerSecond / express.itemsPerSecond) : '–'} | ${cpuRatio} |`,
+      );
+    }
+    lines.push('');
+  }
+  const probed = results.scenarios.filter((s) => s.probes);
+  if (probed.length) {
+    lines.push(
+      '### Probes under load',
+      '',
+      '| run (probes every 250 ms, each on a new connection) | /health/live p50 ms | p99 ms | max ms | failed | /health/ready p50 ms | p99 ms | max ms | failed |',
+      '|---|--:|--:|--:|--:|--:|--:|--:|--:|',
+    );
+    for (const s of probed) {
+      const { live, ready } = s.probes!;
+      lines.push(
+        `| ${s.operation} ${s.items} @${s.connections} (${live.probes} + ${ready.probes} probes) | ${ms(live.p50Ms)} | ${ms(live.p99Ms)} | ${ms(live.maxMs)} | ${live.failed} | ` +
+          `${ms(ready.p50Ms)} | ${ms(ready.p99Ms)} | ${ms(ready.maxMs)} | ${ready.failed} |`,
       );
     }
     lines.push('');
