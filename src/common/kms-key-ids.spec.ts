@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { multiRegionKeyId, sameKeyPattern, sameMultiRegionKey } from './kms-key-ids';
+import { multiRegionKeyId, multiRegionKeyIn, sameKeyPattern, sameMultiRegionKey } from './kms-key-ids';
 
 const primary = 'arn:aws:kms:us-east-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab';
 const replica = 'arn:aws:kms:ca-central-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab';
@@ -28,6 +28,14 @@ describe('KMS key ids', () => {
     assert.ok(sameMultiRegionKey(primary, replica));
     assert.ok(!sameMultiRegionKey(primary, single));
     assert.ok(!sameMultiRegionKey(primary, primary.replace('123456789012', '210987654321')), 'another account is another key');
+  });
+
+  it('names the replica of a multi-region key in another region, and no other key', () => {
+    assert.equal(multiRegionKeyIn(primary, 'ca-central-1'), replica);
+    assert.equal(multiRegionKeyIn(replica, 'us-east-1'), primary);
+    assert.equal(multiRegionKeyIn(primary, 'us-east-1'), primary);
+    assert.equal(multiRegionKeyIn(single, 'ca-central-1'), undefined, 'a single-region key has no replica');
+    assert.equal(multiRegionKeyIn('alias/pii', 'ca-central-1'), undefined);
   });
 
   it('matches the replicas of a multi-region key in every region, and nothing else', () => {

@@ -17,6 +17,15 @@ export function sameMultiRegionKey(a: string, b: string): boolean {
   return !!first && !!second && first[4] === second[4] && first[3] === second[3] && first[1] === second[1];
 }
 
+/**
+ * The ARN of the multi-region key `keyId` names, in `region`: its replica there (the same key id
+ * and account). Undefined for a single-region key, an alias or a bare key id.
+ */
+export function multiRegionKeyIn(keyId: string, region: string): string | undefined {
+  const parts = KEY_ARN.exec(keyId);
+  return parts ? `${parts[1]}${region}${parts[3]}${parts[4]}` : undefined;
+}
+
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 /**

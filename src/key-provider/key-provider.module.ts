@@ -25,7 +25,14 @@ export const KMS_CLIENT = Symbol('KMS_CLIENT');
       inject: [AppConfig, KMS_CLIENT, MetricsService],
       useFactory: async (config: AppConfig, kms: KMSClient | undefined, metrics: MetricsService): Promise<KeyProvider> =>
         config.keys.provider === 'kms'
-          ? new KmsKeyProvider(kms!, config.keys.kmsKeyId!, createKmsPolicy(config, metrics), metrics, config.keys.kmsPreviousKeyIds)
+          ? new KmsKeyProvider(
+              kms!,
+              config.keys.kmsKeyId!,
+              createKmsPolicy(config, metrics),
+              metrics,
+              config.keys.kmsPreviousKeyIds,
+              config.keys.awsRegion,
+            )
           : LocalKeyProvider.open(config.keys.localMasterKeyFile, config.keys.localPreviousMasterKeyFiles),
     },
   ],

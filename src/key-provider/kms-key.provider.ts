@@ -1,7 +1,7 @@
 import { DecryptCommand, DescribeKeyCommand, EncryptCommand, KMSClient, ReEncryptCommand } from '@aws-sdk/client-kms';
 import { performance } from 'node:perf_hooks';
 import { DependencyPolicy, isCircuitOpen, isTimeout } from '../common/dependency-policy';
-import { sameMultiRegionKey } from '../common/kms-key-ids';
+import { multiRegionKeyIn, sameMultiRegionKey } from '../common/kms-key-ids';
 import { KMS_CALL_BUDGET_MS, KMS_MAX_ATTEMPTS } from '../common/limits';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
@@ -73,6 +73,8 @@ export class KmsKeyProvider implements KeyProvider {
     private readonly metrics: MetricsService,
     /** KMS_PREVIOUS_KEY_IDS: keys whose seals may still be unsealed (and re-sealed) until a migration is done. */
     private readonly previousKeyIds: readonly string[] = [],
+    /** AWS_REGION: where the client calls KMS, so a multi-region key is named by its replica here. */
+    private readonly region?: string,
   ) {}
 
   async currentKeyId(): Promise<string> {
@@ -81,14 +83,14 @@ export class KmsKeyProvider implements KeyProvider {
 
   /** KMS ReEncrypt from the key that sealed it to KMS_KEY_ID, the encryption context unchanged: the plaintext stays inside KMS. */
   async reseal(sealed: SealedKey, context: SealContext): Promise<SealedKey> {
-    await this.assertUsable(sealed.keyId);
+    const sourceKeyId = await this.sourceKeyOf(sealed.keyId);
     const encryption = encryptionContext(context);
     try {
       const result = await this.call('ReEncrypt', (abortSignal) =>
         this.client.send(
           new ReEncryptCommand({
             CiphertextBlob: sealed.ciphertext,
-            SourceKeyId: this.inThisRegion(sealed.keyId),
+            SourceKeyId: sourceKeyId,
             SourceEncryptionContext: encryption,
             DestinationKeyId: this.keyId,
             DestinationEncryptionContext: encryption,
@@ -107,20 +109,20 @@ export class KmsKeyProvider implements KeyProvider {
   }
 
   /**
-   * A multi-region key has the same key id (`mrk-…`) in every region, and a ciphertext sealed by
-   * one replica opens with any other. Sealed in another region under a replica of KMS_KEY_ID,
-   * the key is asked for by this region's ARN (KMS_KEY_ID), so a failover region unseals locally.
+   * The KMS key to name when opening a key sealed under `keyId`, which must be KMS_KEY_ID or listed
+   * in KMS_PREVIOUS_KEY_IDS (else UnsealFailedError). A multi-region key has the same key id
+   * (`mrk-…`) in every region, and what one replica sealed any other opens: sealed in another
+   * region under a replica of KMS_KEY_ID, or of a previous multi-region key (listed by its ARN in
+   * any region), it is named by its replica in this region (AWS_REGION), so a failover region, or
+   * a migration away from a multi-region key, unseals locally.
    */
-  private inThisRegion(keyId: string): string {
-    return sameMultiRegionKey(keyId, this.keyId) ? this.keyId : keyId;
-  }
-
-  /** Refuses a sealed key whose KMS key is neither KMS_KEY_ID (or a replica of it) nor listed in KMS_PREVIOUS_KEY_IDS. */
-  private async assertUsable(keyId: string): Promise<void> {
-    if (keyId === this.keyId || this.inThisRegion(keyId) === this.keyId || this.previousKeyIds.includes(keyId)) return;
-    if (!(await this.keys()).allowed.has(keyId)) {
+  private async sourceKeyOf(keyId: string): Promise<string> {
+    if (keyId === this.keyId || sameMultiRegionKey(keyId, this.keyId)) return this.keyId;
+    const listed = (ids: Iterable<string>) => [...ids].some((id) => id === keyId || sameMultiRegionKey(id, keyId));
+    if (!listed(this.previousKeyIds) && !listed((await this.keys()).allowed)) {
       throw new UnsealFailedError(`sealed under KMS key ${keyId}, which is neither KMS_KEY_ID nor listed in KMS_PREVIOUS_KEY_IDS`);
     }
+    return (this.region && multiRegionKeyIn(keyId, this.region)) || keyId;
   }
 
   private keys(): Promise<{ current: string; allowed: Set<string> }> {
@@ -153,12 +155,12 @@ export class KmsKeyProvider implements KeyProvider {
   }
 
   async unseal(sealed: SealedKey, context: SealContext): Promise<Buffer> {
-    await this.assertUsable(sealed.keyId);
+    const keyId = await this.sourceKeyOf(sealed.keyId);
     try {
       const result = await this.call('Decrypt', (abortSignal) =>
         this.client.send(
           new DecryptCommand({
-            KeyId: this.inThisRegion(sealed.keyId),
+            KeyId: keyId,
             CiphertextBlob: sealed.ciphertext,
             EncryptionContext: encryptionContext(context),
           }),

@@ -8,6 +8,8 @@ export interface KmsCall {
   operation: string;
   region: string | null;
   keyId: string | null;
+  /** ReEncrypt's SourceKeyId (null for other operations, or when not named). */
+  sourceKeyId?: string | null;
 }
 
 /**
@@ -27,6 +29,12 @@ export class KmsFaultProxy {
   readonly log: KmsCall[] = [];
   /** Raw key ids (not ARNs) whose ciphertexts are refused as KMS refuses a disabled key's. */
   readonly disabled = new Set<string>();
+  /**
+   * When set, a KeyId, SourceKeyId or DestinationKeyId naming a key ARN of another region than the
+   * one the call was signed for is refused as KMS refuses it (NotFoundException "Invalid arn"):
+   * moto looks keys up by their bare id and would accept it.
+   */
+  refuseOtherRegions = false;
   private readonly holding = new Set<string>();
   private held: Array<() => void> = [];
   private server?: Server;
@@ -40,16 +48,24 @@ export class KmsFaultProxy {
       const operation = String(request.headers['x-amz-target'] ?? '').replace('TrentService.', '');
       this.calls.push(operation);
       const params = parse(body);
+      const region = /Credential=[^/]+\/\d{8}\/([^/]+)\/kms\//.exec(String(request.headers.authorization ?? ''))?.[1] ?? null;
       this.log.push({
         operation,
-        region: /Credential=[^/]+\/\d{8}\/([^/]+)\/kms\//.exec(String(request.headers.authorization ?? ''))?.[1] ?? null,
+        region,
         keyId: typeof params.KeyId === 'string' ? params.KeyId : null,
+        sourceKeyId: typeof params.SourceKeyId === 'string' ? params.SourceKeyId : null,
       });
       if (this.holding.has(operation)) await new Promise<void>((release) => this.held.push(release));
       const refuse = (status: number, type: string, message: string) => {
         response.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
         response.end(JSON.stringify({ __type: type, message }));
       };
+      if (this.refuseOtherRegions) {
+        const elsewhere = [params.KeyId, params.SourceKeyId, params.DestinationKeyId]
+          .map((id) => (typeof id === 'string' ? /^arn:aws[\w-]*:kms:([^:]+):/.exec(id)?.[1] : undefined))
+          .find((keyRegion) => keyRegion !== undefined && keyRegion !== region);
+        if (elsewhere) return refuse(400, 'NotFoundException', `Invalid arn ${elsewhere}`);
+      }
       if (this.failing.has(operation)) return refuse(500, 'KMSInternalException', 'injected fault');
       if (this.throttling.has(operation)) return refuse(400, 'ThrottlingException', 'Rate exceeded (injected)');
       if (this.denying.has(operation)) return refuse(400, 'AccessDeniedException', accessDenied(operation, params.KeyId));
