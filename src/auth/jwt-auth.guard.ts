@@ -59,7 +59,7 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
     const tokenId = principal.tokenId;
     const entry = tokenId === undefined ? undefined : this.revocations.redisEntry(tokenId);
     const count = await this.limiter.count(rateKey, entry);
-    if (entry !== undefined && !count.fromRedis) this.revocations.distrustRedis();
+    if (entry !== undefined && count.listed === undefined) this.revocations.distrustRedis();
     if (tokenId !== undefined && (count.listed ?? (await this.revocations.isRevoked(tokenId)))) {
       request.user = undefined;
       await this.refusedCounted(context, () => Promise.reject(new ApiError('AUTH001', 'Token has been revoked')));

@@ -42,7 +42,16 @@ export class AppConfig {
     /** PostgreSQL only; the embedded PGlite server ignores it. */
     statementTimeoutMs: number;
   };
-  cache: { redisUrl?: string; keyTtlSeconds: number; redisTimeoutMs: number };
+  cache: {
+    redisUrl?: string;
+    /**
+     * REDIS_CLUSTER: the seed nodes of a cluster-mode Redis/Valkey (ElastiCache Serverless), from
+     * REDIS_URL's comma-separated URLs; the client discovers the other nodes. Unset: one node.
+     */
+    redisClusterUrls?: string[];
+    keyTtlSeconds: number;
+    redisTimeoutMs: number;
+  };
   keys: {
     provider: KeyProviderName;
     rsaBits: 2048 | 3072 | 4096;
@@ -141,6 +150,40 @@ export class AppConfig {
   failpoints: ReadonlyMap<FailpointName, FailpointAction>;
 }
 
+/**
+ * REDIS_CLUSTER=true: REDIS_URL's comma-separated seed URLs, which share a scheme (rediss:// for
+ * TLS) and credentials (every node discovered is reached with those of the first) and select no
+ * database (a cluster has only database 0).
+ */
+function redisClusterUrls(env: EnvironmentVariables, problems: string[]): string[] | undefined {
+  if (!env.REDIS_CLUSTER) return undefined;
+  if (!env.REDIS_URL) {
+    problems.push('REDIS_CLUSTER: needs REDIS_URL, the URL of one or more seed nodes of the cluster');
+    return undefined;
+  }
+  const urls = env.REDIS_URL.split(',');
+  let first: URL | undefined;
+  for (const text of urls) {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      problems.push('REDIS_URL: with REDIS_CLUSTER=true, a comma-separated list of redis:// or rediss:// URLs');
+      return undefined;
+    }
+    first ??= url;
+    if (!/^rediss?:$/.test(url.protocol) || !url.hostname) {
+      problems.push('REDIS_URL: with REDIS_CLUSTER=true, a comma-separated list of redis:// or rediss:// URLs');
+    } else if (url.protocol !== first.protocol || url.username !== first.username || url.password !== first.password) {
+      problems.push('REDIS_URL: the seed nodes of a cluster share one scheme and one username and password');
+    } else if (url.pathname.length > 1 && url.pathname !== '/0') {
+      problems.push('REDIS_URL: a Redis cluster has only database 0; remove the database number');
+    } else continue;
+    return undefined;
+  }
+  return urls;
+}
+
 export function loadAppConfig(raw: Record<string, string | undefined> = process.env): AppConfig {
   const { env, problems } = parseEnvironment(raw);
   if (problems.length) throw new ConfigValidationError(problems);
@@ -236,6 +279,7 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
     },
     cache: {
       redisUrl: env.REDIS_URL,
+      redisClusterUrls: redisClusterUrls(env, problems),
       keyTtlSeconds: env.KEY_CACHE_TTL_SECONDS ?? 900,
       redisTimeoutMs: env.REDIS_TIMEOUT_MS ?? 500,
     },

@@ -103,6 +103,12 @@ export class EnvironmentVariables {
   })
   REDIS_URL?: string;
 
+  /** REDIS_URL names the seed node(s) of a Redis/Valkey cluster (cluster mode enabled, ElastiCache Serverless). */
+  @IsOptional()
+  @Transform(toBool)
+  @IsBoolean()
+  REDIS_CLUSTER?: boolean;
+
   @IsOptional()
   @Transform(toInt)
   @IsInt()
@@ -526,6 +532,7 @@ class EnvironmentVariablesKeys implements Record<keyof EnvironmentVariables, und
   DATABASE_CONNECT_TIMEOUT_MS = undefined;
   DATABASE_STATEMENT_TIMEOUT_MS = undefined;
   REDIS_URL = undefined;
+  REDIS_CLUSTER = undefined;
   REDIS_TIMEOUT_MS = undefined;
   KEY_CACHE_TTL_SECONDS = undefined;
   KEY_PROVIDER = undefined;

@@ -119,7 +119,7 @@ export class HealthController {
   private async checkRedis() {
     const redis = this.indicators.check('redis');
     try {
-      await this.redis.execute((client) => client.ping());
+      await this.redis.probe();
       return redis.up();
     } catch {
       return redis.degraded({ message: 'Redis is unavailable; serving from the database and reconnecting' });

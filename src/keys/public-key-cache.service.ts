@@ -33,7 +33,7 @@ const IN_PROCESS_MAX = 10_000;
  * request that saw the change uses one. A cache fill stores only under the epoch it read before
  * its database read (FILL_SCRIPT).
  */
-const EPOCH_KEY = 'pii-api:public-key-epoch';
+const EPOCH_NAME = 'public-key-epoch';
 /** In-process copies are used only while the epoch was read this recently (a request's own round trip is milliseconds old). */
 const EPOCH_FRESH_MS = 1000;
 /** Stores KEYS[2] = ARGV[2] for ARGV[3] ms only while the epoch KEYS[1] is still ARGV[1]; 1 if stored. */
@@ -80,6 +80,8 @@ export class PublicKeyCache {
   /** The key epoch: with Redis, the one last read from it (null: none set yet; undefined: never read); else this process's own. */
   private epoch: string | null | undefined;
   private epochReadAt = -Infinity;
+  /** The epoch's Redis key; in a cluster in the shared slot with the entries (RedisConnection.sharedKey). */
+  private readonly epochKey: string;
 
   constructor(
     private readonly redis: RedisConnection,
@@ -87,12 +89,13 @@ export class PublicKeyCache {
     config: AppConfig,
   ) {
     this.ttlMs = config.cache.keyTtlSeconds * 1000;
+    this.epochKey = redis.sharedKey(EPOCH_NAME);
     this.local = new LRUCache({ max: IN_PROCESS_MAX, ttl: this.ttlMs });
     this.mode = redis.isConfigured ? 'redis' : config.database.url ? 'off' : 'process';
     if (this.mode === 'process') this.epoch = randomUUID();
     if (this.mode === 'redis') {
       redis.watch(
-        EPOCH_KEY,
+        this.epochKey,
         (epoch) => this.epochRead(epoch),
         () => (this.epochReadAt = -Infinity),
       );
@@ -116,7 +119,7 @@ export class PublicKeyCache {
     if (copy) return this.hit(copy);
     try {
       // One round trip reads the entry and the epoch it is valid under.
-      const [epoch, stored] = await this.redis.execute((client) => client.mGet([EPOCH_KEY, cacheKey(userId)]));
+      const [epoch, stored] = await this.redis.execute((client) => client.mGet([this.epochKey, this.cacheKey(userId)]));
       if (epoch === null) {
         void this.startEpoch();
         return this.miss('miss');
@@ -141,7 +144,10 @@ export class PublicKeyCache {
     if (this.mode !== 'redis' || this.pendingEvictions.has(userId)) return;
     const stored = await this.redis
       .execute((client) =>
-        client.eval(FILL_SCRIPT, { keys: [EPOCH_KEY, cacheKey(userId)], arguments: [epoch, JSON.stringify(value), String(this.ttlMs)] }),
+        client.eval(FILL_SCRIPT, {
+          keys: [this.epochKey, this.cacheKey(userId)],
+          arguments: [epoch, JSON.stringify(value), String(this.ttlMs)],
+        }),
       )
       .catch(() => 0);
     if (stored === 1) this.keepLocally(userId, value, epoch);
@@ -167,8 +173,8 @@ export class PublicKeyCache {
    * the new epoch may have written).
    */
   private async evictShared(userId: string): Promise<void> {
-    await this.redis.execute((client) => client.set(EPOCH_KEY, randomUUID()));
-    await this.redis.execute((client) => client.del(cacheKey(userId)));
+    await this.redis.execute((client) => client.set(this.epochKey, randomUUID()));
+    await this.redis.execute((client) => client.del(this.cacheKey(userId)));
   }
 
   /**
@@ -176,7 +182,7 @@ export class PublicKeyCache {
    * nothing is cached, so a Redis that lost its data never vouches for a copy.
    */
   private async startEpoch(): Promise<void> {
-    await this.redis.execute((client) => client.set(EPOCH_KEY, randomUUID(), { condition: 'NX' })).catch(() => undefined);
+    await this.redis.execute((client) => client.set(this.epochKey, randomUUID(), { condition: 'NX' })).catch(() => undefined);
   }
 
   private epochRead(epoch: string | null): void {
@@ -208,6 +214,10 @@ export class PublicKeyCache {
     }
   }
 
+  private cacheKey(userId: string): string {
+    return this.redis.sharedKey(`public-key:${userId}`);
+  }
+
   private hit(key: CachedPublicKey): PublicKeyLookup {
     this.metrics.countCacheLookup('public_key', 'hit');
     return { key };
@@ -218,8 +228,6 @@ export class PublicKeyCache {
     return { ticket };
   }
 }
-
-const cacheKey = (userId: string) => `pii-api:public-key:${userId}`;
 
 /** A stored entry, or undefined for none or anything else (such as an entry of an earlier release). */
 function parse(stored: string | null | undefined): CachedPublicKey | undefined {

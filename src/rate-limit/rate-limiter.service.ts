@@ -59,8 +59,13 @@ export interface CallerCount extends ThrottlerStorageRecord {
  * know it yet). The token guard also checks the token denylist and reads the watched keys in the
  * same round trip. When Redis is absent, down or slow (bounded by REDIS_TIMEOUT_MS) each replica
  * counts in memory until it is back: limits stay enforced, per replica, and requests never fail
- * because of the counter. The keys of one count share a hash tag (one Redis Cluster slot); the
- * denylist and watched keys do not, so the client is a single-node (or cluster-mode-disabled) one.
+ * because of the counter.
+ *
+ * In a Redis cluster (REDIS_CLUSTER) the keys of one count share the caller's hash tag, so counts
+ * spread over the primaries, while the denylist entry and the watched keys live in the shared slot
+ * (RedisConnection.sharedKey): the script counts in the caller's slot and one MGET reads the
+ * others, sent together (one round trip's wait, two primaries). A request with a revoked token is
+ * then counted against its caller too, as on a single node while the denylist copy is rebuilt.
  */
 @Injectable()
 export class RateLimiter {
@@ -98,29 +103,63 @@ export class RateLimiter {
       return { ...(await this.fallback.increment(key, ttl, limit, blockDuration, throttlerName)), fromRedis: false };
     // The hash tag keeps both count keys in one Redis Cluster slot.
     const base = `pii-api:rate:${throttlerName}:{${key}}`;
-    const keys = [`${base}:hits`, `${base}:block`, ...(denylisted ? [denylisted] : []), ...this.redis.watchedKeys];
-    const args = [String(ttl), String(limit), String(blockDuration), denylisted ? '1' : '0'];
+    const countKeys = [`${base}:hits`, `${base}:block`];
+    const args = [String(ttl), String(limit), String(blockDuration)];
+    const inMemory = async () => ({ ...(await this.fallback.increment(key, ttl, limit, blockDuration, throttlerName)), fromRedis: false });
+    if (this.redis.isCluster) return this.incrementInCluster(countKeys, args, inMemory, denylisted);
+    const keys = [...countKeys, ...(denylisted ? [denylisted] : []), ...this.redis.watchedKeys];
     try {
-      const reply = (await this.redis.execute((client) =>
-        client.evalSha(SCRIPT_SHA, { keys, arguments: args }).catch((error: Error) => {
-          if (!error.message?.startsWith('NOSCRIPT')) throw error;
-          return client.eval(SCRIPT, { keys, arguments: args });
-        }),
-      )) as Array<number | string | null>;
-      const [hits, windowLeftMs, blocked, blockLeftMs, listed] = reply as number[];
+      const reply = await this.runScript(keys, [...args, denylisted ? '1' : '0']);
       this.redis.deliverWatched(reply.slice(5) as Array<string | null>);
-      return {
-        totalHits: hits,
-        timeToExpire: Math.ceil(windowLeftMs / 1000),
-        isBlocked: blocked === 1,
-        timeToBlockExpire: Math.ceil(blockLeftMs / 1000),
-        listed: denylisted ? listed === 1 : undefined,
-        fromRedis: true,
-      };
+      return { ...this.record(reply), listed: denylisted ? reply[4] === 1 : undefined };
     } catch {
       this.redis.watchedLost();
-      return { ...(await this.fallback.increment(key, ttl, limit, blockDuration, throttlerName)), fromRedis: false };
+      return inMemory();
     }
+  }
+
+  /** Cluster: the count in the caller's slot, and the denylist entry and the watched keys read from the shared slot, at once. */
+  private async incrementInCluster(
+    countKeys: string[],
+    args: string[],
+    inMemory: () => Promise<CallerCount>,
+    denylisted?: string,
+  ): Promise<CallerCount> {
+    const sharedKeys = [...(denylisted ? [denylisted] : []), ...this.redis.watchedKeys];
+    const [counted, read] = await Promise.allSettled([
+      this.runScript(countKeys, [...args, '0']),
+      sharedKeys.length ? this.redis.execute((client) => client.mGet(sharedKeys)) : Promise.resolve([]),
+    ]);
+    let listed: boolean | undefined;
+    if (read.status === 'fulfilled') {
+      listed = denylisted ? read.value[0] !== null : undefined;
+      this.redis.deliverWatched(read.value.slice(denylisted ? 1 : 0));
+    } else {
+      this.redis.watchedLost();
+    }
+    const count = counted.status === 'fulfilled' ? this.record(counted.value) : await inMemory();
+    return { ...count, listed };
+  }
+
+  /** EVALSHA of the script (its text is sent only when Redis does not know it yet). */
+  private async runScript(keys: string[], args: string[]): Promise<Array<number | string | null>> {
+    return (await this.redis.execute((client) =>
+      client.evalSha(SCRIPT_SHA, { keys, arguments: args }).catch((error: Error) => {
+        if (!error.message?.startsWith('NOSCRIPT')) throw error;
+        return client.eval(SCRIPT, { keys, arguments: args });
+      }),
+    )) as Array<number | string | null>;
+  }
+
+  private record(reply: Array<number | string | null>): CallerCount {
+    const [hits, windowLeftMs, blocked, blockLeftMs] = reply as number[];
+    return {
+      totalHits: hits,
+      timeToExpire: Math.ceil(windowLeftMs / 1000),
+      isBlocked: blocked === 1,
+      timeToBlockExpire: Math.ceil(blockLeftMs / 1000),
+      fromRedis: true,
+    };
   }
 
   /** 429 RATE001 with Retry-After, counted in the rate-limited metric. */

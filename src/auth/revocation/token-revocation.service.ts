@@ -7,8 +7,6 @@ import { RedisConnection } from '../../redis/redis-connection';
 import { RevokedTokenRepository } from '../../repositories/revoked-token.repository';
 import { SIGNING_KEY_SOURCE, SigningKeySource } from '../signing-keys';
 
-const redisKey = (tokenId: string) => `pii-api:revoked-token:${tokenId}`;
-
 /**
  * The token denylist. Every revocation is stored in the database (`revoked_tokens`, always read
  * on the primary, never a lagging read replica), so every replica of the service sees it at
@@ -17,7 +15,9 @@ const redisKey = (tokenId: string) => `pii-api:revoked-token:${tokenId}`;
  * replica trusts Redis's "not revoked" only while its copy is known complete: after any Redis
  * failure it checks the database and copies the list back into Redis before trusting it again,
  * and every replica copies it whenever its Redis connection is (re)established, so a revocation
- * made while Redis was down or restarted empty is never forgotten.
+ * made while Redis was down or restarted empty is never forgotten. In a Redis cluster the entries
+ * share the key epoch's slot (RedisConnection.sharedKey), so the request's round trip reads them
+ * together and the copy is one MULTI.
  */
 @Injectable()
 export class TokenRevocations implements OnModuleInit {
@@ -47,7 +47,7 @@ export class TokenRevocations implements OnModuleInit {
     await this.revoked.add(tokenId, expiresAt, revokedBy);
     if (this.redis.isConfigured) {
       await this.redis
-        .execute((client) => client.set(redisKey(tokenId), '1', { expiration: { type: 'PXAT', value: expiresAt.getTime() } }))
+        .execute((client) => client.set(this.redisKey(tokenId), '1', { expiration: { type: 'PXAT', value: expiresAt.getTime() } }))
         .catch(() => this.distrustRedis());
     }
   }
@@ -77,14 +77,14 @@ export class TokenRevocations implements OnModuleInit {
    * otherwise undefined, and `isRevoked` asks the database.
    */
   redisEntry(tokenId: string): string | undefined {
-    return this.redisComplete ? redisKey(tokenId) : undefined;
+    return this.redisComplete ? this.redisKey(tokenId) : undefined;
   }
 
   /** SYS002 when neither Redis nor the database can answer: a revoked token must not slip through. */
   async isRevoked(tokenId: string): Promise<boolean> {
     if (this.redisComplete) {
       try {
-        return (await this.redis.execute((client) => client.exists(redisKey(tokenId)))) === 1;
+        return (await this.redis.execute((client) => client.exists(this.redisKey(tokenId)))) === 1;
       } catch {
         this.distrustRedis();
       }
@@ -116,7 +116,7 @@ export class TokenRevocations implements OnModuleInit {
   /** Copies the unexpired denylist into Redis; afterwards Redis's answers are trusted again. */
   private copyToRedis(): Promise<void> {
     // Disconnected: the 'ready' event of the reconnect calls again.
-    if (!this.redis.client?.isReady) return Promise.resolve();
+    if (!this.redis.isReady) return Promise.resolve();
     this.copying ??= (async () => {
       const failuresBefore = this.failures;
       try {
@@ -124,7 +124,7 @@ export class TokenRevocations implements OnModuleInit {
         await this.redis.execute(async (client) => {
           const batch = client.multi();
           for (const entry of entries) {
-            batch.set(redisKey(entry.tokenId), '1', { expiration: { type: 'PXAT', value: entry.expiresAt.getTime() } });
+            batch.set(this.redisKey(entry.tokenId), '1', { expiration: { type: 'PXAT', value: entry.expiresAt.getTime() } });
           }
           await batch.exec();
         });
@@ -138,6 +138,10 @@ export class TokenRevocations implements OnModuleInit {
       }
     })();
     return this.copying;
+  }
+
+  private redisKey(tokenId: string): string {
+    return this.redis.sharedKey(`revoked-token:${tokenId}`);
   }
 
   private async verifiedClaims(token: string): Promise<{ jti?: unknown; exp?: unknown }> {
