@@ -34,8 +34,12 @@ const REFUSED_BY_DESIGN = new Set(['cross-person', 'revoked-use']);
 /** What the requests sent during a rolling restart got (the figures docs/reliability.md shows). */
 export interface RestartFigures {
   requests: number;
+  /** Requests sent per second during the restarts (what the driver achieved, not what it asked for). */
+  perSecond: number;
   /** No answer: the connection failed and the retry policy did not repeat the request (or the repeats failed too). */
   failed: number;
+  /** The failed ones by "operation error" (e.g. "rotate ECONNRESET", "decrypt TimeoutError": the caller's 30 s). */
+  failedBy: Record<string, number>;
   /** Non-2xx answers by "status code", those the workload asks for by design excluded. */
   non2xx: Record<string, number>;
   /** Of those, the ones the issue allows: 429 and 503 with Retry-After. */
@@ -55,9 +59,13 @@ export function restartFigures(samples: Sample[], window: { start: number; end: 
     non2xx[key] = (non2xx[key] ?? 0) + 1;
     if ((s.status === 429 || s.status === 503) && s.retryAfter !== undefined) allowed++;
   }
+  const failedBy: Record<string, number> = {};
+  for (const s of during.filter((s) => s.status === 0)) failedBy[`${s.op} ${s.error}`] = (failedBy[`${s.op} ${s.error}`] ?? 0) + 1;
   return {
     requests: during.length,
+    perSecond: Number((during.length / Math.max(1, window.end - window.start)).toFixed(1)),
     failed: during.filter((s) => s.status === 0).length,
+    failedBy,
     non2xx,
     allowed,
     repeated: during.filter((s) => s.attempts > 1).length,
@@ -171,7 +179,7 @@ export async function runChecks({ cluster, ledger, windows, processSamples, open
     add(
       `${w.name}: 0 failed requests and no non-2xx but 429/503 with Retry-After`,
       f.requests > 0 && f.failed === 0 && non2xx === f.allowed,
-      `${f.requests} requests sent during the restarts (${w.start.toFixed(1)}–${w.end.toFixed(1)} s), ${f.failed} failed, non-2xx ${JSON.stringify(f.non2xx)} (${f.allowed} of them 429/503 with Retry-After), ${f.repeated} repeated by the client's retry policy`,
+      `${f.requests} requests sent during the restarts (${w.start.toFixed(1)}–${w.end.toFixed(1)} s, ${f.perSecond}/s), ${f.failed} failed ${JSON.stringify(f.failedBy)}, non-2xx ${JSON.stringify(f.non2xx)} (${f.allowed} of them 429/503 with Retry-After), ${f.repeated} repeated by the client's retry policy`,
     );
   }
 

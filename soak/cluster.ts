@@ -47,11 +47,13 @@ export class ServiceProcess {
   }
 
   /** SIGTERM, wait for the exit (SHUTDOWN_DELAY_MS, then up to SHUTDOWN_GRACE_MS for requests in flight), then start again. */
-  async restart(): Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }> {
+  async restart(): Promise<{ exitCode: number | null; signal: NodeJS.Signals | null; forcedClose: boolean }> {
     const exit = await terminate(this.child!, SHUTDOWN_DELAY_MS + SHUTDOWN_GRACE_MS + 5000);
+    // The drain's warning when requests were still in flight after SHUTDOWN_GRACE_MS (their connections destroyed).
+    const forcedClose = this.output().includes('still in flight after SHUTDOWN_GRACE_MS');
     this.restarts++;
     await this.start();
-    return exit;
+    return { ...exit, forcedClose };
   }
 
   get memoryMiB() {

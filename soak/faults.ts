@@ -117,16 +117,21 @@ export const FAULTS: Fault[] = [
  * SIGTERM and awaited (it drains), started again, and the next is stopped only once the front
  * proxy's health check routes to the restarted one.
  */
-export async function rollingRestart(cluster: Cluster, rounds: number): Promise<{ restarts: number; exits: Record<string, number> }> {
+export async function rollingRestart(
+  cluster: Cluster,
+  rounds: number,
+): Promise<{ restarts: number; exits: Record<string, number>; graceExceeded: number }> {
   const exits: Record<string, number> = {};
+  let graceExceeded = 0;
   for (let round = 0; round < rounds; round++)
     for (const service of cluster.services) {
-      const { exitCode, signal } = await service.restart();
+      const { exitCode, signal, forcedClose } = await service.restart();
       const how = signal ?? `exit ${exitCode}`;
       exits[how] = (exits[how] ?? 0) + 1;
+      if (forcedClose) graceExceeded++;
       await cluster.readiness.routed(service.url);
     }
-  return { restarts: rounds * cluster.services.length, exits };
+  return { restarts: rounds * cluster.services.length, exits, graceExceeded };
 }
 
 /** `connections` requests at once, each on a connection of its own (no keep-alive). */

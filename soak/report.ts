@@ -60,17 +60,21 @@ function rollingRestartSection(results: Results): string[] {
     '',
     ...(windows.length
       ? [
-          `Measured ${results.startedAt} by ${command}: ${results.rate} requests a second, ${results.mix === 'crypto' ? 'encrypt, decrypt and rotate (and keys for new people)' : 'the full mix'}.`,
+          `Measured ${results.startedAt} by ${command}: ${results.rate} requests a second asked for, ${results.mix === 'crypto' ? 'encrypt and decrypt batches of 1 to 10 items, rotations (each makes an RSA key pair) and keys for new people' : 'the full mix'}.`,
           '',
-          '| restarts (s) | requests sent during them | failed | non-2xx by code | of which 429/503 with Retry-After | sent more than once by the client |',
-          '|---|--:|--:|---|--:|--:|',
+          '| restarts (s) | requests sent during them (a second) | failed, by operation and error | non-2xx by code | of which 429/503 with Retry-After | sent more than once by the client | drains that reached SHUTDOWN_GRACE_MS |',
+          '|---|--:|---|---|--:|--:|--:|',
           ...windows.map((w) => {
             const f = w.figures!;
             const codes =
               Object.entries(f.non2xx)
                 .map(([code, n]) => `${code}: ${n}`)
                 .join(', ') || 'none';
-            return `| ${w.start.toFixed(1)}–${w.end.toFixed(1)} | ${f.requests} | ${f.failed} | ${codes} | ${f.allowed} | ${f.repeated} |`;
+            const failed = Object.entries(f.failedBy ?? {})
+              .map(([why, n]) => `${why}: ${n}`)
+              .join(', ');
+            const graceExceeded = (w.detail as { graceExceeded?: number } | undefined)?.graceExceeded;
+            return `| ${w.start.toFixed(1)}–${w.end.toFixed(1)} | ${f.requests} (${f.perSecond}) | ${f.failed}${failed ? ` (${failed})` : ''} | ${codes} | ${f.allowed} | ${f.repeated} | ${graceExceeded ?? '–'} |`;
           }),
         ]
       : ['This run had no rolling restart.']),

@@ -17,6 +17,8 @@ export interface Sample {
   retryAfter?: string;
   /** Attempts the typed client's retry policy made (1: none repeated). */
   attempts: number;
+  /** Why no answer came (status 0): the error's code or name, e.g. ECONNRESET, UND_ERR_SOCKET, TimeoutError. */
+  error?: string;
   requestId: string;
 }
 
@@ -85,8 +87,8 @@ const pick = <T>(list: T[]): T | undefined => (list.length ? list[randomInt(list
 
 /**
  * full: every kind of request (keys, encrypt, decrypt, rotate, rewrap, grants and translate,
- * cross-person probes, shreds, revocations); crypto: encrypt, decrypt and rotate (and keys for new
- * people), batches of at most 100 items, which every answer should be 2xx for.
+ * cross-person probes, shreds, revocations); crypto: encrypt and decrypt batches of 1 to 10 items
+ * and rotations (6 %; each makes an RSA key pair), and keys for new people: every answer should be 2xx.
  */
 export type Mix = 'full' | 'crypto';
 
@@ -151,7 +153,8 @@ export class Workload {
       const text = await response.text();
       json = text ? JSON.parse(text) : undefined;
     } catch (error) {
-      json = { transport: (error as Error).name };
+      const { name, cause } = error as Error & { cause?: { code?: string; name?: string } };
+      json = { transport: cause?.code ?? cause?.name ?? name };
     } finally {
       this.inFlight--;
     }
@@ -166,6 +169,7 @@ export class Workload {
       retryAfter,
       attempts,
       requestId,
+      ...(status === 0 && { error: String(json?.transport) }),
     });
     this.ledger.counts[op] = (this.ledger.counts[op] ?? 0) + 1;
     return { status, body: json, requestId };
@@ -192,9 +196,9 @@ export class Workload {
   async step(): Promise<void> {
     const r = Math.random();
     if (this.mix === 'crypto') {
-      if (r < 0.03 || this.live.length < 5) return this.createKey();
-      if (r < 0.48) return this.encrypt(undefined, Math.min(100, batchSize()));
-      if (r < 0.85) return this.decrypt(100);
+      if (r < 0.02 || this.live.length < 5) return this.createKey();
+      if (r < 0.5) return this.encrypt(undefined, 1 + randomInt(10));
+      if (r < 0.94) return this.decrypt(10);
       return this.rotate();
     }
     if (r < 0.1 || this.live.length < 5) return this.createKey();
