@@ -8,7 +8,7 @@ import { CognitoPool, Moto, MOTO_REGION } from '../support/moto';
 import { ApiContract, checkedFetch } from '../support/openapi-contract';
 import { TestDatabase } from '../support/postgres';
 import { freePort, spawnLogged, stopProcess, waitFor } from '../support/processes';
-import { env, HELM_SKIP, only, PRODUCTION_VALUES, render, ROOT } from './chart';
+import { env, only, PRODUCTION_VALUES, render, ROOT } from './chart';
 
 /**
  * The Dockerfile replayed without a container engine. Build stage: only the files it copies, the
@@ -305,7 +305,7 @@ describe('Docker image stages, replayed without a container engine', () => {
     }
   });
 
-  describe("in the chart's production configuration", { skip: HELM_SKIP }, () => {
+  describe("in the chart's production configuration", () => {
     let moto: Moto;
     let database: TestDatabase;
     let pool: CognitoPool;

@@ -11,6 +11,7 @@ import {
 import { CreateKeyCommand, DescribeKeyCommand, DisableKeyCommand, KMSClient, ReplicateKeyCommand } from '@aws-sdk/client-kms';
 import { ChildProcess } from 'node:child_process';
 import { PERMISSIONS } from '../../src/common/permissions';
+import { requireOnPath } from './missing-tool';
 import { freePort, spawnLogged, stopProcess, waitFor } from './processes';
 
 export const MOTO_REGION = 'us-east-1';
@@ -54,8 +55,9 @@ process.env.AWS_ACCESS_KEY_ID ??= 'testing';
 process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
 
 /**
- * A private moto_server (KMS and Cognito emulator) on a free loopback port. It is a required
- * part of the test machine: when it cannot start, the suite fails, it never skips.
+ * A private moto_server (KMS and Cognito emulator) on a free loopback port. Not on PATH, it
+ * throws MissingTool: `npm test` skips the tests that need it and names it in its closing summary
+ * (a failure with CI=true); when it is there but cannot start, the suite fails.
  */
 export class Moto {
   private constructor(
@@ -66,6 +68,7 @@ export class Moto {
 
   /** `multiRegionCiphertexts`: moto with the correction above, so multi-region keys decrypt. */
   static async start(options: { multiRegionCiphertexts?: boolean } = {}): Promise<Moto> {
+    requireOnPath('moto_server');
     const port = await freePort();
     const args = ['-H', '127.0.0.1', '-p', String(port)];
     const { child, output } = options.multiRegionCiphertexts

@@ -1,12 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 
-/** The test machine's PostgreSQL (README, running the tests): trust auth, user postgres, database test. */
-export const ADMIN_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+/**
+ * The test run's PostgreSQL: TEST_DATABASE_URL, which `npm test` sets to the machine's server
+ * (127.0.0.1:$TEST_POSTGRES_PORT, default 5432: trust auth, user postgres, database test) or, when
+ * nothing answers there, to a server of its own from the npm registry (scripts/test-postgres.js).
+ */
+export const ADMIN_DATABASE_URL =
+  process.env.TEST_DATABASE_URL ?? `postgres://postgres@127.0.0.1:${process.env.TEST_POSTGRES_PORT || 5432}/test`;
+
+/** The test server's host and port (for a proxy in front of it). */
+export function adminServer(): { host: string; port: number } {
+  const { hostname, port } = new URL(ADMIN_DATABASE_URL);
+  return { host: hostname, port: Number(port || 5432) };
+}
 
 /**
- * A fresh database on the test server, dropped by `drop()`. A missing server fails the suite
- * loudly — it is a required part of the test machine.
+ * A fresh database on the test server, dropped by `drop()`. A server that does not answer fails
+ * the suite loudly.
  */
 export class TestDatabase {
   private constructor(

@@ -1,9 +1,10 @@
 import { createServer, Server, Socket } from 'node:net';
+import { adminServer } from './postgres';
 import { freePort, waitFor } from './processes';
 
 /**
- * A loopback TCP proxy in front of the machine's PostgreSQL that can hold one reply: once
- * `holdReplyMatching(pattern)` is armed, the first chunk the database sends back that matches is
+ * A loopback TCP proxy in front of the test PostgreSQL (test/support/postgres.ts) that can hold one
+ * reply: once `holdReplyMatching(pattern)` is armed, the first chunk the database sends back that matches is
  * kept (with everything after it on that connection) until `release()`. The query has run by
  * then, so the application gets an answer the database gave before whatever the test does
  * meanwhile — a slow network made deterministic, to interleave one read with other writes.
@@ -20,7 +21,7 @@ export class ReplyHoldingProxy {
     private readonly target: { host: string; port: number },
   ) {}
 
-  static async start(target: { host: string; port: number } = { host: '127.0.0.1', port: 5432 }): Promise<ReplyHoldingProxy> {
+  static async start(target: { host: string; port: number } = adminServer()): Promise<ReplyHoldingProxy> {
     const proxy = new ReplyHoldingProxy(await freePort(), target);
     const server = createServer((client) => proxy.forward(client));
     await new Promise<void>((resolve, reject) => {
