@@ -69,6 +69,15 @@ describe('client retry policy', () => {
     assert.equal(retryDelay(oneAddressReset, false, 1, options), undefined);
   });
 
+  it('repeats an encrypt whose kept-alive connection a stopping service closed before answering, never such a rotation', () => {
+    // What fetch (undici) throws when the connection closes before any byte of the answer came back.
+    const closed = {
+      networkError: new TypeError('fetch failed', { cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }) }),
+    };
+    assert.notEqual(retryDelay(closed, isRepeatable('POST', '/api/v1/encrypt'), 1, options), undefined);
+    assert.equal(retryDelay(closed, isRepeatable('POST', '/api/v1/rotate'), 1, options), undefined);
+  });
+
   it('never repeats other errors, and gives up after maxRetries or when Retry-After is longer than the caller allows', () => {
     for (const status of [400, 401, 403, 404, 409, 413, 500, 502])
       assert.equal(retryDelay({ status, retryAfter: '1' }, true, 1, options), undefined, String(status));
