@@ -254,14 +254,15 @@ chartSuite('Helm chart: production example', () => {
     }
   });
 
-  it('drops nothing on a rollout: 20 s native preStop sleep, 45 s grace, a 30 s ALB deregistration delay within them', () => {
+  it('drops nothing on a rollout: 5 s native preStop sleep, then 20 s serving with Connection: close, 45 s grace, a 30 s ALB deregistration delay within them', () => {
     const pod = only(objects, 'Deployment').spec.template.spec;
     const { preStop } = pod.containers[0].lifecycle;
     // Kubernetes >= 1.30 (Helm's default here): the kubelet's own sleep, no process in the container.
-    assert.deepEqual(preStop, { sleep: { seconds: 20 } });
+    assert.deepEqual(preStop, { sleep: { seconds: 5 } });
     assert.equal(pod.terminationGracePeriodSeconds, 45);
-    const shutdownMs = Number(only(objects, 'ConfigMap').data.SHUTDOWN_GRACE_MS);
-    assert.equal(shutdownMs, 10_000);
+    const { SHUTDOWN_DELAY_MS, SHUTDOWN_GRACE_MS } = only(objects, 'ConfigMap').data;
+    assert.deepEqual([Number(SHUTDOWN_DELAY_MS), Number(SHUTDOWN_GRACE_MS)], [20_000, 10_000]);
+    const shutdownMs = Number(SHUTDOWN_DELAY_MS) + Number(SHUTDOWN_GRACE_MS);
     assert.ok(pod.terminationGracePeriodSeconds * 1000 > preStop.sleep.seconds * 1000 + shutdownMs);
     const annotations = only(objects, 'Ingress').metadata.annotations!;
     assert.equal(annotations['alb.ingress.kubernetes.io/target-type'], 'ip');
@@ -519,7 +520,7 @@ chartSuite('Helm chart: default values (evaluation mode)', () => {
   it('falls back to an exec sleep before Kubernetes 1.30, and leaves out matchLabelKeys before 1.27', () => {
     const older = render([productionValues], [], { kubeVersion: '1.29.6' });
     const pod = only(older, 'Deployment').spec.template.spec;
-    assert.deepEqual(pod.containers[0].lifecycle.preStop, { exec: { command: ['sleep', '20'] } });
+    assert.deepEqual(pod.containers[0].lifecycle.preStop, { exec: { command: ['sleep', '5'] } });
     const zone = (objects: K8sObject[]) =>
       only(objects, 'Deployment').spec.template.spec.topologySpreadConstraints.find(
         (c: any) => c.topologyKey === 'topology.kubernetes.io/zone',
