@@ -7,7 +7,11 @@ import { createClient } from '@keyv/redis';
 import { requireOnPath } from '../../support/missing-tool';
 import { freePort, spawnLogged, stopProcess, waitFor } from '../../support/processes';
 
-/** The user the service connects as: only the service's own keys (`pii-api:`), so that a key outside them fails the test. */
+/**
+ * The user the service connects as, with the access string docs/operations.md recommends for
+ * ElastiCache: only the service's own keys (`pii-api:`, so that a key outside them fails the
+ * test) and no dangerous command.
+ */
 export const APP_USER = 'pii-api';
 const APP_PASSWORD = 'app-Passw0rd';
 /** The default user's password, for the test's own look inside and for redis-cli. */
@@ -40,7 +44,7 @@ export class ClusterNode {
         '--appendonly', 'no',
         '--requirepass', ADMIN_PASSWORD,
         '--masterauth', ADMIN_PASSWORD,
-        '--user', APP_USER, 'on', `>${APP_PASSWORD}`, '~pii-api:*', '+@all',
+        '--user', APP_USER, 'on', `>${APP_PASSWORD}`, '~pii-api:*', '+@all', '-@dangerous',
       ], // prettier-ignore
     );
     const spawnError = new Promise<never>((_, reject) =>
