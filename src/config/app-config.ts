@@ -29,6 +29,8 @@ export class AppConfig {
   nodeEnv: string;
   isProduction: boolean;
   logLevel: LogLevel;
+  /** Unset: pretty lines on a terminal outside production, JSON otherwise (src/logging/log-format.ts). */
+  logFormat?: 'json' | 'pretty';
   /** Unset: log lines go to stdout (as containers expect); set: appended to this file instead. */
   logFile?: string;
   dataDir: string;
@@ -268,6 +270,7 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
     nodeEnv,
     isProduction,
     logLevel: (env.LOG_LEVEL ?? 'info') as LogLevel,
+    logFormat: env.LOG_FORMAT,
     logFile: env.LOG_FILE ? resolve(env.LOG_FILE) : undefined,
     dataDir: resolve(env.DATA_DIR ?? 'data'),
     database: {

@@ -54,6 +54,10 @@ export class EnvironmentVariables {
   LOG_LEVEL?: string;
 
   @IsOptional()
+  @IsIn(['json', 'pretty'])
+  LOG_FORMAT?: 'json' | 'pretty';
+
+  @IsOptional()
   @IsString()
   @MaxLength(1024)
   LOG_FILE?: string;
@@ -524,6 +528,7 @@ class EnvironmentVariablesKeys implements Record<keyof EnvironmentVariables, und
   PORT = undefined;
   NODE_ENV = undefined;
   LOG_LEVEL = undefined;
+  LOG_FORMAT = undefined;
   LOG_FILE = undefined;
   DATA_DIR = undefined;
   DATABASE_URL = undefined;

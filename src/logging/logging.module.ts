@@ -3,11 +3,13 @@ import { LoggerModule } from 'nestjs-pino';
 import { destination, DestinationStream, stdTimeFunctions } from 'pino';
 import type { Options } from 'pino-http';
 import { AppConfig } from '../config/app-config';
+import { logFormat, prettyStream } from './log-format';
 import { RequestLogging } from './request-logging.middleware';
 import { activeTrace } from './trace-context';
 
 /**
- * JSON log lines (pino). nestjs-pino makes Nest's logger write through pino; the one line per
+ * Log lines (pino): JSON, or one pretty line per event for a person at a terminal (LOG_FORMAT,
+ * src/logging/log-format.ts); the same fields either way. nestjs-pino makes Nest's logger write through pino; the one line per
  * request is written by RequestLogging (src/logging/request-logging.middleware.ts), which also
  * gives the lines written while serving a request its requestId. Errors passed to the logger are
  * reduced to their type and code, and request headers and bodies are never logged.
@@ -40,7 +42,8 @@ import { activeTrace } from './trace-context';
 })
 export class LoggingModule {}
 
-/** stdout unless LOG_FILE names a file (the test suite sends each app's lines to its own file). */
+/** stdout unless LOG_FILE names a file (the test suite sends each app's lines to its own file); pretty or JSON. */
 function withDestination(config: AppConfig, options: Options): Options | [Options, DestinationStream] {
+  if (logFormat(config) === 'pretty') return [options, prettyStream(config.logFile)];
   return config.logFile ? [options, destination({ dest: config.logFile, mkdir: true })] : options;
 }
