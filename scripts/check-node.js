@@ -19,18 +19,9 @@ var h = have.split('.').map(Number);
 var onLine = h[0] === w[0] && (h[1] > w[1] || (h[1] === w[1] && h[2] >= w[2]));
 
 if (!onLine) {
+  var how = `\`nvm install\` (reads .nvmrc), or run once with \`npx -p node@${wanted} npm <command>\``;
   process.stderr.write(
-    'This project runs on Node ' +
-      w[0] +
-      ' (' +
-      wanted +
-      ' or newer ' +
-      w[0] +
-      '.x, from .nvmrc); this is Node ' +
-      have +
-      '. Get it with `nvm install` (reads .nvmrc), or run once with `npx -p node@' +
-      wanted +
-      ' npm <command>`.\n',
+    `This project runs on Node ${w[0]} (${wanted} or newer ${w[0]}.x, from .nvmrc); this is Node ${have}. Get it with ${how}.\n`,
   );
   process.exit(1);
 }
