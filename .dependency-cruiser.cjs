@@ -11,7 +11,7 @@
  * database adapter touch TypeORM.
  */
 const FEATURES = 'src/(crypto|rotation|delegation|indexes|canaries)/';
-const CROSS_CUTTING = 'src/(audit|auth|budget|common|config|database|health|logging|metrics|rate-limit|redis|repositories)/';
+const CROSS_CUTTING = 'src/(audit|auth|budget|common|config|database|dual-control|health|logging|metrics|rate-limit|redis|repositories)/';
 
 module.exports = {
   forbidden: [

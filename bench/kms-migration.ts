@@ -27,7 +27,7 @@ const load = () =>
 async function main(): Promise<void> {
   const rows: string[] = [];
   for (const definition of STACKS) {
-    const stack: Stack = await definition.start({ RATE_LIMIT_PER_MINUTE: '1000000' });
+    const stack: Stack = await definition.start({ RATE_LIMIT_PER_MINUTE: '1000000', DUAL_CONTROL: 'off' });
     const moto = (stack as Stack & { moto?: Moto }).moto;
     try {
       const token = await stack.token();

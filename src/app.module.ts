@@ -8,6 +8,7 @@ import { ConfigModule } from './config/config.module';
 import { CryptoModule } from './crypto/crypto.module';
 import { DatabaseModule } from './database/database.module';
 import { DelegationModule } from './delegation/delegation.module';
+import { DualControlModule } from './dual-control/dual-control.module';
 import { HealthModule } from './health/health.module';
 import { IndexesModule } from './indexes/indexes.module';
 import { KeysModule } from './keys/keys.module';
@@ -35,6 +36,7 @@ export class AppModule {
         RepositoriesModule,
         AuthModule,
         AuditModule,
+        DualControlModule,
         KeysModule,
         KmsMigrationModule,
         ShredReplayModule,

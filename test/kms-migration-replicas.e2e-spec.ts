@@ -19,7 +19,8 @@ import { decryptEverything as decryptEverythingOf, writeVersions } from './suppo
  * during and after.
  */
 
-const UNTHROTTLED = { RATE_LIMIT_PER_MINUTE: '100000' };
+// One operator starts migrations here: the two-person rule (DUAL_CONTROL) is tested in test/dual-control.e2e-spec.ts.
+const UNTHROTTLED = { RATE_LIMIT_PER_MINUTE: '100000', DUAL_CONTROL: 'off' };
 const USERS = 30;
 const VERSIONS = 3;
 /** Per replica: slow enough that a kill lands half-way, as KMS_MIGRATION_RATE_PER_SECOND is meant to pace it. */

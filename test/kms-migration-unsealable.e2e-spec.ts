@@ -19,7 +19,7 @@ for (const definition of STACKS) {
     let keys: { first: Environment; second: (previous: Environment) => Environment; target: (previous: string[]) => Environment };
 
     before(async () => {
-      stack = await definition.start({ RATE_LIMIT_PER_MINUTE: '100000' });
+      stack = await definition.start({ RATE_LIMIT_PER_MINUTE: '100000', DUAL_CONTROL: 'off' });
       token = await stack.token();
       const moto = (stack as Stack & { moto?: Moto }).moto;
       if (moto) {
@@ -52,7 +52,7 @@ for (const definition of STACKS) {
     const replica = async (settings: Environment): Promise<string> => {
       if ((stack as Stack & { moto?: Moto }).moto) return urlOf(await stack.startAnother(settings));
       await stack.app.close();
-      stack = await definition.start({ RATE_LIMIT_PER_MINUTE: '100000', DATA_DIR: stack.env.DATA_DIR, ...settings });
+      stack = await definition.start({ RATE_LIMIT_PER_MINUTE: '100000', DUAL_CONTROL: 'off', DATA_DIR: stack.env.DATA_DIR, ...settings });
       return stack.url;
     };
     const on = (url: string) => checkedAgent(request.agent(url).auth(token, { type: 'bearer' }), stack.contract);

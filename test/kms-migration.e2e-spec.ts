@@ -8,7 +8,8 @@ import { checkedAgent } from './support/openapi-contract';
 import { Environment, Stack, STACKS } from './support/stacks';
 import { decryptEverything as decryptEverythingOf, writeVersions } from './support/versions';
 
-const UNTHROTTLED = { RATE_LIMIT_PER_MINUTE: '100000' };
+// One operator starts migrations here: the two-person rule (DUAL_CONTROL) is tested in test/dual-control.e2e-spec.ts.
+const UNTHROTTLED = { RATE_LIMIT_PER_MINUTE: '100000', DUAL_CONTROL: 'off' };
 
 const USERS = 12;
 const VERSIONS = 3;

@@ -30,6 +30,8 @@ export const STATE_CHANGING_ACTIONS: ReadonlySet<AuditAction> = new Set([
   'canary.create',
   'canary.retire',
   'kms-migration.start',
+  'approval.approve',
+  'shred-breaker.lift',
 ]);
 
 /** Operations that read or rewrite a person's data: what an access report lists. */

@@ -3,9 +3,10 @@ import { ConsoleLogger, DynamicModule, Logger, LogLevel, Module } from '@nestjs/
 import { NestFactory } from '@nestjs/core';
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
-import { loadAppConfig } from '../config/app-config';
+import { AppConfig, loadAppConfig } from '../config/app-config';
 import { ConfigModule } from '../config/config.module';
 import { DatabaseModule } from '../database/database.module';
+import { DualControlService } from '../dual-control/dual-control.service';
 import { KmsMigrationJobModule } from '../keys/kms-migration.module';
 import { KmsMigrationService, KmsMigrationStatus } from '../keys/kms-migration.service';
 import { KmsMigrationWorker } from '../keys/kms-migration.worker';
@@ -13,7 +14,7 @@ import { KMS_MIGRATION_UNSEALABLE_RETRY_MS } from '../common/limits';
 import { MetricsModule } from '../metrics/metrics.module';
 import { RepositoriesModule } from '../repositories/repositories.module';
 
-const USAGE = 'usage: npm run kms-migration [-- --status]';
+const USAGE = 'usage: npm run kms-migration [-- --status | --approval <approval request id>]';
 /** How often the command reads the progress back from the database. */
 const PROGRESS_INTERVAL_MS = 1_000;
 
@@ -57,18 +58,52 @@ function operator() {
 }
 
 /**
+ * Starts the migration, under the two-person rule (DUAL_CONTROL=on): only with `--approval`, the
+ * id of a request a second identity approved (made by POST /api/v1/admin/kms-migration, which
+ * answered 202; used once), or resumes the one already running to this key, which was started
+ * so. Without either it starts nothing: null, with what to do on stderr.
+ */
+async function startOrResume(
+  dualControl: DualControlService,
+  migrations: KmsMigrationService,
+  dualControlOn: boolean,
+  approvalId: string | undefined,
+): Promise<(KmsMigrationStatus & { started: boolean }) | null> {
+  const target = await migrations.targetKeyId();
+  if (approvalId === undefined && dualControlOn) {
+    const { migration } = await migrations.status();
+    if (migration && !migration.finishedAt && migration.targetKeyId === target) return migrations.startAs(operator());
+    process.stderr.write(
+      `Two-person rule (DUAL_CONTROL=on): nothing started. Ask with POST /api/v1/admin/kms-migration (answered 202 with an approval request id), ` +
+        `have a second person approve it (POST /api/v1/approvals/{id}/approve), then run: npm run kms-migration -- --approval <id>\n`,
+    );
+    return null;
+  }
+  const gated = await dualControl.guard(
+    { action: 'kms-migration.start', target },
+    { actor: operator(), approvalId: approvalId?.trim() },
+    () => migrations.startAs(operator()),
+  );
+  return 'done' in gated ? gated.done : null;
+}
+
+/**
  * `npm run kms-migration`: starts the online KMS key migration to the current key (KMS_KEY_ID,
  * or LOCAL_MASTER_KEY_FILE), or resumes the one already running, takes part in it (as a replica
  * does: the rows it claims are skipped by the others, at KMS_MIGRATION_RATE_PER_SECOND) and prints
  * its progress until it is done; then the status as JSON on the last line of stdout. Exit 0 when
  * nothing is left under an old key, 1 when it ended otherwise (only keys that do not unseal here are
  * left, which the replicas keep retrying; superseded by a migration to another key). `--status` prints the status as JSON and changes
- * nothing. Takes the service's environment (DATABASE_URL, KEY_PROVIDER, KMS_KEY_ID,
- * KMS_PREVIOUS_KEY_IDS…); the embedded database is reached through its socket while the service
- * runs (docs/operations.md §2.5).
+ * nothing. Under the two-person rule (DUAL_CONTROL=on, the default) it starts a migration only
+ * with `--approval <id>` of an approved request (startOrResume). Takes the service's environment
+ * (DATABASE_URL, KEY_PROVIDER, KMS_KEY_ID, KMS_PREVIOUS_KEY_IDS…); the embedded database is
+ * reached through its socket while the service runs (docs/operations.md §2.5).
  */
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { status: { type: 'boolean', default: false } }, allowPositionals: false });
+  const { values } = parseArgs({
+    options: { status: { type: 'boolean', default: false }, approval: { type: 'string' } },
+    allowPositionals: false,
+  });
   if (!loadAppConfig(process.env).database.url) {
     throw new Error(
       'DATABASE_URL is required. For the embedded database, run the service and point DATABASE_URL at its socket: ' +
@@ -90,7 +125,9 @@ async function main(): Promise<number> {
       out(JSON.stringify(await migrations.status()));
       return 0;
     }
-    const { started, ...first } = await migrations.startAs(operator());
+    const first = await startOrResume(app.get(DualControlService), migrations, app.get(AppConfig).dualControl, values.approval);
+    if (!first) return 2;
+    const { started } = first;
     const ours = first.migration!.id;
     out(`${started ? 'Started' : 'Resuming'} ${line(first)}`);
     let last = '';

@@ -43,6 +43,11 @@ export const AUDIT_ACTIONS = [
   'kms-migration.read',
   'kms-migration.finish',
   'key.shred-replayed',
+  'approval.read',
+  'approval.approve',
+  'approval.execute',
+  'shred-breaker.read',
+  'shred-breaker.lift',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

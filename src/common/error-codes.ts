@@ -47,6 +47,20 @@ export const ERROR_CODES = {
     status: HttpStatus.NOT_FOUND,
     summary: 'The user has no key version keyVersion whose keys are still held (never created, purged or destroyed)',
   },
+  APPROVAL001: { status: HttpStatus.NOT_FOUND, summary: 'No approval request has this id' },
+  APPROVAL002: {
+    status: HttpStatus.CONFLICT,
+    summary: 'The approval request is closed: already used to run its action, or expired',
+  },
+  APPROVAL003: {
+    status: HttpStatus.FORBIDDEN,
+    summary: 'The approval request does not allow this call: not yet approved by a second person, or made for another action or target',
+  },
+  SHRED001: {
+    status: HttpStatus.TOO_MANY_REQUESTS,
+    summary:
+      'The mass-destruction breaker is tripped: more than SHRED_MAX_PER_HOUR crypto-shreds in an hour; no DELETE destroys keys until two people lift it',
+  },
   ROUTE001: { status: HttpStatus.NOT_FOUND, summary: 'No such route' },
   ROUTE002: { status: HttpStatus.METHOD_NOT_ALLOWED, summary: 'The route does not take this method (Allow lists those it takes)' },
   SYS001: { status: HttpStatus.INTERNAL_SERVER_ERROR, summary: 'Unexpected error' },

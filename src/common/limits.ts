@@ -169,3 +169,11 @@ export const SHRED_LOG_TIMEOUT_MS = 5_000;
 export const SHRED_REPLAY_RETRY_MS = { first: 500, max: 5_000 } as const;
 /** Shreds listed from the log before the newest one the restored database holds, against clocks that disagree. */
 export const SHRED_REPLAY_OVERLAP_MS = 24 * 60 * 60 * 1000;
+/**
+ * How often each replica reads the mass-destruction breaker from the primary for its
+ * pii_api_shred_breaker_tripped gauge (besides every refusal and lift it makes itself), so
+ * that every replica's gauge agrees within this time after another one trips or lifts it.
+ */
+export const SHRED_BREAKER_REFRESH_MS = 15_000;
+/** Retry-After of 429 SHRED001: the sliding hour. The breaker stays tripped until two people lift it, whatever the time. */
+export const SHRED_BREAKER_RETRY_AFTER_SECONDS = 3600;

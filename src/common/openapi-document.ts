@@ -24,7 +24,11 @@ const TAGS: ReadonlyArray<[string, string]> = [
   // Met later: features built on the ones above, and the operators' routes.
   ['indexes', 'Blind indexes: keyed hashes of values for equality lookups without decrypting (docs/blind-indexes.md)'],
   ['canaries', 'Canary ciphertexts: decoys that any decrypt, rotate, rewrap or translate refuses and records'],
-  ['admin', 'Operators: moving every sealed key to a new KMS key'],
+  ['admin', 'Operators: moving every sealed key to a new KMS key; the mass-destruction breaker on crypto-shredding'],
+  [
+    'approvals',
+    'The two-person rule: a destructive action asked by one identity runs only once a second identity approved it (DUAL_CONTROL)',
+  ],
   ['health', 'Liveness and readiness probes (no token)'],
   ['metrics', 'Prometheus metrics (no token)'],
 ];

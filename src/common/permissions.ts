@@ -16,6 +16,7 @@ export const PERMISSIONS = [
   'canaries:write',
   'decrypt:break-glass',
   'keys:admin',
+  'approvals:approve',
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];

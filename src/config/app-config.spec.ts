@@ -300,6 +300,20 @@ describe('production start-up checks', () => {
     assert.match(productionWarnings(loadAppConfig({ ...PRODUCTION, SWAGGER_ENABLED: 'true' })).join('\n'), /^SWAGGER_ENABLED=true/);
   });
 
+  it('asks two people for destructive admin actions and trips the shred breaker past 100 an hour, unless told otherwise', () => {
+    const defaults = loadAppConfig({});
+    assert.equal(defaults.dualControl, true);
+    assert.equal(defaults.shredMaxPerHour, 100);
+    const solo = loadAppConfig({ DUAL_CONTROL: 'off', SHRED_MAX_PER_HOUR: '5' });
+    assert.equal(solo.dualControl, false);
+    assert.equal(solo.shredMaxPerHour, 5);
+    assert.throws(() => loadAppConfig({ DUAL_CONTROL: 'false' }), /DUAL_CONTROL/);
+    assert.throws(() => loadAppConfig({ SHRED_MAX_PER_HOUR: '0' }), /SHRED_MAX_PER_HOUR/);
+    assert.deepEqual(productionWarnings(loadAppConfig({ ...PRODUCTION, DUAL_CONTROL: 'off' })), [
+      'DUAL_CONTROL=off: one operator alone can finish a blind-index rotation, start a KMS key migration and lift the mass-destruction breaker (the default asks a second person)',
+    ]);
+  });
+
   it('gives no warning for the safe production configuration, nor outside production', () => {
     assert.deepEqual(productionWarnings(loadAppConfig({ ...PRODUCTION, TRUST_PROXY: '1', GRANT_APPROVALS_REQUIRED: '2' })), []);
     assert.deepEqual(

@@ -133,6 +133,14 @@ export class AppConfig {
   };
   swaggerEnabled: boolean;
   grantApprovalsRequired: number;
+  /**
+   * DUAL_CONTROL: destructive admin actions (finishing a blind-index rotation, starting a KMS key
+   * migration, lifting the mass-destruction breaker) run only under a request approved by a
+   * second identity (src/dual-control). false: one operator runs them alone.
+   */
+  dualControl: boolean;
+  /** SHRED_MAX_PER_HOUR: crypto-shreds by DELETE /keys in a sliding hour, cluster-wide, before the breaker trips. */
+  shredMaxPerHour: number;
   privateKeyCache: { ttlSeconds: number; maxEntries: number };
   /** INDEX_KEY_CACHE_SECONDS: how long an unsealed blind-index key stays in process memory (0: no cache). */
   indexKeyCacheSeconds: number;
@@ -355,6 +363,8 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
       directory: resolve(env.SHRED_LOG_DIR ?? join(env.DATA_DIR ?? 'data', 'shred-log')),
     },
     grantApprovalsRequired: env.GRANT_APPROVALS_REQUIRED ?? 2,
+    dualControl: (env.DUAL_CONTROL ?? 'on') === 'on',
+    shredMaxPerHour: env.SHRED_MAX_PER_HOUR ?? 100,
     privateKeyCache: { ttlSeconds: env.PRIVATE_KEY_CACHE_SECONDS ?? 300, maxEntries: env.PRIVATE_KEY_CACHE_MAX ?? 1000 },
     indexKeyCacheSeconds: env.INDEX_KEY_CACHE_SECONDS ?? 300,
     failpoints: parseFailpoints(env.FAILPOINTS, problems),
@@ -371,6 +381,10 @@ export function productionWarnings(config: AppConfig): string[] {
   if (config.grantApprovalsRequired < 2)
     warnings.push(
       `GRANT_APPROVALS_REQUIRED=${config.grantApprovalsRequired}: a delegated-release grant is active after a single approval (the default asks two approvers)`,
+    );
+  if (!config.dualControl)
+    warnings.push(
+      'DUAL_CONTROL=off: one operator alone can finish a blind-index rotation, start a KMS key migration and lift the mass-destruction breaker (the default asks a second person)',
     );
   if (config.audit.failOpen) warnings.push('AUDIT_FAIL_OPEN=true: an operation whose audit event cannot be stored proceeds, unaudited');
   if (config.swaggerEnabled)

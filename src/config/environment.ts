@@ -462,6 +462,19 @@ export class EnvironmentVariables {
   @Max(10)
   GRANT_APPROVALS_REQUIRED?: number;
 
+  /** The two-person rule on destructive admin actions (README "Two-person rule"): on (default) or off. */
+  @IsOptional()
+  @IsIn(['on', 'off'])
+  DUAL_CONTROL?: string;
+
+  /** The mass-destruction breaker: crypto-shreds by DELETE /keys in any sliding hour, across all replicas, before it trips. */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  SHRED_MAX_PER_HOUR?: number;
+
   @IsOptional()
   @Transform(toInt)
   @IsInt()
@@ -594,6 +607,8 @@ class EnvironmentVariablesKeys implements Record<keyof EnvironmentVariables, und
   HTTP_HEADERS_TIMEOUT_MS = undefined;
   MAX_IN_FLIGHT_REQUESTS = undefined;
   GRANT_APPROVALS_REQUIRED = undefined;
+  DUAL_CONTROL = undefined;
+  SHRED_MAX_PER_HOUR = undefined;
   PRIVATE_KEY_CACHE_SECONDS = undefined;
   PRIVATE_KEY_CACHE_MAX = undefined;
   INDEX_KEY_CACHE_SECONDS = undefined;

@@ -1,3 +1,4 @@
+import { countedApprovers } from '../common/approvals';
 import { KeyGrant } from './entities/key-grant.entity';
 
 export const GRANT_STATES = ['pending', 'scheduled', 'active', 'expired', 'revoked'] as const;
@@ -8,7 +9,10 @@ export type GrantState = (typeof GRANT_STATES)[number];
  * notBefore has passed and it has neither expired nor been revoked.
  */
 export function grantState(grant: KeyGrant, required: number, now: Date): { state: GrantState; countedApprovals: number } {
-  const countedApprovals = grant.approvals.filter((a) => a.approver !== grant.createdBy).length;
+  const countedApprovals = countedApprovers(
+    grant.createdBy,
+    grant.approvals.map((a) => a.approver),
+  ).length;
   const state: GrantState = grant.revokedAt
     ? 'revoked'
     : grant.expiresAt && grant.expiresAt <= now

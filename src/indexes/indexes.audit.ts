@@ -1,6 +1,7 @@
 import { arrayLength, merge, numbers } from '../common/audit-facts';
 import type { AuditJson, DescribeOperation } from '../common/audit-vocabulary';
 import { INDEX_NAME_PATTERN } from '../common/limits';
+import { approvalRequested } from '../dual-control/dual-control.audit';
 
 /**
  * How the blind-index routes are described in the audit trail: the index name, the key versions
@@ -49,9 +50,10 @@ export const describeIndexRotate: DescribeOperation = ({ params }, response) => 
   details: { index: indexNameOrNull(params.name) },
 });
 
+/** A finish answered 202 (two-person rule) names the approval request it made: nothing was destroyed. */
 export const describeIndexFinishRotation: DescribeOperation = ({ params }, response) => ({
   keyVersions: Array.isArray(response?.versionsDestroyed)
     ? response.versionsDestroyed.filter((v): v is number => Number.isSafeInteger(v))
     : [],
-  details: { index: indexNameOrNull(params.name) },
+  details: { index: indexNameOrNull(params.name), ...approvalRequested(response) },
 });

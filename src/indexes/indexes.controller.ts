@@ -24,12 +24,18 @@ import {
   describeIndexRotate,
 } from './indexes.audit';
 import { IndexesService } from './indexes.service';
+import { ApiTwoPersonRule, CurrentApprovalCall } from '../dual-control/approval-call.decorator';
+import { ApprovalRequestView } from '../dual-control/dto/approval.dto';
+import { ApprovalCall, DualControlService } from '../dual-control/dual-control.service';
 
 /** Blind indexes (docs/blind-indexes.md): operators define and rotate them, services compute them. */
 @ApiTags('indexes')
 @Controller('indexes')
 export class IndexesController {
-  constructor(private readonly indexes: IndexesService) {}
+  constructor(
+    private readonly indexes: IndexesService,
+    private readonly dualControl: DualControlService,
+  ) {}
 
   @Post()
   @RequirePermission('indexes:admin', Subject.operator())
@@ -114,9 +120,22 @@ export class IndexesController {
     summary: 'Finish a rotation: the previous key is destroyed, its indexes can never be computed again',
   })
   @ApiIndexNameParam()
+  @ApiTwoPersonRule()
   @ApiOkResponse({ type: FinishRotationResponse })
   @ApiErrors({ ENC001: 'invalid index name', IDX001: 'no such index', IDX003: 'no rotation is in progress' })
-  finishRotation(@Param('name', IndexNamePipe) name: string): Promise<FinishRotationResponse> {
-    return this.indexes.finishRotation(name);
+  async finishRotation(
+    @Param('name', IndexNamePipe) name: string,
+    @CurrentApprovalCall() call: ApprovalCall,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<FinishRotationResponse | ApprovalRequestView> {
+    // Destroys the previous key for good: the two-person rule (DUAL_CONTROL) asks a second identity first.
+    const gated = await this.dualControl.guard({ action: 'index.finish-rotation', target: name }, call, () =>
+      this.indexes.finishRotation(name),
+    );
+    if ('pending' in gated) {
+      response.status(202);
+      return gated.pending;
+    }
+    return gated.done;
   }
 }

@@ -11,12 +11,16 @@ import { CreateKeyRequest, CreateKeyResponse } from './dto/create-key.dto';
 import { KeyDetailsQuery, KeyDetailsResponse, KeyVersionSummary, ShredReceiptResponse } from './dto/key-details.dto';
 import { KEY_VERSIONS_PAGE_SIZE } from '../common/limits';
 import { KeysService } from './keys.service';
+import { ShredBreaker } from './shred-breaker.service';
 import { describeKeyCreate, describeKeyDelete, describeKeyRead } from './keys.audit';
 
 @ApiTags('keys')
 @Controller('keys')
 export class KeysController {
-  constructor(private readonly keys: KeysService) {}
+  constructor(
+    private readonly keys: KeysService,
+    private readonly breaker: ShredBreaker,
+  ) {}
 
   @Post()
   @RequirePermission('keys:write', Subject.named('userId'))
@@ -84,10 +88,13 @@ export class KeysController {
     ENC001: 'invalid userId',
     KEY001: 'the user has no key',
     KEY002: 'a rotation for this user is in progress',
+    SHRED001:
+      'the mass-destruction breaker is tripped (more than SHRED_MAX_PER_HOUR crypto-shreds in an hour, all replicas together): nothing was destroyed; it stays tripped until two people lift it',
     SYS002:
       'the shred log or the key database failed before the commit: nothing was destroyed and the key stays usable, after any restart too; retry',
   })
   destroy(@Param('userId', UserIdPipe) userId: string): ReturnType<KeysService['destroyKeys']> {
-    return this.keys.destroyKeys(userId);
+    // The mass-destruction breaker stops a DELETE; a scheduled destruction, already decided, does not pass it.
+    return this.keys.destroyKeys(userId, { breaker: this.breaker });
   }
 }

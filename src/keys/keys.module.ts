@@ -9,12 +9,15 @@ import { ReceiptKeysController } from './receipt-keys.controller';
 import { ReceiptSigner } from './receipt-signer.service';
 import { SecretKeyCache } from './secret-key-cache.service';
 import { ShredLogModule } from '../shred-log/shred-log.module';
+import { DualControlModule } from '../dual-control/dual-control.module';
+import { ShredBreakerController } from './shred-breaker.controller';
+import { ShredBreaker } from './shred-breaker.service';
 
 /** Users' keys: their life (KeysService) and their material (KeyMaterialService, the only user of the key provider). */
 @Module({
-  imports: [KeyProviderModule, ShredLogModule],
-  controllers: [KeysController, ReceiptKeysController],
-  providers: [KeysService, KeyMaterialService, PublicKeyCache, PrivateKeyCache, SecretKeyCache, ReceiptSigner],
-  exports: [KeysService, KeyMaterialService, ReceiptSigner],
+  imports: [KeyProviderModule, ShredLogModule, DualControlModule],
+  controllers: [KeysController, ReceiptKeysController, ShredBreakerController],
+  providers: [KeysService, KeyMaterialService, PublicKeyCache, PrivateKeyCache, SecretKeyCache, ReceiptSigner, ShredBreaker],
+  exports: [KeysService, KeyMaterialService, ReceiptSigner, ShredBreaker],
 })
 export class KeysModule {}

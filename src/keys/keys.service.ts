@@ -8,6 +8,7 @@ import { rotationConflict, UserKeyRepository, VersionsPage } from '../repositori
 import { UserKey } from './entities/user-key.entity';
 import { UserKeyHistory } from './entities/user-key-history.entity';
 import { KeyMaterialService } from './key-material.service';
+import type { ShredBreaker } from './shred-breaker.service';
 import { ReceiptSigner } from './receipt-signer.service';
 
 /** The answer to a crypto-shred: what was destroyed, and the signed receipt that proves it. */
@@ -138,8 +139,16 @@ export class KeysService {
    * the log (a `receipt` record). A repeated DELETE of a user whose keys are already shredded
    * answers with the kept receipt, unchanged (KEY001 when none was kept: never shredded, or
    * shredded before receipts existed).
+   *
+   * With `breaker` (DELETE /keys passes it; a scheduled destruction does not), the transaction
+   * first asks the mass-destruction breaker (ShredBreaker): beyond SHRED_MAX_PER_HOUR shreds in
+   * the sliding hour, across all replicas, nothing is destroyed, the intent is aborted and the
+   * answer is 429 SHRED001 until two people lift it.
    */
-  async destroyKeys(userId: string): Promise<ShredReceipt | (Omit<ShredReceipt, 'receipt'> & CompletedWithAuditEvent)> {
+  async destroyKeys(
+    userId: string,
+    { breaker }: { breaker?: ShredBreaker } = {},
+  ): Promise<ShredReceipt | (Omit<ShredReceipt, 'receipt'> & CompletedWithAuditEvent)> {
     const generation = await this.keys.currentGenerationOnPrimary(userId);
     if (!generation) return this.keptReceipt(userId);
     // The signing key is looked up (and unsealed) now: the transaction signs without the database.
@@ -167,6 +176,7 @@ export class KeysService {
     try {
       const destroyed = await this.keys.destroy(userId, {
         generation,
+        breaker: breaker && { maxPerHour: breaker.maxPerHour },
         receipt: async (versions) => {
           const payload: ShredReceiptPayload = {
             typ: 'crypto-shred',
@@ -179,6 +189,7 @@ export class KeysService {
           return signed.receipt;
         },
       });
+      if (destroyed && 'refused' in destroyed) throw breaker!.refusal(userId, destroyed);
       // Another generation is current now (a rotation finished since it was looked up): nothing destroyed.
       if (!destroyed) throw rotationConflict(userId);
     } catch (error) {
@@ -186,6 +197,10 @@ export class KeysService {
       if (error instanceof ApiError && error.code === 'KEY001') {
         await this.abortShred(intent, shredId, 'no active key when the transaction ran (shredded meanwhile)');
         return this.keptReceipt(userId);
+      }
+      if (error instanceof ApiError && error.code === 'SHRED001') {
+        await this.abortShred(intent, shredId, 'refused by the mass-destruction breaker (SHRED_MAX_PER_HOUR)');
+        throw error;
       }
       if (error instanceof ApiError && error.code === 'KEY002') {
         await this.abortShred(intent, shredId, 'the key was being rotated, or had been, when the transaction ran');

@@ -1,10 +1,11 @@
 import { Controller, Get, HttpCode, Post, Res } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { CurrentPrincipal } from '../auth/current-principal.decorator';
-import type { Principal } from '../auth/principal';
 import { Audited } from '../common/decorators/audited.decorator';
 import { RequirePermission, Subject } from '../common/decorators/require-permission.decorator';
+import { ApiTwoPersonRule, CurrentApprovalCall } from '../dual-control/approval-call.decorator';
+import { ApprovalRequestView } from '../dual-control/dto/approval.dto';
+import { ApprovalCall, DualControlService } from '../dual-control/dual-control.service';
 import { KmsMigrationStatusResponse, StartKmsMigrationResponse } from './dto/kms-migration.dto';
 import { describeKmsMigration } from './kms-migration.audit';
 import { KmsMigrationService, KmsMigrationStatus } from './kms-migration.service';
@@ -22,7 +23,10 @@ const json = (status: KmsMigrationStatus) => ({
 @ApiTags('admin')
 @Controller('admin/kms-migration')
 export class KmsMigrationController {
-  constructor(private readonly migration: KmsMigrationService) {}
+  constructor(
+    private readonly migration: KmsMigrationService,
+    private readonly dualControl: DualControlService,
+  ) {}
 
   @Post()
   @HttpCode(201)
@@ -34,11 +38,19 @@ export class KmsMigrationController {
   })
   @ApiCreatedResponse({ description: 'Started; every replica with this KMS_KEY_ID takes part', type: StartKmsMigrationResponse })
   @ApiOkResponse({ description: 'A migration to this key was already running (started: false)', type: StartKmsMigrationResponse })
+  @ApiTwoPersonRule()
   async start(
-    @CurrentPrincipal() principal: Principal,
+    @CurrentApprovalCall() call: ApprovalCall,
     @Res({ passthrough: true }) response: Response,
-  ): Promise<StartKmsMigrationResponse> {
-    const { started, ...status } = await this.migration.start(principal?.sub ?? null);
+  ): Promise<StartKmsMigrationResponse | ApprovalRequestView> {
+    // Once every key is re-sealed the old KMS key may be disabled: the two-person rule (DUAL_CONTROL) asks a second identity first.
+    const target = await this.migration.targetKeyId();
+    const gated = await this.dualControl.guard({ action: 'kms-migration.start', target }, call, () => this.migration.start(call.actor.sub));
+    if ('pending' in gated) {
+      response.status(202);
+      return gated.pending;
+    }
+    const { started, ...status } = gated.done;
     response.status(started ? 201 : 200);
     return { ...json(status), started } as unknown as StartKmsMigrationResponse;
   }

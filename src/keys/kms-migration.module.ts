@@ -1,5 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module';
+import { DualControlModule } from '../dual-control/dual-control.module';
+import { DualControlService } from '../dual-control/dual-control.service';
 import { AuditStore, DatabaseAuditStore } from '../audit/audit-store.service';
 import { AuditWriter } from '../audit/audit-writer.service';
 import { KeyProviderModule } from '../key-provider/key-provider.module';
@@ -9,7 +11,7 @@ import { KMS_MIGRATION_WORKS, KmsMigrationWorker } from './kms-migration.worker'
 
 /** The online KMS key migration (docs/operations.md): the job every replica runs and its admin route. */
 @Module({
-  imports: [KeyProviderModule, AuditModule],
+  imports: [KeyProviderModule, AuditModule, DualControlModule],
   controllers: [KmsMigrationController],
   providers: [KmsMigrationService, KmsMigrationWorker],
 })
@@ -32,8 +34,9 @@ export class KmsMigrationJobModule {
         { provide: KMS_MIGRATION_WORKS, useValue: works },
         KmsMigrationService,
         KmsMigrationWorker,
+        DualControlService,
       ],
-      exports: [KmsMigrationService, KmsMigrationWorker],
+      exports: [KmsMigrationService, KmsMigrationWorker, DualControlService],
     };
   }
 }

@@ -33,6 +33,11 @@ export class KmsMigrationService {
     private readonly worker: KmsMigrationWorker,
   ) {}
 
+  /** The key a migration started now would go to (KMS_KEY_ID as this replica resolves it): what an approval names. */
+  targetKeyId(): Promise<string> {
+    return this.keyProvider.currentKeyId();
+  }
+
   /** Starts (or returns the running) migration to the current key. */
   async start(startedBy: string | null): Promise<KmsMigrationStatus & { started: boolean }> {
     const target = await this.keyProvider.currentKeyId();

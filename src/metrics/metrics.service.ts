@@ -141,6 +141,18 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  private readonly shredBreakerTripped = new Gauge({
+    name: 'pii_api_shred_breaker_tripped',
+    help: 'The mass-destruction breaker (one for the cluster), as this process last read it from the primary: 1 tripped (no DELETE /keys destroys keys until two people lift it), 0 not',
+    registers: [this.registry],
+  });
+  private readonly shredBreakerRefusals = new Counter({
+    name: 'pii_api_shred_breaker_refusals_total',
+    help: 'DELETE /keys refused with 429 SHRED001 by the mass-destruction breaker, by whether the request tripped it or found it tripped',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
@@ -181,6 +193,16 @@ export class MetricsService {
   /** A request over its caller's decrypt budget: refused, or allowed by break-glass. */
   countBudgetExceeded(outcome: 'refused' | 'break_glass'): void {
     this.budgetExceeded.inc({ outcome });
+  }
+
+  /** The mass-destruction breaker's state as last read from the primary. */
+  setShredBreakerTripped(tripped: boolean): void {
+    this.shredBreakerTripped.set(tripped ? 1 : 0);
+  }
+
+  /** A DELETE /keys refused by the mass-destruction breaker: the one that tripped it, or one after. */
+  countShredBreakerRefusal(reason: 'tripped_now' | 'tripped'): void {
+    this.shredBreakerRefusals.inc({ reason });
   }
 
   /** For the KMS key migration: `count` sealed keys re-sealed by this process. */

@@ -4,6 +4,7 @@ import { AuditEventRow } from '../audit/entities/audit-event.entity';
 import { KeyGrant, KeyGrantApproval } from '../delegation/entities/key-grant.entity';
 import { UserKeyHistory } from '../keys/entities/user-key-history.entity';
 import { UserKey } from '../keys/entities/user-key.entity';
+import { ApprovalRequestRepository } from './approval-request.repository';
 import { AuditEventRepository } from './audit-event.repository';
 import { BlindIndexKeyRepository } from './blind-index-key.repository';
 import { CanaryRepository } from './canary.repository';
@@ -12,6 +13,7 @@ import { KmsMigrationRepository } from './kms-migration.repository';
 import { ReceiptKeyRepository } from './receipt-key.repository';
 import { RevokedTokenRepository } from './revoked-token.repository';
 import { RotationRepository } from './rotation.repository';
+import { ShredBreakerRepository } from './shred-breaker.repository';
 import { UserKeyRepository } from './user-key.repository';
 
 const REPOSITORIES = [
@@ -24,6 +26,8 @@ const REPOSITORIES = [
   CanaryRepository,
   BlindIndexKeyRepository,
   KmsMigrationRepository,
+  ApprovalRequestRepository,
+  ShredBreakerRepository,
 ];
 
 /**

@@ -6,6 +6,7 @@ import { RotationReason, UserKeyHistory } from '../keys/entities/user-key-histor
 import { UserKey } from '../keys/entities/user-key.entity';
 import { TranslateDatabaseErrors } from './database-errors';
 import { hasReplicas, ReadOptions, readOn } from './read-from';
+import { admitShredIn, ShredRefused } from './shred-breaker.repository';
 
 /** A new key version as it is stored: the public key and the sealed private key. */
 export interface NewKeyVersion {
@@ -18,6 +19,12 @@ export interface NewKeyVersion {
 export interface DestroyedVersion {
   keyVersion: number;
   sealedKeySha256: string;
+}
+
+/** Which generation a crypto-shred destroys, and the receipt kept with the tombstone (UserKeyRepository.destroy). */
+export interface DestroyOptions {
+  generation?: { keyVersion: number; createdAt?: string };
+  receipt?: (destroyed: DestroyedVersion[]) => Promise<string>;
 }
 
 /** One generation of a user's current key: its version and `created_at` (RFC 3339, microseconds, as stored). */
@@ -204,14 +211,20 @@ export class UserKeyRepository {
    * `receipt` runs inside the transaction, once the versions are known, and must not use the
    * database (the embedded one serves one transaction at a time): what it returns is kept with
    * the tombstone in the same commit. When it throws, nothing is destroyed.
+   *
+   * With `breaker` (a DELETE /keys), the mass-destruction breaker admits the shred first
+   * (admitShredIn, src/repositories/shred-breaker.repository.ts): refused, it commits only the
+   * breaker's trip and answers the refusal, destroying nothing.
    */
+  destroy(userId: string, options?: DestroyOptions): Promise<DestroyedVersion[] | null>;
+  destroy(
+    userId: string,
+    options: DestroyOptions & { breaker?: { maxPerHour: number } },
+  ): Promise<DestroyedVersion[] | ShredRefused | null>;
   async destroy(
     userId: string,
-    {
-      generation,
-      receipt,
-    }: { generation?: { keyVersion: number; createdAt?: string }; receipt?: (destroyed: DestroyedVersion[]) => Promise<string> } = {},
-  ): Promise<DestroyedVersion[] | null> {
+    { generation, receipt, breaker }: DestroyOptions & { breaker?: { maxPerHour: number } } = {},
+  ): Promise<DestroyedVersion[] | ShredRefused | null> {
     return this.dataSource.transaction(async (tx) => {
       const current: Array<{ key_version: number; same: boolean }> = await tx
         .query(
@@ -226,6 +239,11 @@ export class UserKeyRepository {
       if (current.length === 0) throw keyNotFound(userId);
       const keyVersion = Number(current[0].key_version);
       if (generation && (keyVersion !== generation.keyVersion || !current[0].same)) return null;
+      // A DELETE /keys asks the mass-destruction breaker under its lock, and is counted in this commit.
+      if (breaker) {
+        const refused = await admitShredIn(tx, breaker.maxPerHour);
+        if (refused) return refused;
+      }
       const destroyed: Array<{ key_version: number; sealed_sha256: string }> = await tx.query(
         `SELECT key_version, encode(sha256(sealed_private_key), 'hex') AS sealed_sha256
            FROM user_keys WHERE user_id = $1 AND sealed_private_key IS NOT NULL

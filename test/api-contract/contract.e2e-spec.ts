@@ -46,6 +46,11 @@ const OPERATION_IDS = [
   'retireCanary',
   'startKmsMigration',
   'getKmsMigration',
+  'listApprovalRequests',
+  'getApprovalRequest',
+  'approveApprovalRequest',
+  'getShredBreaker',
+  'liftShredBreaker',
 ];
 
 const bodySchemaOf = (operation: Operation): Schema | undefined =>

@@ -36,6 +36,8 @@ interface World {
   /** A grant person → delegate, pending, or active (two approvals) when `active`. */
   grant(person: string, delegate: string, active?: boolean): Promise<string>;
   index(rotating?: boolean): Promise<string>;
+  /** A pending two-person-rule request made by the admin (a blind-index finish-rotation answered 202). */
+  approvalRequest(): Promise<string>;
 }
 
 interface Row {
@@ -153,6 +155,19 @@ const ROWS: Record<string, Row> = {
     request: async (world) => body('post', `/indexes/${await world.index(true)}/finish-rotation`),
   },
   startKmsMigration: { permission: 'keys:admin', binding: 'operator', request: async () => body('post', '/admin/kms-migration') },
+  getShredBreaker: { permission: 'keys:admin', binding: 'operator', request: async () => body('get', '/admin/shred-breaker') },
+  liftShredBreaker: { permission: 'keys:admin', binding: 'operator', request: async () => body('post', '/admin/shred-breaker/lift') },
+  listApprovalRequests: { permission: 'approvals:approve', binding: 'operator', request: async () => body('get', '/approvals') },
+  getApprovalRequest: {
+    permission: 'approvals:approve',
+    binding: 'operator',
+    request: async (world) => body('get', `/approvals/${await world.approvalRequest()}`),
+  },
+  approveApprovalRequest: {
+    permission: 'approvals:approve',
+    binding: 'operator',
+    request: async (world) => body('post', `/approvals/${await world.approvalRequest()}/approve`),
+  },
   getKmsMigration: { permission: 'keys:admin', binding: 'operator', request: async () => body('get', '/admin/kms-migration') },
   revokeToken: {
     permission: 'tokens:revoke',
@@ -238,6 +253,13 @@ for (const definition of STACKS) {
           await stack.as(admin).post(`${PREFIX}/indexes`).send(definition).expect(201);
           if (rotating) await stack.as(admin).post(`${PREFIX}/indexes/${name}/rotate`).expect(200);
           return name;
+        },
+        async approvalRequest() {
+          const requested = await stack
+            .as(admin)
+            .post(`${PREFIX}/indexes/${await this.index(true)}/finish-rotation`)
+            .expect(202);
+          return requested.body.id;
         },
       };
       operations = stack.contract.operations();

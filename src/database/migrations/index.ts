@@ -13,6 +13,7 @@ import { CreateAuditCheckpoints1764000940000 } from './1764000940000-create-audi
 import { CreateAuditPurgeFunction1764000960000 } from './1764000960000-create-audit-purge-function';
 import { CreateRotationResults1764000980000 } from './1764000980000-create-rotation-results';
 import { AddCanaryRows1764000995000 } from './1764000995000-add-canary-rows';
+import { CreateDualControl1764001300000 } from './1764001300000-create-dual-control';
 
 /** Every migration, in order. Forward-only: a released migration is never edited. */
 export const MIGRATIONS = [
@@ -31,4 +32,5 @@ export const MIGRATIONS = [
   CreateAuditPurgeFunction1764000960000,
   CreateRotationResults1764000980000,
   AddCanaryRows1764000995000,
+  CreateDualControl1764001300000,
 ];
