@@ -3,6 +3,7 @@ import { INestApplication, RequestMethod } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { SwaggerModule } from '@nestjs/swagger';
+import { json } from 'express';
 import helmet from 'helmet';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module';
@@ -15,13 +16,15 @@ import { requestIdMiddleware } from './common/request-id';
 import { createValidationPipe } from './common/validation';
 import { armFailpoints } from './common/failpoints';
 import { AppConfig, loadAppConfig } from './config/app-config';
-import { maxCiphertextLength } from './envelope/ciphertext-format';
+import { ciphertextBodyLimitBytes, maxAnyCiphertextLength } from './envelope/ciphertexts';
 import { GracefulShutdown } from './health/graceful-shutdown.service';
 import { StartupGate } from './health/startup-gate.service';
 import { RequestLogging } from './logging/request-logging.middleware';
 import { MetricsService } from './metrics/metrics.service';
 
 export const API_PREFIX = 'api/v1';
+/** The POST routes whose bodies carry ciphertexts, with their larger body limit (README, limits). */
+export const CIPHERTEXT_ROUTES = ['decrypt', 'rewrap', 'rotate', 'translate'] as const;
 
 /**
  * Builds the application exactly as it serves: body limit, prefix, validation, Swagger.
@@ -82,6 +85,12 @@ export async function createApp(environment?: Record<string, string | undefined>
       maxKeyBytes: config.limits.maxJsonKeyBytes,
     }),
   };
+  // The routes that take ciphertexts accept what /encrypt answered for a body within BODY_LIMIT,
+  // whichever format (ciphertextBodyLimitBytes); the parser that reads a body first is the one used.
+  app.use(
+    CIPHERTEXT_ROUTES.map((route) => `/${API_PREFIX}/${route}`),
+    json({ ...jsonParser, limit: ciphertextBodyLimitBytes(config.limits.bodyLimitBytes, config.limits.maxBatchItems) }),
+  );
   app.useBodyParser('json', jsonParser);
   app.setGlobalPrefix(API_PREFIX, {
     exclude: [
@@ -111,7 +120,7 @@ function httpsOptions(environment?: Record<string, string | undefined>): { cert:
 }
 
 function setUpSwagger(app: INestApplication, config: AppConfig): void {
-  const limits = { ...config.limits, maxCiphertextLength: maxCiphertextLength(config.limits.maxItemBytes) };
+  const limits = { ...config.limits, maxCiphertextLength: maxAnyCiphertextLength(config.limits.maxItemBytes) };
   const document = createOpenApiDocument(app, limits);
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json', swaggerOptions: { persistAuthorization: true } });
 }

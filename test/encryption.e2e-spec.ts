@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { clientDecrypt, clientEncrypt } from './support/client-crypto';
+import { clientDecrypt, clientEncryptEk2 } from './support/client-crypto';
 import { Stack, STACKS } from './support/stacks';
 
 const vector = JSON.parse(readFileSync(join(process.cwd(), 'docs', 'ciphertext-test-vector.json'), 'utf8'));
@@ -44,7 +44,8 @@ for (const definition of STACKS) {
       const encrypted = await encrypt('42', data);
       assert.equal(encrypted.status, 200);
       assert.equal(encrypted.body.encryptedData.length, data.length);
-      for (const item of encrypted.body.encryptedData) assert.match(item, /^ek1:1:/);
+      // KEY_ALGORITHM's default: X-Wing key versions, ek2 ciphertexts (test/hybrid-keys.e2e-spec.ts has both algorithms).
+      for (const item of encrypted.body.encryptedData) assert.match(item, /^ek2:1:/);
       assert.notEqual(encrypted.body.encryptedData[0], encrypted.body.encryptedData[4]);
       assert.doesNotMatch(encrypted.text, /Jane|046 454/);
       const decrypted = await decrypt('42', encrypted.body.encryptedData);
@@ -122,14 +123,15 @@ for (const definition of STACKS) {
 
     it('refuses a ciphertext naming a version the user does not have with ENC002', async () => {
       const { body } = await encrypt('42', ['v1']);
-      const edited = body.encryptedData[0].replace(/^ek1:1:/, 'ek1:9:');
+      const edited = body.encryptedData[0].replace(/^(ek[12]):1:/, '$1:9:');
+      assert.notEqual(edited, body.encryptedData[0]);
       const response = await decrypt('42', [edited]);
       assert.equal(response.body.code, 'ENC002');
     });
 
     it('refuses malformed ciphertexts with ENC001 naming the index', async () => {
       const { body } = await encrypt('42', ['ok']);
-      for (const bad of ['plain text', 'ek1:1:abc', 'ek1:x:a:b:c:d', `${body.encryptedData[0]}=`]) {
+      for (const bad of ['plain text', 'ek1:1:abc', 'ek1:x:a:b:c:d', 'ek2:1:abc', 'ek3:1:a:b:c:d', `${body.encryptedData[0]}=`]) {
         const response = await decrypt('42', [body.encryptedData[0], bad]);
         assert.equal(response.status, 400, bad);
         assert.equal(response.body.code, 'ENC001');
@@ -137,9 +139,10 @@ for (const definition of STACKS) {
       }
     });
 
-    it('decrypts what a client encrypted locally with the published public key', async () => {
+    it('decrypts what a client encrypted locally with the published public key (X-Wing by @noble/post-quantum)', async () => {
       const key = await stack.as(token).get('/api/v1/keys/77');
-      const local = clientEncrypt(key.body.publicKey, '77', key.body.keyVersion, 'encrypted without calling /encrypt');
+      assert.equal(key.body.algorithm, 'X-Wing');
+      const [local] = clientEncryptEk2(key.body.publicKey, '77', key.body.keyVersion, ['encrypted without calling /encrypt']);
       const response = await decrypt('77', [local]);
       assert.equal(response.status, 200);
       assert.deepEqual(response.body.decryptedData, ['encrypted without calling /encrypt']);

@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LIMIT_DEFAULTS, MAX_JSON_DEPTH } from '../src/common/limits';
+import { ciphertextBodyLimitBytes } from '../src/envelope/ciphertexts';
 import { checkedFetch } from './support/openapi-contract';
 import { captureProcessOutput } from './support/process-output';
 import { Stack, STACKS } from './support/stacks';
@@ -139,6 +140,30 @@ for (const definition of STACKS) {
         const body = `{"userId":"301","data":["${marker()}","${'x'.repeat(BODY_LIMIT)}"]}`;
         assertRefused(await send('encrypt', body), /BODY_LIMIT/, 413);
       });
+
+      it('takes back on /decrypt, /rewrap and /rotate the largest ek2 answer /encrypt gives within BODY_LIMIT, and refuses a body one byte over their larger limit with 413 ENC001', async () => {
+        const limit = ciphertextBodyLimitBytes(BODY_LIMIT, LIMIT_DEFAULTS.maxBatchItems);
+        const items = Array.from({ length: LIMIT_DEFAULTS.maxBatchItems }, () => 'x'.repeat(Math.floor(BODY_LIMIT / 1000) - 10));
+        const encryptBody = JSON.stringify({ userId: '302', data: items });
+        assert.ok(Buffer.byteLength(encryptBody) <= BODY_LIMIT);
+        const encrypted = await send('encrypt', encryptBody);
+        assert.equal(encrypted.status, 200);
+        const data = (encrypted.body as { encryptedData: string[] }).encryptedData;
+        assert.ok(data.every((item) => item.startsWith('ek2:1:')));
+        const decryptBody = JSON.stringify({ userId: '302', data, purpose: 'taking back a full batch' });
+        assert.ok(
+          Buffer.byteLength(decryptBody) > BODY_LIMIT && Buffer.byteLength(decryptBody) <= limit,
+          `${Buffer.byteLength(decryptBody)}`,
+        );
+        assert.equal((await send('decrypt', decryptBody)).status, 200);
+        assert.equal((await send('rewrap', JSON.stringify({ userId: '302', data }))).status, 200);
+        assert.equal((await send('rotate', JSON.stringify({ userId: '302', data }))).status, 200);
+        for (const route of ['decrypt', 'rewrap', 'rotate']) {
+          const over = `{"userId":"302","data":["${marker()}","${'x'.repeat(limit - 30)}"]}`;
+          assert.ok(Buffer.byteLength(over) > limit);
+          assertRefused(await send(route, over), /BODY_LIMIT/, 413);
+        }
+      });
     });
 
     describe('wide objects, key floods and many tiny items', () => {
@@ -175,7 +200,7 @@ for (const definition of STACKS) {
       });
 
       it('walks 40,000 strings that merely look like ciphertexts and gives them back unchanged', async () => {
-        const lookAlikes = Array.from({ length: 40_000 }, (_, i) => `ek1:${i}:x`);
+        const lookAlikes = Array.from({ length: 40_000 }, (_, i) => `ek${1 + (i % 2)}:${i}:x`);
         const answer = await send('rotate', JSON.stringify({ userId: '302', data: lookAlikes }));
         assert.equal(answer.status, 200);
         assert.deepEqual((answer.body as { rotatedData: unknown }).rotatedData, lookAlikes);
@@ -204,7 +229,7 @@ for (const definition of STACKS) {
         assert.equal(Object.getPrototypeOf(rotated), Object.prototype);
         const sent = JSON.parse(data);
         for (const key of ['__proto__', 'constructor', 'prototype', 'nested']) assert.deepEqual(rotated[key], sent[key], key);
-        assert.match(String(rotated.sin), /^ek1:\d+:/);
+        assert.match(String(rotated.sin), /^ek2:\d+:/);
         assert.notEqual(rotated.sin, ciphertext);
         // The app runs in this process: any prototype it changed would show here.
         assert.equal(pollution().isAdmin, undefined);

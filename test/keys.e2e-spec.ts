@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createPublicKey } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { KEY_VERSIONS_PAGE_SIZE } from '../src/common/limits';
 import { Stack, STACKS } from './support/stacks';
@@ -34,29 +33,31 @@ for (const definition of STACKS) {
       );
     });
 
-    it('shows metadata and the public key PEM, never private material', async () => {
+    it('shows metadata and the X-Wing public key (base64 of 1216 bytes), never private material', async () => {
       await stack.as(token).post('/api/v1/keys').send({ userId: '1003' });
       const response = await stack.as(token).get('/api/v1/keys/1003');
       assert.equal(response.status, 200);
       assert.equal(response.body.userId, '1003');
       assert.equal(response.body.keyVersion, 1);
-      assert.equal(response.body.algorithm, 'RSA-OAEP-256');
-      assert.equal(response.body.modulusBits, 2048);
-      assert.equal(createPublicKey(response.body.publicKey).asymmetricKeyType, 'rsa');
+      // KEY_ALGORITHM's default; test/hybrid-keys.e2e-spec.ts shows RSA-OAEP-256 versions (PEM, modulusBits) beside it.
+      assert.equal(response.body.algorithm, 'X-Wing');
+      assert.equal(response.body.modulusBits, undefined);
+      assert.equal(Buffer.from(response.body.publicKey, 'base64').length, 1216);
+      assert.equal(Buffer.from(response.body.publicKey, 'base64').toString('base64'), response.body.publicKey);
       assert.deepEqual(
-        response.body.versions.map((v: { keyVersion: number; status: string }) => [v.keyVersion, v.status]),
-        [[1, 'current']],
+        response.body.versions.map((v: { keyVersion: number; status: string; algorithm: string }) => [v.keyVersion, v.status, v.algorithm]),
+        [[1, 'current', 'X-Wing']],
       );
       assert.doesNotMatch(response.text, /PRIVATE|sealed/i);
     });
 
     it('stores the private key only sealed', async () => {
-      const [row] = await stack.query(`SELECT key, sealed_private_key, key_provider FROM user_keys WHERE user_id = 1003`);
-      assert.match(row.key, /^-----BEGIN PUBLIC KEY-----/);
+      const [row] = await stack.query(`SELECT key, algorithm, sealed_private_key, key_provider FROM user_keys WHERE user_id = 1003`);
+      assert.equal(row.algorithm, 'X-Wing');
+      assert.equal(Buffer.from(row.key, 'base64').length, 1216);
       const sealed: Buffer = row.sealed_private_key;
-      // An unsealed PKCS#8 RSA key starts with a DER SEQUENCE (0x30 0x82) and holds the OID rsaEncryption.
-      assert.ok(!(sealed[0] === 0x30 && sealed[1] === 0x82), 'sealed key looks like plain DER');
-      assert.ok(!sealed.includes(Buffer.from('2a864886f70d010101', 'hex')), 'sealed key contains the rsaEncryption OID');
+      // The private key is a 32-byte seed: sealed, it is longer (IV, tag, or KMS's envelope), never the bare 32 bytes.
+      assert.ok(sealed.length > 32 + 16, `sealed key of ${sealed.length} bytes`);
       assert.equal(row.key_provider, stack.env.KEY_PROVIDER ?? 'local');
     });
 
@@ -109,8 +110,8 @@ for (const definition of STACKS) {
       await stack.as(token).post('/api/v1/keys').send({ userId: '1101' });
       await stack.as(token).post('/api/v1/rotate').send({ userId: '1101', data: [] });
       await stack.query(
-        `INSERT INTO user_key_history (user_id, key_version, key_value, sealed_private_key, key_provider, kms_key_id, created_at, rotation_date, rotation_reason)
-         SELECT h.user_id, h.key_version + v, h.key_value, h.sealed_private_key, h.key_provider, h.kms_key_id, h.created_at, h.rotation_date, 'scheduled'
+        `INSERT INTO user_key_history (user_id, key_version, algorithm, key_value, sealed_private_key, key_provider, kms_key_id, created_at, rotation_date, rotation_reason)
+         SELECT h.user_id, h.key_version + v, h.algorithm, h.key_value, h.sealed_private_key, h.key_provider, h.kms_key_id, h.created_at, h.rotation_date, 'scheduled'
            FROM user_key_history h, generate_series(1, $1::int) v WHERE h.user_id = 1101 AND h.key_version = 1`,
         [TOTAL - 2],
       );

@@ -1,12 +1,10 @@
 import { Injectable } from '@nestjs/common';
-import { KeyObject, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { ApiError, keyNotFound } from '../common/api-error';
 import { isUuid } from '../common/uuid';
 import { CanaryRegistry } from '../crypto/canary-registry.service';
-import { parseCiphertext } from '../envelope/ciphertext-format';
-import { encryptBatch } from '../envelope/envelope';
-import { publicKeyObject } from '../envelope/public-key-objects';
-import { KeyMaterialService } from '../keys/key-material.service';
+import { encryptFor, parseAnyCiphertext, publishedPublicKey, sharedKeyOf } from '../envelope/ciphertexts';
+import { CurrentPublicKey, KeyMaterialService } from '../keys/key-material.service';
 import { CanaryRepository, CanaryRow } from '../repositories/canary.repository';
 import { UserKeyRepository } from '../repositories/user-key.repository';
 import { decoyValue, DecoyField, DEFAULT_DECOY_FIELDS } from './decoy-fields';
@@ -52,8 +50,8 @@ export class CanariesService {
     const fields = request.fields ?? DEFAULT_DECOY_FIELDS;
     const recipient = { userId, ...(await this.recipientKey(userId, request.keyVersion)) };
     const planted = Array.from({ length: count }, () => {
-      // One call per row: one fresh data key for the row's fields, wrapped once, as /encrypt does.
-      const ciphertexts = encryptBatch(
+      // One call per row: one fresh data key for the row's fields, wrapped (ek1) or encapsulated (ek2) once, as /encrypt does.
+      const ciphertexts = encryptFor(
         fields.map((field) => decoyValue(field)),
         recipient,
       );
@@ -63,7 +61,8 @@ export class CanariesService {
       planted.map(({ id, ciphertexts }) => ({
         id,
         userId,
-        wrappedKey: parseCiphertext(ciphertexts[0]).wrappedKey,
+        // ek1's wrapped data key, ek2's encapsulation: what the row's fields share.
+        wrappedKey: sharedKeyOf(parseAnyCiphertext(ciphertexts[0])),
         label,
         createdBy,
         keyVersion: recipient.keyVersion,
@@ -84,21 +83,19 @@ export class CanariesService {
    * still held (not purged, not destroyed), so that the canary can be decrypted — and trips — like
    * the real rows of that version.
    */
-  private async recipientKey(userId: string, keyVersion?: number): Promise<{ keyVersion: number; publicKey: KeyObject }> {
+  private async recipientKey(userId: string, keyVersion?: number): Promise<CurrentPublicKey> {
     if (keyVersion === undefined) return this.keyMaterial.currentPublicKey(userId);
     const described = await this.userKeys.describe(userId, { from: 'primary' });
     if (!described) throw keyNotFound(userId);
-    const pem =
-      described.key.keyVersion === keyVersion
-        ? described.key.publicKey
-        : described.history.find((version) => version.keyVersion === keyVersion)?.publicKey;
-    if (!pem) {
+    const version =
+      described.key.keyVersion === keyVersion ? described.key : described.history.find((retired) => retired.keyVersion === keyVersion);
+    if (!version?.publicKey) {
       throw new ApiError(
         'CANARY002',
         `User ${userId} has no key version ${keyVersion} whose keys are still held (current: ${described.key.keyVersion})`,
       );
     }
-    return { keyVersion, publicKey: publicKeyObject(pem) };
+    return { keyVersion, ...publishedPublicKey(version.algorithm, version.publicKey) };
   }
 
   async list(): Promise<CanaryView[]> {

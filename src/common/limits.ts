@@ -153,6 +153,11 @@ export const RECEIPT_KEYS_MAX_AGE_SECONDS = 300;
  * handled the change applies it at once.
  */
 export const CANARY_REFRESH_MS = 5_000;
+/**
+ * How old the count of people's current keys by algorithm (pii_api_current_keys_by_algorithm)
+ * may be when /metrics is scraped: one grouped count on a replica per process at most this often.
+ */
+export const KEY_CENSUS_MAX_AGE_MS = 60_000;
 /** Canaries one POST /canaries may create. */
 export const MAX_CANARIES_PER_REQUEST = 100;
 /** Fields of one canary row (`fields` of POST /canaries), and the `length` one of its fields may ask for. */

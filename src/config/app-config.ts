@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import { BATCH_BODY_OVERHEAD_NODES, HTTP_DEFAULTS, LIMIT_BOUNDS, LIMIT_DEFAULTS } from '../common/limits';
 import { FailpointAction, FailpointName, parseFailpoints } from '../common/failpoints';
 import { isPermission, Permission } from '../common/permissions';
+import { KeyAlgorithm, RSA_OAEP_256, X_WING } from '../envelope/ciphertexts';
 import { EnvironmentVariables, parseEnvironment } from './environment';
 
 export type KeyProviderName = 'local' | 'kms';
@@ -57,6 +58,8 @@ export class AppConfig {
   keys: {
     provider: KeyProviderName;
     rsaBits: 2048 | 3072 | 4096;
+    /** KEY_ALGORITHM: the algorithm of new key versions (creation, /rotate, scheduled rotation); existing versions keep theirs. */
+    algorithm: KeyAlgorithm;
     kmsKeyId?: string;
     awsRegion: string;
     kmsEndpoint?: string;
@@ -297,6 +300,7 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
     keys: {
       provider,
       rsaBits: (env.KEY_RSA_BITS ?? 2048) as 2048 | 3072 | 4096,
+      algorithm: env.KEY_ALGORITHM === 'rsa-oaep' ? RSA_OAEP_256 : X_WING,
       kmsKeyId: env.KMS_KEY_ID,
       awsRegion: env.AWS_REGION ?? 'ca-central-1',
       kmsEndpoint: env.KMS_ENDPOINT,

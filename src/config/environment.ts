@@ -136,6 +136,11 @@ export class EnvironmentVariables {
   @IsIn([2048, 3072, 4096])
   KEY_RSA_BITS?: number;
 
+  /** The algorithm of new key versions (README): `x-wing` (default) or `rsa-oaep` (KEY_RSA_BITS). */
+  @IsOptional()
+  @IsIn(['x-wing', 'rsa-oaep'])
+  KEY_ALGORITHM?: string;
+
   @IsOptional()
   @Transform(emptyToUndefined)
   @IsString()
@@ -555,6 +560,7 @@ class EnvironmentVariablesKeys implements Record<keyof EnvironmentVariables, und
   KEY_CACHE_TTL_SECONDS = undefined;
   KEY_PROVIDER = undefined;
   KEY_RSA_BITS = undefined;
+  KEY_ALGORITHM = undefined;
   KMS_KEY_ID = undefined;
   AWS_REGION = undefined;
   KMS_ENDPOINT = undefined;

@@ -1,13 +1,13 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { ApiError } from '../common/api-error';
 import { CANARY_REFRESH_MS } from '../common/limits';
-import type { CiphertextParts } from '../envelope/ciphertext-format';
+import { AnyCiphertextParts, sharedKeyOf } from '../envelope/ciphertexts';
 import { CanaryKey, CanaryRepository } from '../repositories/canary.repository';
 
 /**
- * Bytes of a wrapped data key that name it in the lookup. A wrapped key is an RSA-OAEP output
- * (256+ bytes that look random), so its first 16 bytes already tell keys apart; a hit is then
- * confirmed on the whole key.
+ * Bytes of a wrapped data key (ek1) or encapsulation (ek2) that name it in the lookup. Either is
+ * an output that looks random (an RSA-OAEP output of 256+ bytes, an X-Wing ciphertext of 1120),
+ * so its first 16 bytes already tell keys apart; a hit is then confirmed on the whole key.
  */
 const PREFIX_BYTES = 16;
 const prefixOf = (wrappedKey: Buffer) => wrappedKey.toString('latin1', 0, PREFIX_BYTES);
@@ -61,10 +61,10 @@ export class CanaryRegistry implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** The first item that is a canary: its index and the canary's id. */
-  find(items: readonly CiphertextParts[]): { index: number; canaryId: string } | undefined {
+  find(items: readonly AnyCiphertextParts[]): { index: number; canaryId: string } | undefined {
     if (this.byPrefix.size === 0) return undefined;
     for (let index = 0; index < items.length; index++) {
-      const { wrappedKey } = items[index];
+      const wrappedKey = sharedKeyOf(items[index]);
       const hit = this.byPrefix.get(prefixOf(wrappedKey));
       if (hit && hit.wrappedKey.equals(wrappedKey)) return { index, canaryId: hit.id };
     }

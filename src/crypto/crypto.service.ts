@@ -6,8 +6,9 @@ import { MetricsService } from '../metrics/metrics.service';
 import { BlindIndexAnswer } from '../indexes/dto/index.dto';
 import { IndexesService } from '../indexes/indexes.service';
 import { KeyMaterialService } from '../keys/key-material.service';
-import { CiphertextParts, MalformedCiphertextError, maxCiphertextLength, parseCiphertext } from '../envelope/ciphertext-format';
-import { AuthenticationFailedError, decryptBatch, encryptBatch } from '../envelope/envelope';
+import { MalformedCiphertextError } from '../envelope/ciphertext-format';
+import { AnyCiphertextParts, decryptAny, encryptFor, maxAnyCiphertextLength, parseAnyCiphertext } from '../envelope/ciphertexts';
+import { AuthenticationFailedError } from '../envelope/envelope';
 import { CanaryRegistry, CanaryTrippedError } from './canary-registry.service';
 import { BATCH_ITEMS, inSpan, KEY_VERSIONS, versionsOf } from './crypto.tracing';
 
@@ -22,14 +23,18 @@ export class CryptoService {
     private readonly canaries: CanaryRegistry,
   ) {}
 
-  /** Needs only the (cached) public key: never the database's private material, never KMS. */
+  /**
+   * Needs only the (cached) public key: never the database's private material, never KMS. ek2
+   * for a current version of X-Wing, ek1 for RSA-OAEP-256.
+   */
   async encrypt(userId: string, items: string[]): Promise<string[]> {
     assertBatchWithinLimits('data', items, this.config.limits);
     return inSpan('crypto.encrypt', { [BATCH_ITEMS]: items.length }, async (span) => {
-      const { keyVersion, publicKey } = await this.keys.currentPublicKey(userId);
+      const key = await this.keys.currentPublicKey(userId);
+      const { keyVersion } = key;
       span.setAttribute(KEY_VERSIONS, [keyVersion]);
       const encrypted = await inSpan('envelope.encrypt', { [BATCH_ITEMS]: items.length, [KEY_VERSIONS]: [keyVersion] }, () =>
-        encryptBatch(items, { userId, keyVersion, publicKey }),
+        encryptFor(items, { userId, ...key }),
       );
       this.metrics.countCryptoItems('encrypt', items.length);
       return encrypted;
@@ -58,11 +63,13 @@ export class CryptoService {
   }
 
   /**
-   * Decrypts parsed ciphertexts of one user: one key-provider call per version named, one
-   * unwrap per distinct data key. ENC002 names the first item that fails, as `nameOf` spells it;
-   * a canary ciphertext fails the same way (CanaryTrippedError, recorded by CanaryTripwire).
+   * Decrypts parsed ciphertexts of one user, ek1 and ek2 alike: one key-provider call per version
+   * named, one unwrap (ek1) or decapsulation (ek2) per distinct data key. ENC002 names the first
+   * item that fails, as `nameOf` spells it: tampered, another person's, or of a format that is not
+   * its version's algorithm's (an ek2 item under an RSA version, or the reverse); a canary
+   * ciphertext fails the same way (CanaryTrippedError, recorded by CanaryTripwire).
    */
-  async decryptParsed(userId: string, items: CiphertextParts[], nameOf: (index: number) => string): Promise<string[]> {
+  async decryptParsed(userId: string, items: AnyCiphertextParts[], nameOf: (index: number) => string): Promise<string[]> {
     const batch = { [BATCH_ITEMS]: items.length, [KEY_VERSIONS]: versionsOf(items.map((item) => item.keyVersion)) };
     return inSpan('crypto.decrypt', batch, async () => {
       const privateKeys = await this.keys.unsealPrivateKeys(
@@ -75,7 +82,7 @@ export class CryptoService {
       if (canary) throw new CanaryTrippedError(canary.canaryId, unauthentic(nameOf(canary.index)));
       return inSpan('envelope.decrypt', batch, () => {
         try {
-          const plaintexts = decryptBatch(userId, items, (version) => privateKeys.get(version));
+          const plaintexts = decryptAny(userId, items, (version) => privateKeys.get(version));
           this.metrics.countCryptoItems('decrypt', items.length);
           return plaintexts;
         } catch (error) {
@@ -88,12 +95,12 @@ export class CryptoService {
     });
   }
 
-  /** Parses a batch of ciphertext strings; ENC001 names the first malformed one. */
-  parseAll(field: string, items: string[]): CiphertextParts[] {
-    assertBatchWithinLimits(field, items, { ...this.config.limits, maxItemBytes: maxCiphertextLength(this.config.limits.maxItemBytes) });
+  /** Parses a batch of ciphertext strings of either format; ENC001 names the first malformed one. */
+  parseAll(field: string, items: string[]): AnyCiphertextParts[] {
+    assertBatchWithinLimits(field, items, { ...this.config.limits, maxItemBytes: maxAnyCiphertextLength(this.config.limits.maxItemBytes) });
     return items.map((item, index) => {
       try {
-        return parseCiphertext(item);
+        return parseAnyCiphertext(item);
       } catch (error) {
         if (error instanceof MalformedCiphertextError) throw invalidInput(`${field}[${index}] ${error.message}`);
         throw error;

@@ -1,15 +1,11 @@
 import { Injectable } from '@nestjs/common';
-import type { KeyObject } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
-import { encryptBatch } from '../envelope/envelope';
+import { encryptFor, PublicKeyOf } from '../envelope/ciphertexts';
 import { findCiphertexts, FoundCiphertext, replaceCiphertexts } from '../envelope/json-ciphertexts';
 import { CryptoService } from './crypto.service';
 
-/** A key ciphertexts are re-encrypted under. */
-export interface RecipientKey {
-  keyVersion: number;
-  publicKey: KeyObject;
-}
+/** A key ciphertexts are re-encrypted under: ek2 when its algorithm is X-Wing, ek1 when RSA-OAEP-256. */
+export type RecipientKey = { keyVersion: number } & PublicKeyOf;
 
 export interface ReencryptionTarget<K extends RecipientKey> {
   userId: string;
@@ -33,8 +29,9 @@ export class ReEncryptionService {
   ) {}
 
   /**
-   * Decrypts `items` of `fromUserId` (all or nothing: ENC002 names the first item that fails by
-   * its path) and encrypts them, in order, under the target's key.
+   * Decrypts `items` of `fromUserId`, of either format (all or nothing: ENC002 names the first
+   * item that fails by its path), and encrypts them, in order, under the target's key in its
+   * algorithm's format, whatever the format they came in.
    */
   async reencrypt<K extends RecipientKey>(
     fromUserId: string,
@@ -47,7 +44,7 @@ export class ReEncryptionService {
       (index) => items[index].path,
     );
     const key = typeof target.key === 'function' ? await target.key() : target.key;
-    return { ciphertexts: encryptBatch(plaintexts, { userId: target.userId, keyVersion: key.keyVersion, publicKey: key.publicKey }), key };
+    return { ciphertexts: encryptFor(plaintexts, { ...key, userId: target.userId }), key };
   }
 
   /**

@@ -1,11 +1,11 @@
 import { merge } from '../common/audit-facts';
-import { keyVersionOf } from './ciphertext-format';
+import { keyVersionOfAny } from './ciphertexts';
 import { findCiphertexts } from './json-ciphertexts';
 
 /** Key versions named by a list of ciphertexts (distinct, ascending); anything else is skipped. */
 export function versionsIn(items: unknown): number[] {
   if (!Array.isArray(items)) return [];
-  const versions = items.map((item) => (typeof item === 'string' ? keyVersionOf(item) : undefined));
+  const versions = items.map((item) => (typeof item === 'string' ? keyVersionOfAny(item) : undefined));
   return merge(versions.filter((v): v is number => v !== undefined));
 }
 

@@ -1,15 +1,15 @@
 import { invalidInput } from '../common/api-error';
 import { MAX_JSON_DEPTH } from '../common/limits';
-import { CiphertextParts, looksLikeCiphertext, tryParseCiphertext } from './ciphertext-format';
+import { AnyCiphertextParts, looksLikeAnyCiphertext, tryParseAnyCiphertext } from './ciphertexts';
 
 /** A ciphertext found inside a JSON document, with its JSON path for error messages. */
 export interface FoundCiphertext {
   path: string;
-  parts: CiphertextParts;
+  parts: AnyCiphertextParts;
 }
 
 /**
- * Finds every string in `document` that parses as a ciphertext. Strings that merely look like
+ * Finds every string in `document` that parses as a ciphertext (ek1 or ek2). Strings that merely look like
  * one (the prefix without a valid body) are ordinary values and stay untouched. Refuses
  * documents deeper than MAX_JSON_DEPTH or holding more than `maxCiphertexts` ciphertexts.
  */
@@ -63,8 +63,8 @@ export function replaceCiphertexts(document: unknown, replacements: readonly str
   return rebuild(document);
 }
 
-function asCiphertext(value: string): CiphertextParts | undefined {
-  return looksLikeCiphertext(value) ? tryParseCiphertext(value) : undefined;
+function asCiphertext(value: string): AnyCiphertextParts | undefined {
+  return looksLikeAnyCiphertext(value) ? tryParseAnyCiphertext(value) : undefined;
 }
 
 function propertyPath(key: string): string {

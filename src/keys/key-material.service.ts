@@ -1,27 +1,25 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { createPrivateKey, createPublicKey, createSecretKey, KeyObject, randomBytes } from 'node:crypto';
+import { createPrivateKey, createSecretKey, KeyObject, randomBytes } from 'node:crypto';
 import { keyNotFound } from '../common/api-error';
 import { AppConfig } from '../config/app-config';
-import { generateRsaKeyPair } from '../envelope/key-pair';
-import { publicKeyObject } from '../envelope/public-key-objects';
+import { KeyAlgorithm, PrivateKeyOf, PublicKeyOf, publishedPublicKey, RSA_OAEP_256, X_WING } from '../envelope/ciphertexts';
+import { generateRsaKeyPair, generateXWingKey } from '../envelope/key-pair';
+import { XWingPrivateKey } from '../envelope/xwing';
 import { KEY_PROVIDER, KeyProvider, SealedKey, SecretContext } from '../key-provider/key-provider';
 import { UserKeyRepository } from '../repositories/user-key.repository';
 import { PrivateKeyCache } from './private-key-cache.service';
 import { CachedPublicKey, PublicKeyCache } from './public-key-cache.service';
 import { SecretKeyCache } from './secret-key-cache.service';
 
-export interface CurrentPublicKey {
-  keyVersion: number;
-  publicKey: KeyObject;
-}
+/** A key version's public key, parsed, with its version and algorithm. */
+export type CurrentPublicKey = { keyVersion: number } & PublicKeyOf;
 
-/** A new key pair, its private half already sealed for (userId, keyVersion). */
-export interface PreparedKey {
-  keyVersion: number;
-  publicKeyPem: string;
-  publicKey: KeyObject;
+/** A new key pair of the configured algorithm, its private half already sealed for (userId, keyVersion). */
+export type PreparedKey = CurrentPublicKey & {
+  /** As GET /keys publishes it: SPKI PEM (RSA-OAEP-256) or base64 (X-Wing). */
+  publishedKey: string;
   sealed: SealedKey;
-}
+};
 
 /**
  * Key material: generating and sealing new key pairs, unsealing private keys, and the two
@@ -52,10 +50,10 @@ export class KeyMaterialService {
       // From the primary: a lagging replica could put a just-rotated or destroyed key in the shared cache.
       const key = await this.keys.findActive(userId, { from: 'primary' });
       if (!key) throw keyNotFound(userId);
-      current = { keyVersion: key.keyVersion, publicKeyPem: key.publicKey! };
+      current = { keyVersion: key.keyVersion, algorithm: key.algorithm, publishedKey: key.publicKey! };
       await this.publicKeys.fill(userId, current, lookup.ticket);
     }
-    return { keyVersion: current.keyVersion, publicKey: publicKeyObject(current.publicKeyPem) };
+    return { keyVersion: current.keyVersion, ...publishedPublicKey(current.algorithm, current.publishedKey) };
   }
 
   /** Drops the user's cached public key on every replica: after a rotation, a crypto-shred or a re-creation. */
@@ -67,24 +65,25 @@ export class KeyMaterialService {
    * The private keys of the requested versions, unsealed: from the in-process cache when the
    * sealed key read now (on the primary) is one already unsealed, otherwise one key-provider call
    * per version. Versions the user does not have (or that were purged) are absent from the map.
-   * KEY001 when the user has no active key.
+   * Each key comes with its version's algorithm (an X-Wing seed already expanded). KEY001 when
+   * the user has no active key.
    */
-  async unsealPrivateKeys(userId: string, versions: readonly number[]): Promise<Map<number, KeyObject>> {
+  async unsealPrivateKeys(userId: string, versions: readonly number[]): Promise<Map<number, PrivateKeyOf>> {
     const rows = await this.keys.sealedKeysOnPrimary(userId, versions);
     if (rows.length === 0) throw keyNotFound(userId);
     const wanted = new Set(versions);
-    const unsealed = new Map<number, KeyObject>();
+    const unsealed = new Map<number, PrivateKeyOf>();
     await Promise.all(
       rows
         .filter((row) => wanted.has(row.keyVersion))
-        .map(async ({ keyVersion, sealed, provider, keyId }) => {
+        .map(async ({ keyVersion, algorithm, sealed, provider, keyId }) => {
           let key = this.privateKeys.get(sealed);
           if (!key) {
-            const der = await this.keyProvider.unseal({ provider, keyId: keyId ?? 'local', ciphertext: sealed }, { userId, keyVersion });
+            const bytes = await this.keyProvider.unseal({ provider, keyId: keyId ?? 'local', ciphertext: sealed }, { userId, keyVersion });
             try {
-              key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+              key = privateKeyOf(algorithm, bytes);
             } finally {
-              der.fill(0);
+              bytes.fill(0);
             }
             this.privateKeys.set(sealed, key);
           }
@@ -94,11 +93,26 @@ export class KeyMaterialService {
     return unsealed;
   }
 
-  /** Generates a key pair off the event loop and seals its private half for (userId, keyVersion). */
+  /**
+   * Generates a key pair of KEY_ALGORITHM and seals its private half for (userId, keyVersion),
+   * under the same encryption context whatever the algorithm: an X-Wing key (its 32-byte seed)
+   * on the event loop (about 0.1 ms), an RSA key pair off it (libuv's thread pool).
+   */
   async prepareKey(userId: string, keyVersion: number): Promise<PreparedKey> {
-    const pair = await generateRsaKeyPair(this.config.keys.rsaBits);
-    const sealed = await this.keyProvider.seal(pair.privateKeyDer, { userId, keyVersion }).finally(() => pair.privateKeyDer.fill(0));
-    return { keyVersion, publicKeyPem: pair.publicKeyPem, publicKey: createPublicKey(pair.publicKeyPem), sealed };
+    const algorithm: KeyAlgorithm = this.config.keys.algorithm;
+    let publishedKey: string;
+    let privateKey: Buffer;
+    if (algorithm === X_WING) {
+      const key = generateXWingKey();
+      publishedKey = key.publicKeyBase64;
+      privateKey = key.seed;
+    } else {
+      const pair = await generateRsaKeyPair(this.config.keys.rsaBits);
+      publishedKey = pair.publicKeyPem;
+      privateKey = pair.privateKeyDer;
+    }
+    const sealed = await this.keyProvider.seal(privateKey, { userId, keyVersion }).finally(() => privateKey.fill(0));
+    return { keyVersion, ...publishedPublicKey(algorithm, publishedKey), publishedKey, sealed };
   }
 
   /**
@@ -126,4 +140,11 @@ export class KeyMaterialService {
       bytes.fill(0);
     }
   }
+}
+
+/** An unsealed private key as the envelope uses it: PKCS#8 DER for RSA, the expanded seed for X-Wing. */
+function privateKeyOf(algorithm: KeyAlgorithm, bytes: Buffer): PrivateKeyOf {
+  return algorithm === X_WING
+    ? { algorithm, privateKey: XWingPrivateKey.fromSeed(bytes) }
+    : { algorithm: RSA_OAEP_256, privateKey: createPrivateKey({ key: bytes, format: 'der', type: 'pkcs8' }) };
 }

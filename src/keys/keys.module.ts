@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { KeyProviderModule } from '../key-provider/key-provider.module';
+import { KeyCensus } from './key-census.service';
 import { KeyMaterialService } from './key-material.service';
 import { KeysController } from './keys.controller';
 import { KeysService } from './keys.service';
@@ -17,7 +18,7 @@ import { ShredBreaker } from './shred-breaker.service';
 @Module({
   imports: [KeyProviderModule, ShredLogModule, DualControlModule],
   controllers: [KeysController, ReceiptKeysController, ShredBreakerController],
-  providers: [KeysService, KeyMaterialService, PublicKeyCache, PrivateKeyCache, SecretKeyCache, ReceiptSigner, ShredBreaker],
+  providers: [KeysService, KeyMaterialService, KeyCensus, PublicKeyCache, PrivateKeyCache, SecretKeyCache, ReceiptSigner, ShredBreaker],
   exports: [KeysService, KeyMaterialService, ReceiptSigner, ShredBreaker],
 })
 export class KeysModule {}

@@ -12,8 +12,8 @@ function cacheOn(database: 'embedded' | 'postgres'): PublicKeyCache {
   return new PublicKeyCache(new RedisConnection(config, metrics), metrics, config);
 }
 
-const v1: CachedPublicKey = { keyVersion: 1, publicKeyPem: 'PEM of version 1' };
-const v2: CachedPublicKey = { keyVersion: 2, publicKeyPem: 'PEM of version 2' };
+const v1: CachedPublicKey = { keyVersion: 1, algorithm: 'X-Wing', publishedKey: 'public key of version 1' };
+const v2: CachedPublicKey = { keyVersion: 2, algorithm: 'X-Wing', publishedKey: 'public key of version 2' };
 
 describe('public key cache: a fill stores only what is still current', () => {
   it('serves a key filled after a miss with no eviction in between', async () => {

@@ -3,13 +3,16 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
 import { AppConfig } from '../config/app-config';
+import { isKeyAlgorithm, KeyAlgorithm } from '../envelope/ciphertexts';
 import { MetricsService } from '../metrics/metrics.service';
 import { RedisConnection } from '../redis/redis-connection';
 
 /** What is cached per user: public material only, never anything sealed or private. */
 export interface CachedPublicKey {
   keyVersion: number;
-  publicKeyPem: string;
+  algorithm: KeyAlgorithm;
+  /** As GET /keys publishes it: SPKI PEM (RSA-OAEP-256) or base64 (X-Wing). */
+  publishedKey: string;
 }
 
 /**
@@ -233,8 +236,11 @@ export class PublicKeyCache {
 function parse(stored: string | null | undefined): CachedPublicKey | undefined {
   if (!stored) return undefined;
   try {
-    const { keyVersion, publicKeyPem } = JSON.parse(stored) as Partial<CachedPublicKey>;
-    return Number.isInteger(keyVersion) && typeof publicKeyPem === 'string' ? { keyVersion: keyVersion!, publicKeyPem } : undefined;
+    // An entry of a release before key algorithms ({ keyVersion, publicKeyPem }) is none: read again.
+    const { keyVersion, algorithm, publishedKey } = JSON.parse(stored) as Partial<CachedPublicKey>;
+    return Number.isInteger(keyVersion) && isKeyAlgorithm(algorithm) && typeof publishedKey === 'string'
+      ? { keyVersion: keyVersion!, algorithm, publishedKey }
+      : undefined;
   } catch {
     return undefined;
   }

@@ -24,7 +24,7 @@ export interface CanaryRow {
 export interface NewCanary {
   id: string;
   userId: string;
-  /** The data key of every field of the row, wrapped: what recognises the canary. */
+  /** What every field of the row shares, ek1's wrapped data key or ek2's encapsulation: what recognises the canary. */
   wrappedKey: Buffer;
   label: string | null;
   createdBy: string;
@@ -32,7 +32,7 @@ export interface NewCanary {
   fields: readonly CanaryFieldRecord[];
 }
 
-/** A live canary's recognition data: the wrapped data key that every field of its row shares. */
+/** A live canary's recognition data: the wrapped data key (ek1) or encapsulation (ek2) that every field of its row shares. */
 export interface CanaryKey {
   id: string;
   wrappedKey: Buffer;

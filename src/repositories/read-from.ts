@@ -15,6 +15,8 @@ import { DataSource, EntityManager } from 'typeorm';
  * - `GET /grants` — GrantRepository.list (not /translate's grant check, which reads the primary)
  * - `GET /keys/{userId}` — UserKeyRepository.describe (a key the replica has not seen yet is
  *   looked up again on the primary before answering KEY001)
+ * - the `pii_api_current_keys_by_algorithm` gauge — UserKeyRepository.currentKeysByAlgorithm (a count
+ *   that may lag by the replica's delay)
  *
  * Writes, transactions and `dataSource.query` always run on the primary.
  */

@@ -8,10 +8,12 @@ import { TranslateDatabaseErrors } from './database-errors';
 import { hasReplicas, ReadOptions, readOn } from './read-from';
 import { admitShredIn, ShredRefused } from './shred-breaker.repository';
 
-/** A new key version as it is stored: the public key and the sealed private key. */
+/** A new key version as it is stored: its algorithm, the public key as published and the sealed private key. */
 export interface NewKeyVersion {
   keyVersion: number;
-  publicKeyPem: string;
+  algorithm: UserKey['algorithm'];
+  /** SPKI PEM (RSA-OAEP-256) or standard base64 of the 1216 bytes (X-Wing). */
+  publishedKey: string;
   sealed: { ciphertext: Buffer; provider: string; keyId: string };
 }
 
@@ -45,6 +47,7 @@ export interface VersionsPage {
 /** A sealed private key as stored, for unsealing. */
 export interface SealedKeyRow {
   keyVersion: number;
+  algorithm: UserKey['algorithm'];
   sealed: Buffer;
   provider: string;
   keyId: string | null;
@@ -82,16 +85,16 @@ export async function replaceCurrentKeyIn(
 ): Promise<void> {
   if ((await lockCurrentKey(tx, userId)) !== fromVersion) throw rotationConflict(userId);
   await tx.query(
-    `INSERT INTO user_key_history (user_id, key_version, key_value, sealed_private_key, key_provider, kms_key_id, created_at, rotation_reason)
-     SELECT user_id, key_version, key, sealed_private_key, key_provider, kms_key_id, created_at, $2
+    `INSERT INTO user_key_history (user_id, key_version, algorithm, key_value, sealed_private_key, key_provider, kms_key_id, created_at, rotation_reason)
+     SELECT user_id, key_version, algorithm, key, sealed_private_key, key_provider, kms_key_id, created_at, $2
        FROM user_keys WHERE user_id = $1`,
     [userId, reason],
   );
   await tx.query(
     `UPDATE user_keys SET key = $2, key_version = $3, sealed_private_key = $4, key_provider = $5, kms_key_id = $6,
-            created_at = now(), updated_at = now()
+            algorithm = $7, created_at = now(), updated_at = now()
       WHERE user_id = $1`,
-    [userId, next.publicKeyPem, next.keyVersion, next.sealed.ciphertext, next.sealed.provider, next.sealed.keyId],
+    [userId, next.publishedKey, next.keyVersion, next.sealed.ciphertext, next.sealed.provider, next.sealed.keyId, next.algorithm],
   );
 }
 
@@ -145,26 +148,33 @@ export class UserKeyRepository {
    * Empty when the user has no active key.
    */
   async sealedKeysOnPrimary(userId: string, versions: readonly number[]): Promise<SealedKeyRow[]> {
-    const rows: Array<{ key_version: number; sealed: Buffer; provider: string; key_id: string | null }> = await this.dataSource.query(
-      `SELECT key_version, sealed_private_key AS sealed, key_provider AS provider, kms_key_id AS key_id
+    const rows: Array<{ key_version: number; algorithm: UserKey['algorithm']; sealed: Buffer; provider: string; key_id: string | null }> =
+      await this.dataSource.query(
+        `SELECT key_version, algorithm, sealed_private_key AS sealed, key_provider AS provider, kms_key_id AS key_id
          FROM user_keys WHERE user_id = $1 AND is_active
        UNION ALL
-       SELECT h.key_version, h.sealed_private_key, h.key_provider, h.kms_key_id
+       SELECT h.key_version, h.algorithm, h.sealed_private_key, h.key_provider, h.kms_key_id
          FROM user_key_history h JOIN user_keys k ON k.user_id = h.user_id AND k.is_active
         WHERE h.user_id = $1 AND h.key_version = ANY($2::int[]) AND h.sealed_private_key IS NOT NULL`,
-      [userId, [...new Set(versions)]],
-    );
-    return rows.map((row) => ({ keyVersion: row.key_version, sealed: row.sealed, provider: row.provider, keyId: row.key_id }));
+        [userId, [...new Set(versions)]],
+      );
+    return rows.map((row) => ({
+      keyVersion: row.key_version,
+      algorithm: row.algorithm,
+      sealed: row.sealed,
+      provider: row.provider,
+      keyId: row.key_id,
+    }));
   }
 
   /** Stores the user's first key; false when a concurrent call stored one first. */
   async insertFirst(userId: string, key: NewKeyVersion): Promise<boolean> {
     const written: unknown[] = await this.dataSource.query(
-      `INSERT INTO user_keys (user_id, key, key_version, sealed_private_key, key_provider, kms_key_id)
-       VALUES ($1, $2, $3, $4, $5, $6)
+      `INSERT INTO user_keys (user_id, key, key_version, sealed_private_key, key_provider, kms_key_id, algorithm)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)
        ON CONFLICT (user_id) DO NOTHING
     RETURNING user_id`,
-      [userId, key.publicKeyPem, key.keyVersion, key.sealed.ciphertext, key.sealed.provider, key.sealed.keyId],
+      [userId, key.publishedKey, key.keyVersion, key.sealed.ciphertext, key.sealed.provider, key.sealed.keyId, key.algorithm],
     );
     return written.length > 0;
   }
@@ -176,10 +186,10 @@ export class UserKeyRepository {
   async recreateAfterShred(userId: string, key: NewKeyVersion): Promise<boolean> {
     const [written] = await this.dataSource.query(
       `UPDATE user_keys SET key = $2, key_version = $3, sealed_private_key = $4, key_provider = $5,
-              kms_key_id = $6, is_active = true, shred_receipt = NULL, created_at = now(), updated_at = now()
+              kms_key_id = $6, algorithm = $7, is_active = true, shred_receipt = NULL, created_at = now(), updated_at = now()
         WHERE user_id = $1 AND is_active = false AND key_version = $3 - 1
     RETURNING user_id`,
-      [userId, key.publicKeyPem, key.keyVersion, key.sealed.ciphertext, key.sealed.provider, key.sealed.keyId],
+      [userId, key.publishedKey, key.keyVersion, key.sealed.ciphertext, key.sealed.provider, key.sealed.keyId, key.algorithm],
     );
     return (written as unknown[]).length > 0;
   }
@@ -302,6 +312,17 @@ export class UserKeyRepository {
       [[...userIds]],
     );
     return new Map(rows.map((row) => [String(row.user_id), Number(row.key_version)]));
+  }
+
+  /**
+   * How many people's current keys are of each algorithm (active keys only), by one grouped count:
+   * the migration to X-Wing's progress (pii_api_current_keys_by_algorithm). Algorithms with no key are absent.
+   */
+  async currentKeysByAlgorithm({ from = 'primary' }: ReadOptions = {}): Promise<Map<UserKey['algorithm'], number>> {
+    const rows: Array<{ algorithm: UserKey['algorithm']; keys: string | number }> = await readOn(this.dataSource, from, (db) =>
+      db.query(`SELECT algorithm, count(*) AS keys FROM user_keys WHERE is_active GROUP BY algorithm`),
+    );
+    return new Map(rows.map((row) => [row.algorithm, Number(row.keys)]));
   }
 
   /** When the newest crypto-shred this database holds happened (its tombstone's last update), from the primary; null: none. */

@@ -7,6 +7,7 @@ import {
   PiiApiClient,
   PiiApiError,
   type Fetch,
+  type KeyAlgorithm,
   type PiiApiClientOptions,
   type TokenSource,
 } from '../../clients/typescript/src';
@@ -137,7 +138,9 @@ describe('typed client (clients/typescript) against the running service', () => 
         assert.equal(again.keyVersion, first.keyVersion);
         const details = await client.getKey('1001');
         assert.equal(details.userId, '1001');
-        assert.match(details.publicKey, /^-----BEGIN PUBLIC KEY-----/);
+        // KEY_ALGORITHM's default: an X-Wing key, published as the base64 of its 1216 bytes.
+        assert.equal(details.algorithm, 'X-Wing');
+        assert.equal(Buffer.from(details.publicKey, 'base64').length, 1216);
         assert.deepEqual(
           details.versions.map((v) => v.status),
           ['current'],
@@ -147,7 +150,7 @@ describe('typed client (clients/typescript) against the running service', () => 
       it('encrypts and decrypts through the service, in order, with the stated purpose in the access report', async () => {
         const plaintexts = ['Jane Doe', '046 454 286', '', 'Zoë 🙂'];
         const ciphertexts = await client.encrypt('42', plaintexts);
-        assert.ok(ciphertexts.every((c) => c.startsWith('ek1:1:')));
+        assert.ok(ciphertexts.every((c) => c.startsWith('ek2:1:')));
         assert.deepEqual(await client.decrypt('42', ciphertexts, { purpose: 'client e2e check' }), plaintexts);
         const report = await client.accessReport('42');
         assert.ok(report.accesses.some((entry) => entry.action === 'decrypt' && entry.purpose === 'client e2e check' && entry.items === 4));
@@ -165,8 +168,10 @@ describe('typed client (clients/typescript) against the running service', () => 
         );
         assert.deepEqual(await client.decrypt('77', [...local, ...again]), [...plaintexts, 'second batch']);
         // The standalone function with the key the caller fetched itself.
-        const { publicKey, keyVersion } = await client.getKey('77');
-        assert.deepEqual(await client.decrypt('77', encryptLocally(publicKey, '77', keyVersion, ['by hand'])), ['by hand']);
+        const { publicKey, keyVersion, algorithm } = await client.getKey('77');
+        const published = { algorithm: algorithm as KeyAlgorithm, publicKey, keyVersion };
+        assert.ok(local.every((c) => c.startsWith('ek2:1:')));
+        assert.deepEqual(await client.decrypt('77', encryptLocally(published, '77', ['by hand'])), ['by hand']);
         // Bound to the user: another user's key cannot open it.
         const moved = await rejection(client.decrypt('42', local.slice(0, 1)));
         assert.deepEqual([moved.status, moved.code], [400, 'ENC002']);
@@ -180,7 +185,7 @@ describe('typed client (clients/typescript) against the running service', () => 
         assert.equal(keyVersion, 2);
         assert.equal(client.publicKeys.peek('300'), undefined, 'the rotation dropped the cached version 1');
         const v2 = await client.encryptLocal('300', ['after rotation']);
-        assert.ok(v2[0].startsWith('ek1:2:'));
+        assert.ok(v2[0].startsWith('ek2:2:'));
         const rotated = rotatedData as unknown as { will: string; note: string };
         assert.equal(rotated.note, 'kept as is');
         assert.deepEqual(await client.decrypt('300', [v1[0], rotated.will, v2[0]]), [
@@ -189,7 +194,7 @@ describe('typed client (clients/typescript) against the running service', () => 
           'after rotation',
         ]);
         const [rewrapped] = await client.rewrap('300', [v1[0]]);
-        assert.ok(rewrapped.startsWith('ek1:2:'));
+        assert.ok(rewrapped.startsWith('ek2:2:'));
         assert.deepEqual(await client.decrypt('300', [rewrapped]), ['before rotation']);
       });
 
@@ -202,7 +207,7 @@ describe('typed client (clients/typescript) against the running service', () => 
         assert.equal(client.publicKeys.peek('301')?.keyVersion, 1, 'still the cached version');
         await client.decrypt('301', [newer]);
         const [local] = await client.encryptLocal('301', ['after the refresh']);
-        assert.ok(local.startsWith('ek1:2:'), local.slice(0, 6));
+        assert.ok(local.startsWith('ek2:2:'), local.slice(0, 6));
       });
 
       it('runs a delegated release: grant, two approvals, translate, list, revoke', async () => {
@@ -302,7 +307,7 @@ describe('typed client (clients/typescript) against the running service', () => 
         const {
           canaries: [canary],
         } = await client.createCanaries({ userId: '42', label: 'client e2e canary' });
-        assert.ok(canary.ciphertext.startsWith('ek1:'));
+        assert.ok(canary.ciphertext.startsWith('ek2:'));
         assert.ok((await client.listCanaries()).canaries.some((listed) => listed.id === canary.id));
         const refused = await rejection(client.decrypt('42', [canary.ciphertext]));
         assert.deepEqual([refused.status, refused.code], [400, 'ENC002']);

@@ -115,14 +115,14 @@ describe('a read replica that lags — PostgreSQL + KMS and Cognito on moto_serv
   it('encrypts under the version a rotation just created, not the superseded one the replica still holds', async () => {
     await createKey('501');
     const before = await encrypt('501', ['before rotation']);
-    assert.match(before[0], /^ek1:1:/);
+    assert.match(before[0], /^ek2:1:/);
     await replicate('user_keys', 'user_id = $1', ['501']);
 
     const rotated = await call(admin, 'post', 'rotate', { userId: '501', data: [] });
     assert.equal(rotated.status, 200);
     assert.equal(rotated.body.keyVersion, 2);
     const after = await encrypt('501', ['after rotation']);
-    assert.match(after[0], /^ek1:2:/);
+    assert.match(after[0], /^ek2:2:/);
     assert.deepEqual((await call(admin, 'post', 'decrypt', { userId: '501', data: [...before, ...after] })).body.decryptedData, [
       'before rotation',
       'after rotation',

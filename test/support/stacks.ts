@@ -34,6 +34,11 @@ export interface Stack {
   readonly contract: ApiContract;
   /** Another app on the same database and key provider (e.g. a second replica). */
   startAnother(overrides?: Environment): Promise<NestExpressApplication>;
+  /**
+   * Closes the app and starts it again on the same data with `overrides` (a restart with another
+   * setting); `app`, `url`, `http()`, `as()` and `query()` then use the new one.
+   */
+  restart(overrides?: Environment): Promise<NestExpressApplication>;
   close(): Promise<void>;
 }
 
@@ -80,24 +85,35 @@ function makeStack(
   contract: ApiContract,
 ): Stack {
   const others: NestExpressApplication[] = [];
+  let current = running;
   return {
     name,
     env,
     contract,
-    ...running,
+    get app() {
+      return current.app;
+    },
+    get url() {
+      return current.url;
+    },
     token: (permissions = PERMISSIONS) => token(permissions),
     identity: (name, permissions) => token(permissions, name),
-    query: (sql, params = []) => running.app.get(DataSource).query(sql, params),
-    http: () => checkedAgent(request.agent(running.url), contract),
-    as: (token) => checkedAgent(request.agent(running.url).auth(token, { type: 'bearer' }), contract),
+    query: (sql, params = []) => current.app.get(DataSource).query(sql, params),
+    http: () => checkedAgent(request.agent(current.url), contract),
+    as: (token) => checkedAgent(request.agent(current.url).auth(token, { type: 'bearer' }), contract),
     async startAnother(overrides = {}) {
       const another = await listen({ ...env, ...overrides });
       others.push(another.app);
       return another.app;
     },
+    async restart(overrides = {}) {
+      await current.app.close();
+      current = await listen({ ...env, ...overrides });
+      return current.app;
+    },
     async close() {
       for (const app of others) await app.close();
-      await running.app.close();
+      await current.app.close();
       await cleanup();
     },
   };

@@ -1,7 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { PatternField, StringBatchField, UserIdField } from '../../common/decorators/fields.decorator';
 import { LIMIT_DEFAULTS, MAX_PURPOSE_LENGTH, PURPOSE_PATTERN } from '../../common/limits';
-import { CIPHERTEXT_PATTERN, formatCiphertext, maxCiphertextLength } from '../../envelope/ciphertext-format';
+import { formatCiphertext } from '../../envelope/ciphertext-format';
+import { ANY_CIPHERTEXT_PATTERN, maxAnyCiphertextLength } from '../../envelope/ciphertexts';
 import { BlindIndexAnswer, IndexNameField } from '../../indexes/dto/index.dto';
 
 /**
@@ -19,15 +20,24 @@ export const EXAMPLE_CIPHERTEXT = formatCiphertext({
 /** A batch of ciphertexts of one user, as /decrypt and /rewrap take them. */
 export const CiphertextBatchField = (description: string) =>
   StringBatchField({
-    description: `${description}. At most MAX_BATCH_ITEMS items, each in the ek1 format (docs/ciphertext-format.md)`,
+    description: `${description}. At most MAX_BATCH_ITEMS items, each in the ek1 (RSA-OAEP-256 key versions) or ek2 (X-Wing) format (docs/ciphertext-format.md)`,
     example: [EXAMPLE_CIPHERTEXT],
-    items: { pattern: CIPHERTEXT_PATTERN, maxLength: maxCiphertextLength(LIMIT_DEFAULTS.maxItemBytes), description: 'An ek1 ciphertext' },
+    items: {
+      pattern: ANY_CIPHERTEXT_PATTERN,
+      maxLength: maxAnyCiphertextLength(LIMIT_DEFAULTS.maxItemBytes),
+      description: 'An ek1 or ek2 ciphertext',
+    },
     itemLimit: 'maxCiphertextLength',
   });
 
 /** Ciphertexts as the service returns them. */
 export const ApiCiphertexts = (description: string) =>
-  ApiProperty({ description, type: 'array', items: { type: 'string', pattern: CIPHERTEXT_PATTERN.source }, example: [EXAMPLE_CIPHERTEXT] });
+  ApiProperty({
+    description: `${description}: ek2 for a key version of X-Wing, ek1 for RSA-OAEP-256`,
+    type: 'array',
+    items: { type: 'string', pattern: ANY_CIPHERTEXT_PATTERN.source },
+    example: [EXAMPLE_CIPHERTEXT],
+  });
 
 export class EncryptRequest {
   @UserIdField({ description: 'The end user whose key is used' })

@@ -14,6 +14,7 @@ import { CreateAuditPurgeFunction1764000960000 } from './1764000960000-create-au
 import { CreateRotationResults1764000980000 } from './1764000980000-create-rotation-results';
 import { AddCanaryRows1764000995000 } from './1764000995000-add-canary-rows';
 import { CreateDualControl1764001300000 } from './1764001300000-create-dual-control';
+import { AddKeyAlgorithm1764001400000 } from './1764001400000-add-key-algorithm';
 
 /** Every migration, in order. Forward-only: a released migration is never edited. */
 export const MIGRATIONS = [
@@ -33,4 +34,5 @@ export const MIGRATIONS = [
   CreateRotationResults1764000980000,
   AddCanaryRows1764000995000,
   CreateDualControl1764001300000,
+  AddKeyAlgorithm1764001400000,
 ];

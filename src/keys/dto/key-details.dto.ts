@@ -2,7 +2,15 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IntegerField, PatternField } from '../../common/decorators/fields.decorator';
 import { KEY_VERSIONS_PAGE_SIZE } from '../../common/limits';
 import { USER_ID_PATTERN } from '../../common/user-id';
+import { KEY_ALGORITHMS, KeyAlgorithm } from '../../envelope/ciphertexts';
 import { ROTATION_REASONS, RotationReason } from '../entities/user-key-history.entity';
+
+const ALGORITHM = {
+  enum: KEY_ALGORITHMS,
+  description:
+    "The key version's algorithm, which decides its ciphertext format: `X-Wing` (hybrid ML-KEM-768 + X25519, quantum-safe; ek2) or `RSA-OAEP-256` (RSA-OAEP with SHA-256; ek1). Either wraps AES-256-GCM data keys (docs/ciphertext-format.md)",
+  example: 'X-Wing',
+} as const;
 
 const USER_ID = { type: 'string', pattern: USER_ID_PATTERN.source, example: '42' } as const;
 const KEY_VERSION = { type: 'integer', minimum: 1 } as const;
@@ -37,6 +45,9 @@ export class KeyVersionSummary {
   @ApiProperty({ ...KEY_VERSION, example: 1 })
   keyVersion: number;
 
+  @ApiProperty(ALGORITHM)
+  algorithm: KeyAlgorithm;
+
   @ApiProperty({ enum: ['current', 'retired', 'destroyed'], example: 'retired' })
   status: 'current' | 'retired' | 'destroyed';
 
@@ -65,15 +76,20 @@ export class KeyDetailsResponse {
   @ApiProperty({ ...KEY_VERSION, description: 'The current version: /encrypt uses it', example: 2 })
   keyVersion: number;
 
-  @ApiProperty({ enum: ['RSA-OAEP-256'], example: 'RSA-OAEP-256', description: 'RSA-OAEP with SHA-256 wraps an AES-256-GCM data key' })
-  algorithm: string;
+  @ApiProperty({ ...ALGORITHM, description: `The current version's algorithm (KEY_ALGORITHM when it was made). ${ALGORITHM.description}` })
+  algorithm: KeyAlgorithm;
 
-  @ApiProperty({ type: 'integer', description: 'RSA modulus size of the current version (KEY_RSA_BITS when it was made)', example: 2048 })
-  modulusBits: number;
+  @ApiPropertyOptional({
+    type: 'integer',
+    description: 'RSA modulus size of the current version (KEY_RSA_BITS when it was made); only when its algorithm is RSA-OAEP-256',
+    example: 2048,
+  })
+  modulusBits?: number;
 
   @ApiProperty({
-    description: 'Current public key, SPKI PEM',
-    example: '-----BEGIN PUBLIC KEY-----\nMIIBIjANBg...\n-----END PUBLIC KEY-----\n',
+    description:
+      'Current public key: for `X-Wing`, standard base64 (with padding) of its 1216 bytes (ML-KEM-768 encapsulation key, 1184, then X25519 public key, 32); for `RSA-OAEP-256`, SPKI PEM',
+    example: 'hWq4f1Yc…(1624 characters)…Q7k=',
   })
   publicKey: string;
 

@@ -1,3 +1,4 @@
+import type { KeyAlgorithm } from '../../envelope/ciphertexts';
 import { Column, Entity, Index, PrimaryGeneratedColumn, Unique } from 'typeorm';
 
 export const ROTATION_REASONS = ['scheduled', 'manual', 'compliance', 'compromise'] as const;
@@ -16,6 +17,10 @@ export class UserKeyHistory {
 
   @Column({ name: 'key_version', type: 'integer' })
   keyVersion: number;
+
+  /** The version's algorithm: `RSA-OAEP-256` (ek1) or `X-Wing` (ek2). */
+  @Column({ name: 'algorithm', type: 'varchar', length: 16 })
+  algorithm: KeyAlgorithm;
 
   @Column({ name: 'key_value', type: 'text', nullable: true })
   publicKey: string | null;

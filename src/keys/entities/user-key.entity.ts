@@ -1,3 +1,4 @@
+import type { KeyAlgorithm } from '../../envelope/ciphertexts';
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 /** The current key of a user (table `user_keys`, docs/architecture.md). bigint ids are decimal strings. */
@@ -7,14 +8,18 @@ export class UserKey {
   @PrimaryColumn({ name: 'user_id', type: 'bigint' })
   userId: string;
 
-  /** SPKI PEM of the current public key; null once crypto-shredded. */
+  /** The current public key as published: SPKI PEM (RSA-OAEP-256) or base64 of 1216 bytes (X-Wing); null once crypto-shredded. */
   @Column({ name: 'key', type: 'text', nullable: true })
   publicKey: string | null;
 
   @Column({ name: 'key_version', type: 'integer' })
   keyVersion: number;
 
-  /** PKCS#8 private key sealed by the key provider; never stored unsealed. */
+  /** The version's algorithm: `RSA-OAEP-256` (ek1) or `X-Wing` (ek2). */
+  @Column({ name: 'algorithm', type: 'varchar', length: 16 })
+  algorithm: KeyAlgorithm;
+
+  /** The private key sealed by the key provider (PKCS#8 DER for RSA, the 32-byte seed for X-Wing); never stored unsealed. */
   @Column({ name: 'sealed_private_key', type: 'bytea', nullable: true, select: false })
   sealedPrivateKey: Buffer | null;
 
