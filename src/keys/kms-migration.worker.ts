@@ -7,6 +7,7 @@ import {
   KMS_MIGRATION_POLL_MS,
   KMS_MIGRATION_UNSEALABLE_RETRY_MS,
 } from '../common/limits';
+import { failpoint } from '../common/failpoints';
 import { blindIndexSecret } from '../common/sealed-secrets';
 import { AppConfig } from '../config/app-config';
 import { KEY_PROVIDER, KeyProvider, SealContext, UnsealFailedError } from '../key-provider/key-provider';
@@ -138,6 +139,7 @@ export class KmsMigrationWorker implements OnApplicationBootstrap, BeforeApplica
         (claimed) => this.reseal(claimed),
       );
       if (resealed) this.metrics.countKeysResealed(resealed);
+      if (resealed) failpoint('kms-migration.after-commit');
       if (failure !== undefined) {
         // Throttled (after the KMS policy's own retries) or KMS unavailable: what was re-sealed
         // before the failure is committed; wait longer after each failure in a row.
@@ -172,6 +174,7 @@ export class KmsMigrationWorker implements OnApplicationBootstrap, BeforeApplica
   private async reseal({ ref, subject, sealed }: ClaimedSealedKey) {
     try {
       const resealed = await this.keyProvider.reseal(sealed, contextOf(subject));
+      failpoint('kms-migration.after-reseal');
       return { ciphertext: resealed.ciphertext, keyId: resealed.keyId };
     } catch (error) {
       if (!(error instanceof UnsealFailedError)) throw error;

@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import canonicalize from 'canonicalize';
 import { createHash } from 'node:crypto';
 import { ApiError } from '../common/api-error';
+import { failpoint } from '../common/failpoints';
 import { ANSWER_WITHOUT_AUDIT_EVENT, AnsweredWithoutAuditEvent } from '../common/audit-vocabulary';
 import { MANUAL_ROTATIONS_PER_DAY, ROTATION_REPLAY_HOURS } from '../common/limits';
 import { ReEncryptionService } from '../crypto/re-encryption.service';
@@ -77,11 +78,13 @@ export class RotationService {
       });
       const rotatedData = this.reencryption.replaceInDocument(data, ciphertexts);
       const keep = request && { ...request, requestSha256, keyVersion: next.keyVersion, rotatedData, keepHours: ROTATION_REPLAY_HOURS };
+      failpoint('rotate.after-keygen');
       await this.rotations.replaceCurrentKeyKeeping(userId, fromVersion, next, reason, keep);
       // Committed: nothing below may turn the answer into an error.
       this.metrics.countKeysRotated(reason);
       await this.keyMaterial
         .forgetPublicKey(userId)
+        .then(() => failpoint('rotate.after-commit'))
         .catch((error: unknown) =>
           this.logger.warn(`The cached public key of user ${userId} was not evicted after its rotation (${(error as Error)?.name})`),
         );
