@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../bench/service';
 import { renderTimeline, TimelineInput } from './chart';
@@ -163,5 +163,12 @@ export function writeReport(results: Results): void {
     '  those of a shared box, not of the sizing in docs/operations.md.',
     '',
   ];
-  writeFileSync(DOC, lines.join('\n'));
+  writeFileSync(DOC, lines.join('\n').replace('\n## Limits\n', `${crashConsistencySection()}\n## Limits\n`));
+}
+
+/** The crash-consistency section (written by hand from test/failpoints.e2e-spec.ts, not by the soak), kept as it is. */
+function crashConsistencySection(): string {
+  const doc = existsSync(DOC) ? readFileSync(DOC, 'utf8') : '';
+  const [start, end] = [doc.indexOf('<!-- crash-consistency:start -->'), doc.indexOf('<!-- crash-consistency:end -->')];
+  return start >= 0 && end > start ? `\n${doc.slice(start, end + '<!-- crash-consistency:end -->'.length)}\n` : '';
 }
