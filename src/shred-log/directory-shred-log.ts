@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   parseShredLogEntry,
@@ -10,6 +9,7 @@ import {
   ShredRecord,
   shredRecordName,
 } from './shred-log';
+import { writeFileOnce } from './write-once-documents';
 
 /** Names listed per page, as S3 does. */
 const PAGE = 1000;
@@ -29,30 +29,7 @@ export class DirectoryShredLog implements ShredLog {
   }
 
   async append(record: ShredRecord, shredId?: string): Promise<void> {
-    await mkdir(this.directory, { recursive: true, mode: 0o700 });
-    const name = shredRecordName(record, shredId);
-    const body = serializeShredRecord(record);
-    const temporary = join(this.directory, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
-    try {
-      const file = await open(temporary, 'wx', 0o600);
-      try {
-        await file.writeFile(body, 'utf8');
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      await link(temporary, join(this.directory, name)).catch(async (error: NodeJS.ErrnoException) => {
-        if (error.code !== 'EEXIST' || (await readFile(join(this.directory, name), 'utf8')) !== body) throw error;
-      });
-    } finally {
-      await rm(temporary, { force: true });
-    }
-    const directory = await open(this.directory, 'r');
-    try {
-      await directory.sync();
-    } finally {
-      await directory.close();
-    }
+    await writeFileOnce(this.directory, shredRecordName(record, shredId), serializeShredRecord(record));
   }
 
   async *list(after?: string): AsyncIterable<ShredLogRef[]> {

@@ -1,4 +1,4 @@
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { SHRED_LOG_TIMEOUT_MS } from '../common/limits';
 import {
   parseShredLogEntry,
@@ -9,6 +9,7 @@ import {
   ShredRecord,
   shredRecordName,
 } from './shred-log';
+import { getObjectBody, putObjectOnce } from './write-once-documents';
 
 /**
  * The shred log in S3 (SHRED_LOG_BUCKET, SHRED_LOG_PREFIX): one object per record. The service
@@ -30,25 +31,13 @@ export class S3ShredLog implements ShredLog {
   }
 
   async append(record: ShredRecord, shredId?: string): Promise<void> {
-    const name = shredRecordName(record, shredId);
-    const body = serializeShredRecord(record);
-    try {
-      await this.s3.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: this.prefix + name,
-          Body: body,
-          ContentType: 'application/json',
-          IfNoneMatch: '*',
-          // Object Lock buckets refuse a PUT without an integrity checksum.
-          ChecksumAlgorithm: 'SHA256',
-        }),
-        { abortSignal: AbortSignal.timeout(SHRED_LOG_TIMEOUT_MS) },
-      );
-    } catch (error) {
-      // 412: the key exists. A retry of the same record is done; anything else there is an error.
-      if (!(error instanceof S3ServiceException && error.$metadata.httpStatusCode === 412) || (await this.body(name)) !== body) throw error;
-    }
+    await putObjectOnce(
+      this.s3,
+      this.bucket,
+      this.prefix + shredRecordName(record, shredId),
+      serializeShredRecord(record),
+      'application/json',
+    );
   }
 
   async *list(after?: string): AsyncIterable<ShredLogRef[]> {
@@ -72,13 +61,6 @@ export class S3ShredLog implements ShredLog {
   }
 
   async read(name: string): Promise<ShredRecord> {
-    return parseShredLogEntry(name, await this.body(name));
-  }
-
-  private async body(name: string): Promise<string> {
-    const object = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + name }), {
-      abortSignal: AbortSignal.timeout(SHRED_LOG_TIMEOUT_MS),
-    });
-    return object.Body!.transformToString('utf8');
+    return parseShredLogEntry(name, await getObjectBody(this.s3, this.bucket, this.prefix + name));
   }
 }
