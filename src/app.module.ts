@@ -12,6 +12,7 @@ import { DualControlModule } from './dual-control/dual-control.module';
 import { HealthModule } from './health/health.module';
 import { IndexesModule } from './indexes/indexes.module';
 import { KeysModule } from './keys/keys.module';
+import { CheckpointAnchorModule } from './keys/checkpoint-anchor.service';
 import { KmsMigrationModule } from './keys/kms-migration.module';
 import { ShredReplayModule } from './keys/shred-replay.module';
 import { LoggingModule } from './logging/logging.module';
@@ -38,6 +39,7 @@ export class AppModule {
         AuditModule,
         DualControlModule,
         KeysModule,
+        CheckpointAnchorModule,
         KmsMigrationModule,
         ShredReplayModule,
         IndexesModule,

@@ -108,6 +108,8 @@ export const CHAIN_PROBLEMS = [
   'sequence-gap',
   'unanchored-start',
   'checkpoint-mismatch',
+  'checkpoint-not-anchored',
+  'checkpoint-anchor-mismatch',
 ] as const;
 export type ChainProblem = (typeof CHAIN_PROBLEMS)[number];
 
@@ -126,6 +128,10 @@ const DESCRIPTIONS: Record<ChainProblem, string> = {
   'unanchored-start': 'the chain starts neither at its first event nor where a recorded retention purge cut it',
   'checkpoint-mismatch':
     'the event an earlier verification checkpointed is missing or no longer has the hash it had then: it, or the chain up to it, was removed or re-hashed',
+  'checkpoint-not-anchored':
+    'the database holds a checkpoint that no signed checkpoint in the anchor store records: it was inserted or moved forward outside a verification',
+  'checkpoint-anchor-mismatch':
+    'the database’s checkpoint differs from the signed one in the anchor store, or was deleted: the checkpoint, or the chain up to it, was rewritten',
 };
 
 /** Whether a verification walks every chain from its start, or each chain from its checkpoint. */
@@ -149,8 +155,13 @@ export class ChainVerifier {
   events = 0;
   /** Events up to and including the checkpoints an incremental walk started at: verified earlier, not walked again. */
   checkpointed = 0;
+  /** Checkpointed links re-checked by `acceptSampled`. */
+  sampled = 0;
   /** The last event of each chain walked to its end: the checkpoints a successful walk leaves. */
   readonly heads: ChainCheckpoint[] = [];
+  /** Per chain an incremental walk resumed at its checkpoint: the checkpointed seqs it did not walk again. */
+  readonly checkpointedRanges: Array<{ chainId: string; from: number; to: number }> = [];
+  private readonly ended = new Set<string>();
   private previous?: SealedAuditEvent;
   private readonly anchors: Set<string>;
   /** The greatest resumesAtSeq recorded per chain: where a purged chain now starts. */
@@ -188,8 +199,11 @@ export class ChainVerifier {
     this.previous = event;
     const resumed = previous ? undefined : this.resumesAt(event.chainId);
     if (!previous) this.chains++;
-    if (resumed) this.checkpointed += resumed.seq - (this.cutAt.get(event.chainId) ?? 1) + 1;
-    else this.events++;
+    if (resumed) {
+      const from = this.cutAt.get(event.chainId) ?? 1;
+      this.checkpointed += resumed.seq - from + 1;
+      this.checkpointedRanges.push({ chainId: event.chainId, from, to: resumed.seq });
+    } else this.events++;
     if (resumed && (event.seq !== resumed.seq || event.id !== resumed.eventId || event.hash !== resumed.hash)) {
       return this.checkpointBroken(resumed);
     }
@@ -202,8 +216,40 @@ export class ChainVerifier {
     return undefined;
   }
 
+  /**
+   * Re-checks one checkpointed event an incremental walk did not walk again, picked at random:
+   * its hash, and that it follows `previous` (the event before it, undefined when there is none)
+   * or starts its chain as `accept` requires. An edit of the event without a new hash shows in
+   * its hash; with a new hash, in the next event's `prevHash`.
+   */
+  acceptSampled(event: SealedAuditEvent, previous: SealedAuditEvent | undefined): BrokenLink | undefined {
+    this.sampled++;
+    const start = this.cutAt.get(event.chainId) ?? 1;
+    const problem =
+      (event.seq === start
+        ? linkProblem(event, undefined, this.anchors)
+        : previous
+          ? linkProblem(event, previous, this.anchors)
+          : 'sequence-gap') ?? (eventHash(event) !== event.hash ? 'content-hash-mismatch' : undefined);
+    return problem ? brokenAt(event, problem) : undefined;
+  }
+
+  /**
+   * Called after every chain holding events was walked: a checkpointed chain that holds no event
+   * any more, and that no retention purge cut past its checkpoint, was removed.
+   */
+  endTrail(): BrokenLink | undefined {
+    for (const checkpoint of this.checkpoints.values()) {
+      if (!this.ended.has(checkpoint.chainId) && checkpoint.seq >= (this.cutAt.get(checkpoint.chainId) ?? 1)) {
+        return this.checkpointBroken(checkpoint);
+      }
+    }
+    return undefined;
+  }
+
   /** Called after the last event of a chain: a chain that ends before its checkpoint lost its newest events. */
   endChain(chainId: string): BrokenLink | undefined {
+    this.ended.add(chainId);
     const checkpoint = this.checkpoints.get(chainId);
     const last = this.previous?.chainId === chainId ? this.previous : undefined;
     if (checkpoint && (last?.seq ?? 0) < checkpoint.seq && checkpoint.seq >= (this.cutAt.get(chainId) ?? 1)) {
@@ -218,7 +264,7 @@ export class ChainVerifier {
   }
 }
 
-function brokenAt(event: { chainId: string; seq: number; id: string }, problem: ChainProblem): BrokenLink {
+export function brokenAt(event: { chainId: string; seq: number; id: string }, problem: ChainProblem): BrokenLink {
   return { chainId: event.chainId, seq: event.seq, eventId: event.id, problem, description: DESCRIPTIONS[problem] };
 }
 

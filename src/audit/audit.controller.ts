@@ -39,6 +39,7 @@ export class AuditController {
     AUDIT001:
       'full=true while another full verification runs, in any replica (one at a time); Retry-After: AUDIT_VERIFY_TIMEOUT_MS in seconds',
     AUDIT002: 'full=true: the walk did not finish within AUDIT_VERIFY_TIMEOUT_MS and was stopped; no checkpoint moved',
+    AUDIT003: 'the signed checkpoints could not be read from or written to their write-once store; no checkpoint moved',
   })
   verify(@Query() query: VerifyQuery): Promise<VerifyResponse> {
     return this.audit.verify(query);

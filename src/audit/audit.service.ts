@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { ApiError, invalidInput } from '../common/api-error';
 import { AppConfig } from '../config/app-config';
 import { isDateTime } from '../common/date-time';
@@ -8,6 +8,8 @@ import { AuditEventRepository, AuditSnapshot, VerifiedLink } from '../repositori
 import { DATA_ACCESS_ACTIONS } from './audit-actions';
 import { BrokenLink, ChainAnchor, ChainVerifier, VerifyMode } from './audit-chain';
 import { fromRow } from './audit-store.service';
+import { CHECKPOINT_ANCHOR, CheckpointAnchor, compareWithAnchors } from './checkpoint-anchor';
+import { sampleLinks } from './verify-sample';
 import { AccessReport, AuditPage, VerifyResponse } from './dto/audit-responses.dto';
 import { AuditQuery, TimeRangeQuery, VerifyQuery } from './dto/audit-query.dto';
 
@@ -27,6 +29,8 @@ export class AuditService {
   constructor(
     private readonly events: AuditEventRepository,
     private readonly config: AppConfig,
+    // Provided by the keys module (CheckpointAnchorModule); absent only in the operator commands, which never verify.
+    @Optional() @Inject(CHECKPOINT_ANCHOR) private readonly anchor?: CheckpointAnchor,
   ) {}
 
   /** Newest first; the cursor is the (time, id) of the last event of the previous page. */
@@ -58,6 +62,12 @@ export class AuditService {
    * Full: every chain from its start, passing its checkpoint. Only a walk that found nothing
    * broken moves the checkpoints forward, to the last event of each chain it walked.
    *
+   * The checkpoints trusted are the signed ones of the anchor store (docs/audit.md, anchored
+   * checkpoints): the database's must agree with them (else `checkpoint-not-anchored` or
+   * `checkpoint-anchor-mismatch`), an incremental walk also re-checks AUDIT_VERIFY_SAMPLE
+   * checkpointed links picked at random, and new checkpoints are signed and anchored before the
+   * database's move (503 AUDIT003 when the anchor store fails).
+   *
    * The full walk runs one at a time in the whole cluster — a second one, in this process or
    * any replica, is refused at once with 429 AUDIT001 — and is stopped with 503 AUDIT002 after
    * AUDIT_VERIFY_TIMEOUT_MS (docs/audit.md, verification).
@@ -68,8 +78,11 @@ export class AuditService {
     this.fullWalkRunning = true;
     try {
       const timeoutMs = this.config.audit.verifyTimeoutMs;
-      const bounds = { timeoutMs, statementTimeoutMs: this.config.database.statementTimeoutMs };
+      const started = Date.now();
       return await this.walk('full', async (read) => {
+        // The time bound counts from the request: reading the anchors' keys before the walk is part of it.
+        const remainingMs = Math.max(1, timeoutMs - (Date.now() - started));
+        const bounds = { timeoutMs: remainingMs, statementTimeoutMs: this.config.database.statementTimeoutMs };
         const walked = await this.events.walkExclusivelyOnPrimary(read, bounds);
         if (walked.status === 'done') return walked.value;
         if (walked.status === 'busy') throw this.fullWalkBusy();
@@ -94,8 +107,17 @@ export class AuditService {
     mode: VerifyMode,
     inSnapshot: (read: (snapshot: AuditSnapshot) => Promise<WalkOutcome>) => Promise<WalkOutcome>,
   ): Promise<VerifyResponse> {
-    const { result, heads } = await inSnapshot(async (snapshot) => {
-      const verifier = new ChainVerifier(await purgeAnchors(snapshot), await snapshot.checkpoints(), mode);
+    const anchor = this.anchor;
+    if (!anchor) throw new Error('No checkpoint anchor: the audit trail is verified by the service, which has one');
+    // The keys that check the digests are read now: inside the snapshot, the embedded database's one session is taken.
+    const digests = await anchor.reader();
+    const { result, heads, adopt } = await inSnapshot(async (snapshot) => {
+      const anchors = await purgeAnchors(snapshot);
+      const database = await snapshot.checkpoints();
+      // Read after the snapshot began: every checkpoint in it was anchored before it was written.
+      const newest = await digests.newest();
+      // The signed checkpoints are the ones trusted; the database's only before the first is anchored.
+      const verifier = new ChainVerifier(anchors, newest ? newest.checkpoints : database, mode);
       const outcome = (brokenLink?: BrokenLink) => ({
         result: {
           ok: !brokenLink,
@@ -103,10 +125,15 @@ export class AuditService {
           chains: verifier.chains,
           events: verifier.events,
           checkpointed: verifier.checkpointed,
+          sampled: verifier.sampled,
           ...(brokenLink && { brokenLink }),
         },
         heads: brokenLink ? [] : verifier.heads,
+        // The first anchored verification anchors the database's checkpoints as it found them first.
+        adopt: brokenLink || newest ? [] : database,
       });
+      const unanchored = await compareWithAnchors(database, newest, (number) => digests.read(number), anchors);
+      if (unanchored) return outcome(unanchored);
       for (const chainId of await snapshot.chainIds()) {
         let fromSeq = verifier.startSeq(chainId);
         for (;;) {
@@ -121,11 +148,39 @@ export class AuditService {
         const brokenLink = verifier.endChain(chainId);
         if (brokenLink) return outcome(brokenLink);
       }
-      return outcome();
+      return outcome(verifier.endTrail() ?? (await this.sample(snapshot, verifier)));
     });
-    // After the snapshot: a concurrent verification may have moved a checkpoint further meanwhile, and keeps it.
-    await this.events.advanceCheckpoints(heads, new Date());
+    if (heads.length) {
+      // Signed and written once outside the database before the database's checkpoints move (docs/audit.md).
+      const verifiedAt = new Date();
+      if (adopt.length) await anchor.anchor(adopt, verifiedAt);
+      await anchor.anchor(heads, verifiedAt);
+      // After the snapshot: a concurrent verification may have moved a checkpoint further meanwhile, and keeps it.
+      await this.events.advanceCheckpoints(heads, verifiedAt);
+    }
     return result;
+  }
+
+  /**
+   * Re-checks AUDIT_VERIFY_SAMPLE links, picked at random among the checkpointed events an
+   * incremental walk did not walk again (each with the event before it): an edit of history
+   * before a checkpoint is found with the probability docs/audit.md states, without a full walk.
+   */
+  private async sample(snapshot: AuditSnapshot, verifier: ChainVerifier): Promise<BrokenLink | undefined> {
+    for (const { chainId, seqs } of sampleLinks(verifier.checkpointedRanges, this.config.audit.verifySample)) {
+      for (let start = 0; start < seqs.length; start += VERIFY_PAGE / 2) {
+        const batch = seqs.slice(start, start + VERIFY_PAGE / 2);
+        const rows = await snapshot.at(chainId, [...new Set(batch.flatMap((seq) => [seq - 1, seq]))]);
+        const bySeq = new Map(rows.map((row) => [Number(row.seq), fromRow(row)]));
+        for (const seq of batch) {
+          // A sampled event that is gone: the next one still there shows the gap.
+          const event = bySeq.get(seq) ?? (await snapshot.page(chainId, seq, 1)).map(fromRow)[0];
+          const brokenLink = event && verifier.acceptSampled(event, bySeq.get(event.seq - 1));
+          if (brokenLink) return brokenLink;
+        }
+      }
+    }
+    return undefined;
   }
 
   /**
@@ -153,10 +208,11 @@ export class AuditService {
   }
 }
 
-/** What one walk found, and the heads to checkpoint when it found nothing broken. */
+/** What one walk found, the heads to checkpoint when it found nothing broken, and the database's checkpoints to anchor first (the first time). */
 interface WalkOutcome {
   result: VerifyResponse;
   heads: VerifiedLink[];
+  adopt: VerifiedLink[];
 }
 
 /** Anchors recorded by the retention purges still in the trail. */

@@ -40,7 +40,9 @@ async function main(): Promise<void> {
     const result = await app.get(ShredReplayService).replay();
     process.stdout.write(
       `${result.replayed} shredded user(s) destroyed again; ${result.examined} shreds examined; ` +
-        `${result.completed} open intent(s) completed as destroyed, ${result.aborted} aborted (${result.log})\n`,
+        `${result.completed} open intent(s) completed as destroyed, ${result.aborted} aborted (${result.log})\n` +
+        `${result.skipped} shred(s) skipped; ${result.auditRecovered} key.shred-replayed audit event(s) stored late, ` +
+        `${result.auditPending} still pending\n`,
     );
   } finally {
     await app.close();

@@ -1,18 +1,9 @@
-import { compactVerify, createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet } from 'jose';
-import { readFile } from 'node:fs/promises';
+import { compactVerify, createLocalJWKSet, decodeProtectedHeader } from 'jose';
+import { RECEIPT_TYPE } from '../keys/receipt-signer.service';
+import { loadKeySet } from './key-set';
 
 const DEFAULT_JWKS = 'http://localhost:3000/.well-known/receipt-keys.json';
 const USAGE = `usage: npm run verify-receipt -- <receipt> [--jwks <url or file>]   (default ${DEFAULT_JWKS})`;
-
-/** The receipt-signing keys, from a URL (the service's /.well-known/receipt-keys.json) or a saved copy. */
-async function loadKeySet(source: string): Promise<JSONWebKeySet> {
-  if (/^https?:\/\//.test(source)) {
-    const response = await fetch(source);
-    if (!response.ok) throw new Error(`${source} answered ${response.status}`);
-    return (await response.json()) as JSONWebKeySet;
-  }
-  return JSON.parse(await readFile(source, 'utf8')) as JSONWebKeySet;
-}
 
 /**
  * `npm run verify-receipt -- <receipt> [--jwks <url|file>]`: checks a crypto-shred receipt's
@@ -32,6 +23,9 @@ async function main(): Promise<number> {
   const keys = createLocalJWKSet(await loadKeySet(jwksSource));
   try {
     const { payload, protectedHeader } = await compactVerify(receipt, keys, { algorithms: ['EdDSA'] });
+    // The same key signs the audit checkpoint digests (typ audit-checkpoint+jws): never a receipt.
+    if (protectedHeader.typ !== RECEIPT_TYPE)
+      throw new Error(`signed as ${String(protectedHeader.typ)}, not as a receipt (${RECEIPT_TYPE})`);
     process.stdout.write(
       `${JSON.stringify({ valid: true, kid: protectedHeader.kid, payload: JSON.parse(new TextDecoder().decode(payload)) }, null, 2)}\n`,
     );

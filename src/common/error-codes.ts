@@ -42,6 +42,11 @@ export const ERROR_CODES = {
     status: HttpStatus.SERVICE_UNAVAILABLE,
     summary: 'The full audit verification did not finish within AUDIT_VERIFY_TIMEOUT_MS and was stopped; nothing was concluded',
   },
+  AUDIT003: {
+    status: HttpStatus.SERVICE_UNAVAILABLE,
+    summary:
+      'The signed audit checkpoints could not be read from, or written to, their write-once store (the shred log’s place); nothing was concluded',
+  },
   CANARY001: { status: HttpStatus.NOT_FOUND, summary: 'No live canary has this id' },
   CANARY002: {
     status: HttpStatus.NOT_FOUND,

@@ -133,6 +133,8 @@ export class AppConfig {
     retentionCron: string;
     /** AUDIT_VERIFY_TIMEOUT_MS: longest a full verification (`?full=true`) may hold its snapshot before it is stopped. */
     verifyTimeoutMs: number;
+    /** AUDIT_VERIFY_SAMPLE: checkpointed links an incremental verification re-checks, picked at random. */
+    verifySample: number;
   };
   swaggerEnabled: boolean;
   grantApprovalsRequired: number;
@@ -358,6 +360,7 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
       retentionDays: env.AUDIT_RETENTION_DAYS ?? 2555,
       retentionCron: env.AUDIT_RETENTION_CRON ?? '30 4 * * *',
       verifyTimeoutMs: env.AUDIT_VERIFY_TIMEOUT_MS ?? 900_000,
+      verifySample: env.AUDIT_VERIFY_SAMPLE ?? 1000,
     },
     swaggerEnabled: env.SWAGGER_ENABLED ?? !isProduction,
     shredLog: {

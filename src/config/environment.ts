@@ -337,6 +337,13 @@ export class EnvironmentVariables {
   AUDIT_VERIFY_TIMEOUT_MS?: number;
 
   @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  AUDIT_VERIFY_SAMPLE?: number;
+
+  @IsOptional()
   @IsCronExpression()
   AUDIT_RETENTION_CRON?: string;
 
@@ -593,6 +600,7 @@ class EnvironmentVariablesKeys implements Record<keyof EnvironmentVariables, und
   AUDIT_REQUIRE_PURPOSE = undefined;
   AUDIT_RETENTION_DAYS = undefined;
   AUDIT_VERIFY_TIMEOUT_MS = undefined;
+  AUDIT_VERIFY_SAMPLE = undefined;
   AUDIT_RETENTION_CRON = undefined;
   MAX_BATCH_ITEMS = undefined;
   MAX_ITEM_BYTES = undefined;

@@ -7,7 +7,6 @@ import { ApiErrors } from '../common/decorators/api-errors.decorator';
 import { ApiUserIdParam } from '../common/decorators/fields.decorator';
 import { RequirePermission, Subject } from '../common/decorators/require-permission.decorator';
 import { UserIdPipe } from '../common/user-id.pipe';
-import { RSA_OAEP_256 } from '../envelope/ciphertexts';
 import { CreateKeyRequest, CreateKeyResponse } from './dto/create-key.dto';
 import { KeyDetailsQuery, KeyDetailsResponse, KeyVersionSummary, ShredReceiptResponse } from './dto/key-details.dto';
 import { KEY_VERSIONS_PAGE_SIZE } from '../common/limits';
@@ -39,11 +38,7 @@ export class KeysController {
   @Get(':userId')
   @RequirePermission('keys:read', Subject.named('userId'))
   @Audited('key.read', describeKeyRead)
-  @ApiOperation({
-    operationId: 'getKey',
-    summary:
-      'Key metadata, versions with their algorithms, and the current public key (PEM for RSA-OAEP-256, base64 for X-Wing); never private material',
-  })
+  @ApiOperation({ operationId: 'getKey', summary: 'Key metadata, versions and the current public key (PEM); never private material' })
   @ApiUserIdParam()
   @ApiOkResponse({ type: KeyDetailsResponse })
   @ApiErrors({ ENC001: 'invalid userId, versionsLimit or versionsCursor, or an unknown query parameter', KEY001: 'the user has no key' })
@@ -54,12 +49,9 @@ export class KeysController {
       before,
     });
     const versions: KeyVersionSummary[] = [
-      ...(before === undefined
-        ? [{ keyVersion: key.keyVersion, algorithm: key.algorithm, status: 'current' as const, createdAt: key.createdAt.toISOString() }]
-        : []),
+      ...(before === undefined ? [{ keyVersion: key.keyVersion, status: 'current' as const, createdAt: key.createdAt.toISOString() }] : []),
       ...history.map((h) => ({
         keyVersion: h.keyVersion,
-        algorithm: h.algorithm,
         status: h.publicKey ? ('retired' as const) : ('destroyed' as const),
         createdAt: h.createdAt.toISOString(),
         rotatedAt: h.rotationDate.toISOString(),
@@ -69,8 +61,8 @@ export class KeysController {
     return {
       userId,
       keyVersion: key.keyVersion,
-      algorithm: key.algorithm,
-      ...(key.algorithm === RSA_OAEP_256 && { modulusBits: createPublicKey(key.publicKey!).asymmetricKeyDetails?.modulusLength ?? 0 }),
+      algorithm: 'RSA-OAEP-256',
+      modulusBits: createPublicKey(key.publicKey!).asymmetricKeyDetails?.modulusLength ?? 0,
       publicKey: key.publicKey!,
       keyProvider: key.keyProvider,
       createdAt: key.createdAt.toISOString(),
@@ -99,7 +91,8 @@ export class KeysController {
     SHRED001:
       'the mass-destruction breaker is tripped (more than SHRED_MAX_PER_HOUR crypto-shreds in an hour, all replicas together): nothing was destroyed; it stays tripped until two people lift it',
     SYS002:
-      'the shred log or the key database failed before the commit: nothing was destroyed and the key stays usable, after any restart too; retry',
+      'the shred log or the key database failed before the commit: nothing was destroyed and the key stays usable, after any restart too; retry. ' +
+      'For a user already shredded: the shred log, which a receipt is checked against, could not be read; retry',
   })
   destroy(@Param('userId', UserIdPipe) userId: string): ReturnType<KeysService['destroyKeys']> {
     // The mass-destruction breaker stops a DELETE; a scheduled destruction, already decided, does not pass it.

@@ -2,9 +2,10 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { ApiError, dependencyUnavailable, keyNotFound } from '../common/api-error';
 import { AuditEventReference, COMPLETE_WITH_AUDIT_EVENT, CompletedWithAuditEvent } from '../common/audit-vocabulary';
-import { failpoint } from '../common/failpoints';
 import { ROTATION_LEASE_SECONDS, RotationRepository } from '../repositories/rotation.repository';
 import { receiptIdOf, SHRED_LOG, ShredAborted, ShredDestroyed, shredIdOf, ShredIntent, ShredLog } from '../shred-log/shred-log';
+import { loggedShred, shredDestroying } from '../shred-log/shred-outcome';
+import { SHRED_REPLAY_OVERLAP_MS } from '../common/limits';
 import { rotationConflict, UserKeyRepository, VersionsPage } from '../repositories/user-key.repository';
 import { UserKey } from './entities/user-key.entity';
 import { UserKeyHistory } from './entities/user-key-history.entity';
@@ -57,10 +58,8 @@ export class KeysService {
     // After a crypto-shred the row stays as a tombstone, so new versions never reuse old numbers.
     const keyVersion = existing ? existing.keyVersion + 1 : 1;
     const prepared = await this.material.prepareKey(userId, keyVersion);
-    failpoint('create.after-keygen');
     const written = existing ? await this.keys.recreateAfterShred(userId, prepared) : await this.keys.insertFirst(userId, prepared);
     if (written && existing) await this.material.forgetPublicKey(userId);
-    if (written) failpoint('create.after-commit');
     if (written) return { created: true, keyVersion };
 
     const winner = await this.keys.findActive(userId, { from: 'primary' });
@@ -140,8 +139,8 @@ export class KeysService {
    * The answer is completed by the audit interceptor once the `key.delete` event is stored: the
    * receipt then names that event, replaces the one kept with the tombstone, and is added to
    * the log (a `receipt` record). A repeated DELETE of a user whose keys are already shredded
-   * answers with the kept receipt, unchanged (KEY001 when none was kept: never shredded, or
-   * shredded before receipts existed).
+   * answers with the kept receipt, unchanged, checked against the shred log (keptReceipt; KEY001
+   * when none was kept: never shredded, or shredded before receipts existed).
    *
    * With `breaker` (DELETE /keys passes it; a scheduled destruction does not), the transaction
    * first asks the mass-destruction breaker (ShredBreaker): beyond SHRED_MAX_PER_HOUR shreds in
@@ -175,7 +174,6 @@ export class KeysService {
       throw dependencyUnavailable('The shred log', error);
     }
 
-    failpoint('destroy.after-intent');
     let signed: { payload: ShredReceiptPayload; receipt: string } | undefined;
     try {
       const destroyed = await this.keys.destroy(userId, {
@@ -196,7 +194,6 @@ export class KeysService {
       if (destroyed && 'refused' in destroyed) throw breaker!.refusal(userId, destroyed);
       // Another generation is current now (a rotation finished since it was looked up): nothing destroyed.
       if (!destroyed) throw rotationConflict(userId);
-      failpoint('destroy.after-commit');
     } catch (error) {
       // Refused before anything was written: the key row was gone, locked or another generation.
       if (error instanceof ApiError && error.code === 'KEY001') {
@@ -238,7 +235,6 @@ export class KeysService {
         ),
       );
     await this.material.forgetPublicKey(userId);
-    failpoint('destroy.after-log');
     const answer = { userId, versionsDestroyed: payload.versions.length, destroyedAt };
     return {
       ...answer,
@@ -259,11 +255,63 @@ export class KeysService {
     };
   }
 
-  /** The answer to a DELETE of a user without an active key: the receipt kept with the tombstone, else KEY001. */
+  /**
+   * The answer to a DELETE of a user without an active key: the receipt of their shred, checked
+   * against the shred log, which outlives the database (docs/operations.md 2.4):
+   * - the log records that the shred the kept receipt is about committed: its receipt as the log
+   *   holds it (the one naming the `key.delete` event, which a restore may have taken from the
+   *   database), else the kept one;
+   * - the log records it aborted, and nothing says it committed: no receipt is answered (KEY001),
+   *   and the disagreement is logged as an error;
+   * - an intent only (the database shows it committed) or no record (a shred older than the log):
+   *   the kept receipt.
+   * With no receipt kept (the database lost it: a restore, a replay stopped before storing it),
+   * the logged shred that destroyed the tombstone's version, written within a day of the
+   * tombstone, answers with its receipt, which is put back on the tombstone. KEY001 when neither
+   * has one. A log out of reach answers 503 SYS002: a receipt is never answered unchecked.
+   */
   private async keptReceipt(userId: string): Promise<ShredReceipt> {
     const kept = await this.keys.shredReceiptOnPrimary(userId);
-    if (kept) return answerOf(kept);
-    throw keyNotFound(userId);
+    if (kept) {
+      const { destroyedAt, versions } = ReceiptSigner.payloadOf(kept) as unknown as ShredReceiptPayload;
+      const shredId = shredIdOf({ at: destroyedAt, userId, keyVersion: Math.max(...versions.map((v) => v.keyVersion)) });
+      const logged = await this.fromShredLog(() => loggedShred(this.shredLog, shredId));
+      if (logged.outcome === 'aborted') {
+        this.logger.error(
+          `User ${userId}: the database keeps a receipt of the crypto-shred ${shredId}, which the shred log records as aborted; no receipt answered`,
+        );
+        throw keyNotFound(userId);
+      }
+      return answerOf(logged.receipt ?? kept);
+    }
+    const tombstone = await this.keys.findOnPrimary(userId);
+    if (!tombstone || tombstone.isActive) throw keyNotFound(userId);
+    const logged = await this.fromShredLog(async () => {
+      const shredId = await shredDestroying(this.shredLog, {
+        userId,
+        keyVersion: tombstone.keyVersion,
+        around: tombstone.updatedAt,
+        marginMs: SHRED_REPLAY_OVERLAP_MS,
+      });
+      return shredId ? loggedShred(this.shredLog, shredId) : undefined;
+    });
+    if (logged?.outcome !== 'destroyed' || !logged.receipt) throw keyNotFound(userId);
+    await this.keys
+      .storeShredReceipt(userId, tombstone.keyVersion, logged.receipt)
+      .catch((error: unknown) =>
+        this.logger.warn(`The receipt of user ${userId} found in the shred log was not put back on the tombstone (${describe(error)})`),
+      );
+    return answerOf(logged.receipt);
+  }
+
+  /** Reads the shred log for a DELETE: a log that cannot be read answers 503 SYS002. */
+  private async fromShredLog<T>(read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (error) {
+      this.logger.error(`The shred log (${this.shredLog.location}) cannot be read to answer a repeated DELETE (${describe(error)})`);
+      throw dependencyUnavailable('The shred log', error);
+    }
   }
 
   /**

@@ -44,22 +44,22 @@ export class ReceiptSigner implements OnApplicationBootstrap {
 
   /**
    * A compact JWS (EdDSA) over `payload` as given, signed by the current key. Ed25519 signatures
-   * are deterministic: the same payload and key always give the same receipt.
+   * are deterministic: the same payload and key always give the same receipt. `typ` tells what
+   * is signed: a receipt (the default), or another document signed by the same key, such as the
+   * audit trail's checkpoint digests (`audit-checkpoint+jws`), which is never taken for a receipt.
    */
-  async sign(payload: Record<string, unknown>): Promise<string> {
-    return (await this.prepare())(payload);
+  async sign(payload: Record<string, unknown>, typ: string = RECEIPT_TYPE): Promise<string> {
+    return (await this.prepare(typ))(payload);
   }
 
   /**
    * Looks up (and unseals) the current key now, and returns a signer that uses it without the
    * database or the key provider: for signing inside a database transaction.
    */
-  async prepare(): Promise<(payload: Record<string, unknown>) => Promise<string>> {
+  async prepare(typ: string = RECEIPT_TYPE): Promise<(payload: Record<string, unknown>) => Promise<string>> {
     const { kid, key } = await this.currentKey();
     return (payload) =>
-      new CompactSign(Buffer.from(JSON.stringify(payload), 'utf8'))
-        .setProtectedHeader({ alg: RECEIPT_ALG, typ: RECEIPT_TYPE, kid })
-        .sign(key);
+      new CompactSign(Buffer.from(JSON.stringify(payload), 'utf8')).setProtectedHeader({ alg: RECEIPT_ALG, typ, kid }).sign(key);
   }
 
   /** Every receipt-signing public key, current first, as a JWKS. */

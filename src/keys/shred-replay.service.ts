@@ -1,8 +1,9 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AuditWriter, SYSTEM_ACTOR } from '../audit/audit-writer.service';
 import { ApiError } from '../common/api-error';
-import { failpoint } from '../common/failpoints';
 import { SHRED_REPLAY_OVERLAP_MS } from '../common/limits';
+import { MetricsService, ShredReplayOutcome } from '../metrics/metrics.service';
+import { AuditEventRepository } from '../repositories/audit-event.repository';
 import { UserKeyRepository } from '../repositories/user-key.repository';
 import {
   isKnownShredState,
@@ -15,6 +16,8 @@ import {
   ShredLogRef,
   ShredReceiptRecord,
   ShredRecord,
+  shredIdOf,
+  ShredReplayed,
 } from '../shred-log/shred-log';
 import { KeyMaterialService } from './key-material.service';
 import { ReceiptSigner } from './receipt-signer.service';
@@ -29,11 +32,49 @@ export interface ShredReplayResult {
   completed: number;
   /** Intents left open whose key the database still holds: recorded `aborted` now, the key left alone. */
   aborted: number;
+  /**
+   * Shreds left as they are for now: an open intent whose row a transaction holds or whose outcome
+   * could not be written (a later replay settles it), or a shred of a state this version does not know.
+   */
+  skipped: number;
+  /** `key.shred-replayed` audit events a replay could not store before, appended now (a `replayed` record named none). */
+  auditRecovered: number;
+  /** `key.shred-replayed` audit events still not stored: the next replay (the next start) tries again. */
+  auditPending: number;
   /** Where the log is (bucket and prefix, or directory). */
   log: string;
 }
 
 type Counts = Omit<ShredReplayResult, 'log'>;
+
+/** One replay's progress. */
+interface Pass {
+  counts: Counts;
+  /** The ids of the `replayed` records this replay wrote: their audit events were tried already. */
+  written: Set<string>;
+  /** `replayed` records found in the log: their audit events are checked once the shreds are settled. */
+  earlier: ShredLogRef[];
+  /**
+   * The newest tombstone's time when the replay began (ms; -Infinity: none). A `replayed` record
+   * of a later time is another replica's, replaying now, which records its own audit event.
+   */
+  startedAfter: number;
+}
+
+/** The result's count of each outcome of `pii_api_shred_replay_total` (`failed`, a failed replay, is the start-up's). */
+const COUNTED_AS = {
+  destroyed: 'replayed',
+  completed: 'completed',
+  aborted: 'aborted',
+  skipped: 'skipped',
+  audit_recovered: 'auditRecovered',
+} as const satisfies Record<Exclude<ShredReplayOutcome, 'failed'>, keyof Counts>;
+
+/** A replay that finds a user's row held by a transaction waits for it this often, this long each time, then fails (retried). */
+const HELD_ROW = { attempts: 10, pauseMs: 100 } as const;
+
+/** The time of a record's name, as `toISOString` writes it. */
+const shredLogRefTime = (ref: ShredLogRef): string => new Date(ref.at).toISOString();
 
 /** A shred's records as the log holds them, read where needed: what the replay acts on. */
 interface Shred {
@@ -68,8 +109,12 @@ interface Shred {
  * replicas replaying at once are safe: the destruction locks the user's row, and the one that
  * finds the key gone (KEY001) or another version does nothing (KEY002, a held row, is retried).
  *
- * Each user destroyed again is recorded as a `key.shred-replayed` audit event (actor `system`)
- * and gets the original receipt back on its tombstone, so a repeated DELETE answers with it.
+ * Each user destroyed again gets the original receipt back on its tombstone, so a repeated
+ * DELETE answers with it, a `replayed` record in the log, and then a `key.shred-replayed` audit
+ * event (actor `system`) naming that record. An event the audit trail cannot store does not fail
+ * the replay (the keys are destroyed): it is counted as pending, and a later replay appends it
+ * from the record (the log is the source of truth) while the database still holds that destruction.
+ * Every outcome is counted in `pii_api_shred_replay_total` and in the result (readiness).
  */
 @Injectable()
 export class ShredReplayService {
@@ -79,13 +124,20 @@ export class ShredReplayService {
     private readonly keys: UserKeyRepository,
     private readonly material: KeyMaterialService,
     private readonly audit: AuditWriter,
+    private readonly auditEvents: AuditEventRepository,
+    private readonly metrics: MetricsService,
     @Inject(SHRED_LOG) private readonly log: ShredLog,
   ) {}
 
   async replay(): Promise<ShredReplayResult> {
     const newest = await this.keys.latestShredOnPrimary();
     const after = newest ? shredLogBound(new Date(newest.getTime() - SHRED_REPLAY_OVERLAP_MS)) : undefined;
-    const counts: Counts = { replayed: 0, examined: 0, completed: 0, aborted: 0 };
+    const pass: Pass = {
+      counts: { replayed: 0, examined: 0, completed: 0, aborted: 0, skipped: 0, auditRecovered: 0, auditPending: 0 },
+      written: new Set(),
+      earlier: [],
+      startedAfter: newest?.getTime() ?? -Infinity,
+    };
     // The records of one shred sort together; the last shred of a page may go on in the next.
     let open: Shred | undefined;
     for await (const page of this.log.list(after)) {
@@ -97,14 +149,35 @@ export class ShredReplayService {
         }
         open.refs.push(ref);
       }
-      await this.settle(complete, counts);
+      await this.settle(complete, pass);
     }
-    if (open) await this.settle([open], counts);
-    return { ...counts, log: this.log.location };
+    if (open) await this.settle([open], pass);
+    // Earlier replays whose destruction the database still holds: their audit events belong in its trail.
+    for (const ref of pass.earlier) {
+      const another = Date.parse(ref.at) > pass.startedAfter;
+      if (!pass.written.has(ref.shredId) && !another) await this.auditReplayedOnce(ref, pass.counts);
+    }
+    this.metrics.setShredReplayAuditPending(pass.counts.auditPending);
+    return { ...pass.counts, log: this.log.location };
+  }
+
+  /** Counts one outcome in the result and in `pii_api_shred_replay_total`. */
+  private count(counts: Counts, outcome: Exclude<ShredReplayOutcome, 'failed'>): void {
+    counts[COUNTED_AS[outcome]] += 1;
+    this.metrics.countShredReplay(outcome);
   }
 
   /** Settles a page's shreds: open intents from the database, then the committed ones against the live keys. */
-  private async settle(shreds: Shred[], counts: Counts): Promise<void> {
+  private async settle(groups: Shred[], pass: Pass): Promise<void> {
+    const { counts } = pass;
+    // A `replayed` record is named by the replay's own time: its group holds it alone, and is no shred.
+    const shreds: Shred[] = [];
+    for (const group of groups) {
+      const replayed = group.refs.filter((ref) => ref.state === 'replayed');
+      pass.earlier.push(...replayed);
+      const rest = group.refs.filter((ref) => !['replayed'].includes(ref.state));
+      if (rest.length) shreds.push({ ...group, refs: rest });
+    }
     counts.examined += shreds.length;
     const committed: Array<{ shred: Shred; destroyed?: ShredDestroyed }> = [];
     for (const shred of shreds) {
@@ -127,8 +200,9 @@ export class ShredReplayService {
         committed.push({ shred, destroyed: legacy?.state === 'destroyed' ? legacy : undefined });
       } else if (states.has('intent') && !states.has('aborted')) {
         const intent = legacy?.state === 'intent' ? legacy : ((await this.log.read(this.named(shred, 'intent'))) as ShredIntent);
-        const settled = await this.settleIntent(shred, intent);
-        if (settled) counts[settled] += 1;
+        this.count(counts, (await this.settleIntent(shred, intent)) ?? 'skipped');
+      } else if (!states.size) {
+        this.count(counts, 'skipped');
       }
     }
 
@@ -136,8 +210,8 @@ export class ShredReplayService {
     for (const { shred, destroyed } of committed) {
       const current = live.get(shred.userId);
       if (current === undefined || current > shred.keyVersion) continue;
-      if (await this.replayOne(shred, destroyed, current)) {
-        counts.replayed += 1;
+      if (await this.replayOne(shred, destroyed, current, pass)) {
+        this.count(counts, 'destroyed');
         live.delete(shred.userId);
       }
     }
@@ -208,21 +282,25 @@ export class ShredReplayService {
   }
 
   /** Destroys the user's current version `current` again; false when another replica, a DELETE or a new key came first. */
-  private async replayOne(shred: Shred, legacy: ShredDestroyed | undefined, current: number): Promise<boolean> {
+  private async replayOne(shred: Shred, legacy: ShredDestroyed | undefined, current: number, { counts, written }: Pass): Promise<boolean> {
     const { userId } = shred;
     const destroyedRecord = legacy ?? ((await this.log.read(this.named(shred, 'destroyed'))) as ShredDestroyed);
     let destroyed: Array<{ keyVersion: number }> | null;
-    try {
-      destroyed = await this.keys.destroy(userId, { generation: { keyVersion: current } });
-    } catch (error) {
-      if (error instanceof ApiError && error.code === 'KEY001') return false;
-      throw error;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        destroyed = await this.keys.destroy(userId, { generation: { keyVersion: current } });
+        break;
+      } catch (error) {
+        if (error instanceof ApiError && error.code === 'KEY001') return false;
+        // The row is held by a transaction (another replica destroying it, a DELETE, a rotation): wait for it, a few times.
+        if (!(error instanceof ApiError && error.code === 'KEY002') || attempt === HELD_ROW.attempts) throw error;
+        await new Promise((resolve) => setTimeout(resolve, HELD_ROW.pauseMs));
+      }
     }
     if (!destroyed) {
       this.logger.log(`User ${userId}: the key changed while the shred log was replayed (a new key since); left alone`);
       return false;
     }
-    failpoint('replay.after-destroy');
     await this.material.forgetPublicKey(userId);
     const versions = destroyed.map((v) => v.keyVersion);
     // The receipt naming the audit event, when the log has it, else the one signed in the transaction.
@@ -230,17 +308,80 @@ export class ShredReplayService {
       ? ((await this.log.read(this.named(shred, 'receipt'))) as ShredReceiptRecord).receipt
       : destroyedRecord.receipt;
     if (receipt) await this.keys.storeShredReceipt(userId, Math.max(...versions), receipt);
-    await this.audit.append({
-      action: 'key.shred-replayed',
-      outcome: 'success',
-      actor: SYSTEM_ACTOR,
-      userId,
-      keyVersions: versions,
-      details: { destroyedAt: destroyedRecord.destroyedAt, receiptId: receipt ? receiptIdOf(receipt) : null, logEntry: shred.shredId },
-    });
     this.logger.warn(
       `User ${userId}: crypto-shredded at ${destroyedRecord.destroyedAt}, brought back by a restore; destroyed again (versions ${versions.join(', ')})`,
     );
+    // The log records the replay before the audit trail does: while no audit event names it, every later replay appends one.
+    const replayed: ShredReplayed = {
+      typ: 'crypto-shred',
+      state: 'replayed',
+      userId,
+      shredId: shred.shredId,
+      keyVersions: versions,
+      replayedAt: await this.tombstoneTime(userId),
+      destroyedAt: destroyedRecord.destroyedAt,
+      receiptId: receipt ? receiptIdOf(receipt) : null,
+    };
+    const replayEntry = shredIdOf({ at: replayed.replayedAt, userId, keyVersion: Math.max(...versions) });
+    const recorded = await this.write(replayed);
+    written.add(replayEntry);
+    if (!(await this.appendReplayedEvent(replayed, replayEntry))) {
+      counts.auditPending += 1;
+      if (!recorded) {
+        this.logger.error(
+          `User ${userId}: neither the shred log nor the audit trail recorded that the shred ${shred.shredId} was replayed; its key.shred-replayed event is lost`,
+        );
+      }
+    }
     return true;
+  }
+
+  /**
+   * When the user's tombstone was written, as the database holds it (to the millisecond): the time
+   * of a `replayed` record, so a later replay can tell whether the database still holds that
+   * destruction. Now, when a new key was made in between.
+   */
+  private async tombstoneTime(userId: string): Promise<string> {
+    const row = await this.keys.findOnPrimary(userId);
+    return (row && !row.isActive ? row.updatedAt : new Date()).toISOString();
+  }
+
+  /**
+   * A `replayed` record of an earlier replay: when the database still holds that destruction (the
+   * user's tombstone is the one it wrote) and no `key.shred-replayed` event names it, the event
+   * could not be stored then, and is appended now. A database restored to before that replay does
+   * not hold it: its audit trail gets the event of the replay that destroys the keys again now.
+   */
+  private async auditReplayedOnce(ref: ShredLogRef, counts: Counts): Promise<void> {
+    const row = await this.keys.findOnPrimary(ref.userId);
+    if (!row || row.isActive || row.updatedAt.toISOString() !== shredLogRefTime(ref)) return;
+    const events = await this.auditEvents.query({ userId: ref.userId, action: 'key.shred-replayed', limit: 100 });
+    if (events.some((event) => event.details?.replayEntry === ref.shredId)) return;
+    const replayed = (await this.log.read(ref.name)) as ShredReplayed;
+    if (await this.appendReplayedEvent(replayed, ref.shredId)) this.count(counts, 'audit_recovered');
+    else counts.auditPending += 1;
+  }
+
+  /** Records the replay in the audit trail; false (logged) when the event was not stored. */
+  private async appendReplayedEvent(replayed: ShredReplayed, replayEntry: string): Promise<boolean> {
+    const { userId, keyVersions, destroyedAt, receiptId, shredId, replayedAt } = replayed;
+    try {
+      const stored = await this.audit.append({
+        action: 'key.shred-replayed',
+        outcome: 'success',
+        actor: SYSTEM_ACTOR,
+        userId,
+        keyVersions,
+        details: { destroyedAt, receiptId, logEntry: shredId, replayEntry, replayedAt },
+      });
+      if (stored) return true;
+    } catch (error) {
+      const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      this.logger.error(`The audit trail could not store the key.shred-replayed event of user ${userId} (${reason})`);
+    }
+    this.logger.warn(
+      `User ${userId}: the key.shred-replayed event of ${replayEntry} is not stored; the next replay (the next start) appends it`,
+    );
+    return false;
   }
 }

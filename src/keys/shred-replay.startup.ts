@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { SHRED_REPLAY_RETRY_MS } from '../common/limits';
 import { StartupGate } from '../health/startup-gate.service';
+import { MetricsService } from '../metrics/metrics.service';
 import { ShredReplayService } from './shred-replay.service';
 
 /** The readiness check, and the start-up task, that the replay holds. */
@@ -12,7 +13,8 @@ export const SHRED_LOG_TASK = 'shredLog';
  * answers 503 (`shredLog` down, with the attempts made if any failed) and every API request 503 SYS002.
  * A log or database that cannot be read keeps it so, retried with a growing pause, and logged;
  * the service never serves a user a restore brought back. When done, readiness shows `shredLog`
- * up with the counts replayed and examined, and the counts and the log's location are logged.
+ * up with the count of each outcome (replayed, examined, completed, aborted, skipped,
+ * auditRecovered, auditPending: numbers only), and the counts and the log's location are logged.
  */
 @Injectable()
 export class ShredReplayAtStartup implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
@@ -24,6 +26,7 @@ export class ShredReplayAtStartup implements OnModuleInit, OnApplicationBootstra
   constructor(
     private readonly replay: ShredReplayService,
     private readonly gate: StartupGate,
+    private readonly metrics: MetricsService,
   ) {}
 
   onModuleInit(): void {
@@ -62,15 +65,19 @@ export class ShredReplayAtStartup implements OnModuleInit, OnApplicationBootstra
   private async attempt(attempt: number, pauseMs: number = SHRED_REPLAY_RETRY_MS.first): Promise<boolean> {
     try {
       const result = await this.replay.replay();
+      const { log, ...counts } = result;
       this.logger.log(
         `Shred log replayed: ${result.replayed} shredded user(s) destroyed again, ${result.examined} shreds examined, ` +
-          `${result.completed} open intent(s) completed as destroyed and ${result.aborted} aborted (${result.log})`,
+          `${result.completed} open intent(s) completed as destroyed and ${result.aborted} aborted, ${result.skipped} skipped; ` +
+          `${result.auditRecovered} key.shred-replayed audit event(s) stored late, ${result.auditPending} still pending (${log})`,
       );
-      this.gate.release(SHRED_LOG_TASK, { replayed: result.replayed, examined: result.examined, log: result.log });
+      // Readiness shows the counts (numbers only); the log's location is in the line above.
+      this.gate.release(SHRED_LOG_TASK, counts);
       return true;
     } catch (error) {
       const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
       this.logger.error(`Shred log replay failed (attempt ${attempt}); not ready, retrying within ${pauseMs} ms: ${reason}`);
+      this.metrics.countShredReplay('failed');
       // Readiness shows the count of attempts; the reason (it may name the bucket) is in the log line above only.
       this.gate.progress(SHRED_LOG_TASK, { attempts: attempt });
       return false;

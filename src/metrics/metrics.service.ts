@@ -7,6 +7,8 @@ import type { CircuitStateName } from '../common/dependency-policy';
 export type { CircuitStateName };
 export type KmsOutcome = 'success' | 'error' | 'timeout' | 'rejected';
 export type CacheResult = 'hit' | 'miss' | 'unavailable';
+/** What the shred-log replay did (docs/operations.md 2.4, 3.3): `failed` is a replay attempt that failed (retried). */
+export type ShredReplayOutcome = 'destroyed' | 'completed' | 'aborted' | 'skipped' | 'audit_recovered' | 'failed';
 
 const CIRCUIT_STATE_VALUES: Record<CircuitStateName, number> = { closed: 0, open: 1, 'half-open': 2 };
 /** 3 s: the latency SLO's threshold (docs/slo.md), so the alert rules can count the answers slower than it. */
@@ -153,26 +155,30 @@ export class MetricsService {
     registers: [this.registry],
   });
 
-  /** Where the gauge below gets its numbers when /metrics is scraped (the keys module's KeyCensus). */
-  private currentKeysSource?: () => Promise<Record<string, number>>;
-  private readonly currentKeysByAlgorithm = new Gauge({
-    name: 'pii_api_current_keys_by_algorithm',
-    help: "People's current key versions by algorithm (RSA-OAEP-256, X-Wing), counted from a replica at most once a minute per process: the move to the quantum-safe X-Wing is done when RSA-OAEP-256 reaches 0 (docs/operations.md 2.7)",
-    labelNames: ['algorithm'] as const,
+  private readonly shredReplays = new Counter({
+    name: 'pii_api_shred_replay_total',
+    help: 'What the shred-log replay did, by outcome: destroyed (a restored key destroyed again), completed and aborted (open intents settled), skipped (left for a later replay, or a state this version does not know), audit_recovered (a key.shred-replayed event stored late), failed (a replay attempt that failed; retried)',
+    labelNames: ['outcome'] as const,
     registers: [this.registry],
-    collect: async () => {
-      const counts = await this.currentKeysSource?.().catch(() => undefined);
-      for (const [algorithm, count] of Object.entries(counts ?? {})) this.currentKeysByAlgorithm.set({ algorithm }, count);
-    },
+  });
+  private readonly shredReplayAuditPending = new Gauge({
+    name: 'pii_api_shred_replay_audit_pending',
+    help: 'key.shred-replayed audit events the last shred-log replay of this process could not store: appended by the next replay (the next start)',
+    registers: [this.registry],
   });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
 
-  /** For the keys module: counts people's current keys by algorithm when /metrics is scraped; a failure keeps the last numbers. */
-  countCurrentKeysWith(source: () => Promise<Record<string, number>>): void {
-    this.currentKeysSource = source;
+  /** For the shred-log replay: one outcome. */
+  countShredReplay(outcome: ShredReplayOutcome): void {
+    this.shredReplays.inc({ outcome });
+  }
+
+  /** For the shred-log replay: audit events it could not store, left for the next replay. */
+  setShredReplayAuditPending(count: number): void {
+    this.shredReplayAuditPending.set(count);
   }
 
   /** Express middleware: counts and times every request once its response is done. */

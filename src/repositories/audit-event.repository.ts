@@ -39,6 +39,8 @@ export interface AuditSnapshot {
   chainIds(): Promise<string[]>;
   /** Up to `limit` events of one chain in seq order, from `fromSeq` on. */
   page(chainId: string, fromSeq: number, limit: number): Promise<AuditEventRow[]>;
+  /** The events of one chain at these seqs (those still there), in seq order: one index probe each. */
+  at(chainId: string, seqs: readonly number[]): Promise<AuditEventRow[]>;
 }
 
 /** A chain's last link a verification walked (a row of audit_checkpoints). */
@@ -310,6 +312,14 @@ function snapshotOf(db: EntityManager, beforeEach: () => void = () => undefined)
         .where('e.chainId = :chainId AND e.seq >= :fromSeq', { chainId, fromSeq: String(fromSeq) })
         .orderBy('e.seq')
         .limit(limit)
+        .getMany();
+    },
+    at: (chainId, seqs) => {
+      beforeEach();
+      return db
+        .createQueryBuilder(AuditEventRow, 'e')
+        .where('e.chainId = :chainId AND e.seq = ANY(CAST(:seqs AS bigint[]))', { chainId, seqs: seqs.map(String) })
+        .orderBy('e.seq')
         .getMany();
     },
   };

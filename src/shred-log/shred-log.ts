@@ -19,13 +19,17 @@ export const SHRED_LOG = Symbol('SHRED_LOG');
  * - `receipt`: not a state but an addendum of `destroyed`: the receipt signed once the audit
  *   trail stored the `key.delete` event (it names that event). The `destroyed` record holds the
  *   receipt signed in the transaction (no audit event); the replay prefers this one.
+ * - `replayed`: written by the replay after it destroyed again the keys a restore brought back,
+ *   before it records that in the audit trail. Named by the replay's own time (so the next
+ *   replays list it), it names the shred it replayed; while no `key.shred-replayed` audit event
+ *   names it, each replay appends that event (the log is the source of truth). Never destroys.
  *
  * Reserved for a later scheduled destruction with a pending window: `scheduled` (destruction
  * planned, cancellable) and `cancelled` (a scheduled one called off, the key restored). Neither
  * is written yet; the replay ignores them, as any state it does not know, with a warning and
  * never destroys for them. A scheduled shred becomes an `intent` when its time comes.
  */
-export const SHRED_STATES = ['intent', 'destroyed', 'aborted', 'receipt'] as const;
+export const SHRED_STATES = ['intent', 'destroyed', 'aborted', 'receipt', 'replayed'] as const;
 export type ShredState = (typeof SHRED_STATES)[number];
 /** States a later version will write; this one reads them as unknown (ignored, never destroyed for). */
 export const RESERVED_SHRED_STATES = ['scheduled', 'cancelled'] as const;
@@ -79,7 +83,25 @@ export interface ShredReceiptRecord extends ShredRecordBase {
   receiptId: string;
 }
 
-export type ShredRecord = ShredIntent | ShredDestroyed | ShredAborted | ShredReceiptRecord;
+/**
+ * The replay destroyed again the keys a restore had brought back: named
+ * `<replayedAt>_<userId>_v<newest version destroyed now>.replayed.json`, it stands for the
+ * `key.shred-replayed` audit event that must name it (`details.replayEntry`).
+ */
+export interface ShredReplayed extends ShredRecordBase {
+  state: 'replayed';
+  /** The shred replayed: the id of its `destroyed` record. */
+  shredId: string;
+  /** The key versions destroyed again, ascending. */
+  keyVersions: number[];
+  /** When the replay destroyed them (RFC 3339, UTC). */
+  replayedAt: string;
+  /** The shred's own `destroyedAt`, and its receipt's id (null without one), as the audit event states them. */
+  destroyedAt: string;
+  receiptId: string | null;
+}
+
+export type ShredRecord = ShredIntent | ShredDestroyed | ShredAborted | ShredReceiptRecord | ShredReplayed;
 
 /** What a record's name alone says: enough to group the records of one shred and decide what to read. */
 export interface ShredLogRef {
@@ -136,7 +158,9 @@ export function shredRecordName(record: ShredRecord, shredId?: string): string {
       ? shredIdOf(record)
       : record.state === 'destroyed'
         ? shredIdOf({ at: record.destroyedAt, userId: record.userId, keyVersion: Math.max(...record.keyVersions) })
-        : shredId;
+        : record.state === 'replayed'
+          ? shredIdOf({ at: record.replayedAt, userId: record.userId, keyVersion: Math.max(...record.keyVersions) })
+          : shredId;
   if (!id) throw new Error(`A shred log ${record.state} record needs the id of its shred`);
   return `${id}.${record.state}.json`;
 }
@@ -222,6 +246,24 @@ export function parseShredLogEntry(name: string, body: string): ShredRecord {
     case 'receipt':
       if (!isString(json.receipt)) return fail();
       return { ...base, state: 'receipt', receipt: json.receipt, receiptId: receiptIdOf(json.receipt) };
+    case 'replayed': {
+      const versions = json.keyVersions;
+      if (!Array.isArray(versions) || !versions.length || !versions.every(isVersion) || Math.max(...versions) !== ref.keyVersion) {
+        return fail();
+      }
+      if (!isString(json.replayedAt) || timePart(json.replayedAt) !== timePart(ref.at) || !isString(json.destroyedAt)) return fail();
+      const replayed = isString(json.shredId) ? parseShredLogName(`${json.shredId}.destroyed.json`) : null;
+      if (!replayed || replayed.userId !== ref.userId || !(json.receiptId === null || isString(json.receiptId))) return fail();
+      return {
+        ...base,
+        state: 'replayed',
+        shredId: replayed!.shredId,
+        keyVersions: versions,
+        replayedAt: json.replayedAt,
+        destroyedAt: json.destroyedAt,
+        receiptId: json.receiptId as string | null,
+      };
+    }
     default:
       // A state of a later version (scheduled, cancelled…): never read as one this version acts on.
       throw new Error(`Shred log entry ${name} has the state ${state}, which this version does not know`);

@@ -140,6 +140,14 @@ export class VerifyResponse {
   })
   checkpointed: number;
 
+  @ApiProperty({
+    type: 'integer',
+    minimum: 0,
+    description:
+      'Checkpointed links an incremental walk re-checked (hash and link to the event before), picked at random: up to AUDIT_VERIFY_SAMPLE (0 in full mode)',
+  })
+  sampled: number;
+
   @ApiPropertyOptional({ type: BrokenLinkView, description: 'The first broken link found' })
   brokenLink?: BrokenLinkView;
 }
