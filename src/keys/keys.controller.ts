@@ -7,6 +7,7 @@ import { ApiErrors } from '../common/decorators/api-errors.decorator';
 import { ApiUserIdParam } from '../common/decorators/fields.decorator';
 import { RequirePermission, Subject } from '../common/decorators/require-permission.decorator';
 import { UserIdPipe } from '../common/user-id.pipe';
+import { RSA_OAEP_256 } from '../envelope/ciphertexts';
 import { CreateKeyRequest, CreateKeyResponse } from './dto/create-key.dto';
 import { KeyDetailsQuery, KeyDetailsResponse, KeyVersionSummary, ShredReceiptResponse } from './dto/key-details.dto';
 import { KEY_VERSIONS_PAGE_SIZE } from '../common/limits';
@@ -38,7 +39,11 @@ export class KeysController {
   @Get(':userId')
   @RequirePermission('keys:read', Subject.named('userId'))
   @Audited('key.read', describeKeyRead)
-  @ApiOperation({ operationId: 'getKey', summary: 'Key metadata, versions and the current public key (PEM); never private material' })
+  @ApiOperation({
+    operationId: 'getKey',
+    summary:
+      'Key metadata, versions with their algorithms, and the current public key (PEM for RSA-OAEP-256, base64 for X-Wing); never private material',
+  })
   @ApiUserIdParam()
   @ApiOkResponse({ type: KeyDetailsResponse })
   @ApiErrors({ ENC001: 'invalid userId, versionsLimit or versionsCursor, or an unknown query parameter', KEY001: 'the user has no key' })
@@ -49,9 +54,12 @@ export class KeysController {
       before,
     });
     const versions: KeyVersionSummary[] = [
-      ...(before === undefined ? [{ keyVersion: key.keyVersion, status: 'current' as const, createdAt: key.createdAt.toISOString() }] : []),
+      ...(before === undefined
+        ? [{ keyVersion: key.keyVersion, algorithm: key.algorithm, status: 'current' as const, createdAt: key.createdAt.toISOString() }]
+        : []),
       ...history.map((h) => ({
         keyVersion: h.keyVersion,
+        algorithm: h.algorithm,
         status: h.publicKey ? ('retired' as const) : ('destroyed' as const),
         createdAt: h.createdAt.toISOString(),
         rotatedAt: h.rotationDate.toISOString(),
@@ -61,8 +69,8 @@ export class KeysController {
     return {
       userId,
       keyVersion: key.keyVersion,
-      algorithm: 'RSA-OAEP-256',
-      modulusBits: createPublicKey(key.publicKey!).asymmetricKeyDetails?.modulusLength ?? 0,
+      algorithm: key.algorithm,
+      ...(key.algorithm === RSA_OAEP_256 && { modulusBits: createPublicKey(key.publicKey!).asymmetricKeyDetails?.modulusLength ?? 0 }),
       publicKey: key.publicKey!,
       keyProvider: key.keyProvider,
       createdAt: key.createdAt.toISOString(),

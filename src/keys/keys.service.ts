@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { ApiError, dependencyUnavailable, keyNotFound } from '../common/api-error';
 import { AuditEventReference, COMPLETE_WITH_AUDIT_EVENT, CompletedWithAuditEvent } from '../common/audit-vocabulary';
+import { failpoint } from '../common/failpoints';
 import { ROTATION_LEASE_SECONDS, RotationRepository } from '../repositories/rotation.repository';
 import { receiptIdOf, SHRED_LOG, ShredAborted, ShredDestroyed, shredIdOf, ShredIntent, ShredLog } from '../shred-log/shred-log';
 import { loggedShred, shredDestroying } from '../shred-log/shred-outcome';
@@ -58,8 +59,10 @@ export class KeysService {
     // After a crypto-shred the row stays as a tombstone, so new versions never reuse old numbers.
     const keyVersion = existing ? existing.keyVersion + 1 : 1;
     const prepared = await this.material.prepareKey(userId, keyVersion);
+    failpoint('create.after-keygen');
     const written = existing ? await this.keys.recreateAfterShred(userId, prepared) : await this.keys.insertFirst(userId, prepared);
     if (written && existing) await this.material.forgetPublicKey(userId);
+    if (written) failpoint('create.after-commit');
     if (written) return { created: true, keyVersion };
 
     const winner = await this.keys.findActive(userId, { from: 'primary' });
@@ -174,6 +177,7 @@ export class KeysService {
       throw dependencyUnavailable('The shred log', error);
     }
 
+    failpoint('destroy.after-intent');
     let signed: { payload: ShredReceiptPayload; receipt: string } | undefined;
     try {
       const destroyed = await this.keys.destroy(userId, {
@@ -194,6 +198,7 @@ export class KeysService {
       if (destroyed && 'refused' in destroyed) throw breaker!.refusal(userId, destroyed);
       // Another generation is current now (a rotation finished since it was looked up): nothing destroyed.
       if (!destroyed) throw rotationConflict(userId);
+      failpoint('destroy.after-commit');
     } catch (error) {
       // Refused before anything was written: the key row was gone, locked or another generation.
       if (error instanceof ApiError && error.code === 'KEY001') {
@@ -235,6 +240,7 @@ export class KeysService {
         ),
       );
     await this.material.forgetPublicKey(userId);
+    failpoint('destroy.after-log');
     const answer = { userId, versionsDestroyed: payload.versions.length, destroyedAt };
     return {
       ...answer,

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AuditWriter, SYSTEM_ACTOR } from '../audit/audit-writer.service';
 import { ApiError } from '../common/api-error';
+import { failpoint } from '../common/failpoints';
 import { SHRED_REPLAY_OVERLAP_MS } from '../common/limits';
 import { MetricsService, ShredReplayOutcome } from '../metrics/metrics.service';
 import { AuditEventRepository } from '../repositories/audit-event.repository';
@@ -301,6 +302,7 @@ export class ShredReplayService {
       this.logger.log(`User ${userId}: the key changed while the shred log was replayed (a new key since); left alone`);
       return false;
     }
+    failpoint('replay.after-destroy');
     await this.material.forgetPublicKey(userId);
     const versions = destroyed.map((v) => v.keyVersion);
     // The receipt naming the audit event, when the log has it, else the one signed in the transaction.

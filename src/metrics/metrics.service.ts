@@ -155,6 +155,19 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  /** Where the gauge below gets its numbers when /metrics is scraped (the keys module's KeyCensus). */
+  private currentKeysSource?: () => Promise<Record<string, number>>;
+  private readonly currentKeysByAlgorithm = new Gauge({
+    name: 'pii_api_current_keys_by_algorithm',
+    help: "People's current key versions by algorithm (RSA-OAEP-256, X-Wing), counted from a replica at most once a minute per process: the move to the quantum-safe X-Wing is done when RSA-OAEP-256 reaches 0 (docs/operations.md 2.7)",
+    labelNames: ['algorithm'] as const,
+    registers: [this.registry],
+    collect: async () => {
+      const counts = await this.currentKeysSource?.().catch(() => undefined);
+      for (const [algorithm, count] of Object.entries(counts ?? {})) this.currentKeysByAlgorithm.set({ algorithm }, count);
+    },
+  });
+
   private readonly shredReplays = new Counter({
     name: 'pii_api_shred_replay_total',
     help: 'What the shred-log replay did, by outcome: destroyed (a restored key destroyed again), completed and aborted (open intents settled), skipped (left for a later replay, or a state this version does not know), audit_recovered (a key.shred-replayed event stored late), failed (a replay attempt that failed; retried)',
@@ -179,6 +192,11 @@ export class MetricsService {
   /** For the shred-log replay: audit events it could not store, left for the next replay. */
   setShredReplayAuditPending(count: number): void {
     this.shredReplayAuditPending.set(count);
+  }
+
+  /** For the keys module: counts people's current keys by algorithm when /metrics is scraped; a failure keeps the last numbers. */
+  countCurrentKeysWith(source: () => Promise<Record<string, number>>): void {
+    this.currentKeysSource = source;
   }
 
   /** Express middleware: counts and times every request once its response is done. */
