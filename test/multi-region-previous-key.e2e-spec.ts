@@ -8,7 +8,8 @@ import { checkedAgent } from './support/openapi-contract';
 import { awsStack, Stack, urlOf } from './support/stacks';
 import { decryptEverything as decryptEverythingOf, writeVersions } from './support/versions';
 
-const UNTHROTTLED = { RATE_LIMIT_PER_MINUTE: '100000' };
+// One operator starts the migration here: the two-person rule (DUAL_CONTROL) is tested in test/dual-control.e2e-spec.ts.
+const UNTHROTTLED = { RATE_LIMIT_PER_MINUTE: '100000', DUAL_CONTROL: 'off' };
 const USERS = 3;
 const VERSIONS = 2;
 
