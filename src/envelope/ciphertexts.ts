@@ -80,7 +80,7 @@ export function maxAnyCiphertextLength(maxPlaintextBytes: number): number {
  * whichever format: the plaintext grows by 4/3 in base64url, and each of at most MAX_BATCH_ITEMS
  * items by its fixed fields (at most 1,550 characters for ek2, with its quotes and comma 1,553:
  * counted as 2,048), plus 4 KiB for the other fields (userId, a purpose of up to 200 escaped
- * characters). With the defaults (1 MiB, 1,000 items) 3,454,198 bytes.
+ * characters). With the defaults (1 MiB, 1,000 items) 3,450,198 bytes.
  */
 export function ciphertextBodyLimitBytes(bodyLimitBytes: number, maxBatchItems: number): number {
   return Math.ceil((bodyLimitBytes * 4) / 3) + maxBatchItems * 2048 + 4096;

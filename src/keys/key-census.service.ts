@@ -9,7 +9,7 @@ export type KeysByAlgorithm = Record<KeyAlgorithm, number>;
 
 /**
  * How far the move to X-Wing has come: people's current keys by algorithm, for the
- * pii_api_current_keys_by_algorithm gauge (docs/operations.md 2.7). One grouped count on a
+ * pii_api_current_keys_by_algorithm gauge (docs/operations.md 2.6). One grouped count on a
  * replica, at most once per KEY_CENSUS_MAX_AGE_MS per process, whenever /metrics is scraped;
  * concurrent scrapes share one count.
  */

@@ -159,7 +159,7 @@ export class MetricsService {
   private currentKeysSource?: () => Promise<Record<string, number>>;
   private readonly currentKeysByAlgorithm = new Gauge({
     name: 'pii_api_current_keys_by_algorithm',
-    help: "People's current key versions by algorithm (RSA-OAEP-256, X-Wing), counted from a replica at most once a minute per process: the move to the quantum-safe X-Wing is done when RSA-OAEP-256 reaches 0 (docs/operations.md 2.7)",
+    help: "People's current key versions by algorithm (RSA-OAEP-256, X-Wing), counted from a replica at most once a minute per process: the move to the quantum-safe X-Wing is done when RSA-OAEP-256 reaches 0 (docs/operations.md 2.6)",
     labelNames: ['algorithm'] as const,
     registers: [this.registry],
     collect: async () => {

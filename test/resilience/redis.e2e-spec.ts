@@ -201,7 +201,7 @@ describe(
         .post('/api/v1/encrypt')
         .send({ userId: '1002', data: ['z'] })
         .expect(200);
-      assert.match(String(await redis.command('GET', 'pii-api:public-key:1002')), /BEGIN PUBLIC KEY/);
+      assert.match(String(await redis.command('GET', 'pii-api:public-key:1002')), /"publishedKey":"/);
     });
 
     it('still answers while Redis is frozen (every Redis call is bounded), reports it degraded, and recovers when it thaws', async () => {
