@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Logger, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { ScheduleModule } from '@nestjs/schedule';
 import { AuditStore, DatabaseAuditStore } from '../audit/audit-store.service';
 import { AuditWriter } from '../audit/audit-writer.service';
 import { loadAppConfig } from '../config/app-config';
@@ -15,7 +16,17 @@ import { ShredLogModule } from '../shred-log/shred-log.module';
 
 /** What the replay needs: configuration, the database, the keys (to forget cached public keys), the log and the audit writer. */
 @Module({
-  imports: [ConfigModule.forRoot(), MetricsModule, RedisModule, DatabaseModule, RepositoriesModule, KeysModule, ShredLogModule],
+  // ScheduleModule: the keys module brings the audit and dual-control modules, whose jobs need the scheduler (it fires nothing in this short-lived command).
+  imports: [
+    ConfigModule.forRoot(),
+    ScheduleModule.forRoot(),
+    MetricsModule,
+    RedisModule,
+    DatabaseModule,
+    RepositoriesModule,
+    KeysModule,
+    ShredLogModule,
+  ],
   providers: [{ provide: AuditStore, useClass: DatabaseAuditStore }, AuditWriter, ShredReplayService],
 })
 class ReplayShredsCliModule {}
