@@ -120,8 +120,7 @@ describe('typed client (clients/typescript) against the running service', () => 
           RATE_LIMIT_PER_MINUTE: String(RATE_LIMIT),
           ROTATION_ENABLED: 'false',
           DECRYPT_SUBJECT_BUDGET: String(DECRYPT_BUDGET),
-          // The client's calls of finishIndexRotation and startKmsMigration run at once: one operator (DUAL_CONTROL=off).
-          DUAL_CONTROL: 'off',
+          // The two-person rule is on (the default): finishIndexRotation and startKmsMigration go through an approval.
         });
         recorder = recordingFetch(stack.contract);
         client = as(() => stack.token());
@@ -274,8 +273,21 @@ describe('typed client (clients/typescript) against the running service', () => 
         }
       });
 
-      it('starts a KMS key migration and reads its state', async () => {
-        const started = await client.startKmsMigration();
+      /** A second identity that may approve destructive actions. */
+      const approver = async () => as(await stack.identity('client-approver', ['approvals:approve']));
+      /** Runs a gated call as the two-person rule asks: a request, a second identity's approval, the call again with its id. */
+      const underTwoPeople = async <T>(call: (options?: { approvalId?: string }) => Promise<T>): Promise<T> => {
+        const request = (await call()) as unknown as { id: string; state: string; action: string };
+        assert.equal(request.state, 'pending', `the first call only makes a request: ${JSON.stringify(request)}`);
+        const approved = await (await approver()).approveApprovalRequest(request.id);
+        assert.equal(approved.id, request.id);
+        assert.equal((await client.getApprovalRequest(request.id)).state, 'approved');
+        assert.ok((await client.listApprovalRequests()).requests.some((listed) => listed.id === request.id));
+        return call({ approvalId: request.id });
+      };
+
+      it('starts a KMS key migration under the two-person rule and reads its state', async () => {
+        const started = (await underTwoPeople((options) => client.startKmsMigration(options))) as { currentKeyId: string };
         assert.equal(typeof started.currentKeyId, 'string');
         const status = await client.kmsMigration();
         assert.equal(status.currentKeyId, started.currentKeyId);
@@ -297,10 +309,17 @@ describe('typed client (clients/typescript) against the running service', () => 
         await client.rotateIndex('client_sin');
         const during = await client.computeIndexes('client_sin', ['046 454 286']);
         assert.deepEqual(during.previous?.indexes, first.indexes.slice(0, 1));
-        await client.finishIndexRotation('client_sin');
+        await underTwoPeople((options) => client.finishIndexRotation('client_sin', options));
         const after = await client.computeIndexes('client_sin', ['046 454 286']);
         assert.equal(after.previous, undefined);
         assert.equal(after.keyVersion, first.keyVersion + 1);
+      });
+
+      it('reads the mass-destruction breaker, and lifting it when it is not tripped changes nothing', async () => {
+        const breaker = await client.shredBreaker();
+        assert.equal(breaker.tripped, false);
+        const lifted = (await client.liftShredBreaker()) as { tripped: boolean };
+        assert.equal(lifted.tripped, false);
       });
 
       it('plants a canary: touching it is refused like a tampered item, and once retired it is no longer listed', async () => {

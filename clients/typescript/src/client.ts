@@ -36,6 +36,16 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Per call, for the destructive admin actions under the two-person rule (finishing a blind-index
+ * rotation, starting a KMS key migration, lifting the mass-destruction breaker): without
+ * `approvalId` the service runs nothing and answers 202 with a request that a second identity
+ * approves (`approveApprovalRequest`); the requester then calls again with its id, and the action runs once.
+ */
+export interface ApprovedCallOptions extends CallOptions {
+  approvalId?: string;
+}
+
 /** Per call, for the calls that count the person against the caller's decrypt budget: decrypt, rotate, rewrap and translate. */
 export interface BudgetedCallOptions extends CallOptions {
   /**
@@ -211,9 +221,14 @@ export class PiiApiClient {
     return this.unwrap(this.api.POST('/api/v1/indexes/{name}/rotate', { params: { path: { name } }, ...this.init(options) }));
   }
 
-  /** Finishes the rotation: the previous key is destroyed. */
-  finishIndexRotation(name: string, options?: CallOptions) {
-    return this.unwrap(this.api.POST('/api/v1/indexes/{name}/finish-rotation', { params: { path: { name } }, ...this.init(options) }));
+  /** Finishes the rotation: the previous key is destroyed (two-person rule: see ApprovedCallOptions). */
+  finishIndexRotation(name: string, options?: ApprovedCallOptions) {
+    return this.unwrap(
+      this.api.POST('/api/v1/indexes/{name}/finish-rotation', {
+        params: { path: { name }, header: approval(options) },
+        ...this.init(options),
+      }),
+    );
   }
 
   // canaries
@@ -235,9 +250,36 @@ export class PiiApiClient {
 
   // administration
 
-  /** Re-seals every sealed key under the current KMS key; idempotent while a migration to that key runs. */
-  startKmsMigration(options?: CallOptions) {
-    return this.unwrap(this.api.POST('/api/v1/admin/kms-migration', this.init(options)));
+  /** Re-seals every sealed key under the current KMS key; idempotent while a migration to that key runs (two-person rule: see ApprovedCallOptions). */
+  startKmsMigration(options?: ApprovedCallOptions) {
+    return this.unwrap(this.api.POST('/api/v1/admin/kms-migration', { params: { header: approval(options) }, ...this.init(options) }));
+  }
+
+  /** The mass-destruction breaker: whether DELETE /keys is refused, and the count of the sliding hour. */
+  shredBreaker(options?: CallOptions) {
+    return this.unwrap(this.api.GET('/api/v1/admin/shred-breaker', this.init(options)));
+  }
+
+  /** Lifts a tripped breaker (two-person rule: see ApprovedCallOptions). */
+  liftShredBreaker(options?: ApprovedCallOptions) {
+    return this.unwrap(this.api.POST('/api/v1/admin/shred-breaker/lift', { params: { header: approval(options) }, ...this.init(options) }));
+  }
+
+  // the two-person rule
+
+  /** The newest requests for destructive actions, with their state. */
+  listApprovalRequests(options?: CallOptions) {
+    return this.unwrap(this.api.GET('/api/v1/approvals', this.init(options)));
+  }
+
+  /** One request for a destructive action, with its approvals. */
+  getApprovalRequest(id: string, options?: CallOptions) {
+    return this.unwrap(this.api.GET('/api/v1/approvals/{id}', { params: { path: { id } }, ...this.init(options) }));
+  }
+
+  /** Approves a request as the calling identity (never its requester); the requester then runs it with `approvalId`. */
+  approveApprovalRequest(id: string, options?: CallOptions) {
+    return this.unwrap(this.api.POST('/api/v1/approvals/{id}/approve', { params: { path: { id } }, ...this.init(options) }));
   }
 
   /** The latest KMS key migration, and the sealed keys still under an old key. */
@@ -326,6 +368,10 @@ export class PiiApiClient {
  * The X-Break-Glass-Reason header of a budgeted call, as the document names it (each route's
  * generated header type checks it where it is sent); none without a reason.
  */
+function approval(options?: ApprovedCallOptions): { 'X-Approval-Id'?: string } {
+  return options?.approvalId === undefined ? {} : { 'X-Approval-Id': options.approvalId };
+}
+
 function breakGlass(options?: BudgetedCallOptions): HeaderParams<'/api/v1/decrypt'> {
   return options?.breakGlassReason === undefined ? {} : { 'X-Break-Glass-Reason': options.breakGlassReason };
 }

@@ -1,4 +1,4 @@
-export { PiiApiClient, type BudgetedCallOptions, type CallOptions, type PiiApiClientOptions } from './client';
+export { PiiApiClient, type ApprovedCallOptions, type BudgetedCallOptions, type CallOptions, type PiiApiClientOptions } from './client';
 export { PiiApiError, UNEXPECTED_RESPONSE, type ErrorCode } from './errors';
 export { ciphertextKeyVersion, encryptLocally, KEY_ALGORITHMS, type KeyAlgorithm, type PublishedPublicKey } from './local-encryption';
 export { PublicKeyCache, type PublicKeyCacheOptions, type PublicKeyInfo } from './public-key-cache';

@@ -89,6 +89,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/approvals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The newest requests for destructive actions, with their state */
+        get: operations["listApprovalRequests"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/approvals/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One request for a destructive action, with its approvals */
+        get: operations["getApprovalRequest"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/approvals/{id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approve a request for a destructive action as the calling identity (never its requester; repeats are not counted); the requester then runs it with X-Approval-Id */
+        post: operations["approveApprovalRequest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/keys": {
         parameters: {
             query?: never;
@@ -113,7 +164,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Key metadata, versions and the current public key (PEM); never private material */
+        /** Key metadata, versions with their algorithms, and the current public key (PEM for RSA-OAEP-256, base64 for X-Wing); never private material */
         get: operations["getKey"];
         put?: never;
         post?: never;
@@ -135,6 +186,40 @@ export interface paths {
         get: operations["getReceiptKeys"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/shred-breaker": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The mass-destruction breaker: tripped or not, and the crypto-shreds of the past hour */
+        get: operations["getShredBreaker"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/shred-breaker/lift": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Lift the tripped mass-destruction breaker, so DELETE /keys destroys again (two-person rule: a second identity approves the request this call makes); not tripped: changes nothing */
+        post: operations["liftShredBreaker"];
         delete?: never;
         options?: never;
         head?: never;
@@ -272,7 +357,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create a new key version and re-encrypt every ciphertext found in `data` under it */
+        /**
+         * Create a new key version and re-encrypt every ciphertext found in `data` under it
+         * @description An error answer means no version was created. A 200 answer means the rotation committed, even when its audit event could not be stored (`auditEventStored: false`). Send an X-Request-Id: a retry with the same id and the same body within 24 hours answers the committed rotation again (`replayed: true`) instead of rotating twice. At most 10 rotations of one user in 24 hours (the scheduled job's not counted).
+         */
         post: operations["rotateKey"];
         delete?: never;
         options?: never;
@@ -373,10 +461,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List the live canaries (without their ciphertexts) */
+        /** List the live canaries (their key versions and field shapes, without their ciphertexts) */
         get: operations["listCanaries"];
         put?: never;
-        /** Create canary ciphertexts of a user to plant among real rows */
+        /**
+         * Create canary rows of a user to plant among real rows
+         * @description Each canary is a row of decoy fields of the requested shapes, encrypted together under one data key (their ciphertexts share one wrapped key, as the fields of a real row from one /encrypt call do), under the current key version or an older one still held. Touching any field of the row trips the canary.
+         */
         post: operations["createCanaries"];
         delete?: never;
         options?: never;
@@ -425,7 +516,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: database reachable, key provider usable, signing keys loaded, start-up work done (shredLog: the shred-log replay after a restore, with the count of shreds replayed); 503 while shutting down. Redis is optional: when it is unreachable the answer stays 200 with redis "degraded". */
+        /** Readiness: database reachable, key provider usable, signing keys loaded, start-up work done (shredLog: the shred-log replay after a restore, with the count of shreds replayed); 503 while shutting down. Redis is optional: when it is unreachable the answer stays 200 with redis "degraded". Once the process has answered ready, a KMS (keyProvider) or JWKS (signingKeys) failure also shows as "degraded" with 200 (it fails every replica alike; requests that need it answer 503 SYS002); before that it answers 503. Each check shows its status and its numbers only (counts, response time); why a check failed is logged, never answered. */
         get: operations["checkReadiness"];
         put?: never;
         post?: never;
@@ -450,7 +541,7 @@ export interface components {
              * @example ENC001
              * @enum {string}
              */
-            code: "KEY001" | "KEY002" | "ENC001" | "ENC002" | "AUTH001" | "AUTH002" | "GRANT001" | "GRANT002" | "IDX001" | "IDX002" | "IDX003" | "IDX004" | "RATE001" | "RATE002" | "CANARY001" | "ROUTE001" | "ROUTE002" | "SYS001" | "SYS002";
+            code: "KEY001" | "KEY002" | "KEY003" | "KEY004" | "ENC001" | "ENC002" | "AUTH001" | "AUTH002" | "GRANT001" | "GRANT002" | "IDX001" | "IDX002" | "IDX003" | "IDX004" | "RATE001" | "RATE002" | "AUDIT001" | "AUDIT002" | "AUDIT003" | "CANARY001" | "CANARY002" | "APPROVAL001" | "APPROVAL002" | "APPROVAL003" | "SHRED001" | "ROUTE001" | "ROUTE002" | "SYS001" | "SYS002";
             /**
              * @description What went wrong, for people; never quotes plaintext, keys or tokens
              * @example data[3] exceeds 65536 bytes
@@ -515,7 +606,7 @@ export interface components {
              * @example decrypt
              * @enum {string}
              */
-            action: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation" | "canary.create" | "canary.list" | "canary.retire" | "canary.tripped" | "budget.exceeded" | "kms-migration.start" | "kms-migration.read" | "kms-migration.finish" | "key.shred-replayed";
+            action: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation" | "canary.create" | "canary.list" | "canary.retire" | "canary.tripped" | "budget.exceeded" | "kms-migration.start" | "kms-migration.read" | "kms-migration.finish" | "key.shred-replayed" | "approval.read" | "approval.approve" | "approval.execute" | "shred-breaker.read" | "shred-breaker.lift";
             /**
              * @description The end user the operation concerned
              * @example 42
@@ -582,7 +673,7 @@ export interface components {
             /** Format: uuid */
             eventId: string;
             /** @enum {string} */
-            problem: "content-hash-mismatch" | "previous-hash-mismatch" | "sequence-gap" | "unanchored-start" | "checkpoint-mismatch";
+            problem: "content-hash-mismatch" | "previous-hash-mismatch" | "sequence-gap" | "unanchored-start" | "checkpoint-mismatch" | "checkpoint-not-anchored" | "checkpoint-anchor-mismatch";
             /** @example the event does not match its hash: it was edited */
             description: string;
         };
@@ -600,6 +691,8 @@ export interface components {
             events: number;
             /** @description Events up to and including the checkpoints an incremental walk started at: verified by an earlier walk, not walked again (0 in full mode) */
             checkpointed: number;
+            /** @description Checkpointed links an incremental walk re-checked (hash and link to the event before), picked at random: up to AUDIT_VERIFY_SAMPLE (0 in full mode) */
+            sampled: number;
             /** @description The first broken link found */
             brokenLink?: components["schemas"]["BrokenLinkView"];
         };
@@ -651,6 +744,84 @@ export interface components {
             /** @description true when there were more entries than one report lists */
             truncated: boolean;
         };
+        ApprovalView: {
+            /**
+             * @description The approving identity (its token `sub`)
+             * @example security-officer-2
+             */
+            approver: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-25T10:05:00.000Z
+             */
+            approvedAt: string;
+        };
+        ApprovalRequestView: {
+            /**
+             * Format: uuid
+             * @example 3f0c9a52-7d0e-4e57-9b1a-2f3e4d5c6b7a
+             */
+            id: string;
+            /**
+             * @description The action requested
+             * @example index.finish-rotation
+             * @enum {string}
+             */
+            action: "index.finish-rotation" | "kms-migration.start" | "shred-breaker.lift";
+            /**
+             * @description What the action applies to: the index name (index.finish-rotation), the KMS key the migration goes to (kms-migration.start), the number of the breaker trip to lift (shred-breaker.lift)
+             * @example sin
+             */
+            target: string;
+            /**
+             * @description pending: waiting for a second identity’s approval; approved: the action may be run once, by repeating the call with X-Approval-Id; used: it was run; expired: not used within 24 hours
+             * @example pending
+             * @enum {string}
+             */
+            state: "pending" | "approved" | "used" | "expired";
+            /**
+             * @description The identity that asked (its token `sub`); it may not approve
+             * @example security-officer-1
+             */
+            requestedBy: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-25T10:00:00.000Z
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Unused by then, the request expires
+             * @example 2026-11-26T10:00:00.000Z
+             */
+            expiresAt: string;
+            /** @description Approvals recorded, oldest first */
+            approvals: components["schemas"]["ApprovalView"][];
+            /**
+             * @description Distinct approvers other than the requester
+             * @example 0
+             */
+            approvalsCounted: number;
+            /**
+             * @description Approvals by identities other than the requester that the action needs
+             * @example 1
+             */
+            approvalsRequired: number;
+            /**
+             * Format: date-time
+             * @description When the action was run under this request
+             */
+            usedAt?: string;
+            /**
+             * @description Who ran it (its token `sub`)
+             * @example security-officer-1
+             */
+            usedBy?: string;
+        };
+        ApprovalRequestList: {
+            /** @description The newest 100 requests, newest first */
+            requests: components["schemas"]["ApprovalRequestView"][];
+        };
         CreateKeyRequest: {
             /**
              * @description The end user (data subject) the key pair belongs to. User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros.
@@ -675,6 +846,12 @@ export interface components {
         KeyVersionSummary: {
             /** @example 1 */
             keyVersion: number;
+            /**
+             * @description The key version's algorithm, which decides its ciphertext format: `X-Wing` (hybrid ML-KEM-768 + X25519, quantum-safe; ek2) or `RSA-OAEP-256` (RSA-OAEP with SHA-256; ek1). Either wraps AES-256-GCM data keys (docs/ciphertext-format.md)
+             * @example X-Wing
+             * @enum {string}
+             */
+            algorithm: "RSA-OAEP-256" | "X-Wing";
             /**
              * @example retired
              * @enum {string}
@@ -707,21 +884,19 @@ export interface components {
              */
             keyVersion: number;
             /**
-             * @description RSA-OAEP with SHA-256 wraps an AES-256-GCM data key
-             * @example RSA-OAEP-256
+             * @description The current version's algorithm (KEY_ALGORITHM when it was made). The key version's algorithm, which decides its ciphertext format: `X-Wing` (hybrid ML-KEM-768 + X25519, quantum-safe; ek2) or `RSA-OAEP-256` (RSA-OAEP with SHA-256; ek1). Either wraps AES-256-GCM data keys (docs/ciphertext-format.md)
+             * @example X-Wing
              * @enum {string}
              */
-            algorithm: "RSA-OAEP-256";
+            algorithm: "RSA-OAEP-256" | "X-Wing";
             /**
-             * @description RSA modulus size of the current version (KEY_RSA_BITS when it was made)
+             * @description RSA modulus size of the current version (KEY_RSA_BITS when it was made); only when its algorithm is RSA-OAEP-256
              * @example 2048
              */
-            modulusBits: number;
+            modulusBits?: number;
             /**
-             * @description Current public key, SPKI PEM
-             * @example -----BEGIN PUBLIC KEY-----
-             *     MIIBIjANBg...
-             *     -----END PUBLIC KEY-----
+             * @description Current public key: for `X-Wing`, standard base64 (with padding) of its 1216 bytes (ML-KEM-768 encapsulation key, 1184, then X25519 public key, 32); for `RSA-OAEP-256`, SPKI PEM
+             * @example hWq4f1Yc…(1624 characters)…Q7k=
              */
             publicKey: string;
             /**
@@ -739,8 +914,13 @@ export interface components {
              * @example 2026-04-01T03:00:00.000Z
              */
             updatedAt: string;
-            /** @description Every version, newest first */
+            /** @description One page of the versions, newest first (the current one first on the first page): at most versionsLimit (default 100, at most 1000) */
             versions: components["schemas"]["KeyVersionSummary"][];
+            /**
+             * @description Pass as `versionsCursor` for the next, older page of versions; null on the last page
+             * @example null
+             */
+            nextVersionsCursor: string | null;
         };
         ShredReceiptResponse: {
             /** @example 42 */
@@ -777,6 +957,48 @@ export interface components {
                 /** @enum {string} */
                 use: "sig";
             }[];
+        };
+        ShredBreakerView: {
+            /**
+             * @description True: no DELETE /keys destroys keys (429 SHRED001) until two people lift the breaker
+             * @example false
+             */
+            tripped: boolean;
+            /**
+             * @description How many times the breaker has tripped; while tripped, the number a lift request names as its target
+             * @example 0
+             */
+            trip: number;
+            /**
+             * Format: date-time
+             * @description When the current trip happened (only while tripped)
+             */
+            trippedAt?: string;
+            /**
+             * @description SHRED_MAX_PER_HOUR: crypto-shreds by DELETE /keys in a sliding hour, cluster-wide
+             * @example 100
+             */
+            maxPerHour: number;
+            /**
+             * @description Crypto-shreds by DELETE /keys counted in the past hour (since the last lift, if later)
+             * @example 3
+             */
+            destroyedInWindow: number;
+            /**
+             * Format: date-time
+             * @description When it was last lifted
+             */
+            liftedAt?: string;
+            /**
+             * @description Who ran the last lift (token `sub`)
+             * @example security-officer-1
+             */
+            liftedBy?: string;
+            /**
+             * @description Who approved the last lift (token `sub`); absent when DUAL_CONTROL=off
+             * @example security-officer-2
+             */
+            approvedBy?: string;
         };
         KmsMigrationRecord: {
             /** @example 3 */
@@ -1086,7 +1308,7 @@ export interface components {
         };
         EncryptResponse: {
             /**
-             * @description One ciphertext per input item, same order
+             * @description One ciphertext per input item, same order: ek2 for a key version of X-Wing, ek1 for RSA-OAEP-256
              * @example [
              *       "ek1:1:WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWg:AQEBAQEBAQEBAQEB:MzMzMzMzMzM:AgICAgICAgICAgICAgICAg"
              *     ]
@@ -1102,7 +1324,7 @@ export interface components {
              */
             userId: string;
             /**
-             * @description Ciphertexts returned by /encrypt (any version of this user still kept). At most MAX_BATCH_ITEMS items, each in the ek1 format (docs/ciphertext-format.md)
+             * @description Ciphertexts returned by /encrypt (any version of this user still kept). At most MAX_BATCH_ITEMS items, each in the ek1 (RSA-OAEP-256 key versions) or ek2 (X-Wing) format (docs/ciphertext-format.md)
              * @example [
              *       "ek1:1:WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWg:AQEBAQEBAQEBAQEB:MzMzMzMzMzM:AgICAgICAgICAgICAgICAg"
              *     ]
@@ -1168,6 +1390,16 @@ export interface components {
              * @example 2
              */
             keyVersion: number;
+            /**
+             * @description true: this answers a retry (same caller, X-Request-Id, user and body) of a rotation that had already committed; no new version was created
+             * @example false
+             */
+            replayed: boolean;
+            /**
+             * @description false: the rotation committed but its success audit event could not be stored (it was logged in full instead; docs/audit.md). The rotated data is valid: store it. A retry with the same X-Request-Id records a success event with details.replayed
+             * @example true
+             */
+            auditEventStored: boolean;
         };
         RewrapRequest: {
             /**
@@ -1176,7 +1408,7 @@ export interface components {
              */
             userId: string;
             /**
-             * @description Ciphertexts of any kept version of this user. At most MAX_BATCH_ITEMS items, each in the ek1 format (docs/ciphertext-format.md)
+             * @description Ciphertexts of any kept version of this user. At most MAX_BATCH_ITEMS items, each in the ek1 (RSA-OAEP-256 key versions) or ek2 (X-Wing) format (docs/ciphertext-format.md)
              * @example [
              *       "ek1:1:WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWg:AQEBAQEBAQEBAQEB:MzMzMzMzMzM:AgICAgICAgICAgICAgICAg"
              *     ]
@@ -1185,7 +1417,7 @@ export interface components {
         };
         RewrapResponse: {
             /**
-             * @description The same plaintexts under the current version, same order
+             * @description The same plaintexts under the current version, same order: ek2 for a key version of X-Wing, ek1 for RSA-OAEP-256
              * @example [
              *       "ek1:1:WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWg:AQEBAQEBAQEBAQEB:MzMzMzMzMzM:AgICAgICAgICAgICAgICAg"
              *     ]
@@ -1333,18 +1565,64 @@ export interface components {
                 [key: string]: unknown;
             } | unknown[] | string | number | boolean;
         };
+        CanaryFieldShape: {
+            /**
+             * @description The field's shape: `name` (given and family name), `given-name`, `family-name`, `sin` (a Canadian SIN `### ### ###` with a valid check digit), `date` (`YYYY-MM-DD`, 1940–2009), `email`, `phone` (`(###) ###-####`), `postal-code` (Canadian, `A1A 1A1`), `account-number` (digits, `length` default 12), `digits` (`length` default 9), `alphanumeric` (A–Z a–z 0–9, `length` default 8 to 32 at random), `text` (words and spaces, exactly `length` characters, default 20 to 80 at random), `template` (`template` given: `#` a digit, `A` an upper-case letter, `a` a lower-case letter, `*` a letter or digit, `\` makes the next character literal, so a literal A is `\A`; any other character is itself)
+             * @example sin
+             * @enum {string}
+             */
+            shape: "name" | "given-name" | "family-name" | "sin" | "date" | "email" | "phone" | "postal-code" | "account-number" | "digits" | "alphanumeric" | "text" | "template";
+            /**
+             * @description Characters, for the shapes account-number, digits, alphanumeric, text only (each has a default)
+             * @example 40
+             */
+            length?: number;
+            /**
+             * @description For the shape `template` only (and required by it): `#` a digit, `A` an upper-case letter, `a` a lower-case letter, `*` a letter or digit, `\` makes the next character literal (write a literal A, a, #, * or \ as `\A`, `\a`, `\#`, `\*`, `\\`), any other character is itself
+             * @example CHQ-#####-###-#######
+             */
+            template?: string;
+        };
         CreateCanariesRequest: {
             /**
-             * @description The person whose rows the canaries are planted among; they are encrypted under this person’s current key. User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros.
+             * @description The person whose rows the canaries are planted among; they are encrypted under this person’s key (the current version unless `keyVersion` says otherwise). User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros.
              * @example 42
              */
             userId: string;
             /**
-             * @description How many canaries to create
+             * @description How many canary rows to create, each under its own data key (as rows encrypted by separate /encrypt calls)
              * @default 1
              * @example 3
              */
             count?: number;
+            /**
+             * @description The fields of each canary row, in order: one decoy value of each shape, all encrypted together under one data key, as /encrypt does with the fields of a real row. Name the shapes of the columns the row is planted in, so that each ciphertext is as long as a real value there. Default: one field `alphanumeric` (8 to 32 characters), as before canary rows
+             * @example [
+             *       {
+             *         "shape": "name"
+             *       },
+             *       {
+             *         "shape": "sin"
+             *       },
+             *       {
+             *         "shape": "account-number",
+             *         "length": 12
+             *       },
+             *       {
+             *         "shape": "date"
+             *       },
+             *       {
+             *         "shape": "text",
+             *         "length": 40
+             *       }
+             *     ]
+             */
+            fields?: components["schemas"]["CanaryFieldShape"][];
+            /**
+             * @description The person’s key version to encrypt under: the current one (the default) or an older one whose keys are still held, so the canaries carry the version of the rows around them (404 CANARY002 otherwise)
+             * @example 2
+             */
+            keyVersion?: number;
             /**
              * @description A note for operators: where the canaries are planted (never shown to the caller that trips one)
              * @example customers table, staging copy of 2026-11
@@ -1372,7 +1650,22 @@ export interface components {
              */
             createdAt: string;
             /**
-             * @description The canary: an ek1 ciphertext of this user like any other. Plant it among real rows; any /decrypt, /rotate, /rewrap or /translate that touches it is refused with ENC002 and recorded as canary.tripped
+             * @description The key version its fields are encrypted under (null for canaries created before canary rows)
+             * @example 1
+             */
+            keyVersion: number | null;
+            /** @description The shapes of its fields, in order (null for canaries created before canary rows: one `alphanumeric` field) */
+            fields: components["schemas"]["CanaryFieldShape"][] | null;
+            /**
+             * @description The canary row: one ek1 ciphertext of this user per requested field, in order, all under one data key like the fields of a real row from one /encrypt call. Plant them together as one row; any /decrypt, /rotate, /rewrap or /translate that touches any of them is refused with ENC002 and recorded as canary.tripped
+             * @example [
+             *       "ek1:1:WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWg:AQEBAQEBAQEBAQEB:MzMzMzMzMzM:AgICAgICAgICAgICAgICAg"
+             *     ]
+             */
+            ciphertexts: string[];
+            /**
+             * @deprecated
+             * @description The first of `ciphertexts` (the whole canary when it has one field, as before canary rows)
              * @example ek1:1:WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWg:AQEBAQEBAQEBAQEB:MzMzMzMzMzM:AgICAgICAgICAgICAgICAg
              */
             ciphertext: string;
@@ -1400,6 +1693,13 @@ export interface components {
              * @example 2026-11-25T10:00:00.000Z
              */
             createdAt: string;
+            /**
+             * @description The key version its fields are encrypted under (null for canaries created before canary rows)
+             * @example 1
+             */
+            keyVersion: number | null;
+            /** @description The shapes of its fields, in order (null for canaries created before canary rows: one `alphanumeric` field) */
+            fields: components["schemas"]["CanaryFieldShape"][] | null;
         };
         ListCanariesResponse: {
             /** @description Live canaries, newest first (their ciphertexts are not shown again) */
@@ -1416,7 +1716,7 @@ export interface components {
         };
         HealthCheckResponse: {
             /**
-             * @description degraded: an optional dependency (Redis) is unreachable; every request is still served
+             * @description degraded: Redis is unreachable (every request is still served), or, after the first ready answer, KMS or the JWKS fails (requests that need it answer 503 SYS002; encrypt and cached decrypts keep working)
              * @example ok
              * @enum {string}
              */
@@ -1435,7 +1735,7 @@ export interface components {
                     /** @enum {string} */
                     status: "up" | "degraded" | "down";
                 } & {
-                    [key: string]: unknown;
+                    [key: string]: number;
                 };
             };
             /**
@@ -1447,7 +1747,7 @@ export interface components {
                     /** @enum {string} */
                     status: "up" | "degraded" | "down";
                 } & {
-                    [key: string]: unknown;
+                    [key: string]: number;
                 };
             };
             /**
@@ -1464,7 +1764,7 @@ export interface components {
                     /** @enum {string} */
                     status: "up" | "degraded" | "down";
                 } & {
-                    [key: string]: unknown;
+                    [key: string]: number;
                 };
             };
         };
@@ -1508,6 +1808,20 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
                         code: "ENC001";
+                    };
+                };
+            };
+            /** @description ROUTE001: METRICS_PORT is set: /metrics is served on that port only, not on the API port */
+            404: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ROUTE001";
                     };
                 };
             };
@@ -1614,7 +1928,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `tokens:revoke` */
+            /** @description AUTH002: the token lacks `tokens:revoke`, or breaks the person binding (an operator route: a token bound to a person is refused) */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -1714,7 +2028,7 @@ export interface operations {
                 /** @description Events about this end user. User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros. */
                 userId?: string;
                 /** @description Events of this action */
-                action?: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation" | "canary.create" | "canary.list" | "canary.retire" | "canary.tripped" | "budget.exceeded" | "kms-migration.start" | "kms-migration.read" | "kms-migration.finish" | "key.shred-replayed";
+                action?: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation" | "canary.create" | "canary.list" | "canary.retire" | "canary.tripped" | "budget.exceeded" | "kms-migration.start" | "kms-migration.read" | "kms-migration.finish" | "key.shred-replayed" | "approval.read" | "approval.approve" | "approval.execute" | "shred-breaker.read" | "shred-breaker.lift";
                 /** @description Events of this caller: its token `sub`, `client_id` or `username` (1 to 256 letters, digits, punctuation or symbols) */
                 actor?: string;
                 /** @description The `nextCursor` of the previous page (any other value is refused) */
@@ -1768,7 +2082,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `audit:read`, or is bound to another user than the one named */
+            /** @description AUTH002: the token lacks `audit:read`, or breaks the person binding (a token bound to a person must name that person in `userId` (required for it)) */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -1910,7 +2224,154 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `audit:read`, or is bound to another user than the one named */
+            /** @description AUTH002: the token lacks `audit:read`, or breaks the person binding (an operator route: a token bound to a person is refused) */
+            403: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
+                };
+            };
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description AUDIT001: full=true while another full verification runs, in any replica (one at a time); Retry-After: AUDIT_VERIFY_TIMEOUT_MS in seconds. RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUDIT001" | "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description AUDIT002: full=true: the walk did not finish within AUDIT_VERIFY_TIMEOUT_MS and was stopped; no checkpoint moved. AUDIT003: the signed checkpoints could not be read from or written to their write-once store; no checkpoint moved. SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUDIT002" | "AUDIT003" | "SYS002";
+                    };
+                };
+            };
+        };
+    };
+    getAccessReport: {
+        parameters: {
+            query?: {
+                /** @description Earliest event time (inclusive); not later than to. An RFC 3339 date-time with a time zone offset, e.g. "2026-12-01T00:00:00Z" (no leap seconds). */
+                from?: string;
+                /** @description Latest event time (exclusive). An RFC 3339 date-time with a time zone offset, e.g. "2026-12-01T00:00:00Z" (no leap seconds). */
+                to?: string;
+            };
+            header?: never;
+            path: {
+                /** @description User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros */
+                userId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessReport"];
+                };
+            };
+            /** @description ENC001: invalid userId, from or to (named), from later than to, or an unknown query parameter; the request body is not a JSON object within the structural limits (README: limits) */
+            400: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
+                };
+            };
+            /** @description AUTH002: the token lacks `audit:read`, or breaks the person binding (a token bound to a person must name that person in `userId` (required for it)) */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -2000,19 +2461,11 @@ export interface operations {
             };
         };
     };
-    getAccessReport: {
+    listApprovalRequests: {
         parameters: {
-            query?: {
-                /** @description Earliest event time (inclusive); not later than to. An RFC 3339 date-time with a time zone offset, e.g. "2026-12-01T00:00:00Z" (no leap seconds). */
-                from?: string;
-                /** @description Latest event time (exclusive). An RFC 3339 date-time with a time zone offset, e.g. "2026-12-01T00:00:00Z" (no leap seconds). */
-                to?: string;
-            };
+            query?: never;
             header?: never;
-            path: {
-                /** @description User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros */
-                userId: string;
-            };
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -2024,10 +2477,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AccessReport"];
+                    "application/json": components["schemas"]["ApprovalRequestList"];
                 };
             };
-            /** @description ENC001: invalid userId, from or to (named), from later than to, or an unknown query parameter; the request body is not a JSON object within the structural limits (README: limits) */
+            /** @description ENC001: the request body is not a JSON object within the structural limits (README: limits) */
             400: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -2057,7 +2510,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `audit:read`, or is bound to another user than the one named */
+            /** @description AUTH002: the token lacks `approvals:approve` or `indexes:admin` or `keys:admin`, or breaks the person binding (an operator route: a token bound to a person is refused) */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -2068,6 +2521,333 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
                         code: "AUTH002";
+                    };
+                };
+            };
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
+                };
+            };
+        };
+    };
+    getApprovalRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The approval request id (a UUID; any other text names no request) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalRequestView"];
+                };
+            };
+            /** @description ENC001: the request body is not a JSON object within the structural limits (README: limits) */
+            400: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
+                };
+            };
+            /** @description AUTH002: the token lacks `approvals:approve` or `indexes:admin` or `keys:admin`, or breaks the person binding (an operator route: a token bound to a person is refused) */
+            403: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
+                };
+            };
+            /** @description APPROVAL001: no approval request has this id */
+            404: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "APPROVAL001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
+                };
+            };
+        };
+    };
+    approveApprovalRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The approval request id (a UUID; any other text names no request) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The request, approved */
+            200: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalRequestView"];
+                };
+            };
+            /** @description ENC001: the request body is not a JSON object within the structural limits (README: limits) */
+            400: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
+                };
+            };
+            /** @description AUTH002: the token lacks `approvals:approve`, or breaks the person binding (an operator route: a token bound to a person is refused); the caller asked for this action, and may not approve it */
+            403: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
+                };
+            };
+            /** @description APPROVAL001: no approval request has this id */
+            404: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "APPROVAL001";
+                    };
+                };
+            };
+            /** @description APPROVAL002: the request was already used, or has expired */
+            409: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "APPROVAL002";
                     };
                 };
             };
@@ -2217,7 +2997,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `keys:write`, or is bound to another user than the one named */
+            /** @description AUTH002: the token lacks `keys:write`, or breaks the person binding (a token bound to a person must name that person in `userId` (required for it)) */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -2309,7 +3089,12 @@ export interface operations {
     };
     getKey: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Versions per page of `versions`, newest first */
+                versionsLimit?: number;
+                /** @description The `nextVersionsCursor` of the previous page: the versions older than those already listed */
+                versionsCursor?: string;
+            };
             header?: never;
             path: {
                 /** @description User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros */
@@ -2329,7 +3114,7 @@ export interface operations {
                     "application/json": components["schemas"]["KeyDetailsResponse"];
                 };
             };
-            /** @description ENC001: invalid userId; the request body is not a JSON object within the structural limits (README: limits) */
+            /** @description ENC001: invalid userId, versionsLimit or versionsCursor, or an unknown query parameter; the request body is not a JSON object within the structural limits (README: limits) */
             400: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -2359,7 +3144,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `keys:read`, or is bound to another user than the one named */
+            /** @description AUTH002: the token lacks `keys:read`, or breaks the person binding (a token bound to a person must name that person in `userId` (required for it)) */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -2516,7 +3301,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `keys:delete`, or is bound to another user than the one named */
+            /** @description AUTH002: the token lacks `keys:delete`, or breaks the person binding (a token bound to a person must name that person in `userId` (required for it)) */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -2586,7 +3371,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again. SHRED001: the mass-destruction breaker is tripped (more than SHRED_MAX_PER_HOUR crypto-shreds in an hour, all replicas together): nothing was destroyed; it stays tripped until two people lift it */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2598,7 +3383,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
-                        code: "RATE001";
+                        code: "RATE001" | "SHRED001";
                     };
                 };
             };
@@ -2616,7 +3401,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done); the shred log (outside the key database) cannot be written: nothing was destroyed; retry */
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done); the shred log or the key database failed before the commit: nothing was destroyed and the key stays usable, after any restart too; retry. For a user already shredded: the shred log, which a receipt is checked against, could not be read; retry */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -2743,6 +3528,327 @@ export interface operations {
             };
         };
     };
+    getShredBreaker: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShredBreakerView"];
+                };
+            };
+            /** @description ENC001: the request body is not a JSON object within the structural limits (README: limits) */
+            400: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
+                };
+            };
+            /** @description AUTH002: the token lacks `keys:admin`, or breaks the person binding (an operator route: a token bound to a person is refused) */
+            403: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
+                };
+            };
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
+                };
+            };
+        };
+    };
+    liftShredBreaker: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The id of an approval request for this very action and target, approved by a second identity (POST /api/v1/approvals/{id}/approve): the action runs, once. Without it (DUAL_CONTROL=on) nothing runs and a request is made (202) */
+                "X-Approval-Id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The breaker, lifted (or as it was, when it was not tripped) */
+            200: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShredBreakerView"];
+                };
+            };
+            /** @description Two-person rule (DUAL_CONTROL=on) and no X-Approval-Id: nothing was done. This request for the action waits for a second identity with `approvals:approve` to approve it (POST /api/v1/approvals/{id}/approve); then repeat this call with X-Approval-Id to run it */
+            202: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalRequestView"];
+                };
+            };
+            /** @description ENC001: the request body is not a JSON object within the structural limits (README: limits) */
+            400: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
+                };
+            };
+            /** @description APPROVAL003: the approval request named is not approved by a second identity yet, or is for another action or target. AUTH002: the token lacks `keys:admin`, or breaks the person binding (an operator route: a token bound to a person is refused) */
+            403: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "APPROVAL003" | "AUTH002";
+                    };
+                };
+            };
+            /** @description APPROVAL001: X-Approval-Id names no approval request */
+            404: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "APPROVAL001";
+                    };
+                };
+            };
+            /** @description APPROVAL002: the approval request named was already used, or has expired */
+            409: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "APPROVAL002";
+                    };
+                };
+            };
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
+                };
+            };
+        };
+    };
     getKmsMigration: {
         parameters: {
             query?: never;
@@ -2792,7 +3898,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `keys:admin` */
+            /** @description AUTH002: the token lacks `keys:admin`, or breaks the person binding (an operator route: a token bound to a person is refused) */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -2885,7 +3991,10 @@ export interface operations {
     startKmsMigration: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The id of an approval request for this very action and target, approved by a second identity (POST /api/v1/approvals/{id}/approve): the action runs, once. Without it (DUAL_CONTROL=on) nothing runs and a request is made (202) */
+                "X-Approval-Id"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2911,6 +4020,17 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["StartKmsMigrationResponse"];
+                };
+            };
+            /** @description Two-person rule (DUAL_CONTROL=on) and no X-Approval-Id: nothing was done. This request for the action waits for a second identity with `approvals:approve` to approve it (POST /api/v1/approvals/{id}/approve); then repeat this call with X-Approval-Id to run it */
+            202: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalRequestView"];
                 };
             };
             /** @description ENC001: the request body is not a JSON object within the structural limits (README: limits) */
@@ -2943,7 +4063,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `keys:admin` */
+            /** @description APPROVAL003: the approval request named is not approved by a second identity yet, or is for another action or target. AUTH002: the token lacks `keys:admin`, or breaks the person binding (an operator route: a token bound to a person is refused) */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -2953,7 +4073,35 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
-                        code: "AUTH002";
+                        code: "APPROVAL003" | "AUTH002";
+                    };
+                };
+            };
+            /** @description APPROVAL001: X-Approval-Id names no approval request */
+            404: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "APPROVAL001";
+                    };
+                };
+            };
+            /** @description APPROVAL002: the approval request named was already used, or has expired */
+            409: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "APPROVAL002";
                     };
                 };
             };
@@ -3082,7 +4230,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `indexes:admin` */
+            /** @description AUTH002: the token lacks `indexes:admin`, or breaks the person binding (an operator route: a token bound to a person is refused) */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -3246,7 +4394,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `indexes:admin` */
+            /** @description AUTH002: the token lacks `indexes:admin`, or breaks the person binding (an operator route: a token bound to a person is refused) */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -3402,7 +4550,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `indexes:admin` */
+            /** @description AUTH002: the token lacks `indexes:admin`, or breaks the person binding (an operator route: a token bound to a person is refused) */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -3569,7 +4717,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `index` */
+            /** @description AUTH002: the token lacks `index`, or breaks the person binding (an operator route: a token bound to a person is refused) */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -3725,7 +4873,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `indexes:admin` */
+            /** @description AUTH002: the token lacks `indexes:admin`, or breaks the person binding (an operator route: a token bound to a person is refused) */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -3846,7 +4994,10 @@ export interface operations {
     finishIndexRotation: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The id of an approval request for this very action and target, approved by a second identity (POST /api/v1/approvals/{id}/approve): the action runs, once. Without it (DUAL_CONTROL=on) nothing runs and a request is made (202) */
+                "X-Approval-Id"?: string;
+            };
             path: {
                 /** @description The blind index */
                 name: string;
@@ -3863,6 +5014,17 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["FinishRotationResponse"];
+                };
+            };
+            /** @description Two-person rule (DUAL_CONTROL=on) and no X-Approval-Id: nothing was done. This request for the action waits for a second identity with `approvals:approve` to approve it (POST /api/v1/approvals/{id}/approve); then repeat this call with X-Approval-Id to run it */
+            202: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalRequestView"];
                 };
             };
             /** @description ENC001: invalid index name; the request body is not a JSON object within the structural limits (README: limits) */
@@ -3895,7 +5057,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `indexes:admin` */
+            /** @description APPROVAL003: the approval request named is not approved by a second identity yet, or is for another action or target. AUTH002: the token lacks `indexes:admin`, or breaks the person binding (an operator route: a token bound to a person is refused) */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -3905,11 +5067,11 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
-                        code: "AUTH002";
+                        code: "APPROVAL003" | "AUTH002";
                     };
                 };
             };
-            /** @description IDX001: no such index */
+            /** @description APPROVAL001: X-Approval-Id names no approval request. IDX001: no such index */
             404: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -3919,11 +5081,11 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
-                        code: "IDX001";
+                        code: "APPROVAL001" | "IDX001";
                     };
                 };
             };
-            /** @description IDX003: no rotation is in progress */
+            /** @description APPROVAL002: the approval request named was already used, or has expired. IDX003: no rotation is in progress */
             409: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -3933,7 +5095,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
-                        code: "IDX003";
+                        code: "APPROVAL002" | "IDX003";
                     };
                 };
             };
@@ -4076,7 +5238,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `encrypt`, or is bound to another user than the one named; with `index`: the token lacks the `index` permission */
+            /** @description AUTH002: the token lacks `encrypt`, or breaks the person binding (a token bound to a person must name that person in `userId` (required for it)); with `index`: the token lacks the `index` permission */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -4245,7 +5407,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `decrypt`, or is bound to another user than the one named */
+            /** @description AUTH002: the token lacks `decrypt`, or breaks the person binding (a token bound to a person must name that person in `userId` (required for it)) */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -4353,6 +5515,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description The retry key of a rotation (per caller and user, kept 24 hours): a retry with the same id and body answers the first rotation's result */
+                "X-Request-Id"?: string;
                 /** @description With the decrypt:break-glass permission only: why this caller may read past its decrypt budget (1 to 200 printable ASCII characters, not only spaces), recorded in the audit trail */
                 "X-Break-Glass-Reason"?: string;
             };
@@ -4417,7 +5581,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `rotate`, or is bound to another user than the one named */
+            /** @description AUTH002: the token lacks `rotate`, or breaks the person binding (a token bound to a person must name that person in `userId` (required for it)) */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -4445,7 +5609,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description KEY002: a rotation for this user is already in progress */
+            /** @description KEY002: a rotation for this user is already in progress (a retry with the same X-Request-Id may come while the first call is still committing: try again) */
             409: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -4487,7 +5651,21 @@ export interface operations {
                     };
                 };
             };
-            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again. RATE002: this caller read DECRYPT_SUBJECT_BUDGET distinct people in the window; Retry-After says when one leaves it (decrypt:break-glass with X-Break-Glass-Reason overrides) */
+            /** @description KEY004: this X-Request-Id already answered a /rotate of this user by this caller with another body; nothing is rotated */
+            422: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "KEY004";
+                    };
+                };
+            };
+            /** @description KEY003: the user's key was rotated 10 times by /rotate in the past 24 hours; Retry-After says when the next is possible; no version is created. RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again. RATE002: this caller read DECRYPT_SUBJECT_BUDGET distinct people in the window; Retry-After says when one leaves it (decrypt:break-glass with X-Break-Glass-Reason overrides) */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -4499,7 +5677,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
-                        code: "RATE001" | "RATE002";
+                        code: "KEY003" | "RATE001" | "RATE002";
                     };
                 };
             };
@@ -4599,7 +5777,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `rotate`, or is bound to another user than the one named */
+            /** @description AUTH002: the token lacks `rotate`, or breaks the person binding (a token bound to a person must name that person in `userId` (required for it)) */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -4758,7 +5936,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `grants:write` or `grants:approve`, or is bound to another user than the one named */
+            /** @description AUTH002: the token lacks `grants:write` or `grants:approve`, or breaks the person binding (a token bound to a person must name that person in `fromUserId` or `toUserId`) */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -4910,7 +6088,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `grants:write`, or is bound to another user than the one named */
+            /** @description AUTH002: the token lacks `grants:write`, or breaks the person binding (a token bound to a person must name that person in `fromUserId` (required for it)) */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -5052,7 +6230,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `grants:approve`; the caller created the grant, and may not approve it */
+            /** @description AUTH002: the token lacks `grants:approve`, or breaks the person binding (a token bound to a person must be one of the people of the grant `id` names); the caller created the grant, and may not approve it */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -5223,7 +6401,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `grants:write` */
+            /** @description AUTH002: the token lacks `grants:write`, or breaks the person binding (a token bound to a person must be one of the people of the grant `id` names) */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -5397,7 +6575,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `translate`; no active grant releases fromUserId’s data to toUserId (the message says why) */
+            /** @description AUTH002: the token lacks `translate`, or breaks the person binding (a token bound to a person must name that person in `fromUserId` or `toUserId`); no active grant releases fromUserId’s data to toUserId (the message says why) */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -5550,7 +6728,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `canaries:write` */
+            /** @description AUTH002: the token lacks `canaries:write`, or breaks the person binding (an operator route: a token bound to a person is refused) */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -5653,6 +6831,26 @@ export interface operations {
                  * @example {
                  *       "userId": "42",
                  *       "count": 3,
+                 *       "fields": [
+                 *         {
+                 *           "shape": "name"
+                 *         },
+                 *         {
+                 *           "shape": "sin"
+                 *         },
+                 *         {
+                 *           "shape": "account-number",
+                 *           "length": 12
+                 *         },
+                 *         {
+                 *           "shape": "date"
+                 *         },
+                 *         {
+                 *           "shape": "text",
+                 *           "length": 40
+                 *         }
+                 *       ],
+                 *       "keyVersion": 2,
                  *       "label": "customers table, staging copy of 2026-11"
                  *     }
                  */
@@ -5700,7 +6898,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `canaries:write`, or is bound to another user than the one named */
+            /** @description AUTH002: the token lacks `canaries:write`, or breaks the person binding (an operator route: a token bound to a person is refused) */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -5714,7 +6912,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description KEY001: the user has no key */
+            /** @description CANARY002: keyVersion is not a version of the user’s key that is still held. KEY001: the user has no key */
             404: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -5724,7 +6922,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
-                        code: "KEY001";
+                        code: "CANARY002" | "KEY001";
                     };
                 };
             };
@@ -5856,7 +7054,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description AUTH002: the token lacks `canaries:write` */
+            /** @description AUTH002: the token lacks `canaries:write`, or breaks the person binding (an operator route: a token bound to a person is refused) */
             403: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -6046,7 +7244,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Ready; a Redis that cannot be reached shows as degraded */
+            /** @description Ready; a Redis that cannot be reached, and after the first ready answer KMS or the JWKS, show as degraded */
             200: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
