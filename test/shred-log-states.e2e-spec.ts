@@ -266,16 +266,16 @@ for (const definition of STACKS) {
       assert.equal((await api().get(`/api/v1/keys/${userId}`)).body.keyVersion, 2);
     });
 
-    it('ignores a record of a state this version does not know (a later version’s scheduled destruction), and destroys nothing for it', async () => {
+    it('ignores a record of a state this version does not know (a later version’s legal hold), and destroys nothing for it', async () => {
       const userId = '9205';
       const ciphertext = await keyWithCiphertext(userId);
       const { key_version } = await generationOf(userId);
       const at = new Date(Date.now() - 60_000).toISOString();
       const name = `${at.replace(/:/g, '-')}_${userId}_v${key_version}`;
-      await log.write(`${name}.scheduled.json`, { typ: 'crypto-shred', state: 'scheduled', userId, keyVersion: key_version, at });
+      await log.write(`${name}.legal-hold.json`, { typ: 'crypto-shred', state: 'legal-hold', userId, keyVersion: key_version, at });
       await restart();
       await assertUsable(userId, ciphertext);
-      assert.deepEqual(await namesOf(userId), [`${name}.scheduled.json`]);
+      assert.deepEqual(await namesOf(userId), [`${name}.legal-hold.json`]);
     });
   });
 }

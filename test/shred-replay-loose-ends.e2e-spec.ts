@@ -193,9 +193,9 @@ for (const definition of STACKS) {
       // A state of a later version: skipped.
       const later = '9404';
       await keyWithCiphertext(later);
-      await log.write(`${at.replace(/:/g, '-')}_${later}_v1.scheduled.json`, {
+      await log.write(`${at.replace(/:/g, '-')}_${later}_v1.legal-hold.json`, {
         typ: 'crypto-shred',
-        state: 'scheduled',
+        state: 'legal-hold',
         userId: later,
         keyVersion: 1,
         at,

@@ -19,6 +19,7 @@ export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
 export const STATE_CHANGING_ACTIONS: ReadonlySet<AuditAction> = new Set([
   'key.create',
   'key.delete',
+  'key.restore',
   'rotate',
   'token.revoke',
   'grant.create',

@@ -29,6 +29,7 @@ export class CanariesController {
   @ApiErrors({
     ENC001: 'invalid input (the field is named)',
     KEY001: 'the user has no key',
+    KEY005: true,
     CANARY002: 'keyVersion is not a version of the user’s key that is still held',
   })
   async create(@Body() request: CreateCanariesRequest, @CurrentPrincipal() caller: Principal): Promise<CreateCanariesResponse> {

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { ApiError, keyNotFound } from '../common/api-error';
+import { ApiError, keyNotFound, keyPendingDeletion } from '../common/api-error';
 import { isUuid } from '../common/uuid';
 import { CanaryRegistry } from '../crypto/canary-registry.service';
 import { encryptFor, parseAnyCiphertext, publishedPublicKey, sharedKeyOf } from '../envelope/ciphertexts';
@@ -87,6 +87,7 @@ export class CanariesService {
     if (keyVersion === undefined) return this.keyMaterial.currentPublicKey(userId);
     const described = await this.userKeys.describe(userId, { from: 'primary' });
     if (!described) throw keyNotFound(userId);
+    if (described.key.destroysAt) throw keyPendingDeletion(userId, described.key.destroysAt);
     const version =
       described.key.keyVersion === keyVersion ? described.key : described.history.find((retired) => retired.keyVersion === keyVersion);
     if (!version?.publicKey) {

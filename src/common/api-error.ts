@@ -27,6 +27,14 @@ export class ApiError extends Error {
 
 export const keyNotFound = (userId: string): ApiError => new ApiError('KEY001', `No active key for user ${userId}`);
 
+/** KEY005: the user's keys are pending deletion (DELETE /keys); `destroysAt` says when they are destroyed unless cancelled. */
+export const keyPendingDeletion = (userId: string, destroysAt: Date): ApiError =>
+  new ApiError(
+    'KEY005',
+    `The keys of user ${userId} are pending deletion and are destroyed at ${destroysAt.toISOString()}; until then nothing may use them (POST /api/v1/keys/${userId}/cancel-deletion restores them)`,
+    { details: { destroysAt: destroysAt.toISOString() } },
+  );
+
 export const invalidInput = (message: string): ApiError => new ApiError('ENC001', message);
 
 export const dependencyUnavailable = (dependency: string, cause?: unknown): ApiError =>

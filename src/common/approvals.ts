@@ -15,7 +15,7 @@ export function countedApprovers(requestedBy: string, approvers: readonly string
  * approves, and only then does the action run. One more destructive action is one more name here
  * and one `DualControlService.authorize` call in its route.
  */
-export const APPROVAL_ACTIONS = ['index.finish-rotation', 'kms-migration.start', 'shred-breaker.lift'] as const;
+export const APPROVAL_ACTIONS = ['index.finish-rotation', 'kms-migration.start', 'shred-breaker.lift', 'keys.erase-now'] as const;
 export type ApprovalAction = (typeof APPROVAL_ACTIONS)[number];
 
 /** Approvals by identities other than the requester that an action needs: the second person. */

@@ -43,6 +43,7 @@ export const AUDIT_ACTIONS = [
   'kms-migration.read',
   'kms-migration.finish',
   'key.shred-replayed',
+  'key.restore',
   'approval.read',
   'approval.approve',
   'approval.execute',

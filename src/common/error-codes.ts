@@ -13,6 +13,11 @@ export const ERROR_CODES = {
     status: HttpStatus.UNPROCESSABLE_ENTITY,
     summary: 'This X-Request-Id was already used by this caller for a /rotate of this user with another body',
   },
+  KEY005: {
+    status: HttpStatus.CONFLICT,
+    summary:
+      'The user’s keys are pending deletion (DELETE /keys): every use is refused until they are destroyed at destroysAt, unless the deletion is cancelled',
+  },
   ENC001: { status: HttpStatus.BAD_REQUEST, summary: 'Invalid input: shape, types, sizes or malformed ciphertext' },
   ENC002: { status: HttpStatus.BAD_REQUEST, summary: 'A ciphertext failed authentication: tampered, or not this user’s' },
   AUTH001: { status: HttpStatus.UNAUTHORIZED, summary: 'Missing, malformed, expired or untrusted token' },

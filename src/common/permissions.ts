@@ -3,6 +3,7 @@ export const PERMISSIONS = [
   'keys:write',
   'keys:read',
   'keys:delete',
+  'keys:restore',
   'encrypt',
   'decrypt',
   'rotate',

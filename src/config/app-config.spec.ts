@@ -314,6 +314,21 @@ describe('production start-up checks', () => {
     ]);
   });
 
+  it('waits 7 days before destroying deleted keys, hourly; allows no window outside production, and in production only without the two-person rule', () => {
+    const defaults = loadAppConfig({});
+    assert.deepEqual(defaults.shredSchedule, { pendingDays: 7, cron: '0 * * * *' });
+    assert.equal(loadAppConfig({ SHRED_PENDING_DAYS: '0' }).shredSchedule.pendingDays, 0);
+    assert.throws(() => loadAppConfig({ SHRED_PENDING_DAYS: '31' }), /SHRED_PENDING_DAYS/);
+    assert.throws(() => loadAppConfig({ SHRED_CRON: 'hourly' }), /SHRED_CRON/);
+    assert.match(
+      problemsOf({ ...PRODUCTION, SHRED_PENDING_DAYS: '0' }),
+      /^SHRED_PENDING_DAYS: 0 .* refused when NODE_ENV=production while DUAL_CONTROL=on/m,
+    );
+    assert.deepEqual(productionWarnings(loadAppConfig({ ...PRODUCTION, DUAL_CONTROL: 'off', SHRED_PENDING_DAYS: '0' })).slice(1), [
+      'SHRED_PENDING_DAYS=0: a DELETE /keys destroys the keys at once, with no window to cancel it (the default waits 7 days)',
+    ]);
+  });
+
   it('gives no warning for the safe production configuration, nor outside production', () => {
     assert.deepEqual(productionWarnings(loadAppConfig({ ...PRODUCTION, TRUST_PROXY: '1', GRANT_APPROVALS_REQUIRED: '2' })), []);
     assert.deepEqual(

@@ -146,6 +146,13 @@ export class AppConfig {
   dualControl: boolean;
   /** SHRED_MAX_PER_HOUR: crypto-shreds by DELETE /keys in a sliding hour, cluster-wide, before the breaker trips. */
   shredMaxPerHour: number;
+  /**
+   * Scheduled destruction (docs/compliance.md, "The deletion window"): SHRED_PENDING_DAYS, the
+   * days a DELETE /keys leaves the keys pending deletion (every use refused, cancellable) before
+   * the job on SHRED_CRON destroys them; 0: no window, a DELETE destroys at once (refused in
+   * production while DUAL_CONTROL=on: one person would destroy at once).
+   */
+  shredSchedule: { pendingDays: number; cron: string };
   privateKeyCache: { ttlSeconds: number; maxEntries: number };
   /** INDEX_KEY_CACHE_SECONDS: how long an unsealed blind-index key stays in process memory (0: no cache). */
   indexKeyCacheSeconds: number;
@@ -220,6 +227,11 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
     if (!env.DATABASE_URL)
       problems.push('DATABASE_URL: required when NODE_ENV=production (the embedded PGlite database is for development only)');
     if (env.FAILPOINTS) problems.push('FAILPOINTS: crash-consistency tests only, refused when NODE_ENV=production');
+    if (env.SHRED_PENDING_DAYS === 0 && (env.DUAL_CONTROL ?? 'on') === 'on')
+      problems.push(
+        'SHRED_PENDING_DAYS: 0 (no deletion window: one person destroys keys at once) is refused when NODE_ENV=production while DUAL_CONTROL=on; ' +
+          'an erasure before the window ends takes two people (POST /keys/{userId}/erase-now)',
+      );
     if (trustsEveryone(env.TRUST_PROXY))
       problems.push(
         'TRUST_PROXY: "true" (or 0.0.0.0/0) believes every X-Forwarded-For entry, so any client can name its own IP; refused when ' +
@@ -372,6 +384,7 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
     grantApprovalsRequired: env.GRANT_APPROVALS_REQUIRED ?? 2,
     dualControl: (env.DUAL_CONTROL ?? 'on') === 'on',
     shredMaxPerHour: env.SHRED_MAX_PER_HOUR ?? 100,
+    shredSchedule: { pendingDays: env.SHRED_PENDING_DAYS ?? 7, cron: env.SHRED_CRON ?? '0 * * * *' },
     privateKeyCache: { ttlSeconds: env.PRIVATE_KEY_CACHE_SECONDS ?? 300, maxEntries: env.PRIVATE_KEY_CACHE_MAX ?? 1000 },
     indexKeyCacheSeconds: env.INDEX_KEY_CACHE_SECONDS ?? 300,
     failpoints: parseFailpoints(env.FAILPOINTS, problems),
@@ -393,6 +406,8 @@ export function productionWarnings(config: AppConfig): string[] {
     warnings.push(
       'DUAL_CONTROL=off: one operator alone can finish a blind-index rotation, start a KMS key migration and lift the mass-destruction breaker (the default asks a second person)',
     );
+  if (config.shredSchedule.pendingDays === 0)
+    warnings.push('SHRED_PENDING_DAYS=0: a DELETE /keys destroys the keys at once, with no window to cancel it (the default waits 7 days)');
   if (config.audit.failOpen) warnings.push('AUDIT_FAIL_OPEN=true: an operation whose audit event cannot be stored proceeds, unaudited');
   if (config.swaggerEnabled)
     warnings.push('SWAGGER_ENABLED=true: the OpenAPI document and Swagger UI are served at /docs to anyone, without a token');

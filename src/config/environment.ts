@@ -487,6 +487,19 @@ export class EnvironmentVariables {
   @Max(1_000_000)
   SHRED_MAX_PER_HOUR?: number;
 
+  /** Days a DELETE /keys leaves the person's keys pending deletion before the scheduled job destroys them (0: no window). */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(30)
+  SHRED_PENDING_DAYS?: number;
+
+  /** When the job destroying the keys whose window has ended runs (UTC). */
+  @IsOptional()
+  @IsCronExpression()
+  SHRED_CRON?: string;
+
   @IsOptional()
   @Transform(toInt)
   @IsInt()
@@ -623,6 +636,8 @@ class EnvironmentVariablesKeys implements Record<keyof EnvironmentVariables, und
   GRANT_APPROVALS_REQUIRED = undefined;
   DUAL_CONTROL = undefined;
   SHRED_MAX_PER_HOUR = undefined;
+  SHRED_PENDING_DAYS = undefined;
+  SHRED_CRON = undefined;
   PRIVATE_KEY_CACHE_SECONDS = undefined;
   PRIVATE_KEY_CACHE_MAX = undefined;
   INDEX_KEY_CACHE_SECONDS = undefined;

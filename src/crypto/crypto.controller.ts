@@ -25,6 +25,7 @@ export class CryptoController {
   @ApiErrors({
     ENC001: 'invalid input: the field, or the index of the first item over MAX_ITEM_BYTES (or, with `index`, not normalising), is named',
     KEY001: 'the user has no key',
+    KEY005: true,
     IDX001: '`index` names no blind index',
     AUTH002: 'with `index`: the token lacks the `index` permission',
   })
@@ -48,6 +49,7 @@ export class CryptoController {
     ENC001: 'invalid input or a malformed ciphertext (its index is named); purpose missing while AUDIT_REQUIRE_PURPOSE=true',
     ENC002: 'an item failed authentication: tampered, not this user’s, or of a purged version (its index is named)',
     KEY001: 'the user has no key',
+    KEY005: true,
   })
   async decrypt(@Body() request: DecryptRequest): Promise<DecryptResponse> {
     return { decryptedData: await this.crypto.decrypt(request.userId, request.data) };

@@ -87,6 +87,7 @@ export class DelegationController {
     ENC001: 'invalid input, or a malformed ciphertext (its JSON path is named)',
     ENC002: 'a ciphertext failed authentication: not fromUserId’s, or tampered (its JSON path is named)',
     KEY001: 'either user has no key',
+    KEY005: 'the keys of either user are pending deletion (DELETE /keys)',
     AUTH002: 'no active grant releases fromUserId’s data to toUserId (the message says why)',
   })
   async translate(@Body() request: TranslateRequest): Promise<TranslateResponse> {

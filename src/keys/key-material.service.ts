@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createPrivateKey, createSecretKey, KeyObject, randomBytes } from 'node:crypto';
-import { keyNotFound } from '../common/api-error';
+import { keyNotFound, keyPendingDeletion } from '../common/api-error';
 import { AppConfig } from '../config/app-config';
 import { KeyAlgorithm, PrivateKeyOf, PublicKeyOf, publishedPublicKey, RSA_OAEP_256, X_WING } from '../envelope/ciphertexts';
 import { generateRsaKeyPair, generateXWingKey } from '../envelope/key-pair';
@@ -40,7 +40,9 @@ export class KeyMaterialService {
   /**
    * The current public key, from the cache when possible, else from the primary (where the cache
    * cannot tell of evictions on other replicas — PostgreSQL without Redis — every time); KEY001
-   * when the user has none.
+   * when the user has none, KEY005 when their keys are pending deletion. A pending deletion is read
+   * with the key row and never cached: scheduling it evicts the key on every replica (the key
+   * epoch), and a fill is refused for it, so no replica encrypts for a person pending deletion.
    */
   async currentPublicKey(userId: string): Promise<CurrentPublicKey> {
     const lookup = await this.publicKeys.get(userId);
@@ -50,6 +52,7 @@ export class KeyMaterialService {
       // From the primary: a lagging replica could put a just-rotated or destroyed key in the shared cache.
       const key = await this.keys.findActive(userId, { from: 'primary' });
       if (!key) throw keyNotFound(userId);
+      if (key.destroysAt) throw keyPendingDeletion(userId, key.destroysAt);
       current = { keyVersion: key.keyVersion, algorithm: key.algorithm, publishedKey: key.publicKey! };
       await this.publicKeys.fill(userId, current, lookup.ticket);
     }
@@ -66,11 +69,13 @@ export class KeyMaterialService {
    * sealed key read now (on the primary) is one already unsealed, otherwise one key-provider call
    * per version. Versions the user does not have (or that were purged) are absent from the map.
    * Each key comes with its version's algorithm (an X-Wing seed already expanded). KEY001 when
-   * the user has no active key.
+   * the user has no active key; KEY005 when their keys are pending deletion (read with the sealed
+   * keys, on the primary, so no replica unseals one once the DELETE committed).
    */
   async unsealPrivateKeys(userId: string, versions: readonly number[]): Promise<Map<number, PrivateKeyOf>> {
     const rows = await this.keys.sealedKeysOnPrimary(userId, versions);
     if (rows.length === 0) throw keyNotFound(userId);
+    if (rows[0].destroysAt) throw keyPendingDeletion(userId, rows[0].destroysAt);
     const wanted = new Set(versions);
     const unsealed = new Map<number, PrivateKeyOf>();
     await Promise.all(

@@ -1,5 +1,6 @@
 import { numbers } from '../common/audit-facts';
 import type { DescribeOperation } from '../common/audit-vocabulary';
+import { approvalRequested } from '../dual-control/dual-control.audit';
 
 /** How the key routes are described in the audit trail. */
 
@@ -10,10 +11,43 @@ export const describeKeyCreate: DescribeOperation = (_request, response) => ({
 
 export const describeKeyRead: DescribeOperation = (_request, response) => ({ keyVersions: numbers(response?.keyVersion) });
 
-/** A response that already carries its receipt answers a repeated DELETE: nothing was destroyed this time. */
-export const describeKeyDelete: DescribeOperation = (_request, response) => ({
-  details:
-    typeof response?.versionsDestroyed === 'number'
-      ? { versionsDestroyed: response.versionsDestroyed, ...(typeof response.receipt === 'string' && { repeated: true }) }
-      : null,
+/** RFC 3339 instants only (a pending deletion's times). */
+const instant = (value: unknown): string | undefined =>
+  typeof value === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(value) ? value : undefined;
+
+/**
+ * A response that already carries its receipt answers a repeated DELETE: nothing was destroyed
+ * this time. A pending deletion (the deletion window) records when the keys are destroyed.
+ */
+export const describeKeyDelete: DescribeOperation = (_request, response) => {
+  if (response?.state === 'pending-deletion' && instant(response.destroysAt)) {
+    return {
+      keyVersions: numbers(response.keyVersion),
+      details: {
+        pendingDeletion: true,
+        deletionRequestedAt: instant(response.deletionRequestedAt),
+        destroysAt: instant(response.destroysAt),
+      },
+    };
+  }
+  return {
+    details:
+      typeof response?.versionsDestroyed === 'number'
+        ? { versionsDestroyed: response.versionsDestroyed, ...(typeof response.receipt === 'string' && { repeated: true }) }
+        : null,
+  };
+};
+
+/** POST /keys/{userId}/erase-now: what was destroyed, or the approval request made (the two-person rule). */
+export const describeKeyEraseNow: DescribeOperation = (request, response) => {
+  const requested = approvalRequested(response);
+  if (Object.keys(requested).length) return { details: { immediately: true, ...requested } };
+  const destroyed = describeKeyDelete(request, response);
+  return { ...destroyed, details: { immediately: true, ...(destroyed.details ?? {}) } };
+};
+
+/** POST /keys/{userId}/cancel-deletion: whether a pending deletion was lifted. */
+export const describeKeyRestore: DescribeOperation = (_request, response) => ({
+  keyVersions: numbers(response?.keyVersion),
+  details: typeof response?.cancelled === 'boolean' ? { cancelled: response.cancelled } : null,
 });

@@ -1,10 +1,21 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { ApiError, dependencyUnavailable, keyNotFound } from '../common/api-error';
+import { ApiError, dependencyUnavailable, keyNotFound, keyPendingDeletion } from '../common/api-error';
 import { AuditEventReference, COMPLETE_WITH_AUDIT_EVENT, CompletedWithAuditEvent } from '../common/audit-vocabulary';
 import { failpoint } from '../common/failpoints';
 import { ROTATION_LEASE_SECONDS, RotationRepository } from '../repositories/rotation.repository';
-import { receiptIdOf, SHRED_LOG, ShredAborted, ShredDestroyed, shredIdOf, ShredIntent, ShredLog } from '../shred-log/shred-log';
+import {
+  receiptIdOf,
+  SHRED_LOG,
+  ShredAborted,
+  ShredCancelled,
+  ShredDestroyed,
+  shredIdOf,
+  ShredIntent,
+  ShredLog,
+  ShredScheduled,
+} from '../shred-log/shred-log';
+import { AppConfig } from '../config/app-config';
 import { loggedShred, shredDestroying } from '../shred-log/shred-outcome';
 import { SHRED_REPLAY_OVERLAP_MS } from '../common/limits';
 import { rotationConflict, UserKeyRepository, VersionsPage } from '../repositories/user-key.repository';
@@ -33,6 +44,22 @@ export interface ShredReceiptPayload {
   auditEvent: AuditEventReference | null;
 }
 
+/** The answer to a DELETE within the deletion window: the keys are pending deletion, destroyed at `destroysAt` unless cancelled. */
+export interface PendingDeletionAnswer {
+  userId: string;
+  state: 'pending-deletion';
+  keyVersion: number;
+  deletionRequestedAt: string;
+  destroysAt: string;
+}
+
+/** The answer to a cancellation: whether a pending deletion was lifted (false: none was pending). */
+export interface CancelDeletionAnswer {
+  userId: string;
+  keyVersion: number;
+  cancelled: boolean;
+}
+
 /** The life of users' keys: creation, description, rotation and crypto-shredding. */
 @Injectable()
 export class KeysService {
@@ -44,6 +71,7 @@ export class KeysService {
     private readonly material: KeyMaterialService,
     private readonly receipts: ReceiptSigner,
     @Inject(SHRED_LOG) private readonly shredLog: ShredLog,
+    private readonly config: AppConfig,
   ) {}
 
   /**
@@ -54,6 +82,7 @@ export class KeysService {
    */
   async createKey(userId: string): Promise<{ created: boolean; keyVersion: number }> {
     const existing = await this.keys.findOnPrimary(userId);
+    if (existing?.isActive && existing.destroysAt) throw keyPendingDeletion(userId, existing.destroysAt);
     if (existing?.isActive) return { created: false, keyVersion: existing.keyVersion };
 
     // After a crypto-shred the row stays as a tombstone, so new versions never reuse old numbers.
@@ -78,6 +107,7 @@ export class KeysService {
   async describeKey(userId: string, page?: VersionsPage): Promise<{ key: UserKey; history: UserKeyHistory[]; more: boolean }> {
     const described = await this.keys.describe(userId, { from: 'replica', page });
     if (!described) throw keyNotFound(userId);
+    if (described.key.destroysAt) throw keyPendingDeletion(userId, described.key.destroysAt);
     return described;
   }
 
@@ -94,7 +124,9 @@ export class KeysService {
     const leaseId = randomUUID();
     const currentVersion = await this.rotations.claimLease(userId, leaseId);
     if (currentVersion === null) {
-      if (!(await this.keys.findActive(userId, { from: 'primary' }))) throw keyNotFound(userId);
+      const key = await this.keys.findActive(userId, { from: 'primary' });
+      if (!key) throw keyNotFound(userId);
+      if (key.destroysAt) throw keyPendingDeletion(userId, key.destroysAt);
       throw rotationConflict(userId);
     }
     try {
@@ -149,11 +181,18 @@ export class KeysService {
    * first asks the mass-destruction breaker (ShredBreaker): beyond SHRED_MAX_PER_HOUR shreds in
    * the sliding hour, across all replicas, nothing is destroyed, the intent is aborted and the
    * answer is 429 SHRED001 until two people lift it.
+   *
+   * With `scheduled` (the scheduled destruction job, ScheduledDestructionJob), only a key pending
+   * deletion whose window has ended is destroyed, whatever the breaker says (already decided): a
+   * deletion cancelled since the job picked the key destroys nothing, the intent is aborted and
+   * the answer is null.
    */
+  async destroyKeys(userId: string, options?: { breaker?: ShredBreaker }): Promise<ShredAnswer>;
+  async destroyKeys(userId: string, options: { scheduled: true }): Promise<ShredAnswer | null>;
   async destroyKeys(
     userId: string,
-    { breaker }: { breaker?: ShredBreaker } = {},
-  ): Promise<ShredReceipt | (Omit<ShredReceipt, 'receipt'> & CompletedWithAuditEvent)> {
+    { breaker, scheduled = false }: { breaker?: ShredBreaker; scheduled?: boolean } = {},
+  ): Promise<ShredAnswer | null> {
     const generation = await this.keys.currentGenerationOnPrimary(userId);
     if (!generation) return this.keptReceipt(userId);
     // The signing key is looked up (and unsealed) now: the transaction signs without the database.
@@ -182,6 +221,7 @@ export class KeysService {
     try {
       const destroyed = await this.keys.destroy(userId, {
         generation,
+        onlyIfDue: scheduled,
         breaker: breaker && { maxPerHour: breaker.maxPerHour },
         receipt: async (versions) => {
           const payload: ShredReceiptPayload = {
@@ -196,6 +236,10 @@ export class KeysService {
         },
       });
       if (destroyed && 'refused' in destroyed) throw breaker!.refusal(userId, destroyed);
+      if (!destroyed && scheduled) {
+        await this.abortShred(intent, shredId, 'no longer pending deletion when the transaction ran (cancelled, or another key)');
+        return null;
+      }
       // Another generation is current now (a rotation finished since it was looked up): nothing destroyed.
       if (!destroyed) throw rotationConflict(userId);
       failpoint('destroy.after-commit');
@@ -259,6 +303,103 @@ export class KeysService {
         return { ...answer, receipt };
       },
     };
+  }
+
+  /**
+   * DELETE /keys: with SHRED_PENDING_DAYS > 0 (the default, 7), the keys are put into pending
+   * deletion rather than destroyed (docs/compliance.md, "The deletion window"): the database
+   * commits `destroys_at` (every use of the keys is refused with KEY005 from then on, on every
+   * replica: the paths that use a key read it with the key row on the primary, and the public key
+   * is evicted everywhere), then the shred log records it as `scheduled`, so a restore cannot undo
+   * it. A log that cannot be written lifts the pending deletion again and answers 503 SYS002. The
+   * scheduled job destroys the keys once the window has ended, with the receipt.
+   *
+   * A repeated DELETE while pending answers the same pending deletion (the window does not
+   * restart); once destroyed, the receipt (as {@link destroyKeys} answers it). KEY002 while a
+   * rotation holds the key; 429 SHRED001 when the mass-destruction breaker refuses the request
+   * (`breaker`: new DELETE requests pass it, destructions already scheduled do not).
+   * With SHRED_PENDING_DAYS=0 there is no window: the keys are destroyed at once (destroyKeys).
+   */
+  async requestDeletion(userId: string, { breaker }: { breaker?: ShredBreaker } = {}): Promise<ShredAnswer | PendingDeletionAnswer> {
+    const days = this.config.shredSchedule.pendingDays;
+    if (days === 0) return this.destroyKeys(userId, { breaker });
+    const scheduled = await this.keys.scheduleDestruction(userId, { days, breaker: breaker && { maxPerHour: breaker.maxPerHour } });
+    if (!scheduled) return this.keptReceipt(userId);
+    if ('refused' in scheduled) throw breaker!.refusal(userId, scheduled);
+    const answer: PendingDeletionAnswer = {
+      userId,
+      state: 'pending-deletion',
+      keyVersion: scheduled.keyVersion,
+      deletionRequestedAt: scheduled.requestedAt.toISOString(),
+      destroysAt: scheduled.destroysAt.toISOString(),
+    };
+    if (scheduled.already) return answer;
+    // Committed: no replica may use the key from now on, so its cached public key goes at once.
+    await this.material.forgetPublicKey(userId);
+    const record: ShredScheduled = {
+      typ: 'crypto-shred',
+      state: 'scheduled',
+      userId,
+      keyVersion: scheduled.keyVersion,
+      keyCreatedAt: scheduled.createdAt,
+      at: answer.deletionRequestedAt,
+      destroysAt: answer.destroysAt,
+    };
+    try {
+      await this.shredLog.append(record);
+    } catch (error) {
+      this.logger.error(
+        `Deletion of user ${userId} refused: the shred log (${this.shredLog.location}) cannot be written (${describe(error)}); the pending deletion is lifted`,
+      );
+      await this.keys
+        .liftPendingDeletion(userId, scheduled.destroysAt)
+        .catch((liftError: unknown) =>
+          this.logger.error(
+            `User ${userId} stays pending deletion without a shred log record (${describe(liftError)}): cancel it (POST /keys/${userId}/cancel-deletion) or DELETE again`,
+          ),
+        );
+      throw dependencyUnavailable('The shred log', error);
+    }
+    this.logger.log(`User ${userId}: keys pending deletion, destroyed at ${answer.destroysAt} unless cancelled`);
+    return answer;
+  }
+
+  /**
+   * POST /keys/{userId}/cancel-deletion: lifts the user's pending deletion, so their keys (and
+   * every ciphertext under them) are usable again. The shred log records the cancellation first
+   * (`cancelled`, so that a restore from before it cannot bring the pending deletion back and have
+   * the keys destroyed): a log that cannot be written changes nothing and answers 503 SYS002.
+   * Nothing pending: `cancelled: false`. KEY001 without an active key (never created, or
+   * destroyed already: too late to cancel).
+   */
+  async cancelDeletion(userId: string): Promise<CancelDeletionAnswer> {
+    const state = await this.keys.deletionStateOnPrimary(userId);
+    if (!state) throw keyNotFound(userId);
+    if (!state.pending) return { userId, keyVersion: state.keyVersion, cancelled: false };
+    const { requestedAt, destroysAt } = state.pending;
+    const record: ShredCancelled = {
+      typ: 'crypto-shred',
+      state: 'cancelled',
+      userId,
+      keyVersion: state.keyVersion,
+      cancelledAt: new Date().toISOString(),
+      scheduledShredId: shredIdOf({ at: requestedAt.toISOString(), userId, keyVersion: state.keyVersion }),
+      destroysAt: destroysAt.toISOString(),
+    };
+    try {
+      await this.shredLog.append(record);
+    } catch (error) {
+      this.logger.error(`Cancellation of the deletion of user ${userId} refused: the shred log cannot be written (${describe(error)})`);
+      throw dependencyUnavailable('The shred log', error);
+    }
+    if (!(await this.keys.liftPendingDeletion(userId, destroysAt))) {
+      // Lifted meanwhile by another cancellation, or destroyed by the job just before.
+      const now = await this.keys.deletionStateOnPrimary(userId);
+      if (!now) throw new ApiError('KEY001', `The keys of user ${userId} were destroyed before the cancellation`);
+      return { userId, keyVersion: now.keyVersion, cancelled: !now.pending };
+    }
+    this.logger.log(`User ${userId}: pending deletion (destroying at ${record.destroysAt}) cancelled; the keys are usable again`);
+    return { userId, keyVersion: state.keyVersion, cancelled: true };
   }
 
   /**
@@ -370,6 +511,9 @@ export class KeysService {
       );
   }
 }
+
+/** A crypto-shred's answer: the receipt, or (for the audit interceptor to complete) what was destroyed. */
+export type ShredAnswer = ShredReceipt | (Omit<ShredReceipt, 'receipt'> & CompletedWithAuditEvent);
 
 /** An error's name and message for a log line (file-system and S3 errors name paths and buckets, never data). */
 function describe(error: unknown): string {

@@ -5,10 +5,15 @@ import { ShredLogModule } from '../shred-log/shred-log.module';
 import { KeysModule } from './keys.module';
 import { ShredReplayAtStartup } from './shred-replay.startup';
 import { ShredReplayService } from './shred-replay.service';
+import { ScheduledDestructionJob } from './scheduled-destruction.job';
 
-/** The shred-log replay (docs/operations.md, 3.3): at every start, before the service serves. */
+/**
+ * The shred-log replay (docs/operations.md, 3.3): at every start, before the service serves; and
+ * the scheduled destruction of keys whose deletion window has ended, which waits for it.
+ */
 @Module({
   imports: [KeysModule, AuditModule, ShredLogModule, HealthModule],
-  providers: [ShredReplayService, ShredReplayAtStartup],
+  providers: [ShredReplayService, ShredReplayAtStartup, ScheduledDestructionJob],
+  exports: [ScheduledDestructionJob],
 })
 export class ShredReplayModule {}

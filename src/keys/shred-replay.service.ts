@@ -19,6 +19,8 @@ import {
   ShredRecord,
   shredIdOf,
   ShredReplayed,
+  ShredCancelled,
+  ShredScheduled,
 } from '../shred-log/shred-log';
 import { KeyMaterialService } from './key-material.service';
 import { ReceiptSigner } from './receipt-signer.service';
@@ -60,6 +62,8 @@ interface Pass {
    * of a later time is another replica's, replaying now, which records its own audit event.
    */
   startedAfter: number;
+  /** `scheduled` and `cancelled` records (the deletion window), in the log's order: applied once the shreds are settled. */
+  deletions: ShredLogRef[];
 }
 
 /** The result's count of each outcome of `pii_api_shred_replay_total` (`failed`, a failed replay, is the start-up's). */
@@ -101,8 +105,14 @@ interface Shred {
  *   held → `aborted`, the key left usable; gone → the transaction committed → `destroyed`, with
  *   the receipt kept on the tombstone. While a transaction holds the user's row (a shredding under
  *   way) the intent is left for a later replay.
- * - a state this version does not know (`scheduled`, `cancelled` of a later version…): ignored
- *   with a warning; nothing is ever destroyed for it.
+ * - `scheduled` and `cancelled` (the deletion window), in the log's order once the shreds are
+ *   settled: a pending deletion the restored database does not hold (a backup from before the
+ *   DELETE) is put back on exactly the generation it was asked for, unless a later `cancelled`
+ *   record calls it off; a cancellation the restored database does not hold (a backup from before
+ *   it) lifts the pending deletion it names. The keys themselves are destroyed by the scheduled
+ *   job (and a `destroyed` record of it is replayed as any other), never by these records.
+ * - a state this version does not know (of a later version): ignored with a warning; nothing is
+ *   ever destroyed for it.
  *
  * Which shreds: every one since the newest shred the database itself holds (its newest
  * tombstone), less SHRED_REPLAY_OVERLAP_MS against disagreeing clocks — a backup contains every
@@ -138,6 +148,7 @@ export class ShredReplayService {
       written: new Set(),
       earlier: [],
       startedAfter: newest?.getTime() ?? -Infinity,
+      deletions: [],
     };
     // The records of one shred sort together; the last shred of a page may go on in the next.
     let open: Shred | undefined;
@@ -153,6 +164,7 @@ export class ShredReplayService {
       await this.settle(complete, pass);
     }
     if (open) await this.settle([open], pass);
+    await this.settleDeletions(pass.deletions);
     // Earlier replays whose destruction the database still holds: their audit events belong in its trail.
     for (const ref of pass.earlier) {
       const another = Date.parse(ref.at) > pass.startedAfter;
@@ -172,11 +184,13 @@ export class ShredReplayService {
   private async settle(groups: Shred[], pass: Pass): Promise<void> {
     const { counts } = pass;
     // A `replayed` record is named by the replay's own time: its group holds it alone, and is no shred.
+    // So is a `scheduled` or `cancelled` one (the deletion window): each is named by its own time.
     const shreds: Shred[] = [];
     for (const group of groups) {
       const replayed = group.refs.filter((ref) => ref.state === 'replayed');
       pass.earlier.push(...replayed);
-      const rest = group.refs.filter((ref) => !['replayed'].includes(ref.state));
+      pass.deletions.push(...group.refs.filter((ref) => ref.state === 'scheduled' || ref.state === 'cancelled'));
+      const rest = group.refs.filter((ref) => !['replayed', 'scheduled', 'cancelled'].includes(ref.state));
       if (rest.length) shreds.push({ ...group, refs: rest });
     }
     counts.examined += shreds.length;
@@ -216,6 +230,44 @@ export class ShredReplayService {
         live.delete(shred.userId);
       }
     }
+  }
+
+  /**
+   * The deletion window's records, oldest first: puts back each pending deletion no later
+   * cancellation calls off, and lifts each cancelled one, where the database (restored from a
+   * backup) does not hold them. Both are conditional updates on the primary, so a database that
+   * already holds them, a key destroyed since or a new key is left as it is.
+   */
+  private async settleDeletions(refs: ShredLogRef[]): Promise<void> {
+    const records = [];
+    for (const ref of refs) records.push((await this.log.read(ref.name)) as ShredScheduled | ShredCancelled);
+    const calledOff = new Set(records.flatMap((record) => (record.state === 'cancelled' ? [record.scheduledShredId] : [])));
+    let restored = 0;
+    let lifted = 0;
+    for (const record of records) {
+      const { userId } = record;
+      if (record.state === 'scheduled') {
+        if (calledOff.has(shredIdOf(record))) continue;
+        const pending = {
+          keyVersion: record.keyVersion,
+          createdAt: record.keyCreatedAt,
+          requestedAt: new Date(record.at),
+          destroysAt: new Date(record.destroysAt),
+        };
+        if (await this.keys.restorePendingDeletion(userId, pending)) {
+          await this.material.forgetPublicKey(userId);
+          restored++;
+          this.logger.warn(
+            `User ${userId}: pending deletion since ${record.at}, undone by a restore; put back (destroyed at ${record.destroysAt} unless cancelled)`,
+          );
+        }
+      } else if (await this.keys.liftPendingDeletion(userId, new Date(record.destroysAt))) {
+        lifted++;
+        this.logger.warn(`User ${userId}: the deletion cancelled at ${record.cancelledAt}, undone by a restore, is cancelled again`);
+      }
+    }
+    if (restored || lifted)
+      this.logger.log(`Shred log replay: ${restored} pending deletion(s) put back, ${lifted} cancellation(s) put back`);
   }
 
   /** The name of the shred's record in `state`. */

@@ -37,12 +37,13 @@ export class RotationRepository {
   /**
    * Claims the user's rotation lease for ROTATION_LEASE_SECONDS: a row claim, not a held
    * connection, so it expires by itself if this process dies. Returns the current key version,
-   * or null when the user has no active key or another rotation holds an unexpired lease.
+   * or null when the user has no active key, another rotation holds an unexpired lease, or the
+   * key is pending deletion (never rotated: the scheduled job destroys the generation it holds).
    */
   async claimLease(userId: string, leaseId: string): Promise<number | null> {
     const [claimed] = await this.dataSource.query(
       `UPDATE user_keys SET rotation_lease_id = $2, rotation_lease_until = now() + make_interval(secs => $3)
-        WHERE user_id = $1 AND is_active AND (rotation_lease_until IS NULL OR rotation_lease_until < now())
+        WHERE user_id = $1 AND is_active AND destroys_at IS NULL AND (rotation_lease_until IS NULL OR rotation_lease_until < now())
         RETURNING key_version`,
       [userId, leaseId, ROTATION_LEASE_SECONDS],
     );
@@ -145,7 +146,8 @@ export class RotationRepository {
     return this.dataSource.transaction(async (tx) => {
       const [due] = await tx.query(
         `SELECT user_id, key_version FROM user_keys
-          WHERE is_active AND created_at <= $1 AND (rotation_lease_until IS NULL OR rotation_lease_until < now())
+          WHERE is_active AND created_at <= $1 AND destroys_at IS NULL
+            AND (rotation_lease_until IS NULL OR rotation_lease_until < now())
           ORDER BY created_at LIMIT 1
           FOR UPDATE SKIP LOCKED`,
         [cutoff],
@@ -156,6 +158,27 @@ export class RotationRepository {
       await replaceCurrentKeyIn(tx, userId, due.key_version, next, reason);
       return { userId, keyVersion: next.keyVersion };
     });
+  }
+
+  /**
+   * The scheduled destruction job's claim: the user's lease (as a rotation claims it, and for as
+   * long) on one key pending deletion whose `destroys_at` has passed by the database clock and
+   * that no lease holds. `FOR UPDATE SKIP LOCKED` lets replicas running the job at once share the
+   * due keys, and the lease keeps a second replica from picking the same one while the first
+   * destroys it. Returns the user, or null when none is due. Release it with {@link releaseLease}.
+   */
+  async claimNextDueDestruction(leaseId: string): Promise<string | null> {
+    const [claimed] = await this.dataSource.query(
+      `UPDATE user_keys SET rotation_lease_id = $1, rotation_lease_until = now() + make_interval(secs => $2)
+        WHERE user_id = (SELECT user_id FROM user_keys
+                          WHERE is_active AND destroys_at <= now() AND (rotation_lease_until IS NULL OR rotation_lease_until < now())
+                          ORDER BY destroys_at LIMIT 1
+                          FOR UPDATE SKIP LOCKED)
+    RETURNING user_id`,
+      [leaseId, ROTATION_LEASE_SECONDS],
+    );
+    const rows = claimed as Array<{ user_id: string | number }>;
+    return rows.length ? toUserId(rows[0].user_id) : null;
   }
 
   /** Deletes retired versions rotated out before `cutoff`; their ciphertexts can no longer be decrypted. */

@@ -27,7 +27,20 @@ export interface DestroyedVersion {
 export interface DestroyOptions {
   generation?: { keyVersion: number; createdAt?: string };
   receipt?: (destroyed: DestroyedVersion[]) => Promise<string>;
+  /** The scheduled job's destruction: only a key pending deletion whose `destroys_at` has passed (database clock); null otherwise. */
+  onlyIfDue?: boolean;
 }
+
+/** A pending deletion as the database holds it (deletion_requested_at, destroys_at), with the generation it is about. */
+export interface PendingDeletion extends KeyGeneration {
+  requestedAt: Date;
+  destroysAt: Date;
+}
+
+/** The user's current key and its pending deletion, if any (UserKeyRepository.pendingDeletionOnPrimary). */
+export type KeyDeletionState = KeyGeneration & { pending: { requestedAt: Date; destroysAt: Date } | null };
+
+const dateOf = (value: Date | string): Date => (value instanceof Date ? value : new Date(value));
 
 /** One generation of a user's current key: its version and `created_at` (RFC 3339, microseconds, as stored). */
 export interface KeyGeneration {
@@ -47,6 +60,8 @@ export interface VersionsPage {
 /** A sealed private key as stored, for unsealing. */
 export interface SealedKeyRow {
   keyVersion: number;
+  /** The user's pending deletion (DELETE /keys): when set, no key of the user may be used. */
+  destroysAt: Date | null;
   algorithm: UserKey['algorithm'];
   sealed: Buffer;
   provider: string;
@@ -148,18 +163,25 @@ export class UserKeyRepository {
    * Empty when the user has no active key.
    */
   async sealedKeysOnPrimary(userId: string, versions: readonly number[]): Promise<SealedKeyRow[]> {
-    const rows: Array<{ key_version: number; algorithm: UserKey['algorithm']; sealed: Buffer; provider: string; key_id: string | null }> =
-      await this.dataSource.query(
-        `SELECT key_version, algorithm, sealed_private_key AS sealed, key_provider AS provider, kms_key_id AS key_id
+    const rows: Array<{
+      key_version: number;
+      algorithm: UserKey['algorithm'];
+      sealed: Buffer;
+      provider: string;
+      key_id: string | null;
+      destroys_at: Date | string | null;
+    }> = await this.dataSource.query(
+      `SELECT key_version, algorithm, sealed_private_key AS sealed, key_provider AS provider, kms_key_id AS key_id, destroys_at
          FROM user_keys WHERE user_id = $1 AND is_active
        UNION ALL
-       SELECT h.key_version, h.algorithm, h.sealed_private_key, h.key_provider, h.kms_key_id
+       SELECT h.key_version, h.algorithm, h.sealed_private_key, h.key_provider, h.kms_key_id, k.destroys_at
          FROM user_key_history h JOIN user_keys k ON k.user_id = h.user_id AND k.is_active
         WHERE h.user_id = $1 AND h.key_version = ANY($2::int[]) AND h.sealed_private_key IS NOT NULL`,
-        [userId, [...new Set(versions)]],
-      );
+      [userId, [...new Set(versions)]],
+    );
     return rows.map((row) => ({
       keyVersion: row.key_version,
+      destroysAt: row.destroys_at === null ? null : dateOf(row.destroys_at),
       algorithm: row.algorithm,
       sealed: row.sealed,
       provider: row.provider,
@@ -233,12 +255,13 @@ export class UserKeyRepository {
   ): Promise<DestroyedVersion[] | ShredRefused | null>;
   async destroy(
     userId: string,
-    { generation, receipt, breaker }: DestroyOptions & { breaker?: { maxPerHour: number } } = {},
+    { generation, receipt, breaker, onlyIfDue }: DestroyOptions & { breaker?: { maxPerHour: number } } = {},
   ): Promise<DestroyedVersion[] | ShredRefused | null> {
     return this.dataSource.transaction(async (tx) => {
-      const current: Array<{ key_version: number; same: boolean }> = await tx
+      const current: Array<{ key_version: number; same: boolean; due: boolean }> = await tx
         .query(
-          `SELECT key_version, ($2::timestamptz IS NULL OR created_at = $2::timestamptz) AS same
+          `SELECT key_version, ($2::timestamptz IS NULL OR created_at = $2::timestamptz) AS same,
+                  coalesce(destroys_at <= now(), false) AS due
              FROM user_keys WHERE user_id = $1 AND is_active FOR UPDATE NOWAIT`,
           [userId, generation?.createdAt ?? null],
         )
@@ -249,6 +272,8 @@ export class UserKeyRepository {
       if (current.length === 0) throw keyNotFound(userId);
       const keyVersion = Number(current[0].key_version);
       if (generation && (keyVersion !== generation.keyVersion || !current[0].same)) return null;
+      // The scheduled job: a deletion cancelled since the job picked the key destroys nothing.
+      if (onlyIfDue && !current[0].due) return null;
       // A DELETE /keys asks the mass-destruction breaker under its lock, and is counted in this commit.
       if (breaker) {
         const refused = await admitShredIn(tx, breaker.maxPerHour);
@@ -271,12 +296,116 @@ export class UserKeyRepository {
         [userId],
       );
       await tx.query(
-        `UPDATE user_keys SET is_active = false, key = NULL, sealed_private_key = NULL, shred_receipt = $3, updated_at = now()
+        `UPDATE user_keys SET is_active = false, key = NULL, sealed_private_key = NULL, shred_receipt = $3, updated_at = now(),
+                deletion_requested_at = NULL, destroys_at = NULL
           WHERE user_id = $1 AND is_active AND key_version = $2`,
         [userId, keyVersion, kept],
       );
       return versions;
     });
+  }
+
+  /**
+   * A DELETE /keys with a deletion window: puts the user's current key into pending deletion for
+   * `days` (database clock, to the millisecond), so that every use of it is refused, and returns
+   * the pending deletion with the generation it is about. Already pending: that pending deletion,
+   * unchanged (`already`). null without an active key; KEY002 while a rotation holds the key (its
+   * lease or its row). With `breaker`, the mass-destruction breaker admits the request first, in
+   * the same transaction, as it admits a DELETE that destroys at once (admitShredIn): refused, it
+   * commits only the breaker's trip and answers the refusal.
+   */
+  async scheduleDestruction(
+    userId: string,
+    { days, breaker }: { days: number; breaker?: { maxPerHour: number } },
+  ): Promise<(PendingDeletion & { already: boolean }) | ShredRefused | null> {
+    return this.dataSource.transaction(async (tx) => {
+      const rows: Array<{
+        key_version: number;
+        created_at: string;
+        requested_at: Date | string | null;
+        destroys_at: Date | string | null;
+        leased: boolean;
+      }> = await tx
+        .query(
+          `SELECT key_version, ${CREATED_AT_TEXT} AS created_at, deletion_requested_at AS requested_at, destroys_at,
+                  coalesce(rotation_lease_until >= now(), false) AS leased
+             FROM user_keys WHERE user_id = $1 AND is_active FOR UPDATE NOWAIT`,
+          [userId],
+        )
+        .catch((error: unknown) => {
+          const code = error instanceof QueryFailedError ? (error.driverError as { code?: string }).code : undefined;
+          throw code === LOCK_NOT_AVAILABLE ? rotationConflict(userId) : error;
+        });
+      if (!rows.length) return null;
+      const [row] = rows;
+      const generation = { keyVersion: Number(row.key_version), createdAt: row.created_at };
+      if (row.destroys_at !== null && row.requested_at !== null) {
+        return { ...generation, requestedAt: dateOf(row.requested_at), destroysAt: dateOf(row.destroys_at), already: true };
+      }
+      if (row.leased) throw rotationConflict(userId);
+      if (breaker) {
+        const refused = await admitShredIn(tx, breaker.maxPerHour);
+        if (refused) return refused;
+      }
+      const [updated]: [Array<{ requested_at: Date | string; destroys_at: Date | string }>, number] = await tx.query(
+        `UPDATE user_keys SET deletion_requested_at = date_trunc('milliseconds', now()),
+                destroys_at = date_trunc('milliseconds', now()) + make_interval(days => $2)
+          WHERE user_id = $1 AND is_active
+      RETURNING deletion_requested_at AS requested_at, destroys_at`,
+        [userId, days],
+      );
+      return { ...generation, requestedAt: dateOf(updated[0].requested_at), destroysAt: dateOf(updated[0].destroys_at), already: false };
+    });
+  }
+
+  /** The user's current key generation and its pending deletion, from the primary (it decides a cancellation); null without an active key. */
+  async deletionStateOnPrimary(userId: string): Promise<KeyDeletionState | null> {
+    const rows: Array<{ key_version: number; created_at: string; requested_at: Date | string | null; destroys_at: Date | string | null }> =
+      await this.dataSource.query(
+        `SELECT key_version, ${CREATED_AT_TEXT} AS created_at, deletion_requested_at AS requested_at, destroys_at
+           FROM user_keys WHERE user_id = $1 AND is_active`,
+        [userId],
+      );
+    if (!rows.length) return null;
+    const [row] = rows;
+    return {
+      keyVersion: Number(row.key_version),
+      createdAt: row.created_at,
+      pending:
+        row.destroys_at !== null && row.requested_at !== null
+          ? { requestedAt: dateOf(row.requested_at), destroysAt: dateOf(row.destroys_at) }
+          : null,
+    };
+  }
+
+  /**
+   * Lifts the user's pending deletion when it is still the one destroying at `destroysAt` (a
+   * cancellation, or the replay putting back a cancellation a restore undid); false when there is
+   * none such (already lifted, destroyed, or another pending deletion since).
+   */
+  async liftPendingDeletion(userId: string, destroysAt: Date): Promise<boolean> {
+    const [lifted] = await this.dataSource.query(
+      `UPDATE user_keys SET deletion_requested_at = NULL, destroys_at = NULL
+        WHERE user_id = $1 AND is_active AND destroys_at = $2
+    RETURNING user_id`,
+      [userId, destroysAt],
+    );
+    return (lifted as unknown[]).length > 0;
+  }
+
+  /**
+   * The replay: puts back a pending deletion a restore undid (the database restored from before
+   * the DELETE), on exactly the generation it was asked for and only when the key is not pending
+   * already; false when it did nothing (another key since, or pending already).
+   */
+  async restorePendingDeletion(userId: string, pending: PendingDeletion): Promise<boolean> {
+    const [restored] = await this.dataSource.query(
+      `UPDATE user_keys SET deletion_requested_at = $4, destroys_at = $5
+        WHERE user_id = $1 AND is_active AND key_version = $2 AND created_at = $3::timestamptz AND destroys_at IS NULL
+    RETURNING user_id`,
+      [userId, pending.keyVersion, pending.createdAt, pending.requestedAt, pending.destroysAt],
+    );
+    return (restored as unknown[]).length > 0;
   }
 
   /**

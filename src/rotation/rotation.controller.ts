@@ -42,6 +42,7 @@ export class RotationController {
     ENC001: 'invalid input, or a malformed ciphertext (its JSON path is named); no version is created',
     ENC002: 'a ciphertext failed authentication (its JSON path, such as data[3].account.sin, is named); no version is created',
     KEY001: 'the user has no key',
+    KEY005: true,
     KEY002:
       'a rotation for this user is already in progress (a retry with the same X-Request-Id may come while the first call is still committing: try again)',
     KEY003: `the user's key was rotated ${MANUAL_ROTATIONS_PER_DAY} times by /rotate in the past 24 hours; Retry-After says when the next is possible; no version is created`,
@@ -64,6 +65,7 @@ export class RotationController {
     ENC001: 'invalid input or a malformed ciphertext (its index is named)',
     ENC002: 'an item failed authentication: tampered, not this user’s, or of a purged version (its index is named)',
     KEY001: 'the user has no key',
+    KEY005: true,
   })
   async rewrap(@Body() request: RewrapRequest): Promise<RewrapResponse> {
     return { rewrappedData: await this.rotation.rewrap(request.userId, request.data) };

@@ -5,13 +5,17 @@ import {
   parseShredLogEntry,
   parseShredLogName,
   receiptIdOf,
-  RESERVED_SHRED_STATES,
   serializeShredRecord,
+  ShredCancelled,
   ShredDestroyed,
   ShredIntent,
   shredLogBound,
   shredRecordName,
+  ShredScheduled,
 } from './shred-log';
+
+/** A state no version writes yet: what a replay meets in a log written by a later version. */
+const LATER_STATE = 'legal-hold';
 
 const intent = (over: Partial<ShredIntent> = {}): ShredIntent => ({
   typ: 'crypto-shred',
@@ -69,12 +73,10 @@ describe('shred log names', () => {
 
   it('read an entry of the earlier format (no state) as legacy, and a state of a later version as unknown', () => {
     assert.equal(parseShredLogName(`${SHRED}.json`)!.state, 'legacy');
-    for (const state of RESERVED_SHRED_STATES) {
-      const ref = parseShredLogName(`${SHRED}.${state}.json`)!;
-      assert.equal(ref.state, state);
-      assert.equal(isKnownShredState(ref.state), false, state);
-    }
-    assert.equal(isKnownShredState('destroyed'), true);
+    const ref = parseShredLogName(`${SHRED}.${LATER_STATE}.json`)!;
+    assert.equal(ref.state, LATER_STATE);
+    assert.equal(isKnownShredState(ref.state), false);
+    for (const state of ['destroyed', 'scheduled', 'cancelled']) assert.equal(isKnownShredState(state), true, state);
   });
 
   it('ignore what is not an entry: temporary files, strays, another prefix', () => {
@@ -114,8 +116,38 @@ describe('shred log records', () => {
   });
 
   it('never read a state of a later version as one this version acts on', () => {
-    const body = JSON.stringify({ typ: 'crypto-shred', state: 'scheduled', userId: '42', keyVersion: 3, at: '2026-11-29T14:05:06.789Z' });
-    assert.throws(() => parseShredLogEntry(`${SHRED}.scheduled.json`, body), /state scheduled, which this version does not know/);
+    const body = JSON.stringify({ typ: 'crypto-shred', state: LATER_STATE, userId: '42', keyVersion: 3, at: '2026-11-29T14:05:06.789Z' });
+    assert.throws(() => parseShredLogEntry(`${SHRED}.${LATER_STATE}.json`, body), /state legal-hold, which this version does not know/);
+  });
+
+  it('read back a pending deletion and its cancellation, the cancellation named by its own time and naming the schedule it calls off', () => {
+    const scheduled: ShredScheduled = {
+      typ: 'crypto-shred',
+      state: 'scheduled',
+      userId: '42',
+      keyVersion: 3,
+      keyCreatedAt: '2026-11-01T08:00:00.123456Z',
+      at: '2026-11-29T14:05:06.789Z',
+      destroysAt: '2026-12-06T14:05:06.789Z',
+    };
+    assert.equal(shredRecordName(scheduled), `${SHRED}.scheduled.json`);
+    assert.deepEqual(parseShredLogEntry(shredRecordName(scheduled), serializeShredRecord(scheduled)), scheduled);
+    const cancelled: ShredCancelled = {
+      typ: 'crypto-shred',
+      state: 'cancelled',
+      userId: '42',
+      keyVersion: 3,
+      cancelledAt: '2026-12-01T09:00:00.000Z',
+      scheduledShredId: SHRED,
+      destroysAt: scheduled.destroysAt,
+    };
+    assert.equal(shredRecordName(cancelled), '2026-12-01T09-00-00.000Z_42_v3.cancelled.json');
+    assert.deepEqual(parseShredLogEntry(shredRecordName(cancelled), serializeShredRecord(cancelled)), cancelled);
+    // A schedule without its destroysAt, or a cancellation of another user's schedule, is no record.
+    const { destroysAt: _, ...withoutTime } = scheduled;
+    assert.throws(() => parseShredLogEntry(`${SHRED}.scheduled.json`, JSON.stringify(withoutTime)), /not a crypto-shred record/);
+    const otherUser = { ...cancelled, scheduledShredId: '2026-11-29T14-05-06.789Z_43_v3' };
+    assert.throws(() => parseShredLogEntry(shredRecordName(cancelled), JSON.stringify(otherUser)), /not a crypto-shred record/);
   });
 
   it('read a legacy entry with a receipt as destroyed, and one without as an intent whose generation the database must confirm', () => {

@@ -24,15 +24,24 @@ export const SHRED_LOG = Symbol('SHRED_LOG');
  *   replays list it), it names the shred it replayed; while no `key.shred-replayed` audit event
  *   names it, each replay appends that event (the log is the source of truth). Never destroys.
  *
- * Reserved for a later scheduled destruction with a pending window: `scheduled` (destruction
- * planned, cancellable) and `cancelled` (a scheduled one called off, the key restored). Neither
- * is written yet; the replay ignores them, as any state it does not know, with a warning and
- * never destroys for them. A scheduled shred becomes an `intent` when its time comes.
+ * The deletion window (docs/compliance.md): a DELETE /keys with SHRED_PENDING_DAYS > 0 puts the
+ * keys into pending deletion instead of destroying them, and the log keeps that too, so that a
+ * restore cannot undo it either way:
+ *
+ * - `scheduled`: written once the database committed the pending deletion; named by when it was
+ *   asked for, it names the key generation and `destroysAt`. The replay puts a restored database
+ *   that does not hold it (a backup from before the DELETE) back into pending deletion. Never
+ *   destroys by itself: the scheduled job destroys the keys when `destroysAt` has passed, through
+ *   an `intent` and a `destroyed` record of its own, as a DELETE without a window does.
+ * - `cancelled`: written before the database lifts the pending deletion (POST
+ *   /keys/{userId}/cancel-deletion). Named by its own time (so a replay after a restore from
+ *   before it lists it, however old the schedule), it names the `scheduled` record it calls off;
+ *   the replay lifts that pending deletion in a restored database that still holds it.
+ *
+ * The replay ignores any other state, of a later version, with a warning, and never destroys for it.
  */
-export const SHRED_STATES = ['intent', 'destroyed', 'aborted', 'receipt', 'replayed'] as const;
+export const SHRED_STATES = ['intent', 'destroyed', 'aborted', 'receipt', 'replayed', 'scheduled', 'cancelled'] as const;
 export type ShredState = (typeof SHRED_STATES)[number];
-/** States a later version will write; this one reads them as unknown (ignored, never destroyed for). */
-export const RESERVED_SHRED_STATES = ['scheduled', 'cancelled'] as const;
 
 /** Shared by every record: a crypto-shred of one user, identified by the shred's time and the user's newest version. */
 interface ShredRecordBase {
@@ -101,7 +110,31 @@ export interface ShredReplayed extends ShredRecordBase {
   receiptId: string | null;
 }
 
-export type ShredRecord = ShredIntent | ShredDestroyed | ShredAborted | ShredReceiptRecord | ShredReplayed;
+/** A DELETE /keys put the key generation into pending deletion, committed in the database: destroyed at `destroysAt` unless cancelled. */
+export interface ShredScheduled extends ShredRecordBase {
+  state: 'scheduled';
+  /** The generation pending deletion: the current version and its `created_at` as stored (as an intent names them). */
+  keyVersion: number;
+  keyCreatedAt: string;
+  /** When the deletion was asked for (RFC 3339, the database clock): the record's time. */
+  at: string;
+  /** When the keys are destroyed unless the deletion is cancelled (RFC 3339, the database clock). */
+  destroysAt: string;
+}
+
+/** A pending deletion called off: named `<cancelledAt>_<userId>_v<version>.cancelled.json`. */
+export interface ShredCancelled extends ShredRecordBase {
+  state: 'cancelled';
+  keyVersion: number;
+  /** When it was cancelled (RFC 3339): the record's time. */
+  cancelledAt: string;
+  /** The `scheduled` record called off (its shred id), and its `destroysAt`. */
+  scheduledShredId: string;
+  destroysAt: string;
+}
+
+export type ShredRecord =
+  ShredIntent | ShredDestroyed | ShredAborted | ShredReceiptRecord | ShredReplayed | ShredScheduled | ShredCancelled;
 
 /** What a record's name alone says: enough to group the records of one shred and decide what to read. */
 export interface ShredLogRef {
@@ -154,13 +187,15 @@ export function shredIdOf(shred: { at: string; userId: string; keyVersion: numbe
  */
 export function shredRecordName(record: ShredRecord, shredId?: string): string {
   const id =
-    record.state === 'intent'
+    record.state === 'intent' || record.state === 'scheduled'
       ? shredIdOf(record)
       : record.state === 'destroyed'
         ? shredIdOf({ at: record.destroyedAt, userId: record.userId, keyVersion: Math.max(...record.keyVersions) })
         : record.state === 'replayed'
           ? shredIdOf({ at: record.replayedAt, userId: record.userId, keyVersion: Math.max(...record.keyVersions) })
-          : shredId;
+          : record.state === 'cancelled'
+            ? shredIdOf({ at: record.cancelledAt, userId: record.userId, keyVersion: record.keyVersion })
+            : shredId;
   if (!id) throw new Error(`A shred log ${record.state} record needs the id of its shred`);
   return `${id}.${record.state}.json`;
 }
@@ -264,8 +299,36 @@ export function parseShredLogEntry(name: string, body: string): ShredRecord {
         receiptId: json.receiptId as string | null,
       };
     }
+    case 'scheduled': {
+      if (json.keyVersion !== ref.keyVersion || !isString(json.at) || timePart(json.at) !== timePart(ref.at)) return fail();
+      if (!isString(json.keyCreatedAt) || Number.isNaN(Date.parse(json.keyCreatedAt))) return fail();
+      if (!isString(json.destroysAt) || Number.isNaN(Date.parse(json.destroysAt))) return fail();
+      return {
+        ...base,
+        state: 'scheduled',
+        keyVersion: ref.keyVersion,
+        keyCreatedAt: json.keyCreatedAt,
+        at: json.at,
+        destroysAt: json.destroysAt,
+      };
+    }
+    case 'cancelled': {
+      if (json.keyVersion !== ref.keyVersion || !isString(json.cancelledAt) || timePart(json.cancelledAt) !== timePart(ref.at))
+        return fail();
+      if (!isString(json.destroysAt) || Number.isNaN(Date.parse(json.destroysAt))) return fail();
+      const scheduled = isString(json.scheduledShredId) ? parseShredLogName(`${json.scheduledShredId}.scheduled.json`) : null;
+      if (!scheduled || scheduled.userId !== ref.userId) return fail();
+      return {
+        ...base,
+        state: 'cancelled',
+        keyVersion: ref.keyVersion,
+        cancelledAt: json.cancelledAt,
+        scheduledShredId: scheduled.shredId,
+        destroysAt: json.destroysAt,
+      };
+    }
     default:
-      // A state of a later version (scheduled, cancelled…): never read as one this version acts on.
+      // A state of a later version: never read as one this version acts on.
       throw new Error(`Shred log entry ${name} has the state ${state}, which this version does not know`);
   }
 }

@@ -62,6 +62,15 @@ const ROWS: Record<string, Row> = {
   },
   getKey: { permission: 'keys:read', binding: 'person', request: async (_, person) => body('get', `/keys/${person}`) },
   destroyKey: { permission: 'keys:delete', binding: 'person', request: async (_, person) => body('delete', `/keys/${person}`) },
+  cancelKeyDeletion: {
+    permission: 'keys:restore',
+    binding: 'person',
+    request: async (world, person) => {
+      await world.stack.as(world.admin).delete(`${PREFIX}/keys/${person}`).expect(202);
+      return body('post', `/keys/${person}/cancel-deletion`);
+    },
+  },
+  eraseKeyNow: { permission: 'keys:delete', binding: 'person', request: async (_, person) => body('post', `/keys/${person}/erase-now`) },
   getAccessReport: { permission: 'audit:read', binding: 'person', request: async (_, p) => body('get', `/keys/${p}/access-report`) },
   encrypt: { permission: 'encrypt', binding: 'person', request: async (_, p) => body('post', '/encrypt', { userId: p, data: ['x'] }) },
   decrypt: {
@@ -208,7 +217,8 @@ for (const definition of STACKS) {
 
     before(async () => {
       issuer = await new TestIssuer().start();
-      const stack = await definition.start({ ...issuer.env(), AUTH_USER_ID_CLAIM: CLAIM });
+      // With the deletion window (the default), so that a DELETE leaves something to cancel.
+      const stack = await definition.start({ ...issuer.env(), AUTH_USER_ID_CLAIM: CLAIM, SHRED_PENDING_DAYS: '7' });
       const scopes = (permissions: readonly string[]) => permissions.map((permission) => `pii-api/${permission}`).join(' ');
       const admin = issuer.token({
         sub: 'matrix-admin',

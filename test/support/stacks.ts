@@ -67,6 +67,13 @@ function quiet(): Environment {
   };
 }
 
+/**
+ * No deletion window (SHRED_PENDING_DAYS=0, refused in production while DUAL_CONTROL=on): the
+ * suites written before it expect a DELETE to destroy at once, as it then does. The window's own
+ * suites (scheduled-destruction) and the authorization matrix set it.
+ */
+const NO_DELETION_WINDOW: Environment = { SHRED_PENDING_DAYS: '0' };
+
 /** The loopback URL of an app that listens. */
 export const urlOf = (app: NestExpressApplication) => `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
 
@@ -124,7 +131,7 @@ export const embeddedStack: StackDefinition = {
   name: 'embedded (PGlite, local key provider, local issuer)',
   async start(overrides = {}) {
     const dataDir = mkdtempSync(join(tmpdir(), 'pii-api-'));
-    const env = { ...quiet(), DATA_DIR: dataDir, ...overrides };
+    const env = { ...quiet(), ...NO_DELETION_WINDOW, DATA_DIR: dataDir, ...overrides };
     const running = await listen(env);
     const issuer = await LocalIssuer.open(dataDir);
     return makeStack(
@@ -158,6 +165,7 @@ export const awsStack: StackDefinition = {
     const dataDir = mkdtempSync(join(tmpdir(), 'pii-api-'));
     const env: Environment = {
       ...quiet(),
+      ...NO_DELETION_WINDOW,
       DATA_DIR: dataDir,
       DATABASE_URL: database.url,
       KEY_PROVIDER: 'kms',

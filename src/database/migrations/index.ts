@@ -13,8 +13,9 @@ import { CreateAuditCheckpoints1764000940000 } from './1764000940000-create-audi
 import { CreateAuditPurgeFunction1764000960000 } from './1764000960000-create-audit-purge-function';
 import { CreateRotationResults1764000980000 } from './1764000980000-create-rotation-results';
 import { AddCanaryRows1764000995000 } from './1764000995000-add-canary-rows';
-import { CreateDualControl1764001300000 } from './1764001300000-create-dual-control';
 import { AddKeyAlgorithm1764001400000 } from './1764001400000-add-key-algorithm';
+import { CreateDualControl1764001300000 } from './1764001300000-create-dual-control';
+import { AddScheduledDestruction1764001500000 } from './1764001500000-add-scheduled-destruction';
 
 /** Every migration, in order. Forward-only: a released migration is never edited. */
 export const MIGRATIONS = [
@@ -35,4 +36,5 @@ export const MIGRATIONS = [
   AddCanaryRows1764000995000,
   CreateDualControl1764001300000,
   AddKeyAlgorithm1764001400000,
+  AddScheduledDestruction1764001500000,
 ];

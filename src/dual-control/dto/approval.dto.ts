@@ -24,7 +24,7 @@ export class ApprovalRequestView {
   @ApiProperty({
     maxLength: APPROVAL_TARGET_MAX_LENGTH,
     description:
-      'What the action applies to: the index name (index.finish-rotation), the KMS key the migration goes to (kms-migration.start), the number of the breaker trip to lift (shred-breaker.lift)',
+      'What the action applies to: the index name (index.finish-rotation), the KMS key the migration goes to (kms-migration.start), the number of the breaker trip to lift (shred-breaker.lift), the person whose keys are destroyed at once (keys.erase-now)',
     example: 'sin',
   })
   target: string;

@@ -37,4 +37,12 @@ export class UserKey {
 
   @Column({ name: 'is_active', type: 'boolean' })
   isActive: boolean;
+
+  /** When a DELETE /keys put the key into pending deletion; null when not pending. */
+  @Column({ name: 'deletion_requested_at', type: 'timestamptz', nullable: true })
+  deletionRequestedAt: Date | null;
+
+  /** Pending deletion: every use is refused (KEY005), and the scheduled job destroys the keys once this has passed. */
+  @Column({ name: 'destroys_at', type: 'timestamptz', nullable: true })
+  destroysAt: Date | null;
 }
