@@ -119,10 +119,10 @@ describe('PostgreSQL cut, slow and partitioned; read replicas; log levels', { ti
     try {
       await schema.runMigrations();
       // A key that only the replica has: whoever reads it was served by the replica.
-      const [row] = await database.query(`SELECT key, key_provider FROM user_keys WHERE user_id = 3001`);
+      const [row] = await database.query(`SELECT key, key_provider, algorithm FROM user_keys WHERE user_id = 3001`);
       await schema.query(
-        `INSERT INTO user_keys (user_id, key, key_version, sealed_private_key, key_provider) VALUES (3100, $1, 1, '\\x00', $2)`,
-        [row.key, row.key_provider],
+        `INSERT INTO user_keys (user_id, key, key_version, sealed_private_key, key_provider, algorithm) VALUES (3100, $1, 1, '\\x00', $2, $3)`,
+        [row.key, row.key_provider, row.algorithm],
       );
       replicated = await AppProcess.start({ DATABASE_URL: database.url, DATABASE_REPLICA_URLS: replica.url }, logs);
       const own = (await LocalIssuer.open(replicated.dataDir)).mint(600);
