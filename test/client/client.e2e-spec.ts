@@ -315,6 +315,18 @@ describe('typed client (clients/typescript) against the running service', () => 
         assert.equal(after.keyVersion, first.keyVersion + 1);
       });
 
+      it('cancels nothing for a person not pending deletion, and erases a person at once under the two-person rule', async () => {
+        await client.createKey('303');
+        const cancelled = await client.cancelDeletion('303');
+        assert.equal(cancelled.cancelled, false);
+        const erased = (await underTwoPeople((options) => client.eraseNow('303', options))) as {
+          userId: string;
+          versionsDestroyed: number;
+        };
+        assert.deepEqual([erased.userId, erased.versionsDestroyed], ['303', 1]);
+        assert.equal((await rejection(client.getKey('303'))).code, 'KEY001');
+      });
+
       it('reads the mass-destruction breaker, and lifting it when it is not tripped changes nothing', async () => {
         const breaker = await client.shredBreaker();
         assert.equal(breaker.tripped, false);
@@ -361,7 +373,8 @@ describe('typed client (clients/typescript) against the running service', () => 
       it('crypto-shreds a user: a signed receipt (the same when asked again), then KEY001 for the key and for local encryption', async () => {
         await client.createKey('302');
         await client.encryptLocal('302', ['cached']);
-        const receipt = await client.deleteKey('302');
+        // The test stacks run without a deletion window (SHRED_PENDING_DAYS=0): the DELETE destroys at once.
+        const receipt = (await client.deleteKey('302')) as { userId: string; versionsDestroyed: number; receipt: string };
         assert.deepEqual([receipt.userId, receipt.versionsDestroyed], ['302', 1]);
         assert.equal(client.publicKeys.peek('302'), undefined);
         assert.deepEqual(await client.deleteKey('302'), receipt);

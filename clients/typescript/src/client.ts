@@ -93,13 +93,39 @@ export class PiiApiClient {
   }
 
   /**
-   * Crypto-shreds the user: no ciphertext of theirs can be decrypted again; the answer carries a
-   * signed receipt. Repeated only when it surely did not run (a key created in between would be
-   * destroyed too); calling it again by hand answers the kept receipt.
+   * Deletes the user's keys: with the service's deletion window (SHRED_PENDING_DAYS) they are
+   * pending deletion at once (every use refused, 202 with `destroysAt`) and crypto-shredded when it
+   * ends; without one, or once destroyed, the answer is the signed receipt. Repeated only when it
+   * surely did not run; calling it again by hand answers the same.
    */
   async deleteKey(userId: string, options?: CallOptions) {
     try {
       return await this.unwrap(this.api.DELETE('/api/v1/keys/{userId}', { params: { path: { userId } }, ...this.init(options) }));
+    } finally {
+      this.publicKeys.invalidate(userId);
+    }
+  }
+
+  /** Cancels a pending deletion within its window: the keys, and every ciphertext under them, are usable again. */
+  async cancelDeletion(userId: string, options?: CallOptions) {
+    try {
+      return await this.unwrap(
+        this.api.POST('/api/v1/keys/{userId}/cancel-deletion', { params: { path: { userId } }, ...this.init(options) }),
+      );
+    } finally {
+      this.publicKeys.invalidate(userId);
+    }
+  }
+
+  /** Crypto-shreds at once, without waiting for the deletion window (two-person rule: see ApprovedCallOptions). */
+  async eraseNow(userId: string, options?: ApprovedCallOptions) {
+    try {
+      return await this.unwrap(
+        this.api.POST('/api/v1/keys/{userId}/erase-now', {
+          params: { path: { userId }, header: approval(options) },
+          ...this.init(options),
+        }),
+      );
     } finally {
       this.publicKeys.invalidate(userId);
     }

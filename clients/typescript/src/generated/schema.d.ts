@@ -168,8 +168,42 @@ export interface paths {
         get: operations["getKey"];
         put?: never;
         post?: never;
-        /** Crypto-shred: destroy the private key of every version; no ciphertext of the user can be decrypted again */
+        /** Crypto-shred: the private key of every version is destroyed after the deletion window (SHRED_PENDING_DAYS, default 7 days; every use is refused from now on); then no ciphertext of the user can be decrypted again */
         delete: operations["destroyKey"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/keys/{userId}/cancel-deletion": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel a pending deletion within its window: the keys, and every ciphertext under them, are usable again */
+        post: operations["cancelKeyDeletion"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/keys/{userId}/erase-now": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Crypto-shred at once, without waiting for the deletion window (two-person rule: a second identity approves the request this call makes); pending deletion or not */
+        post: operations["eraseKeyNow"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -541,7 +575,7 @@ export interface components {
              * @example ENC001
              * @enum {string}
              */
-            code: "KEY001" | "KEY002" | "KEY003" | "KEY004" | "ENC001" | "ENC002" | "AUTH001" | "AUTH002" | "GRANT001" | "GRANT002" | "IDX001" | "IDX002" | "IDX003" | "IDX004" | "RATE001" | "RATE002" | "AUDIT001" | "AUDIT002" | "AUDIT003" | "CANARY001" | "CANARY002" | "APPROVAL001" | "APPROVAL002" | "APPROVAL003" | "SHRED001" | "ROUTE001" | "ROUTE002" | "SYS001" | "SYS002";
+            code: "KEY001" | "KEY002" | "KEY003" | "KEY004" | "KEY005" | "ENC001" | "ENC002" | "AUTH001" | "AUTH002" | "GRANT001" | "GRANT002" | "IDX001" | "IDX002" | "IDX003" | "IDX004" | "RATE001" | "RATE002" | "AUDIT001" | "AUDIT002" | "AUDIT003" | "CANARY001" | "CANARY002" | "APPROVAL001" | "APPROVAL002" | "APPROVAL003" | "SHRED001" | "ROUTE001" | "ROUTE002" | "SYS001" | "SYS002";
             /**
              * @description What went wrong, for people; never quotes plaintext, keys or tokens
              * @example data[3] exceeds 65536 bytes
@@ -606,7 +640,7 @@ export interface components {
              * @example decrypt
              * @enum {string}
              */
-            action: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation" | "canary.create" | "canary.list" | "canary.retire" | "canary.tripped" | "budget.exceeded" | "kms-migration.start" | "kms-migration.read" | "kms-migration.finish" | "key.shred-replayed" | "approval.read" | "approval.approve" | "approval.execute" | "shred-breaker.read" | "shred-breaker.lift";
+            action: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation" | "canary.create" | "canary.list" | "canary.retire" | "canary.tripped" | "budget.exceeded" | "kms-migration.start" | "kms-migration.read" | "kms-migration.finish" | "key.shred-replayed" | "key.restore" | "approval.read" | "approval.approve" | "approval.execute" | "shred-breaker.read" | "shred-breaker.lift";
             /**
              * @description The end user the operation concerned
              * @example 42
@@ -767,9 +801,9 @@ export interface components {
              * @example index.finish-rotation
              * @enum {string}
              */
-            action: "index.finish-rotation" | "kms-migration.start" | "shred-breaker.lift";
+            action: "index.finish-rotation" | "kms-migration.start" | "shred-breaker.lift" | "keys.erase-now";
             /**
-             * @description What the action applies to: the index name (index.finish-rotation), the KMS key the migration goes to (kms-migration.start), the number of the breaker trip to lift (shred-breaker.lift)
+             * @description What the action applies to: the index name (index.finish-rotation), the KMS key the migration goes to (kms-migration.start), the number of the breaker trip to lift (shred-breaker.lift), the person whose keys are destroyed at once (keys.erase-now)
              * @example sin
              */
             target: string;
@@ -940,6 +974,47 @@ export interface components {
              * @example eyJhbGciOiJFZERTQSIsInR5cCI6ImNyeXB0by1zaHJlZC1yZWNlaXB0K2p3cyIsImtpZCI6Ii4uLiJ9.eyJ0eXAiOiJjcnlwdG8tc2hyZWQifQ.c2lnbmF0dXJl
              */
             receipt: string;
+        };
+        PendingDeletionResponse: {
+            /** @example 42 */
+            userId: string;
+            /**
+             * @description The keys are pending deletion: every use of them (encrypt, decrypt, rotate, rewrap, translate, canaries, GET /keys) is refused with 409 KEY005 on every replica from now on, until they are destroyed at `destroysAt`; POST /keys/{userId}/cancel-deletion restores them until then
+             * @example pending-deletion
+             * @enum {string}
+             */
+            state: "pending-deletion";
+            /**
+             * @description The current key version, destroyed with every retired one
+             * @example 3
+             */
+            keyVersion: number;
+            /**
+             * Format: date-time
+             * @description When the deletion was asked for (the first DELETE; a repeated one changes nothing)
+             * @example 2026-11-25T10:00:00.000Z
+             */
+            deletionRequestedAt: string;
+            /**
+             * Format: date-time
+             * @description When the keys are destroyed: SHRED_PENDING_DAYS after the request. The scheduled job (SHRED_CRON, hourly by default) destroys them at its first run from then on, and a DELETE answers the signed crypto-shred receipt after that
+             * @example 2026-12-02T10:00:00.000Z
+             */
+            destroysAt: string;
+        };
+        CancelDeletionResponse: {
+            /** @example 42 */
+            userId: string;
+            /**
+             * @description The current key version, usable again
+             * @example 3
+             */
+            keyVersion: number;
+            /**
+             * @description true: a pending deletion was cancelled, the keys are usable again; false: none was pending
+             * @example true
+             */
+            cancelled: boolean;
         };
         ReceiptKeySet: {
             /** @description Every receipt-signing public key, current first; retired keys stay so older receipts still verify */
@@ -2028,7 +2103,7 @@ export interface operations {
                 /** @description Events about this end user. User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros. */
                 userId?: string;
                 /** @description Events of this action */
-                action?: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation" | "canary.create" | "canary.list" | "canary.retire" | "canary.tripped" | "budget.exceeded" | "kms-migration.start" | "kms-migration.read" | "kms-migration.finish" | "key.shred-replayed" | "approval.read" | "approval.approve" | "approval.execute" | "shred-breaker.read" | "shred-breaker.lift";
+                action?: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation" | "canary.create" | "canary.list" | "canary.retire" | "canary.tripped" | "budget.exceeded" | "kms-migration.start" | "kms-migration.read" | "kms-migration.finish" | "key.shred-replayed" | "key.restore" | "approval.read" | "approval.approve" | "approval.execute" | "shred-breaker.read" | "shred-breaker.lift";
                 /** @description Events of this caller: its token `sub`, `client_id` or `username` (1 to 256 letters, digits, punctuation or symbols) */
                 actor?: string;
                 /** @description The `nextCursor` of the previous page (any other value is refused) */
@@ -3011,6 +3086,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description KEY005: The user’s keys are pending deletion (DELETE /keys): every use is refused until they are destroyed at destroysAt, unless the deletion is cancelled */
+            409: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "KEY005";
+                    };
+                };
+            };
             /** @description ENC001: the request body exceeds BODY_LIMIT */
             413: {
                 headers: {
@@ -3172,6 +3261,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description KEY005: The user’s keys are pending deletion (DELETE /keys): every use is refused until they are destroyed at destroysAt, unless the deletion is cancelled */
+            409: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "KEY005";
+                    };
+                };
+            };
             /** @description ENC001: the request body exceeds BODY_LIMIT */
             413: {
                 headers: {
@@ -3260,7 +3363,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description What was destroyed, with a signed receipt; a repeated DELETE of the same shredding answers the same */
+            /** @description The keys are destroyed: what was destroyed, with a signed receipt (a DELETE after the window has ended, or any DELETE with SHRED_PENDING_DAYS=0); a repeated DELETE of the same shredding answers the same */
             200: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -3269,6 +3372,17 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ShredReceiptResponse"];
+                };
+            };
+            /** @description The keys are pending deletion: refused to every use at once, destroyed at `destroysAt` unless cancelled (POST /keys/{userId}/cancel-deletion). A repeated DELETE answers the same, and the receipt (200) once destroyed */
+            202: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PendingDeletionResponse"];
                 };
             };
             /** @description ENC001: invalid userId; the request body is not a JSON object within the structural limits (README: limits) */
@@ -3402,6 +3516,348 @@ export interface operations {
                 };
             };
             /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done); the shred log or the key database failed before the commit: nothing was destroyed and the key stays usable, after any restart too; retry. For a user already shredded: the shred log, which a receipt is checked against, could not be read; retry */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
+                };
+            };
+        };
+    };
+    cancelKeyDeletion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros */
+                userId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The pending deletion was cancelled (or none was pending: `cancelled: false`) */
+            200: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CancelDeletionResponse"];
+                };
+            };
+            /** @description ENC001: invalid userId; the request body is not a JSON object within the structural limits (README: limits) */
+            400: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
+                };
+            };
+            /** @description AUTH002: the token lacks `keys:restore`, or breaks the person binding (a token bound to a person must name that person in `userId` (required for it)) */
+            403: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
+                    };
+                };
+            };
+            /** @description KEY001: the user has no key: never created, or already destroyed (the window had ended) */
+            404: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "KEY001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done); the shred log could not record the cancellation: nothing changed, the keys stay pending deletion; retry */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
+                };
+            };
+        };
+    };
+    eraseKeyNow: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The id of an approval request for this very action and target, approved by a second identity (POST /api/v1/approvals/{id}/approve): the action runs, once. Without it (DUAL_CONTROL=on) nothing runs and a request is made (202) */
+                "X-Approval-Id"?: string;
+            };
+            path: {
+                /** @description User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros */
+                userId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The keys are destroyed: what was destroyed, with a signed receipt (as a DELETE answers it once destroyed) */
+            200: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShredReceiptResponse"];
+                };
+            };
+            /** @description Two-person rule (DUAL_CONTROL=on) and no X-Approval-Id: nothing was done. This request for the action waits for a second identity with `approvals:approve` to approve it (POST /api/v1/approvals/{id}/approve); then repeat this call with X-Approval-Id to run it */
+            202: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalRequestView"];
+                };
+            };
+            /** @description ENC001: invalid userId; the request body is not a JSON object within the structural limits (README: limits) */
+            400: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
+                };
+            };
+            /** @description APPROVAL003: the approval request named is not approved by a second identity yet, or is for another action or target. AUTH002: the token lacks `keys:delete`, or breaks the person binding (a token bound to a person must name that person in `userId` (required for it)) */
+            403: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "APPROVAL003" | "AUTH002";
+                    };
+                };
+            };
+            /** @description APPROVAL001: X-Approval-Id names no approval request. KEY001: the user has no key */
+            404: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "APPROVAL001" | "KEY001";
+                    };
+                };
+            };
+            /** @description APPROVAL002: the approval request named was already used, or has expired. KEY002: a rotation for this user is in progress */
+            409: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "APPROVAL002" | "KEY002";
+                    };
+                };
+            };
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again. SHRED001: the mass-destruction breaker is tripped (more than SHRED_MAX_PER_HOUR crypto-shreds in an hour, all replicas together): nothing was destroyed; it stays tripped until two people lift it */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001" | "SHRED001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done); the shred log or the key database failed before the commit: nothing was destroyed and the key stays usable; retry */
             503: {
                 headers: {
                     /** @description Sent when the request was refused for load: seconds to wait */
@@ -5266,6 +5722,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description KEY005: The user’s keys are pending deletion (DELETE /keys): every use is refused until they are destroyed at destroysAt, unless the deletion is cancelled */
+            409: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "KEY005";
+                    };
+                };
+            };
             /** @description ENC001: the request body exceeds BODY_LIMIT */
             413: {
                 headers: {
@@ -5432,6 +5902,20 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
                         code: "KEY001";
+                    };
+                };
+            };
+            /** @description KEY005: The user’s keys are pending deletion (DELETE /keys): every use is refused until they are destroyed at destroysAt, unless the deletion is cancelled */
+            409: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "KEY005";
                     };
                 };
             };
@@ -5609,7 +6093,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description KEY002: a rotation for this user is already in progress (a retry with the same X-Request-Id may come while the first call is still committing: try again) */
+            /** @description KEY002: a rotation for this user is already in progress (a retry with the same X-Request-Id may come while the first call is still committing: try again). KEY005: The user’s keys are pending deletion (DELETE /keys): every use is refused until they are destroyed at destroysAt, unless the deletion is cancelled */
             409: {
                 headers: {
                     /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
@@ -5619,7 +6103,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
-                        code: "KEY002";
+                        code: "KEY002" | "KEY005";
                     };
                 };
             };
@@ -5802,6 +6286,20 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
                         code: "KEY001";
+                    };
+                };
+            };
+            /** @description KEY005: The user’s keys are pending deletion (DELETE /keys): every use is refused until they are destroyed at destroysAt, unless the deletion is cancelled */
+            409: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "KEY005";
                     };
                 };
             };
@@ -6603,6 +7101,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description KEY005: the keys of either user are pending deletion (DELETE /keys) */
+            409: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "KEY005";
+                    };
+                };
+            };
             /** @description ENC001: the request body exceeds BODY_LIMIT */
             413: {
                 headers: {
@@ -6923,6 +7435,20 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
                         code: "CANARY002" | "KEY001";
+                    };
+                };
+            };
+            /** @description KEY005: The user’s keys are pending deletion (DELETE /keys): every use is refused until they are destroyed at destroysAt, unless the deletion is cancelled */
+            409: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "KEY005";
                     };
                 };
             };
