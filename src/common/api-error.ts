@@ -1,4 +1,5 @@
 import { ERROR_CODES, ErrorCode } from './error-codes';
+import { DEPENDENCY_RETRY_AFTER_SECONDS } from './limits';
 
 /**
  * The one exception type business code throws. The message is shown to the caller, so it must
@@ -37,5 +38,9 @@ export const keyPendingDeletion = (userId: string, destroysAt: Date): ApiError =
 
 export const invalidInput = (message: string): ApiError => new ApiError('ENC001', message);
 
-export const dependencyUnavailable = (dependency: string, cause?: unknown): ApiError =>
-  new ApiError('SYS002', `${dependency} is unavailable; try again later`, { cause });
+/** SYS002, with Retry-After: every 503 tells the caller when to try again. */
+export const dependencyUnavailable = (dependency: string, cause?: unknown, retryAfterSeconds = DEPENDENCY_RETRY_AFTER_SECONDS): ApiError =>
+  new ApiError('SYS002', `${dependency} is unavailable; try again later`, {
+    cause,
+    headers: { 'Retry-After': String(retryAfterSeconds) },
+  });

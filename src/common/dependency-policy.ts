@@ -97,8 +97,9 @@ export class DependencyPolicy {
         boundAttempt(this.options.attemptTimeoutMs, call, this.options.totalTimeoutMs ? signal : undefined),
       )) as T;
     } catch (error) {
-      if (error instanceof BrokenCircuitError || error instanceof TaskCancelledError)
-        throw dependencyUnavailable(this.options.label, error);
+      if (error instanceof BrokenCircuitError)
+        throw dependencyUnavailable(this.options.label, error, Math.ceil(this.options.breakerResetMs / 1000));
+      if (error instanceof TaskCancelledError) throw dependencyUnavailable(this.options.label, error);
       if (error instanceof Error && !(error instanceof ApiError) && this.options.isDependencyFailure(error)) {
         throw dependencyUnavailable(this.options.label, error);
       }

@@ -74,7 +74,10 @@ export const ERROR_CODES = {
   ROUTE001: { status: HttpStatus.NOT_FOUND, summary: 'No such route' },
   ROUTE002: { status: HttpStatus.METHOD_NOT_ALLOWED, summary: 'The route does not take this method (Allow lists those it takes)' },
   SYS001: { status: HttpStatus.INTERNAL_SERVER_ERROR, summary: 'Unexpected error' },
-  SYS002: { status: HttpStatus.SERVICE_UNAVAILABLE, summary: 'A dependency (database, KMS) is unavailable' },
+  SYS002: {
+    status: HttpStatus.SERVICE_UNAVAILABLE,
+    summary: 'A dependency (database, KMS) is unavailable; Retry-After says when to try again',
+  },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -61,6 +61,11 @@ export const HTTP_BOUNDS = {
 
 /** Seconds a caller refused for load (503 SYS002) is asked to wait: Retry-After. */
 export const SHED_RETRY_AFTER_SECONDS = 1;
+/**
+ * Seconds a caller refused because a dependency failed (503 SYS002) is asked to wait: Retry-After.
+ * While a breaker is open, its reset time (CIRCUIT_BREAKER_RESET_MS) instead.
+ */
+export const DEPENDENCY_RETRY_AFTER_SECONDS = 1;
 
 /** Values and keys of a batch body besides its items (the object, userId, data, purpose): MAX_JSON_NODES ≥ MAX_BATCH_ITEMS + this. */
 export const BATCH_BODY_OVERHEAD_NODES = 8;

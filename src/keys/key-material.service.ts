@@ -8,7 +8,7 @@ import { XWingPrivateKey } from '../envelope/xwing';
 import { KEY_PROVIDER, KeyProvider, SealedKey, SecretContext } from '../key-provider/key-provider';
 import { UserKeyRepository } from '../repositories/user-key.repository';
 import { PrivateKeyCache } from './private-key-cache.service';
-import { CachedPublicKey, PublicKeyCache } from './public-key-cache.service';
+import { PublicKeyCache } from './public-key-cache.service';
 import { SecretKeyCache } from './secret-key-cache.service';
 
 /** A key version's public key, parsed, with its version and algorithm. */
@@ -43,19 +43,19 @@ export class KeyMaterialService {
    * when the user has none, KEY005 when their keys are pending deletion. A pending deletion is read
    * with the key row and never cached: scheduling it evicts the key on every replica (the key
    * epoch), and a fill is refused for it, so no replica encrypts for a person pending deletion.
+   * Concurrent misses share one read of the primary (PublicKeyCache.load).
    */
   async currentPublicKey(userId: string): Promise<CurrentPublicKey> {
     const lookup = await this.publicKeys.get(userId);
-    let current: CachedPublicKey;
-    if (lookup.key !== undefined) current = lookup.key;
-    else {
-      // From the primary: a lagging replica could put a just-rotated or destroyed key in the shared cache.
-      const key = await this.keys.findActive(userId, { from: 'primary' });
-      if (!key) throw keyNotFound(userId);
-      if (key.destroysAt) throw keyPendingDeletion(userId, key.destroysAt);
-      current = { keyVersion: key.keyVersion, algorithm: key.algorithm, publishedKey: key.publicKey! };
-      await this.publicKeys.fill(userId, current, lookup.ticket);
-    }
+    const current =
+      lookup.key ??
+      (await this.publicKeys.load(userId, lookup.ticket, async () => {
+        // From the primary: a lagging replica could put a just-rotated or destroyed key in the shared cache.
+        const key = await this.keys.findActive(userId, { from: 'primary' });
+        if (!key) throw keyNotFound(userId);
+        if (key.destroysAt) throw keyPendingDeletion(userId, key.destroysAt);
+        return { keyVersion: key.keyVersion, algorithm: key.algorithm, publishedKey: key.publicKey! };
+      }));
     return { keyVersion: current.keyVersion, ...publishedPublicKey(current.algorithm, current.publishedKey) };
   }
 
@@ -67,8 +67,8 @@ export class KeyMaterialService {
   /**
    * The private keys of the requested versions, unsealed: from the in-process cache when the
    * sealed key read now (on the primary) is one already unsealed, otherwise one key-provider call
-   * per version. Versions the user does not have (or that were purged) are absent from the map.
-   * Each key comes with its version's algorithm (an X-Wing seed already expanded). KEY001 when
+   * per version, shared with the concurrent requests that miss on the same sealed key. Versions
+   * the user does not have (or that were purged) are absent from the map. Each key comes with its version's algorithm (an X-Wing seed already expanded). KEY001 when
    * the user has no active key; KEY005 when their keys are pending deletion (read with the sealed
    * keys, on the primary, so no replica unseals one once the DELETE committed).
    */
@@ -82,16 +82,14 @@ export class KeyMaterialService {
       rows
         .filter((row) => wanted.has(row.keyVersion))
         .map(async ({ keyVersion, algorithm, sealed, provider, keyId }) => {
-          let key = this.privateKeys.get(sealed);
-          if (!key) {
+          const key = await this.privateKeys.get(sealed, async () => {
             const bytes = await this.keyProvider.unseal({ provider, keyId: keyId ?? 'local', ciphertext: sealed }, { userId, keyVersion });
             try {
-              key = privateKeyOf(algorithm, bytes);
+              return privateKeyOf(algorithm, bytes);
             } finally {
               bytes.fill(0);
             }
-            this.privateKeys.set(sealed, key);
-          }
+          });
           unsealed.set(keyVersion, key);
         }),
     );
@@ -131,19 +129,18 @@ export class KeyMaterialService {
 
   /**
    * A sealed secret opened as a KeyObject (for HMAC), from the in-process cache when these sealed
-   * bytes were opened lately, otherwise by one key-provider call under `context`.
+   * bytes were opened lately, otherwise by one key-provider call under `context` (shared by
+   * concurrent misses).
    */
-  async unsealSecret(sealed: SealedKey, context: SecretContext): Promise<KeyObject> {
-    const cached = this.secrets.get(sealed.ciphertext);
-    if (cached) return cached;
-    const bytes = await this.keyProvider.unseal(sealed, context);
-    try {
-      const key = createSecretKey(bytes);
-      this.secrets.set(sealed.ciphertext, key);
-      return key;
-    } finally {
-      bytes.fill(0);
-    }
+  unsealSecret(sealed: SealedKey, context: SecretContext): Promise<KeyObject> {
+    return this.secrets.get(sealed.ciphertext, async () => {
+      const bytes = await this.keyProvider.unseal(sealed, context);
+      try {
+        return createSecretKey(bytes);
+      } finally {
+        bytes.fill(0);
+      }
+    });
   }
 }
 

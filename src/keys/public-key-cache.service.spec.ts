@@ -56,3 +56,48 @@ describe('public key cache: a fill stores only what is still current', () => {
     assert.equal((await cache.get('42')).key, undefined);
   });
 });
+
+describe('public key cache: concurrent misses share one read of the primary', () => {
+  /** A read of the primary the test answers when it wants, counting how often it was made. */
+  function primary() {
+    const waiting: Array<(value: CachedPublicKey) => void> = [];
+    const read = () => new Promise<CachedPublicKey>((resolve) => waiting.push(resolve));
+    return { read, answer: (value: CachedPublicKey) => waiting.forEach((resolve) => resolve(value)), reads: () => waiting.length };
+  }
+  const settled = () => new Promise((resolve) => setImmediate(resolve));
+
+  it('reads the primary once for many concurrent misses of one person, and each gets the key', async () => {
+    const cache = cacheOn('embedded');
+    const db = primary();
+    const loads = Array.from({ length: 20 }, async () => cache.load('42', (await cache.get('42')).ticket!, db.read));
+    await settled();
+    db.answer(v1);
+    for (const key of await Promise.all(loads)) assert.deepEqual(key, v1);
+    assert.equal(db.reads(), 1);
+  });
+
+  it('does not let a miss that starts after an eviction take the key read before it', async () => {
+    const cache = cacheOn('embedded');
+    const before = primary();
+    const early = cache.load('42', (await cache.get('42')).ticket!, before.read); // reads version 1…
+    await cache.evict('42'); // …while the key is rotated
+    const after = primary();
+    const late = cache.load('42', (await cache.get('42')).ticket!, after.read);
+    await settled();
+    before.answer(v1);
+    after.answer(v2);
+    assert.deepEqual(await early, v1);
+    assert.deepEqual(await late, v2);
+    assert.equal(after.reads(), 1);
+  });
+
+  it('shares nothing on PostgreSQL without Redis, where another replica’s shred is not seen: every miss reads the primary', async () => {
+    const cache = cacheOn('postgres');
+    const db = primary();
+    const loads = Array.from({ length: 3 }, async () => cache.load('42', (await cache.get('42')).ticket!, db.read));
+    await settled();
+    assert.equal(db.reads(), 3);
+    db.answer(v1);
+    await Promise.all(loads);
+  });
+});

@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
+import { SingleFlight } from '../common/single-flight';
 import { AppConfig } from '../config/app-config';
 import { isKeyAlgorithm, KeyAlgorithm } from '../envelope/ciphertexts';
 import { MetricsService } from '../metrics/metrics.service';
@@ -85,6 +86,8 @@ export class PublicKeyCache {
   private epochReadAt = -Infinity;
   /** The epoch's Redis key; in a cluster in the shared slot with the entries (RedisConnection.sharedKey). */
   private readonly epochKey: string;
+  /** Reads of the primary after a miss, shared by the concurrent misses of one user under one epoch. */
+  private readonly reads: SingleFlight<CachedPublicKey>;
 
   constructor(
     private readonly redis: RedisConnection,
@@ -95,6 +98,7 @@ export class PublicKeyCache {
     this.epochKey = redis.sharedKey(EPOCH_NAME);
     this.local = new LRUCache({ max: IN_PROCESS_MAX, ttl: this.ttlMs });
     this.mode = redis.isConfigured ? 'redis' : config.database.url ? 'off' : 'process';
+    this.reads = new SingleFlight(() => metrics.countCoalescedWait('public_key'));
     if (this.mode === 'process') this.epoch = randomUUID();
     if (this.mode === 'redis') {
       redis.watch(
@@ -134,6 +138,22 @@ export class PublicKeyCache {
     } catch {
       return this.miss('unavailable');
     }
+  }
+
+  /**
+   * After a miss: the caller's `read` of the primary, then `fill` with what it read. Concurrent
+   * misses for the same user under the same key epoch share one read. A miss under a later epoch
+   * (an eviction in between, on any replica) reads on its own, and so does a miss with no epoch
+   * to tell by (Redis failing, or PostgreSQL without Redis, where another replica's shred is not
+   * seen): a request that starts after a rotation or shred never takes a key read before it.
+   */
+  load(userId: string, ticket: FillTicket, read: () => Promise<CachedPublicKey>): Promise<CachedPublicKey> {
+    const readAndFill = async () => {
+      const value = await read();
+      await this.fill(userId, value, ticket);
+      return value;
+    };
+    return ticket.epoch === null ? readAndFill() : this.reads.run(`${ticket.epoch}/${userId}`, readAndFill);
   }
 
   /** Stores `value`, read from the primary after the miss that gave `ticket`, unless an eviction happened since. */

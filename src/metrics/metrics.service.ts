@@ -7,6 +7,8 @@ import type { CircuitStateName } from '../common/dependency-policy';
 export type { CircuitStateName };
 export type KmsOutcome = 'success' | 'error' | 'timeout' | 'rejected';
 export type CacheResult = 'hit' | 'miss' | 'unavailable';
+/** The key caches whose loads are shared by concurrent requests (SingleFlight). */
+export type CoalescedCache = 'private_key' | 'public_key' | 'index_key';
 /** What the shred-log replay did (docs/operations.md 2.4, 3.3): `failed` is a replay attempt that failed (retried). */
 export type ShredReplayOutcome = 'destroyed' | 'completed' | 'aborted' | 'skipped' | 'audit_recovered' | 'failed';
 
@@ -53,6 +55,12 @@ export class MetricsService {
     name: 'pii_api_cache_lookups_total',
     help: 'Cache lookups by cache and result (hit, miss, unavailable)',
     labelNames: ['cache', 'result'] as const,
+    registers: [this.registry],
+  });
+  private readonly coalescedWaits = new Counter({
+    name: 'pii_api_coalesced_waits_total',
+    help: 'Requests that waited for a key load already in flight (one KMS Decrypt or database read for many), by cache',
+    labelNames: ['cache'] as const,
     registers: [this.registry],
   });
   private readonly circuitState = new Gauge({
@@ -221,6 +229,10 @@ export class MetricsService {
 
   countCacheLookup(cache: string, result: CacheResult): void {
     this.cacheLookups.inc({ cache, result });
+  }
+
+  countCoalescedWait(cache: CoalescedCache): void {
+    this.coalescedWaits.inc({ cache });
   }
 
   setCircuitState(dependency: string, state: CircuitStateName): void {
