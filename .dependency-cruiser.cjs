@@ -7,8 +7,8 @@
  *         → common (errors, limits, permissions, metadata-only decorators)
  *
  * Cross-cutting modules (audit, auth, config, database, health, logging, metrics, rate-limit,
- * redis, repositories) serve every layer and know no feature. Only repositories and the
- * database adapter touch TypeORM.
+ * redis, repositories) serve every layer and know no feature. Only repositories (with the
+ * entities, in src/repositories/entities) and the database adapter touch TypeORM.
  */
 const FEATURES = 'src/(crypto|rotation|delegation|indexes|canaries)/';
 const CROSS_CUTTING = 'src/(audit|auth|budget|common|config|database|dual-control|health|logging|metrics|rate-limit|redis|repositories)/';
@@ -99,13 +99,13 @@ module.exports = {
       severity: 'error',
       comment: 'Audit, auth, config, errors and the other shared modules never import a feature or the keys module.',
       from: { path: `^${CROSS_CUTTING}` },
-      to: { path: `^(${FEATURES}|src/keys/)`, pathNot: '/entities/' },
+      to: { path: `^(${FEATURES}|src/keys/)` },
     },
     {
       name: 'typeorm-only-in-repositories',
       severity: 'error',
-      comment: 'Only repositories (and the database adapter, entities, migrations and the migration CLI) use TypeORM.',
-      from: { path: '^src/', pathNot: ['^src/(repositories|database)/', '^src/cli/migrate\\.ts$', '/entities/', '^src/app\\.module'] },
+      comment: 'Only repositories (their entities included) and the database adapter, migrations and the migration CLI use TypeORM.',
+      from: { path: '^src/', pathNot: ['^src/(repositories|database)/', '^src/cli/migrate\\.ts$', '^src/app\\.module'] },
       to: { path: '^node_modules/(typeorm|@nestjs/typeorm)/' },
     },
   ],

@@ -3,7 +3,7 @@ import { toUserId } from '../common/user-id';
 import { AuditEventRepository } from '../repositories/audit-event.repository';
 import type { AuditAction, AuditOutcome } from './audit-actions';
 import { SealedAuditEvent } from './audit-chain';
-import { AuditEventRow } from './entities/audit-event.entity';
+import { AuditEventRow } from '../repositories/entities/audit-event.entity';
 
 /** Where sealed events are kept. Abstract so that the writer's batching can be unit-tested. */
 export abstract class AuditStore {

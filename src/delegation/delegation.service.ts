@@ -8,7 +8,7 @@ import { KeyMaterialService } from '../keys/key-material.service';
 import { GrantRepository } from '../repositories/grant.repository';
 import { ReadFrom } from '../repositories/read-from';
 import { CreateGrantRequest, GrantView } from './dto/grant.dto';
-import { KeyGrant, KeyGrantApproval } from './entities/key-grant.entity';
+import { KeyGrant, KeyGrantApproval } from '../repositories/entities/key-grant.entity';
 import { grantState, whyNotActive } from './grant-state';
 
 const grantNotFound = (id: string) => new ApiError('GRANT001', `No grant ${id}`);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { KeyGrant } from './entities/key-grant.entity';
+import { KeyGrant } from '../repositories/entities/key-grant.entity';
 import { grantState } from './grant-state';
 
 const now = new Date('2026-11-25T12:00:00Z');

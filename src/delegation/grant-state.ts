@@ -1,5 +1,5 @@
 import { countedApprovers } from '../common/approvals';
-import { KeyGrant } from './entities/key-grant.entity';
+import { KeyGrant } from '../repositories/entities/key-grant.entity';
 
 export const GRANT_STATES = ['pending', 'scheduled', 'active', 'expired', 'revoked'] as const;
 export type GrantState = (typeof GRANT_STATES)[number];

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
-import { AuditEventRow } from '../audit/entities/audit-event.entity';
+import { AuditEventRow } from './entities/audit-event.entity';
 import { TranslateDatabaseErrors } from './database-errors';
 import { ReadOptions, readOn } from './read-from';
 

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { KeyGrant } from '../delegation/entities/key-grant.entity';
+import { KeyGrant } from './entities/key-grant.entity';
 import { SubjectLoader } from '../common/decorators/require-permission.decorator';
 import { isUuid } from '../common/uuid';
 import { TranslateDatabaseErrors } from './database-errors';

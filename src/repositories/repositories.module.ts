@@ -1,9 +1,9 @@
 import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { AuditEventRow } from '../audit/entities/audit-event.entity';
-import { KeyGrant, KeyGrantApproval } from '../delegation/entities/key-grant.entity';
-import { UserKeyHistory } from '../keys/entities/user-key-history.entity';
-import { UserKey } from '../keys/entities/user-key.entity';
+import { AuditEventRow } from './entities/audit-event.entity';
+import { KeyGrant, KeyGrantApproval } from './entities/key-grant.entity';
+import { UserKeyHistory } from './entities/user-key-history.entity';
+import { UserKey } from './entities/user-key.entity';
 import { ApprovalRequestRepository } from './approval-request.repository';
 import { AuditEventRepository } from './audit-event.repository';
 import { BlindIndexKeyRepository } from './blind-index-key.repository';

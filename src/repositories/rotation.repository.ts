@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { toUserId } from '../common/user-id';
-import { RotationReason } from '../keys/entities/user-key-history.entity';
+import { RotationReason } from './entities/user-key-history.entity';
 import { TranslateDatabaseErrors } from './database-errors';
 import { NewKeyVersion, replaceCurrentKeyIn, rotationConflict } from './user-key.repository';
 

@@ -6,7 +6,7 @@ import { failpoint } from '../common/failpoints';
 import { ANSWER_WITHOUT_AUDIT_EVENT, AnsweredWithoutAuditEvent } from '../common/audit-vocabulary';
 import { MANUAL_ROTATIONS_PER_DAY, ROTATION_REPLAY_HOURS } from '../common/limits';
 import { ReEncryptionService } from '../crypto/re-encryption.service';
-import { RotationReason } from '../keys/entities/user-key-history.entity';
+import { RotationReason } from '../repositories/entities/user-key-history.entity';
 import { KeyMaterialService } from '../keys/key-material.service';
 import { KeysService } from '../keys/keys.service';
 import { MetricsService } from '../metrics/metrics.service';

@@ -9,7 +9,7 @@ import { DataSource } from 'typeorm';
 import { eventHash } from '../../src/audit/audit-chain';
 import { fromRow } from '../../src/audit/audit-store.service';
 import { CHECKPOINT_JWS_TYPE, digestId, digestName } from '../../src/audit/checkpoint-anchor';
-import { AuditEventRow } from '../../src/audit/entities/audit-event.entity';
+import { AuditEventRow } from '../../src/repositories/entities/audit-event.entity';
 import { CHECKPOINT_DOCUMENTS, DirectoryDocuments, S3Documents, WriteOnceDocuments } from '../../src/shred-log/write-once-documents';
 import { Stack, STACKS } from '../support/stacks';
 import { eventsOf, newRequestId } from './support';

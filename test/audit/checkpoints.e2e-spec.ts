@@ -6,7 +6,7 @@ import { DataSource } from 'typeorm';
 import { eventHash, SealedAuditEvent } from '../../src/audit/audit-chain';
 import { AuditRetention } from '../../src/audit/audit-retention.service';
 import { AuditStore, fromRow } from '../../src/audit/audit-store.service';
-import { AuditEventRow } from '../../src/audit/entities/audit-event.entity';
+import { AuditEventRow } from '../../src/repositories/entities/audit-event.entity';
 import { AuditEventRepository } from '../../src/repositories/audit-event.repository';
 import { checkedAgent } from '../support/openapi-contract';
 import { awsStack, Stack, STACKS, urlOf } from '../support/stacks';

@@ -3,7 +3,7 @@ import { IntegerField, PatternField } from '../../common/decorators/fields.decor
 import { KEY_VERSIONS_PAGE_SIZE } from '../../common/limits';
 import { USER_ID_PATTERN } from '../../common/user-id';
 import { KEY_ALGORITHMS, KeyAlgorithm } from '../../envelope/ciphertexts';
-import { ROTATION_REASONS, RotationReason } from '../entities/user-key-history.entity';
+import { ROTATION_REASONS, RotationReason } from '../../repositories/entities/user-key-history.entity';
 
 const ALGORITHM = {
   enum: KEY_ALGORITHMS,
