@@ -209,18 +209,50 @@ function redisClusterUrls(env: EnvironmentVariables, problems: string[]): string
 export function loadAppConfig(raw: Record<string, string | undefined> = process.env): AppConfig {
   const { env, problems } = parseEnvironment(raw);
   if (problems.length) throw new ConfigValidationError(problems);
+  problems.push(...crossFieldProblems(env));
   const config = buildConfig(env, problems);
   if (problems.length) throw new ConfigValidationError(problems);
   return config;
 }
 
-function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
+/** NODE_ENV and the modes whose defaults follow it. */
+function modes(env: EnvironmentVariables) {
   const nodeEnv = env.NODE_ENV ?? 'development';
   const isProduction = nodeEnv === 'production';
-  const provider = (env.KEY_PROVIDER ?? (isProduction ? 'kms' : 'local')) as KeyProviderName;
-  const authMode = (env.AUTH_MODE ?? (isProduction ? 'cognito' : 'local')) as AuthMode;
-  const cognitoRegion = env.COGNITO_REGION ?? env.AWS_REGION ?? 'ca-central-1';
+  return {
+    nodeEnv,
+    isProduction,
+    provider: (env.KEY_PROVIDER ?? (isProduction ? 'kms' : 'local')) as KeyProviderName,
+    authMode: (env.AUTH_MODE ?? (isProduction ? 'cognito' : 'local')) as AuthMode,
+  };
+}
 
+/** The keep-alive timeout and the headers timeout that must exceed it (defaulting to it plus 1 s). */
+function httpTimeouts(env: EnvironmentVariables) {
+  const keepAliveTimeoutMs = env.HTTP_KEEP_ALIVE_TIMEOUT_MS ?? HTTP_DEFAULTS.keepAliveTimeoutMs;
+  const headersTimeoutMs = env.HTTP_HEADERS_TIMEOUT_MS ?? Math.max(HTTP_DEFAULTS.headersTimeoutMs, keepAliveTimeoutMs + 1000);
+  return { keepAliveTimeoutMs, headersTimeoutMs };
+}
+
+/** The token issuer, its JWKS and the accepted client ids: Cognito's with AUTH_MODE=cognito, else the local issuer's. */
+function tokenIssuer(env: EnvironmentVariables, authMode: AuthMode) {
+  if (authMode !== 'cognito') return { issuer: LOCAL_ISSUER, jwksUri: undefined, clientIds: [LOCAL_CLIENT_ID] };
+  const region = env.COGNITO_REGION ?? env.AWS_REGION ?? 'ca-central-1';
+  const issuer = env.COGNITO_ISSUER ?? `https://cognito-idp.${region}.amazonaws.com/${env.COGNITO_USER_POOL_ID}`;
+  return {
+    issuer,
+    jwksUri: env.COGNITO_JWKS_URI ?? `${issuer}/.well-known/jwks.json`,
+    clientIds: env.COGNITO_CLIENT_IDS?.split(',') ?? [],
+  };
+}
+
+/**
+ * The rules that relate one setting to another or to NODE_ENV=production, each as the line the
+ * start-up refusal prints. Each variable's own type and range are environment.ts's.
+ */
+function crossFieldProblems(env: EnvironmentVariables): string[] {
+  const problems: string[] = [];
+  const { isProduction, provider, authMode } = modes(env);
   if (isProduction) {
     if (provider === 'local') problems.push('KEY_PROVIDER: "local" is for development only and is refused when NODE_ENV=production');
     if (authMode === 'local') problems.push('AUTH_MODE: "local" is for development only and is refused when NODE_ENV=production');
@@ -260,35 +292,42 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
     problems.push('METRICS_PORT: must differ from PORT (unset it to serve /metrics on PORT)');
   }
 
-  const keepAliveTimeoutMs = env.HTTP_KEEP_ALIVE_TIMEOUT_MS ?? HTTP_DEFAULTS.keepAliveTimeoutMs;
-  const headersTimeoutMs = env.HTTP_HEADERS_TIMEOUT_MS ?? Math.max(HTTP_DEFAULTS.headersTimeoutMs, keepAliveTimeoutMs + 1000);
+  const { keepAliveTimeoutMs, headersTimeoutMs } = httpTimeouts(env);
   // Node closes a keep-alive connection whose next request's headers are late by headersTimeout.
   if (headersTimeoutMs <= keepAliveTimeoutMs) {
     problems.push(`HTTP_HEADERS_TIMEOUT_MS: must exceed HTTP_KEEP_ALIVE_TIMEOUT_MS (${keepAliveTimeoutMs})`);
   }
 
-  const boundClientIds = env.AUTH_BOUND_CLIENT_IDS?.split(',') ?? [];
-  if (boundClientIds.length && !env.AUTH_USER_ID_CLAIM) {
+  if (env.AUTH_BOUND_CLIENT_IDS && !env.AUTH_USER_ID_CLAIM) {
     problems.push('AUTH_BOUND_CLIENT_IDS: needs AUTH_USER_ID_CLAIM, the claim that binds those clients’ tokens to one person');
   }
 
-  let issuer = LOCAL_ISSUER;
-  let jwksUri: string | undefined;
-  let clientIds = [LOCAL_CLIENT_ID];
   if (authMode === 'cognito') {
     if (!env.COGNITO_ISSUER && !env.COGNITO_USER_POOL_ID) {
       problems.push('COGNITO_USER_POOL_ID: required when AUTH_MODE=cognito (or set COGNITO_ISSUER)');
     }
     if (!env.COGNITO_CLIENT_IDS) problems.push('COGNITO_CLIENT_IDS: required when AUTH_MODE=cognito');
-    issuer = env.COGNITO_ISSUER ?? `https://cognito-idp.${cognitoRegion}.amazonaws.com/${env.COGNITO_USER_POOL_ID}`;
-    jwksUri = env.COGNITO_JWKS_URI ?? `${issuer}/.well-known/jwks.json`;
-    clientIds = env.COGNITO_CLIENT_IDS?.split(',') ?? [];
-    if (isProduction && !isSafeJwksUri(jwksUri)) {
+    if (isProduction && !isSafeJwksUri(tokenIssuer(env, authMode).jwksUri!)) {
       problems.push(
         'COGNITO_JWKS_URI: must be https:// when NODE_ENV=production (http:// only on loopback): the signing keys decide which tokens are accepted',
       );
     }
   }
+  return problems;
+}
+
+/**
+ * The configuration the environment describes: defaults filled in, lists split, paths resolved.
+ * The values parsed here from a text of their own (REDIS_URL in cluster mode, JSON maps, the body
+ * limit, failpoints) add their format problems to `problems`.
+ */
+function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
+  const { nodeEnv, isProduction, provider, authMode } = modes(env);
+  const { keepAliveTimeoutMs, headersTimeoutMs } = httpTimeouts(env);
+  const maxBatchItems = env.MAX_BATCH_ITEMS ?? LIMIT_DEFAULTS.maxBatchItems;
+  const maxJsonNodes = env.MAX_JSON_NODES ?? LIMIT_DEFAULTS.maxJsonNodes;
+  const boundClientIds = env.AUTH_BOUND_CLIENT_IDS?.split(',') ?? [];
+  const { issuer, jwksUri, clientIds } = tokenIssuer(env, authMode);
 
   return {
     port: env.PORT ?? 3000,
