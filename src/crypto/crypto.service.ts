@@ -8,7 +8,7 @@ import { IndexesService } from '../indexes/indexes.service';
 import { KeyMaterialService } from '../keys/key-material.service';
 import { MalformedCiphertextError } from '../envelope/ciphertext-format';
 import { AnyCiphertextParts, decryptAny, encryptFor, maxAnyCiphertextLength, parseAnyCiphertext } from '../envelope/ciphertexts';
-import { AuthenticationFailedError } from '../envelope/envelope';
+import { AuthenticationFailedError } from '../envelope/open-batch';
 import { CanaryRegistry, CanaryTrippedError } from './canary-registry.service';
 import { BATCH_ITEMS, inSpan, KEY_VERSIONS, versionsOf } from './crypto.tracing';
 

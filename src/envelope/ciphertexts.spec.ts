@@ -19,7 +19,7 @@ import {
   tryParseAnyCiphertext,
   X_WING,
 } from './ciphertexts';
-import { AuthenticationFailedError } from './envelope';
+import { AuthenticationFailedError } from './open-batch';
 import { generateXWingKey } from './key-pair';
 import { XWingPrivateKey } from './xwing';
 

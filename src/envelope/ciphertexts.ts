@@ -32,7 +32,8 @@ import {
   parseEk2Ciphertext,
   tryParseEk2Ciphertext,
 } from './ciphertext-format-ek2';
-import { AuthenticationFailedError, decryptBatch, encryptBatch } from './envelope';
+import { decryptBatch, encryptBatch } from './envelope';
+import { AuthenticationFailedError } from './open-batch';
 import { decryptBatchEk2, encryptBatchEk2 } from './envelope-ek2';
 import { publicKeyObject, xwingPublicKeyObject } from './public-key-objects';
 import type { XWingPrivateKey, XWingPublicKey } from './xwing';

@@ -1,7 +1,7 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { DATA_KEY_BYTES, IV_BYTES } from './ciphertext-format';
 import { ek2AdditionalData, Ek2CiphertextParts, formatEk2Ciphertext } from './ciphertext-format-ek2';
-import { AuthenticationFailedError } from './envelope';
+import { AuthenticationFailedError, openBatch } from './open-batch';
 import { XWingInputError, XWingPrivateKey, XWingPublicKey } from './xwing';
 
 /**
@@ -55,22 +55,15 @@ export function decryptBatchEk2(
   items: readonly Ek2CiphertextParts[],
   privateKeyFor: (keyVersion: number) => XWingPrivateKey | undefined,
 ): string[] {
-  const dataKeys = new Map<string, Buffer>();
-  try {
-    return items.map((item, index) => {
-      const cacheKey = `${item.keyVersion}:${item.encapsulation.toString('base64url')}`;
-      let dataKey = dataKeys.get(cacheKey);
-      if (!dataKey) {
-        const privateKey = privateKeyFor(item.keyVersion);
-        if (!privateKey) throw new AuthenticationFailedError(index);
-        dataKey = decapsulateDataKey(privateKey, item.encapsulation, index);
-        dataKeys.set(cacheKey, dataKey);
-      }
-      return decryptItem(userId, item, dataKey, index);
-    });
-  } finally {
-    for (const key of dataKeys.values()) key.fill(0);
-  }
+  return openBatch(userId, items, {
+    sharedKeyOf: (item) => item.encapsulation,
+    openDataKey: (item, index) => {
+      const privateKey = privateKeyFor(item.keyVersion);
+      if (!privateKey) throw new AuthenticationFailedError(index);
+      return decapsulateDataKey(privateKey, item.encapsulation, index);
+    },
+    additionalData: ek2AdditionalData,
+  });
 }
 
 function decapsulateDataKey(privateKey: XWingPrivateKey, encapsulation: Buffer, index: number): Buffer {
@@ -80,20 +73,5 @@ function decapsulateDataKey(privateKey: XWingPrivateKey, encapsulation: Buffer, 
   } catch (error) {
     if (error instanceof XWingInputError) throw new AuthenticationFailedError(index);
     throw error;
-  }
-}
-
-function decryptItem(userId: string, item: Ek2CiphertextParts, dataKey: Buffer, index: number): string {
-  const decipher = createDecipheriv('aes-256-gcm', dataKey, item.iv);
-  decipher.setAAD(ek2AdditionalData(userId, item.keyVersion));
-  decipher.setAuthTag(item.tag);
-  let plaintext: Buffer | undefined;
-  try {
-    plaintext = Buffer.concat([decipher.update(item.ciphertext), decipher.final()]);
-    return plaintext.toString('utf8');
-  } catch {
-    throw new AuthenticationFailedError(index);
-  } finally {
-    plaintext?.fill(0);
   }
 }

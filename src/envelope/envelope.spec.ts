@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { formatCiphertext, parseCiphertext } from './ciphertext-format';
-import { AuthenticationFailedError, decryptBatch, encryptBatch } from './envelope';
+import { decryptBatch, encryptBatch } from './envelope';
+import { AuthenticationFailedError } from './open-batch';
 
 const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const other = generateKeyPairSync('rsa', { modulusLength: 2048 });

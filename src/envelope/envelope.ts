@@ -1,18 +1,12 @@
-import { constants, createCipheriv, createDecipheriv, KeyObject, privateDecrypt, publicEncrypt, randomBytes } from 'node:crypto';
+import { constants, createCipheriv, KeyObject, privateDecrypt, publicEncrypt, randomBytes } from 'node:crypto';
 import { additionalData, CiphertextParts, DATA_KEY_BYTES, formatCiphertext, IV_BYTES } from './ciphertext-format';
+import { AuthenticationFailedError, openBatch } from './open-batch';
 
 /**
  * The hybrid envelope of docs/ciphertext-format.md as pure functions: no I/O, no Nest, so the benchmark's
  * in-process ceiling and the service run exactly the same code.
  */
 const OAEP = { padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' } as const;
-
-/** Thrown when an item fails authentication; `index` is its position in the batch. */
-export class AuthenticationFailedError extends Error {
-  constructor(readonly index: number) {
-    super(`item ${index} failed authentication`);
-  }
-}
 
 /** Encrypts a batch under one fresh data key wrapped with the user's public key. */
 export function encryptBatch(items: readonly string[], recipient: { userId: string; keyVersion: number; publicKey: KeyObject }): string[] {
@@ -45,22 +39,15 @@ export function decryptBatch(
   items: readonly CiphertextParts[],
   privateKeyFor: (keyVersion: number) => KeyObject | undefined,
 ): string[] {
-  const dataKeys = new Map<string, Buffer>();
-  try {
-    return items.map((item, index) => {
-      const cacheKey = `${item.keyVersion}:${item.wrappedKey.toString('base64url')}`;
-      let dataKey = dataKeys.get(cacheKey);
-      if (!dataKey) {
-        const privateKey = privateKeyFor(item.keyVersion);
-        if (!privateKey) throw new AuthenticationFailedError(index);
-        dataKey = unwrapDataKey(privateKey, item.wrappedKey, index);
-        dataKeys.set(cacheKey, dataKey);
-      }
-      return decryptItem(userId, item, dataKey, index);
-    });
-  } finally {
-    for (const key of dataKeys.values()) key.fill(0);
-  }
+  return openBatch(userId, items, {
+    sharedKeyOf: (item) => item.wrappedKey,
+    openDataKey: (item, index) => {
+      const privateKey = privateKeyFor(item.keyVersion);
+      if (!privateKey) throw new AuthenticationFailedError(index);
+      return unwrapDataKey(privateKey, item.wrappedKey, index);
+    },
+    additionalData,
+  });
 }
 
 function unwrapDataKey(privateKey: KeyObject, wrappedKey: Buffer, index: number): Buffer {
@@ -73,20 +60,5 @@ function unwrapDataKey(privateKey: KeyObject, wrappedKey: Buffer, index: number)
     return dataKey;
   } catch {
     throw new AuthenticationFailedError(index);
-  }
-}
-
-function decryptItem(userId: string, item: CiphertextParts, dataKey: Buffer, index: number): string {
-  const decipher = createDecipheriv('aes-256-gcm', dataKey, item.iv);
-  decipher.setAAD(additionalData(userId, item.keyVersion));
-  decipher.setAuthTag(item.tag);
-  let plaintext: Buffer | undefined;
-  try {
-    plaintext = Buffer.concat([decipher.update(item.ciphertext), decipher.final()]);
-    return plaintext.toString('utf8');
-  } catch {
-    throw new AuthenticationFailedError(index);
-  } finally {
-    plaintext?.fill(0);
   }
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { constants, createDecipheriv, generateKeyPairSync, privateDecrypt, type KeyObject } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 import { parseEk2Ciphertext } from '../../../src/envelope/ciphertext-format-ek2';
-import { AuthenticationFailedError } from '../../../src/envelope/envelope';
+import { AuthenticationFailedError } from '../../../src/envelope/open-batch';
 import { decryptBatchEk2 } from '../../../src/envelope/envelope-ek2';
 import { generateXWingSeed, XWingPrivateKey } from '../../../src/envelope/xwing';
 import { ciphertextKeyVersion, encryptLocally, type KeyAlgorithm } from './local-encryption';
