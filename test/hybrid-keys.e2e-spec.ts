@@ -187,12 +187,16 @@ for (const definition of STACKS) {
       }
     });
 
-    it('counts current keys by algorithm on /metrics: the people still on RSA and those on X-Wing', async () => {
+    it('counts current keys by algorithm on /metrics and for an operator at GET /admin/key-census: the people still on RSA and those on X-Wing', async () => {
       const metrics = (await stack.http().get('/metrics')).text;
       const count = (algorithm: string) =>
         Number(new RegExp(`^pii_api_current_keys_by_algorithm\\{algorithm="${algorithm}"\\} (\\d+)$`, 'm').exec(metrics)?.[1]);
       // Carol is still on RSA; Alice, Bob and Dave are on X-Wing.
       assert.deepEqual([count('RSA-OAEP-256'), count('X-Wing')], [1, 3]);
+      const census = await stack.as(token).get('/api/v1/admin/key-census');
+      assert.equal(census.status, 200);
+      assert.deepEqual(census.body.currentKeys, { 'X-Wing': 3, 'RSA-OAEP-256': 1 });
+      assert.ok(Date.now() - Date.parse(census.body.countedAt) < 120_000);
     });
 
     it('decrypts an ek2 item @noble/post-quantum made from the published key, and noble decapsulates what the service made, with the unsealed seed', async () => {

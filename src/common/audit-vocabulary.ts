@@ -41,6 +41,7 @@ export const AUDIT_ACTIONS = [
   'budget.exceeded',
   'kms-migration.start',
   'kms-migration.read',
+  'key-census.read',
   'kms-migration.finish',
   'key.shred-replayed',
   'key.restore',

@@ -1,5 +1,6 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { KEY_CENSUS_MAX_AGE_MS } from '../common/limits';
+import { SingleFlight } from '../common/single-flight';
 import { KEY_ALGORITHMS, KeyAlgorithm } from '../envelope/ciphertexts';
 import { MetricsService } from '../metrics/metrics.service';
 import { UserKeyRepository } from '../repositories/user-key.repository';
@@ -7,16 +8,22 @@ import { UserKeyRepository } from '../repositories/user-key.repository';
 /** How many people's current keys are of each algorithm. */
 export type KeysByAlgorithm = Record<KeyAlgorithm, number>;
 
+/** A count and when it was made. */
+export interface KeyCount {
+  counts: KeysByAlgorithm;
+  countedAt: Date;
+}
+
 /**
  * How far the move to X-Wing has come: people's current keys by algorithm, for the
- * pii_api_current_keys_by_algorithm gauge (docs/operations.md 2.6). One grouped count on a
- * replica, at most once per KEY_CENSUS_MAX_AGE_MS per process, whenever /metrics is scraped;
- * concurrent scrapes share one count.
+ * pii_api_current_keys_by_algorithm gauge and GET /admin/key-census (docs/operations.md 2.6). One
+ * grouped count on a replica, at most once per KEY_CENSUS_MAX_AGE_MS per process, when either asks;
+ * concurrent asks share one count.
  */
 @Injectable()
 export class KeyCensus implements OnModuleInit {
-  private last?: { at: number; counts: KeysByAlgorithm };
-  private counting?: Promise<KeysByAlgorithm>;
+  private last?: KeyCount;
+  private readonly counting = new SingleFlight<KeyCount>();
 
   constructor(
     private readonly keys: UserKeyRepository,
@@ -24,20 +31,19 @@ export class KeyCensus implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    this.metrics.countCurrentKeysWith(() => this.currentKeysByAlgorithm());
+    this.metrics.countCurrentKeysWith(async () => (await this.currentKeys()).counts);
   }
 
-  /** Current keys per algorithm (every algorithm present, 0 when none), at most KEY_CENSUS_MAX_AGE_MS old. */
-  async currentKeysByAlgorithm(): Promise<KeysByAlgorithm> {
-    if (this.last && Date.now() - this.last.at < KEY_CENSUS_MAX_AGE_MS) return this.last.counts;
-    this.counting ??= this.count().finally(() => (this.counting = undefined));
-    return this.counting;
+  /** Current keys per algorithm (every algorithm present, 0 when none), counted at most KEY_CENSUS_MAX_AGE_MS ago. */
+  async currentKeys(): Promise<KeyCount> {
+    if (this.last && Date.now() - this.last.countedAt.getTime() < KEY_CENSUS_MAX_AGE_MS) return this.last;
+    return this.counting.run('census', () => this.count());
   }
 
-  private async count(): Promise<KeysByAlgorithm> {
+  private async count(): Promise<KeyCount> {
     const found = await this.keys.currentKeysByAlgorithm({ from: 'replica' });
     const counts = Object.fromEntries(KEY_ALGORITHMS.map((algorithm) => [algorithm, found.get(algorithm) ?? 0])) as KeysByAlgorithm;
-    this.last = { at: Date.now(), counts };
-    return counts;
+    this.last = { counts, countedAt: new Date() };
+    return this.last;
   }
 }

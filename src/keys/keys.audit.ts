@@ -51,3 +51,8 @@ export const describeKeyRestore: DescribeOperation = (_request, response) => ({
   keyVersions: numbers(response?.keyVersion),
   details: typeof response?.cancelled === 'boolean' ? { cancelled: response.cancelled } : null,
 });
+
+/** GET /admin/key-census: the counts answered (never a person). */
+export const describeKeyCensus: DescribeOperation = (_request, response) => ({
+  details: response?.currentKeys && typeof response.currentKeys === 'object' ? { currentKeys: response.currentKeys } : null,
+});

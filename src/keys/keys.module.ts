@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { KeyProviderModule } from '../key-provider/key-provider.module';
+import { KeyCensusController } from './key-census.controller';
 import { KeyCensus } from './key-census.service';
 import { KeyMaterialService } from './key-material.service';
 import { KeysController } from './keys.controller';
@@ -17,7 +18,7 @@ import { ShredBreaker } from './shred-breaker.service';
 /** Users' keys: their life (KeysService) and their material (KeyMaterialService, the only user of the key provider). */
 @Module({
   imports: [KeyProviderModule, ShredLogModule, DualControlModule],
-  controllers: [KeysController, ReceiptKeysController, ShredBreakerController],
+  controllers: [KeysController, ReceiptKeysController, ShredBreakerController, KeyCensusController],
   providers: [KeysService, KeyMaterialService, KeyCensus, PublicKeyCache, PrivateKeyCache, SecretKeyCache, ReceiptSigner, ShredBreaker],
   exports: [KeysService, KeyMaterialService, ReceiptSigner, ShredBreaker],
 })

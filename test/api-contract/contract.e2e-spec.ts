@@ -46,6 +46,7 @@ const OPERATION_IDS = [
   'retireCanary',
   'startKmsMigration',
   'getKmsMigration',
+  'getKeyCensus',
   'listApprovalRequests',
   'getApprovalRequest',
   'approveApprovalRequest',

@@ -164,6 +164,7 @@ const ROWS: Record<string, Row> = {
     request: async (world) => body('post', `/indexes/${await world.index(true)}/finish-rotation`),
   },
   startKmsMigration: { permission: 'keys:admin', binding: 'operator', request: async () => body('post', '/admin/kms-migration') },
+  getKeyCensus: { permission: 'keys:admin', binding: 'operator', request: async () => body('get', '/admin/key-census') },
   getShredBreaker: { permission: 'keys:admin', binding: 'operator', request: async () => body('get', '/admin/shred-breaker') },
   liftShredBreaker: { permission: 'keys:admin', binding: 'operator', request: async () => body('post', '/admin/shred-breaker/lift') },
   listApprovalRequests: { permission: 'approvals:approve', binding: 'operator', request: async () => body('get', '/approvals') },

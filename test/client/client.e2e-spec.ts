@@ -327,6 +327,12 @@ describe('typed client (clients/typescript) against the running service', () => 
         assert.equal((await rejection(client.getKey('303'))).code, 'KEY001');
       });
 
+      it('reads the key census: people’s current keys by algorithm', async () => {
+        const { currentKeys } = await client.keyCensus();
+        assert.ok(currentKeys['X-Wing'] >= 1, JSON.stringify(currentKeys));
+        assert.equal(typeof currentKeys['RSA-OAEP-256'], 'number');
+      });
+
       it('reads the mass-destruction breaker, and lifting it when it is not tripped changes nothing', async () => {
         const breaker = await client.shredBreaker();
         assert.equal(breaker.tripped, false);

@@ -281,6 +281,11 @@ export class PiiApiClient {
     return this.unwrap(this.api.POST('/api/v1/admin/kms-migration', { params: { header: approval(options) }, ...this.init(options) }));
   }
 
+  /** People's current keys by algorithm: how many are still RSA-OAEP-256 (the move to X-Wing, followed). */
+  keyCensus(options?: CallOptions) {
+    return this.unwrap(this.api.GET('/api/v1/admin/key-census', this.init(options)));
+  }
+
   /** The mass-destruction breaker: whether DELETE /keys is refused, and the count of the sliding hour. */
   shredBreaker(options?: CallOptions) {
     return this.unwrap(this.api.GET('/api/v1/admin/shred-breaker', this.init(options)));

@@ -260,6 +260,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/key-census": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** People’s current keys by algorithm: how many are still RSA-OAEP-256 (counts only, at most a minute old) */
+        get: operations["getKeyCensus"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/kms-migration": {
         parameters: {
             query?: never;
@@ -640,7 +657,7 @@ export interface components {
              * @example decrypt
              * @enum {string}
              */
-            action: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation" | "canary.create" | "canary.list" | "canary.retire" | "canary.tripped" | "budget.exceeded" | "kms-migration.start" | "kms-migration.read" | "kms-migration.finish" | "key.shred-replayed" | "key.restore" | "approval.read" | "approval.approve" | "approval.execute" | "shred-breaker.read" | "shred-breaker.lift";
+            action: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation" | "canary.create" | "canary.list" | "canary.retire" | "canary.tripped" | "budget.exceeded" | "kms-migration.start" | "kms-migration.read" | "key-census.read" | "kms-migration.finish" | "key.shred-replayed" | "key.restore" | "approval.read" | "approval.approve" | "approval.execute" | "shred-breaker.read" | "shred-breaker.lift";
             /**
              * @description The end user the operation concerned
              * @example 42
@@ -1074,6 +1091,27 @@ export interface components {
              * @example security-officer-2
              */
             approvedBy?: string;
+        };
+        CurrentKeysByAlgorithm: {
+            /**
+             * @description People whose current key version is X-Wing (ek2)
+             * @example 1200
+             */
+            "X-Wing": number;
+            /**
+             * @description People whose current key version is still RSA-OAEP-256 (ek1): their next rotation moves them to KEY_ALGORITHM
+             * @example 34
+             */
+            "RSA-OAEP-256": number;
+        };
+        KeyCensusView: {
+            /** @description People with an active key, by the algorithm of their current key version */
+            currentKeys: components["schemas"]["CurrentKeysByAlgorithm"];
+            /**
+             * Format: date-time
+             * @description When the count was made: at most a minute ago (one count per replica a minute, shared with the pii_api_current_keys_by_algorithm gauge)
+             */
+            countedAt: string;
         };
         KmsMigrationRecord: {
             /** @example 3 */
@@ -2103,7 +2141,7 @@ export interface operations {
                 /** @description Events about this end user. User id: the decimal string of a positive signed 64-bit integer (1 to 9223372036854775807), without leading zeros. */
                 userId?: string;
                 /** @description Events of this action */
-                action?: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation" | "canary.create" | "canary.list" | "canary.retire" | "canary.tripped" | "budget.exceeded" | "kms-migration.start" | "kms-migration.read" | "kms-migration.finish" | "key.shred-replayed" | "key.restore" | "approval.read" | "approval.approve" | "approval.execute" | "shred-breaker.read" | "shred-breaker.lift";
+                action?: "key.create" | "key.read" | "key.delete" | "encrypt" | "decrypt" | "rotate" | "rewrap" | "token.revoke" | "rotation.scheduled" | "translate" | "grant.create" | "grant.approve" | "grant.revoke" | "grant.list" | "auth.failure" | "access.denied" | "rate.limited" | "audit.query" | "audit.verify" | "audit.report" | "audit.purge" | "index.define" | "index.read" | "index.compute" | "index.rotate" | "index.finish-rotation" | "canary.create" | "canary.list" | "canary.retire" | "canary.tripped" | "budget.exceeded" | "kms-migration.start" | "kms-migration.read" | "key-census.read" | "kms-migration.finish" | "key.shred-replayed" | "key.restore" | "approval.read" | "approval.approve" | "approval.execute" | "shred-breaker.read" | "shred-breaker.lift";
                 /** @description Events of this caller: its token `sub`, `client_id` or `username` (1 to 256 letters, digits, punctuation or symbols) */
                 actor?: string;
                 /** @description The `nextCursor` of the previous page (any other value is refused) */
@@ -4226,6 +4264,145 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"] & {
                         /** @enum {string} */
                         code: "APPROVAL002";
+                    };
+                };
+            };
+            /** @description ENC001: the request body exceeds BODY_LIMIT */
+            413: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description ENC001: the request body is in a charset other than UTF-8, or in an unknown content encoding */
+            415: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description RATE001: over RATE_LIMIT_PER_MINUTE for this caller; Retry-After says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "RATE001";
+                    };
+                };
+            };
+            /** @description SYS001: unexpected error; the body holds no internals */
+            500: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS001";
+                    };
+                };
+            };
+            /** @description SYS002: a dependency (database, KMS, token issuer) is unavailable, or the service is refusing requests for load or until its shred-log replay at start-up is done (Retry-After); the audit event cannot be stored (nothing was done) */
+            503: {
+                headers: {
+                    /** @description Sent when the request was refused for load: seconds to wait */
+                    "Retry-After"?: number;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "SYS002";
+                    };
+                };
+            };
+        };
+    };
+    getKeyCensus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyCensusView"];
+                };
+            };
+            /** @description ENC001: the request body is not a JSON object within the structural limits (README: limits) */
+            400: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "ENC001";
+                    };
+                };
+            };
+            /** @description AUTH001: missing, malformed, expired, revoked or untrusted token */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="pii-encryption-api"`, with `error="invalid_token"` (and an `error_description`) when a token was sent and refused */
+                    "WWW-Authenticate": string;
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH001";
+                    };
+                };
+            };
+            /** @description AUTH002: the token lacks `keys:admin`, or breaks the person binding (an operator route: a token bound to a person is refused) */
+            403: {
+                headers: {
+                    /** @description The caller’s X-Request-Id when well-formed, else a generated one (also `requestId` of an error body) */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"] & {
+                        /** @enum {string} */
+                        code: "AUTH002";
                     };
                 };
             };
