@@ -68,6 +68,14 @@ describe('structural bounds of a JSON body', () => {
     check('{"a":{"x":1},"b":{"x":1},"c":[{"x":1},{"x":2}]}');
   });
 
+  it('reads a string to its real end past escaped quotes and backslashes, however many', () => {
+    // Were a string cut short at an escaped quote, the repeated key after it would be missed or a phantom one seen.
+    refuses('{"a":"x\\"y\\\\","a":1}', /repeats a key/);
+    check('{"a":"\\",\\"b\\":1","b":1}');
+    check(`{"data":["${'\\"'.repeat(50_000)}"],"userId":"1"}`);
+    refuses(`{"data":["${'\\n'.repeat(50_000)}\\ud800"]}`, /unpaired surrogate/);
+  });
+
   it('refuses unpaired surrogate escapes and accepts pairs and escaped backslashes', () => {
     refuses('{"data":["secret-marker\\ud800"]}', /unpaired surrogate/);
     refuses('{"data":["\\udc00secret-marker"]}', /unpaired surrogate/);

@@ -129,13 +129,18 @@ function skipString(body: Buffer, start: number): { next: number; escaped: boole
   const end = body.length;
   let at = start + 1;
   let escaped = false;
+  // The common string has no escape: find the next quote natively (memchr), then look for a
+  // backslash before it; only then step through the escapes. The quote found is kept until an
+  // escape steps past it, so a string of many escapes is still read once (linear, not quadratic).
+  let quote = -1;
   while (at < end) {
-    const byte = body[at];
-    if (byte === QUOTE) return { next: at + 1, escaped };
-    if (byte !== BACKSLASH) {
-      at++;
-      continue;
+    if (quote < at) {
+      quote = body.indexOf(QUOTE, at);
+      if (quote < 0) return { next: end, escaped };
     }
+    const backslash = body.subarray(at, quote).indexOf(BACKSLASH);
+    if (backslash < 0) return { next: quote + 1, escaped };
+    at += backslash;
     escaped = true;
     if (body[at + 1] !== 0x75 /* u */) {
       at += 2;

@@ -7,6 +7,7 @@ import { BlindIndexAnswer } from '../indexes/dto/index.dto';
 import { IndexesService } from '../indexes/indexes.service';
 import { KeyMaterialService } from '../keys/key-material.service';
 import { MalformedCiphertextError } from '../envelope/ciphertext-format';
+import { SharedFieldMemo } from '../envelope/ciphertext-format';
 import { AnyCiphertextParts, decryptAny, encryptFor, maxAnyCiphertextLength, parseAnyCiphertext } from '../envelope/ciphertexts';
 import { AuthenticationFailedError } from '../envelope/open-batch';
 import { CanaryRegistry, CanaryTrippedError } from './canary-registry.service';
@@ -98,9 +99,11 @@ export class CryptoService {
   /** Parses a batch of ciphertext strings of either format; ENC001 names the first malformed one. */
   parseAll(field: string, items: string[]): AnyCiphertextParts[] {
     assertBatchWithinLimits(field, items, { ...this.config.limits, maxItemBytes: maxAnyCiphertextLength(this.config.limits.maxItemBytes) });
+    // The items of one encryption repeat their 1,120-byte encapsulation (or wrapped key): decoded once per batch.
+    const memo = new SharedFieldMemo();
     return items.map((item, index) => {
       try {
-        return parseAnyCiphertext(item);
+        return parseAnyCiphertext(item, memo);
       } catch (error) {
         if (error instanceof MalformedCiphertextError) throw invalidInput(`${field}[${index}] ${error.message}`);
         throw error;

@@ -11,7 +11,17 @@
  * algorithm fails. Same layout, encodings and version rules as ek1 (ciphertext-format.ts).
  */
 import { BASE64URL_ANY_LENGTH, base64urlOfLength, positiveDecimalUpTo, whole } from '../common/patterns';
-import { decodeField, IV_BYTES, MalformedCiphertextError, MAX_KEY_VERSION, TAG_BYTES, VERSION } from './ciphertext-format';
+import {
+  decodeField,
+  formatItem,
+  IV_BYTES,
+  MalformedCiphertextError,
+  MAX_KEY_VERSION,
+  SharedFieldMemo,
+  sharedPrefix,
+  TAG_BYTES,
+  VERSION,
+} from './ciphertext-format';
 import { XWING_CIPHERTEXT_BYTES } from './xwing';
 
 export const EK2_PREFIX = 'ek2';
@@ -53,14 +63,7 @@ export interface Ek2CiphertextParts {
 }
 
 export function formatEk2Ciphertext(parts: Ek2CiphertextParts): string {
-  return [
-    EK2_PREFIX,
-    String(parts.keyVersion),
-    parts.encapsulation.toString('base64url'),
-    parts.iv.toString('base64url'),
-    parts.ciphertext.toString('base64url'),
-    parts.tag.toString('base64url'),
-  ].join(':');
+  return formatItem(sharedPrefix(EK2_PREFIX, parts.keyVersion, parts.encapsulation), parts);
 }
 
 /** True when the string claims to be an ek2 ciphertext. */
@@ -69,25 +72,25 @@ export function looksLikeEk2Ciphertext(value: string): boolean {
 }
 
 /** Parses an ek2 ciphertext string, or throws MalformedCiphertextError (ENC001) saying what is wrong. */
-export function parseEk2Ciphertext(value: string): Ek2CiphertextParts {
-  const parsed = readEk2Ciphertext(value);
+export function parseEk2Ciphertext(value: string, memo?: SharedFieldMemo): Ek2CiphertextParts {
+  const parsed = readEk2Ciphertext(value, memo);
   if (typeof parsed === 'string') throw new MalformedCiphertextError(parsed);
   return parsed;
 }
 
 /** The parts of an ek2 ciphertext string, or undefined when it is not one; never throws. */
-export function tryParseEk2Ciphertext(value: string): Ek2CiphertextParts | undefined {
-  const parsed = readEk2Ciphertext(value);
+export function tryParseEk2Ciphertext(value: string, memo?: SharedFieldMemo): Ek2CiphertextParts | undefined {
+  const parsed = readEk2Ciphertext(value, memo);
   return typeof parsed === 'string' ? undefined : parsed;
 }
 
-function readEk2Ciphertext(value: string): Ek2CiphertextParts | string {
+function readEk2Ciphertext(value: string, memo?: SharedFieldMemo): Ek2CiphertextParts | string {
   // At most one field more than the format has.
   const fields = value.split(':', 7);
   if (fields.length !== 6 || fields[0] !== EK2_PREFIX) return `is not an ${EK2_PREFIX} ciphertext`;
   const [, version, encapsulationText, ivText, ciphertextText, tagText] = fields;
   if (!VERSION.test(version) || Number(version) > MAX_KEY_VERSION) return 'has an invalid key version';
-  const encapsulation = decodeField(encapsulationText);
+  const encapsulation = memo ? memo.decode(encapsulationText) : decodeField(encapsulationText);
   if (!encapsulation) return 'has an invalid encapsulation encoding';
   const iv = decodeField(ivText);
   if (!iv) return 'has an invalid IV encoding';
@@ -98,6 +101,7 @@ function readEk2Ciphertext(value: string): Ek2CiphertextParts | string {
   if (encapsulation.length !== ENCAPSULATION_BYTES) return 'has an encapsulation of the wrong length';
   if (iv.length !== IV_BYTES) return 'has an IV of the wrong length';
   if (tag.length !== TAG_BYTES) return 'has a tag of the wrong length';
+  memo?.remember(encapsulationText, encapsulation);
   return { keyVersion: Number(version), encapsulation, iv, ciphertext, tag };
 }
 

@@ -56,14 +56,20 @@ const BASE64URL = /^[A-Za-z0-9_-]*$/;
 export const VERSION = /^[1-9][0-9]{0,9}$/;
 
 export function formatCiphertext(parts: CiphertextParts): string {
-  return [
-    FORMAT_PREFIX,
-    String(parts.keyVersion),
-    parts.wrappedKey.toString('base64url'),
-    parts.iv.toString('base64url'),
-    parts.ciphertext.toString('base64url'),
-    parts.tag.toString('base64url'),
-  ].join(':');
+  return formatItem(sharedPrefix(FORMAT_PREFIX, parts.keyVersion, parts.wrappedKey), parts);
+}
+
+/**
+ * The fields the items of one encryption share, as text: format, key version and shared key
+ * field, with the separator after them. An envelope encodes it once per batch (ek1 and ek2 alike).
+ */
+export function sharedPrefix(format: string, keyVersion: number, sharedKey: Buffer): string {
+  return `${format}:${keyVersion}:${sharedKey.toString('base64url')}:`;
+}
+
+/** One item: the batch's shared prefix, then its IV, ciphertext and tag. */
+export function formatItem(prefix: string, item: { iv: Buffer; ciphertext: Buffer; tag: Buffer }): string {
+  return `${prefix}${item.iv.toString('base64url')}:${item.ciphertext.toString('base64url')}:${item.tag.toString('base64url')}`;
 }
 
 /** True when the string claims to be a ciphertext of this format (used to find them in JSON). */
@@ -72,8 +78,8 @@ export function looksLikeCiphertext(value: string): boolean {
 }
 
 /** Parses a ciphertext string, or throws MalformedCiphertextError saying what is wrong. */
-export function parseCiphertext(value: string): CiphertextParts {
-  const parsed = readCiphertext(value);
+export function parseCiphertext(value: string, memo?: SharedFieldMemo): CiphertextParts {
+  const parsed = readCiphertext(value, memo);
   if (typeof parsed === 'string') throw new MalformedCiphertextError(parsed);
   return parsed;
 }
@@ -83,19 +89,19 @@ export function parseCiphertext(value: string): CiphertextParts {
  * walker meets any number of strings that merely look like a ciphertext, and an exception per
  * string (with its stack trace) cost a hundred times the parse.
  */
-export function tryParseCiphertext(value: string): CiphertextParts | undefined {
-  const parsed = readCiphertext(value);
+export function tryParseCiphertext(value: string, memo?: SharedFieldMemo): CiphertextParts | undefined {
+  const parsed = readCiphertext(value, memo);
   return typeof parsed === 'string' ? undefined : parsed;
 }
 
 /** The parts, or what is wrong with the string. */
-function readCiphertext(value: string): CiphertextParts | string {
+function readCiphertext(value: string, memo?: SharedFieldMemo): CiphertextParts | string {
   // At most one field more than the format has: a string of a million colons stays one string.
   const fields = value.split(':', 7);
   if (fields.length !== 6 || fields[0] !== FORMAT_PREFIX) return `is not an ${FORMAT_PREFIX} ciphertext`;
   const [, version, wrappedKeyText, ivText, ciphertextText, tagText] = fields;
   if (!VERSION.test(version) || Number(version) > MAX_KEY_VERSION) return 'has an invalid key version';
-  const wrappedKey = decodeField(wrappedKeyText);
+  const wrappedKey = memo ? memo.decode(wrappedKeyText) : decodeField(wrappedKeyText);
   if (!wrappedKey) return 'has an invalid wrapped key encoding';
   const iv = decodeField(ivText);
   if (!iv) return 'has an invalid IV encoding';
@@ -106,6 +112,7 @@ function readCiphertext(value: string): CiphertextParts | string {
   if (!(WRAPPED_KEY_BYTES as readonly number[]).includes(wrappedKey.length)) return 'has a wrapped key of the wrong length';
   if (iv.length !== IV_BYTES) return 'has an IV of the wrong length';
   if (tag.length !== TAG_BYTES) return 'has a tag of the wrong length';
+  memo?.remember(wrappedKeyText, wrappedKey);
   return { keyVersion: Number(version), wrappedKey, iv, ciphertext, tag };
 }
 
@@ -124,6 +131,26 @@ export function keyVersionOf(value: string): number | undefined {
 /** GCM additional data: binds format, user and key version to every item. */
 export function additionalData(userId: string, keyVersion: number): Buffer {
   return Buffer.from(`${FORMAT_PREFIX}|${userId}|${keyVersion}`, 'ascii');
+}
+
+/**
+ * The shared key field (ek1's wrapped data key, ek2's 1,120-byte encapsulation) of the last valid
+ * item parsed in one batch. The items of one encryption repeat it, so a batch decodes and checks
+ * it once, not once per item: a field equal to the remembered text is the remembered bytes. Only
+ * the field of an item that parsed whole is remembered; every other check still runs per item.
+ */
+export class SharedFieldMemo {
+  private text?: string;
+  private bytes?: Buffer;
+
+  decode(text: string): Buffer | undefined {
+    return text === this.text ? this.bytes : decodeField(text);
+  }
+
+  remember(text: string, bytes: Buffer): void {
+    this.text = text;
+    this.bytes = bytes;
+  }
 }
 
 /** The bytes of a canonical unpadded base64url field, or undefined (ek1 and ek2 alike). */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { MalformedCiphertextError } from './ciphertext-format';
+import { MalformedCiphertextError, SharedFieldMemo } from './ciphertext-format';
 import {
   ANY_CIPHERTEXT_PATTERN,
   AnyCiphertextParts,
@@ -36,7 +36,12 @@ const privateKeys = new Map<number, PrivateKeyOf>([
   [1, { algorithm: RSA_OAEP_256, privateKey: createPrivateKey({ key: rsa.privateKey, format: 'der', type: 'pkcs8' }) }],
   [2, { algorithm: X_WING, privateKey: XWingPrivateKey.fromSeed(xwing.seed) }],
 ]);
-const decrypt = (items: string[], userId = '42') => decryptAny(userId, items.map(parseAnyCiphertext), (v) => privateKeys.get(v));
+const decrypt = (items: string[], userId = '42') =>
+  decryptAny(
+    userId,
+    items.map((item) => parseAnyCiphertext(item)),
+    (v) => privateKeys.get(v),
+  );
 const failsAt = (index: number) => (error: unknown) => error instanceof AuthenticationFailedError && error.index === index;
 /** The same ciphertext claiming another key version (its AAD then names the old one, so it cannot authenticate either way). */
 const underVersion = (ciphertext: string, version: number) => ciphertext.replace(/^(ek[12]):\d+:/, `$1:${version}:`);
@@ -124,3 +129,36 @@ describe('ciphertexts of either algorithm', () => {
 });
 
 export type { AnyCiphertextParts };
+
+describe('parsing a batch: the shared key field is decoded once per batch', () => {
+  const parseBatch = (items: string[]) => {
+    const memo = new SharedFieldMemo();
+    return items.map((item) => parseAnyCiphertext(item, memo));
+  };
+
+  it('gives the same parts as parsing each item alone, for mixed formats and several encryptions', () => {
+    const items = [
+      ...encryptFor(['a', 'b'], xwingRecipient),
+      ...encryptFor(['c'], rsaRecipient),
+      ...encryptFor(['d', 'e'], xwingRecipient),
+    ];
+    assert.deepEqual(
+      parseBatch(items),
+      items.map((item) => parseAnyCiphertext(item)),
+    );
+    assert.deepEqual(
+      decryptAny('42', parseBatch(items), (v) => privateKeys.get(v)),
+      ['a', 'b', 'c', 'd', 'e'],
+    );
+  });
+
+  it('still refuses an item whose shared field differs from the remembered one, or is malformed, naming that item', () => {
+    const [first, second] = encryptFor(['a', 'b'], xwingRecipient);
+    const fields = second.split(':');
+    fields[2] = `${fields[2].slice(0, -4)}AAAA`; // another encapsulation of the right length
+    const changed = fields.join(':');
+    assert.throws(() => decryptAny('42', parseBatch([first, changed]), (v) => privateKeys.get(v)), failsAt(1));
+    fields[2] = `${fields[2]}A`; // one character more: not canonical base64url of 1,120 bytes
+    assert.throws(() => parseBatch([first, fields.join(':')]), MalformedCiphertextError);
+  });
+});

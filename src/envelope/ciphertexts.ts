@@ -22,6 +22,7 @@ import {
   tryParseCiphertext,
   VERSION,
   parseCiphertext,
+  SharedFieldMemo,
 } from './ciphertext-format';
 import {
   EK2_ALGORITHM,
@@ -93,19 +94,19 @@ export function looksLikeAnyCiphertext(value: string): boolean {
 }
 
 /** Parses a ciphertext of either format by its prefix, or throws MalformedCiphertextError (ENC001). */
-export function parseAnyCiphertext(value: string): AnyCiphertextParts {
-  if (value.startsWith(`${EK2_PREFIX}:`)) return { format: EK2_PREFIX, ...parseEk2Ciphertext(value) };
-  if (value.startsWith(`${FORMAT_PREFIX}:`)) return { format: FORMAT_PREFIX, ...parseCiphertext(value) };
+export function parseAnyCiphertext(value: string, memo?: SharedFieldMemo): AnyCiphertextParts {
+  if (value.startsWith(`${EK2_PREFIX}:`)) return { format: EK2_PREFIX, ...parseEk2Ciphertext(value, memo) };
+  if (value.startsWith(`${FORMAT_PREFIX}:`)) return { format: FORMAT_PREFIX, ...parseCiphertext(value, memo) };
   throw new MalformedCiphertextError(`is not an ${FORMAT_PREFIX} or ${EK2_PREFIX} ciphertext`);
 }
 
 /** The parts of a ciphertext of either format, or undefined when it is none; never throws. */
-export function tryParseAnyCiphertext(value: string): AnyCiphertextParts | undefined {
+export function tryParseAnyCiphertext(value: string, memo?: SharedFieldMemo): AnyCiphertextParts | undefined {
   if (value.startsWith(`${EK2_PREFIX}:`)) {
-    const parts = tryParseEk2Ciphertext(value);
+    const parts = tryParseEk2Ciphertext(value, memo);
     return parts && { format: EK2_PREFIX, ...parts };
   }
-  const parts = tryParseCiphertext(value);
+  const parts = tryParseCiphertext(value, memo);
   return parts && { format: FORMAT_PREFIX, ...parts };
 }
 

@@ -16,7 +16,12 @@ const other = XWingPrivateKey.fromSeed(generateXWingSeed());
 const recipient = { userId: '42', keyVersion: 1, publicKey: XWingPublicKey.fromBytes(privateKey.publicKey) };
 const keys = (version: number) => (version === 1 ? privateKey : undefined);
 
-const decrypt = (userId: string, items: string[], keyFor = keys) => decryptBatchEk2(userId, items.map(parseEk2Ciphertext), keyFor);
+const decrypt = (userId: string, items: string[], keyFor = keys) =>
+  decryptBatchEk2(
+    userId,
+    items.map((item) => parseEk2Ciphertext(item)),
+    keyFor,
+  );
 const failsAt = (index: number) => (error: unknown) => error instanceof AuthenticationFailedError && error.index === index;
 
 describe('envelope ek2 (X-Wing)', () => {
@@ -26,7 +31,7 @@ describe('envelope ek2 (X-Wing)', () => {
   });
 
   it('uses one encapsulation per batch and a fresh IV per item', () => {
-    const [a, b] = encryptBatchEk2(['same', 'same'], recipient).map(parseEk2Ciphertext);
+    const [a, b] = encryptBatchEk2(['same', 'same'], recipient).map((item) => parseEk2Ciphertext(item));
     assert.equal(a.encapsulation.length, 1120);
     assert.deepEqual(a.encapsulation, b.encapsulation);
     assert.notDeepEqual(a.iv, b.iv);

@@ -1,6 +1,6 @@
 import { createCipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import { DATA_KEY_BYTES, IV_BYTES } from './ciphertext-format';
-import { ek2AdditionalData, Ek2CiphertextParts, formatEk2Ciphertext } from './ciphertext-format-ek2';
+import { DATA_KEY_BYTES, formatItem, IV_BYTES, sharedPrefix } from './ciphertext-format';
+import { EK2_PREFIX, ek2AdditionalData, Ek2CiphertextParts } from './ciphertext-format-ek2';
 import { AuthenticationFailedError, openBatch } from './open-batch';
 import { XWingInputError, XWingPrivateKey, XWingPublicKey } from './xwing';
 
@@ -31,13 +31,15 @@ export function encryptBatchEk2(
   const dataKey = ek2DataKey(sharedSecret);
   try {
     const aad = ek2AdditionalData(recipient.userId, recipient.keyVersion);
+    // The 1,120-byte encapsulation, shared by every item, encoded once.
+    const prefix = sharedPrefix(EK2_PREFIX, recipient.keyVersion, encapsulation);
     const ivs = randomBytes(IV_BYTES * items.length);
     return items.map((item, index) => {
       const iv = ivs.subarray(index * IV_BYTES, (index + 1) * IV_BYTES);
       const cipher = createCipheriv('aes-256-gcm', dataKey, iv);
       cipher.setAAD(aad);
       const ciphertext = Buffer.concat([cipher.update(item, 'utf8'), cipher.final()]);
-      return formatEk2Ciphertext({ keyVersion: recipient.keyVersion, encapsulation, iv, ciphertext, tag: cipher.getAuthTag() });
+      return formatItem(prefix, { iv, ciphertext, tag: cipher.getAuthTag() });
     });
   } finally {
     dataKey.fill(0);

@@ -10,7 +10,12 @@ const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const recipient = { userId: '42', keyVersion: 1, publicKey };
 const keys = (version: number) => (version === 1 ? privateKey : undefined);
 
-const decrypt = (userId: string, items: string[], keyFor = keys) => decryptBatch(userId, items.map(parseCiphertext), keyFor);
+const decrypt = (userId: string, items: string[], keyFor = keys) =>
+  decryptBatch(
+    userId,
+    items.map((item) => parseCiphertext(item)),
+    keyFor,
+  );
 
 describe('envelope', () => {
   it('decrypts what it encrypted, in order, including unicode and empty strings', () => {
@@ -19,7 +24,7 @@ describe('envelope', () => {
   });
 
   it('uses one data key per batch and a fresh IV per item', () => {
-    const [a, b] = encryptBatch(['same', 'same'], recipient).map(parseCiphertext);
+    const [a, b] = encryptBatch(['same', 'same'], recipient).map((item) => parseCiphertext(item));
     assert.deepEqual(a.wrappedKey, b.wrappedKey);
     assert.notDeepEqual(a.iv, b.iv);
     assert.notDeepEqual(a.ciphertext, b.ciphertext);

@@ -1,5 +1,5 @@
 import { constants, createCipheriv, KeyObject, privateDecrypt, publicEncrypt, randomBytes } from 'node:crypto';
-import { additionalData, CiphertextParts, DATA_KEY_BYTES, formatCiphertext, IV_BYTES } from './ciphertext-format';
+import { additionalData, CiphertextParts, DATA_KEY_BYTES, FORMAT_PREFIX, formatItem, IV_BYTES, sharedPrefix } from './ciphertext-format';
 import { AuthenticationFailedError, openBatch } from './open-batch';
 
 /**
@@ -15,6 +15,8 @@ export function encryptBatch(items: readonly string[], recipient: { userId: stri
   try {
     const wrappedKey = publicEncrypt({ key: recipient.publicKey, ...OAEP }, dataKey);
     const aad = additionalData(recipient.userId, recipient.keyVersion);
+    // The wrapped key, shared by every item, encoded once.
+    const prefix = sharedPrefix(FORMAT_PREFIX, recipient.keyVersion, wrappedKey);
     // Every item's IV from one draw: a randomBytes call per item cost more than its AES-GCM.
     const ivs = randomBytes(IV_BYTES * items.length);
     return items.map((item, index) => {
@@ -22,7 +24,7 @@ export function encryptBatch(items: readonly string[], recipient: { userId: stri
       const cipher = createCipheriv('aes-256-gcm', dataKey, iv);
       cipher.setAAD(aad);
       const ciphertext = Buffer.concat([cipher.update(item, 'utf8'), cipher.final()]);
-      return formatCiphertext({ keyVersion: recipient.keyVersion, wrappedKey, iv, ciphertext, tag: cipher.getAuthTag() });
+      return formatItem(prefix, { iv, ciphertext, tag: cipher.getAuthTag() });
     });
   } finally {
     dataKey.fill(0);

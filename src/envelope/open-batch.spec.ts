@@ -13,10 +13,14 @@ const v2 = { userId: '42', keyVersion: 2, publicKey: XWingPublicKey.fromBytes(v2
 /** Decrypts, counting the data keys opened (each asks for its version's private key once). */
 function decryptCounting(items: string[]) {
   let opened = 0;
-  const plaintexts = decryptBatchEk2('42', items.map(parseEk2Ciphertext), (version) => {
-    opened += 1;
-    return version === 1 ? privateKey : version === 2 ? v2Key : undefined;
-  });
+  const plaintexts = decryptBatchEk2(
+    '42',
+    items.map((item) => parseEk2Ciphertext(item)),
+    (version) => {
+      opened += 1;
+      return version === 1 ? privateKey : version === 2 ? v2Key : undefined;
+    },
+  );
   return { plaintexts, opened };
 }
 

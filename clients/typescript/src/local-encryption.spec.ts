@@ -90,7 +90,11 @@ describe('local encryption (ciphertext format ek2, X-Wing)', () => {
   const xwing = XWingPrivateKey.fromSeed(generateXWingSeed());
   const published = { algorithm: 'X-Wing' as const, publicKey: xwing.publicKey.toString('base64'), keyVersion: 4 };
   const decryptWithCore = (userId: string, ciphertexts: string[]) =>
-    decryptBatchEk2(userId, ciphertexts.map(parseEk2Ciphertext), (version) => (version === 4 ? xwing : undefined));
+    decryptBatchEk2(
+      userId,
+      ciphertexts.map((item) => parseEk2Ciphertext(item)),
+      (version) => (version === 4 ? xwing : undefined),
+    );
 
   it('produces ek2 ciphertexts that the service’s core decrypts, in order, with the user and version bound in', () => {
     const items = ['Jane Doe', '', 'SIN 046 454 286', 'Zoë 🙂 Łódź'];
