@@ -115,9 +115,11 @@ export class Cluster {
       KMS_ENDPOINT: kms.endpoint,
       AWS_REGION: MOTO_REGION,
       ...issuer.env(),
-      // The soak is one caller pool at a fixed rate: per-caller limits would only refuse it.
+      // The soak is one caller pool at a fixed rate: per-caller limits would only refuse it, and its
+      // ~70 deletions a minute would trip the mass-destruction breaker (100 an hour) within two.
       RATE_LIMIT_PER_MINUTE: '1000000',
       DECRYPT_SUBJECT_BUDGET: '0',
+      SHRED_MAX_PER_HOUR: '1000000',
       // After SIGTERM: serve (not ready, Connection: close) while the front proxy's health check moves away.
       SHUTDOWN_DELAY_MS: String(SHUTDOWN_DELAY_MS),
     };

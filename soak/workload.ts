@@ -26,7 +26,7 @@ export interface Person {
   id: string;
   /** Every ciphertext the service returned for this person, with its plaintext. */
   items: Map<string, string>;
-  /** Seconds (soak clock) when the shred's 200 arrived. */
+  /** Seconds (soak clock) when the DELETE's answer arrived: 202, the keys pending deletion (SHRED_PENDING_DAYS), or 200 destroyed. */
   shreddedAt?: number;
   shredding?: boolean;
   /** A rotation is under way (another at once would be 409 KEY002 by design). */
@@ -363,7 +363,7 @@ export class Workload {
       undefined,
       'soak-admin',
     );
-    if (status === 200) {
+    if (status === 200 || status === 202) {
       person.shreddedAt = this.now();
       this.changed(requestId, 'key.delete');
     } else person.shredding = false;
