@@ -227,6 +227,19 @@ chartSuite('Helm chart: production example', () => {
     assert.ok(container.readinessProbe.failureThreshold >= 3);
   });
 
+  it('sets probe timeouts a third above the slowest probe answer the benchmark measured at 1,000 connections', () => {
+    // bench/results.json: the last full `npm run bench`, which polls /health/live and /health/ready through its 1,000-connection runs.
+    const { scenarios } = JSON.parse(readFileSync(join(ROOT, 'bench/results.json'), 'utf8')) as {
+      scenarios: Array<{ probes?: { live: { maxMs: number }; ready: { maxMs: number } } }>;
+    };
+    const measured = scenarios.flatMap((scenario) => (scenario.probes ? [scenario.probes] : []));
+    assert.ok(measured.length > 0, 'bench/results.json holds no probe measurement');
+    const slowest = (probe: 'live' | 'ready') => Math.max(...measured.map((probes) => probes[probe].maxMs));
+    const container = apiContainer(objects);
+    assert.ok(container.livenessProbe.timeoutSeconds * 1000 >= slowest('live') * 1.3, `liveness: slowest ${slowest('live')} ms`);
+    assert.ok(container.readinessProbe.timeoutSeconds * 1000 >= slowest('ready') * 1.3, `readiness: slowest ${slowest('ready')} ms`);
+  });
+
   it('configures production: NODE_ENV, kms, Cognito, DATA_DIR on the scratch volume, secrets by reference', () => {
     const config = only(objects, 'ConfigMap').data;
     assert.equal(config.NODE_ENV, 'production');
@@ -707,11 +720,12 @@ chartSuite('Helm chart: what the operator is told', () => {
     for (const text of [readme(), operations(), renderNotes([productionValues])]) assert.ok(text.includes(label));
   });
 
-  it('documents the secret rotation procedure and the provisional probe values', () => {
+  it('documents the secret rotation procedure, and the probe values with the measurement they come from', () => {
     const text = operations();
     assert.match(text, /secret\.reloader\.stakater\.com\/reload/);
     assert.match(text, /dual-user|two database users/i);
-    assert.match(text, /provisional/i);
+    assert.doesNotMatch(text, /probe settings are \*\*provisional/i);
+    assert.match(text, /The probe settings come from `npm run bench`/);
   });
 });
 
