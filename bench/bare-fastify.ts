@@ -1,7 +1,5 @@
-import { generateKeyPairSync } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { parseCiphertext } from '../src/envelope/ciphertext-format';
-import { decryptBatch, encryptBatch } from '../src/envelope/envelope';
+import { BODY_LIMIT_BYTES, decrypt, encrypt, USER_ID } from './bare-envelope';
 
 /**
  * The bare fastify reference, beside bare express (bench/bare-express.ts): the same envelope
@@ -19,18 +17,11 @@ interface FastifyLike {
   server: { address(): AddressInfo | string | null };
 }
 
-const USER_ID = '4242';
-const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const recipient = { userId: USER_ID, keyVersion: 1, publicKey };
-
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- optional, untyped here on purpose
-const fastify = (require('fastify') as (options: object) => FastifyLike)({ bodyLimit: 1024 * 1024, logger: false });
+const fastify = (require('fastify') as (options: object) => FastifyLike)({ bodyLimit: BODY_LIMIT_BYTES, logger: false });
 fastify.get('/health/live', (_request, reply) => reply.send({ status: 'ok' }));
-fastify.post('/api/v1/encrypt', (request, reply) => reply.send({ encryptedData: encryptBatch(request.body.data, recipient) }));
-fastify.post('/api/v1/decrypt', (request, reply) => {
-  const items = request.body.data.map(parseCiphertext);
-  reply.send({ decryptedData: decryptBatch(USER_ID, items, () => privateKey) });
-});
+fastify.post('/api/v1/encrypt', (request, reply) => reply.send({ encryptedData: encrypt(request.body.data) }));
+fastify.post('/api/v1/decrypt', (request, reply) => reply.send({ decryptedData: decrypt(request.body.data) }));
 
 void fastify.listen({ port: 0, host: '127.0.0.1' }).then(() => {
   process.send!({ port: (fastify.server.address() as AddressInfo).port, userId: USER_ID });

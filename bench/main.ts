@@ -7,6 +7,7 @@ import { load, LoadResult, LoadSpec } from './load';
 import { pollProbes, ProbeResults } from './probes';
 import { CeilingResult, KeygenResult, PEER_SUITES, PeerResult, PeerSuite } from './references';
 import { BareServer, BareServerKind, References, startBareServer } from './references-client';
+import { KeyAlgorithm, RSA_OAEP_256, X_WING } from '../src/envelope/ciphertexts';
 import { BenchResults, GuardsRun, judgeTargets, printReport, ScenarioResult, writeResults } from './report';
 import { processCpuSeconds, ROOT, ServiceUnderTest } from './service';
 import { measureStartup, renderStartup, StartupResult } from './startup';
@@ -15,6 +16,8 @@ import { BATCH_SIZES, CONNECTIONS, ITEM_BYTES, makeItems, MANY_CONNECTIONS, rand
 /**
  * `npm run bench`: the service in production configuration under autocannon, against the
  * in-process ceiling and the AWS Encryption SDK, measured in one run (see docs/performance.md).
+ * Encrypt and decrypt run twice, side by side: on the main service, whose people's keys are
+ * X-Wing (KEY_ALGORITHM's default), and on a second one with KEY_ALGORITHM=rsa-oaep.
  *
  * BENCH_SECONDS   seconds per measured load run (default 6; each run has a 1 s warm-up before it)
  * BENCH_ONLY      a regular expression: run only the scenarios whose name matches (results not saved);
@@ -39,7 +42,7 @@ const SERVICE_SCENARIOS = (['encrypt', 'decrypt'] as const)
     ...BATCH_SIZES.map((items) => `${operation} ${items} @${CONNECTIONS}`),
     `${operation} ${TEN_ITEMS} @${MANY_CONNECTIONS}`,
   ])
-  .concat(['keys', 'guards', 'indexes', 'peer']);
+  .concat(['keys', 'guards', 'indexes', 'peer', 'cold']);
 /** Canaries planted for the guards scenario (one person's), so the tripwire's lookup is not empty. */
 const GUARD_CANARIES = 100;
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -71,20 +74,29 @@ async function main(): Promise<void> {
   const references = new References();
   log('starting PostgreSQL database, moto (KMS), token issuer and the service (node dist/main)...');
   const service = await ServiceUnderTest.start({ cpuProfileDir: profiling ? PROFILE_DIR : undefined });
+  log('starting a second service with KEY_ALGORITHM=rsa-oaep...');
+  const rsa = await ServiceUnderTest.start({ env: { KEY_ALGORITHM: 'rsa-oaep' } });
   const scenarios: ScenarioResult[] = [];
   const results: Partial<BenchResults> = {};
   const bareServers: BareServer[] = [];
   try {
     const runId = Date.now().toString(36);
     let callers = 0;
-    const tokenFor = () => service.token(`bench-${runId}-${++callers}`);
+    /** A token of `target`'s own issuer, for a caller of its own (so its own rate-limit count). */
+    const tokenFor = (target: ServiceUnderTest = service) => target.token(`bench-${runId}-${++callers}`);
     const userId = randomUserIdBase().toString();
-    const created = await post(service.url, '/api/v1/keys', tokenFor(), { userId });
-    if (!created.ok) throw new Error(`POST /keys answered ${created.status}: ${await created.text()}`);
-
     const plaintexts = makeItems(Math.max(...BATCH_SIZES));
-    const encrypted = await post(service.url, '/api/v1/encrypt', tokenFor(), { userId, data: plaintexts });
-    const ciphertexts = ((await encrypted.json()) as { encryptedData: string[] }).encryptedData;
+    /** A person with a key on `target`, and the plaintexts encrypted for them in one batch. */
+    const person = async (target: ServiceUnderTest, owner: string) => {
+      const created = await post(target.url, '/api/v1/keys', tokenFor(target), { userId: owner });
+      if (!created.ok) throw new Error(`POST /keys answered ${created.status}: ${await created.text()}`);
+      const encrypted = await post(target.url, '/api/v1/encrypt', tokenFor(target), { userId: owner, data: plaintexts });
+      if (!encrypted.ok) throw new Error(`POST /encrypt answered ${encrypted.status}: ${await encrypted.text()}`);
+      return ((await encrypted.json()) as { encryptedData: string[] }).encryptedData;
+    };
+    const ciphertexts = await person(service, userId);
+    const rsaUserId = randomUserIdBase().toString();
+    const rsaCiphertexts = await person(rsa, rsaUserId);
 
     const bare = new Map<BareServerKind, { server: BareServer; ciphertexts: string[] }>();
     for (const kind of BARE_KINDS) {
@@ -109,21 +121,21 @@ async function main(): Promise<void> {
       const after = processCpuSeconds(server.pid);
       return { ...result, cpuMsPerRequest: cpuMsPerRequest(before, after, result.requests) };
     };
-    const measure = async (workload: Workload): Promise<Measured> => {
-      const token = tokenFor(); // its own caller, so its own rate-limit count
-      await warmUp(service.url, token, workload);
-      const before = { kmsCalls: service.kmsCalls, cpuSeconds: service.cpuSeconds, redisFallbacks: await service.redisFallbacks() };
+    const measure = async (workload: Workload, target: ServiceUnderTest = service): Promise<Measured> => {
+      const token = tokenFor(target); // its own caller, so its own rate-limit count
+      await warmUp(target.url, token, workload);
+      const before = { kmsCalls: target.kmsCalls, cpuSeconds: target.cpuSeconds, redisFallbacks: await target.redisFallbacks() };
       // During the 1,000-connection runs the kubelet's probes are played too, and their latencies reported.
-      const prober = workload.connections >= MANY_CONNECTIONS ? pollProbes(service.url) : undefined;
-      const result = await load({ ...workload, url: service.url, token, seconds: SECONDS });
+      const prober = workload.connections >= MANY_CONNECTIONS ? pollProbes(target.url) : undefined;
+      const result = await load({ ...workload, url: target.url, token, seconds: SECONDS });
       const probes = await prober?.stop();
-      const cpuSeconds = service.cpuSeconds;
+      const cpuSeconds = target.cpuSeconds;
       return {
         ...result,
         ...(probes ? { probes } : {}),
         cpuMsPerRequest: cpuMsPerRequest(before.cpuSeconds, cpuSeconds, result.requests),
-        redisFallbacks: (await service.redisFallbacks()) - before.redisFallbacks,
-        kmsCalls: service.kmsCalls - before.kmsCalls,
+        redisFallbacks: (await target.redisFallbacks()) - before.redisFallbacks,
+        kmsCalls: target.kmsCalls - before.kmsCalls,
       };
     };
 
@@ -134,8 +146,6 @@ async function main(): Promise<void> {
       for (const { items, connections } of runs) {
         const name = `${operation} ${items} @${connections}`;
         if (!selected(name)) continue;
-        log(`${name}: ceiling...`);
-        const ceiling = await references.run<CeilingResult>({ kind: 'ceiling', operation, items, seconds: CEILING_SECONDS });
         // A decrypt answer must be exactly the plaintexts: any other body counts as an error.
         const expectBody = operation === 'decrypt' ? JSON.stringify({ decryptedData: plaintexts.slice(0, items) }) : undefined;
         const workload = (data: string[], owner: string): Workload => ({
@@ -144,60 +154,94 @@ async function main(): Promise<void> {
           expectBody,
           body: { userId: owner, data: data.slice(0, items) },
         });
-        const bareResults: Partial<Record<BareServerKind, MeasuredBare & { itemsPerSecond: number }>> = {};
-        for (const [kind, { server, ciphertexts: own }] of bare) {
-          log(`${name}: bare ${kind}...`);
-          const measured = await measureBare(server, workload(operation === 'encrypt' ? plaintexts : own, server.userId));
-          bareResults[kind] = { ...measured, itemsPerSecond: measured.requestsPerSecond * items };
+        for (const { algorithm, target, owner, own } of [
+          { algorithm: X_WING as KeyAlgorithm, target: service, owner: userId, own: ciphertexts },
+          { algorithm: RSA_OAEP_256 as KeyAlgorithm, target: rsa, owner: rsaUserId, own: rsaCiphertexts },
+        ]) {
+          log(`${name}, ${algorithm}: ceiling...`);
+          const ceiling = await references.run<CeilingResult>({ kind: 'ceiling', algorithm, operation, items, seconds: CEILING_SECONDS });
+          // The bare servers hold an X-Wing key (bench/bare-envelope.ts): they are the main service's reference.
+          const bareResults: Partial<Record<BareServerKind, MeasuredBare & { itemsPerSecond: number }>> = {};
+          if (algorithm === X_WING) {
+            for (const [kind, { server, ciphertexts: bareOwn }] of bare) {
+              log(`${name}: bare ${kind}...`);
+              const measured = await measureBare(server, workload(operation === 'encrypt' ? plaintexts : bareOwn, server.userId));
+              bareResults[kind] = { ...measured, itemsPerSecond: measured.requestsPerSecond * items };
+            }
+          }
+          log(`${name}, ${algorithm}: service...`);
+          const { kmsCalls, probes, ...result } = await measure(workload(operation === 'encrypt' ? plaintexts : own, owner), target);
+          scenarios.push({
+            name,
+            algorithm,
+            operation,
+            items,
+            connections,
+            service: { ...result, itemsPerSecond: result.requestsPerSecond * items },
+            ceiling,
+            ...(bareResults.express ? { bareExpress: bareResults.express } : {}),
+            ...(bareResults.fastify ? { bareFastify: bareResults.fastify } : {}),
+            ...(operation === 'decrypt' ? { kmsCallsPerRequest: kmsCalls / Math.max(1, result.requests) } : {}),
+            ...(probes ? { probes } : {}),
+          });
         }
-        log(`${name}: service...`);
-        const { kmsCalls, probes, ...result } = await measure(workload(operation === 'encrypt' ? plaintexts : ciphertexts, userId));
-        scenarios.push({
-          name,
-          operation,
-          items,
-          connections,
-          service: { ...result, itemsPerSecond: result.requestsPerSecond * items },
-          ceiling,
-          ...(bareResults.express ? { bareExpress: bareResults.express } : {}),
-          ...(bareResults.fastify ? { bareFastify: bareResults.fastify } : {}),
-          ...(operation === 'decrypt' ? { kmsCallsPerRequest: kmsCalls / Math.max(1, result.requests) } : {}),
-          ...(probes ? { probes } : {}),
-        });
       }
     }
 
     if (selected('keys')) {
-      log('keys: RSA key generation on all cores...');
-      const keygen = await references.run<KeygenResult>({ kind: 'keygen', bits: 2048, seconds: KEYGEN_SECONDS });
       let nextUser = randomUserIdBase();
       const newUser = () => ({ userId: (nextUser++).toString() });
-      log('keys: POST /keys for new users...');
-      const keys = await load({
-        url: service.url,
-        path: '/api/v1/keys',
-        token: tokenFor(),
-        connections: KEY_CONNECTIONS,
-        seconds: SECONDS,
-        body: newUser,
-      });
-      results.keys = { keygen, service: keys, connections: KEY_CONNECTIONS };
+      const createKeys = (target: ServiceUnderTest) =>
+        load({
+          url: target.url,
+          path: '/api/v1/keys',
+          token: tokenFor(target),
+          connections: KEY_CONNECTIONS,
+          seconds: SECONDS,
+          body: newUser,
+        });
+      results.keys = [];
+      for (const { algorithm, target, setting } of [
+        { algorithm: X_WING as KeyAlgorithm, target: service, setting: 'x-wing' },
+        { algorithm: RSA_OAEP_256 as KeyAlgorithm, target: rsa, setting: 'rsa-oaep' },
+      ]) {
+        log(`keys, ${algorithm}: key generation rate of the machine...`);
+        const keygen = await references.run<KeygenResult>({ kind: 'keygen', algorithm, bits: 2048, seconds: KEYGEN_SECONDS });
+        log(`keys, ${algorithm}: POST /keys for new users, KMS provider...`);
+        const kms = await createKeys(target);
+        // The local key provider (an AES master key in a file) is refused in production: this one service runs as development.
+        log(`keys, ${algorithm}: POST /keys for new users, local provider...`);
+        const local = await ServiceUnderTest.start({
+          env: { NODE_ENV: 'development', KEY_PROVIDER: 'local', AUTH_MODE: 'cognito', KEY_ALGORITHM: setting },
+        });
+        try {
+          results.keys.push({ algorithm, keygen, service: kms, local: await createKeys(local), connections: KEY_CONNECTIONS });
+        } finally {
+          await local.stop();
+        }
+      }
 
-      log('keys: encrypt p99 with and without POST /keys at a quarter of the key-generation rate...');
-      const encrypt = { path: '/api/v1/encrypt', connections: CONNECTIONS, body: { userId, data: plaintexts.slice(0, TARGET_BATCH) } };
-      const alone = await measure(encrypt);
-      const keysRate = Math.max(1, Math.round(keygen.keysPerSecond / 4));
+      // RSA key pairs are made on libuv's pool; what that costs encrypt is measured on the RSA service.
+      const rsaKeygen = results.keys.find((keys) => keys.algorithm === RSA_OAEP_256)!.keygen;
+      log('keys: encrypt p99 with and without POST /keys (RSA) at a quarter of the key-generation rate...');
+      const encrypt = {
+        path: '/api/v1/encrypt',
+        connections: CONNECTIONS,
+        body: { userId: rsaUserId, data: plaintexts.slice(0, TARGET_BATCH) },
+      };
+      const alone = await measure(encrypt, rsa);
+      const keysRate = Math.max(1, Math.round(rsaKeygen.keysPerSecond / 4));
       const background = load({
-        url: service.url,
+        url: rsa.url,
         path: '/api/v1/keys',
-        token: tokenFor(),
+        token: tokenFor(rsa),
         connections: availableParallelism() * 2,
         seconds: SECONDS + 2 * WARM_UP_SECONDS + 1,
         overallRate: keysRate,
         body: newUser,
       });
       await sleep(1000);
-      const withKeys = await measure(encrypt);
+      const withKeys = await measure(encrypt, rsa);
       const keysDuringEncrypt = await background;
       results.keygenInterference = { keysRate, alone, withKeys, keys: keysDuringEncrypt };
     }
@@ -280,11 +324,34 @@ async function main(): Promise<void> {
         results.peer.push(await references.run<PeerResult>({ kind: 'peer', suite, seconds: PEER_SECONDS }));
       }
     }
+    if (selected('cold')) {
+      // A replica just deployed: a new process on the same database, Redis and KMS, its in-process caches empty,
+      // loaded from its first ready answer with no warm-up.
+      log(`cold: decrypt ${TEN_ITEMS} @${MANY_CONNECTIONS} from a cold start...`);
+      await service.restart();
+      const kmsBefore = service.kmsCalls;
+      const result = await load({
+        url: service.url,
+        token: tokenFor(),
+        seconds: SECONDS,
+        path: '/api/v1/decrypt',
+        connections: MANY_CONNECTIONS,
+        expectBody: JSON.stringify({ decryptedData: plaintexts.slice(0, TEN_ITEMS) }),
+        body: { userId, data: ciphertexts.slice(0, TEN_ITEMS) },
+      });
+      results.coldStart = {
+        items: TEN_ITEMS,
+        connections: MANY_CONNECTIONS,
+        readyMs: service.readyMs,
+        kmsCalls: service.kmsCalls - kmsBefore,
+        service: result,
+      };
+    }
     const warnings = service.log.trim();
     if (warnings) log(`the service logged:\n${warnings.split('\n').slice(-20).join('\n')}`);
   } finally {
-    log('stopping the service...');
-    await service.stop();
+    log('stopping the services...');
+    await Promise.all([service.stop(), rsa.stop()]);
     references.stop();
     for (const server of bareServers) server.stop();
   }
@@ -311,6 +378,7 @@ async function main(): Promise<void> {
     scenarios,
     peer: results.peer ?? [],
     keys: results.keys,
+    coldStart: results.coldStart,
     keygenInterference: results.keygenInterference,
     guards: results.guards,
     indexes: results.indexes,

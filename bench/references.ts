@@ -2,24 +2,27 @@ import { AlgorithmSuiteIdentifier, AwsEsdkKeyObject, buildClient, CommitmentPoli
 import { availableParallelism } from 'node:os';
 import { generateKeyPairSync, KeyObject } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { parseCiphertext } from '../src/envelope/ciphertext-format';
-import { decryptBatch, encryptBatch } from '../src/envelope/envelope';
-import { generateRsaKeyPair } from '../src/envelope/key-pair';
+import { SharedFieldMemo } from '../src/envelope/ciphertext-format';
+import { decryptAny, encryptFor, KeyAlgorithm, parseAnyCiphertext, PrivateKeyOf, PublicKeyOf, X_WING } from '../src/envelope/ciphertexts';
+import { generateRsaKeyPair, generateXWingKey } from '../src/envelope/key-pair';
+import { generateXWingSeed, XWingPrivateKey, XWingPublicKey } from '../src/envelope/xwing';
 import { makeItems } from './workload';
 
 /**
  * The benchmark's references, in a child process of their own driven by bench/main.ts over IPC:
- * - the ceiling: src/crypto/envelope.ts called in-process on this one thread (one core), no HTTP;
+ * - the ceiling: the envelope (src/envelope/ciphertexts.ts: ek2 for X-Wing, ek1 for RSA-OAEP-256)
+ *   called in-process on this one thread (one core), no HTTP;
  * - the peer: the AWS Encryption SDK with a raw RSA-OAEP-SHA256 keyring, one message per item;
- * - the machine's RSA key-generation rate on all cores (the service's own generateRsaKeyPair).
+ * - the machine's key-generation rate on all cores (the service's own generateRsaKeyPair, or
+ *   generateXWingKey on the event loop as the service does).
  */
 
 export type PeerSuite = keyof typeof PEER_SUITES;
 
 export type ReferenceTask =
-  | { kind: 'ceiling'; operation: 'encrypt' | 'decrypt'; items: number; seconds: number }
+  | { kind: 'ceiling'; algorithm: KeyAlgorithm; operation: 'encrypt' | 'decrypt'; items: number; seconds: number }
   | { kind: 'peer'; suite: PeerSuite; seconds: number }
-  | { kind: 'keygen'; bits: number; seconds: number };
+  | { kind: 'keygen'; algorithm: KeyAlgorithm; bits: number; seconds: number };
 
 export interface CeilingResult {
   requestsPerSecond: number;
@@ -69,21 +72,39 @@ const DECRYPT_POOL = 8;
 let keyPair: { publicKey: KeyObject; privateKey: KeyObject } | undefined;
 const referenceKeys = () => (keyPair ??= generateKeyPairSync('rsa', { modulusLength: 2048 }));
 
-async function ceiling(operation: 'encrypt' | 'decrypt', count: number, seconds: number): Promise<CeilingResult> {
+/** The person's key in `algorithm`, as the service holds it: public key parsed, private key unsealed (an X-Wing seed expanded). */
+function personKeys(algorithm: KeyAlgorithm): { publicKey: PublicKeyOf; privateKey: PrivateKeyOf } {
+  if (algorithm === X_WING) {
+    const privateKey = XWingPrivateKey.fromSeed(generateXWingSeed());
+    return {
+      publicKey: { algorithm, publicKey: XWingPublicKey.fromBytes(privateKey.publicKey) },
+      privateKey: { algorithm, privateKey },
+    };
+  }
   const { publicKey, privateKey } = referenceKeys();
-  const recipient = { userId: USER_ID, keyVersion: KEY_VERSION, publicKey };
+  return { publicKey: { algorithm, publicKey }, privateKey: { algorithm, privateKey } };
+}
+
+async function ceiling(algorithm: KeyAlgorithm, operation: 'encrypt' | 'decrypt', count: number, seconds: number): Promise<CeilingResult> {
+  const { publicKey, privateKey } = personKeys(algorithm);
+  const recipient = { userId: USER_ID, keyVersion: KEY_VERSION, ...publicKey };
   const items = makeItems(count);
   let step: () => void;
   if (operation === 'encrypt') {
-    step = () => encryptBatch(items, recipient);
+    step = () => encryptFor(items, recipient);
   } else {
-    // As the service does per request: parse every item, unwrap the batch's data key (one RSA
-    // private operation), decrypt every item.
-    const pool = Array.from({ length: DECRYPT_POOL }, () => encryptBatch(items, recipient));
+    // As the service does per request: parse every item, open the batch's data key (one RSA
+    // private operation or X-Wing decapsulation), decrypt every item.
+    const pool = Array.from({ length: DECRYPT_POOL }, () => encryptFor(items, recipient));
     let next = 0;
     step = () => {
       const batch = pool[next++ % DECRYPT_POOL];
-      decryptBatch(USER_ID, batch.map(parseCiphertext), () => privateKey);
+      const memo = new SharedFieldMemo(); // as CryptoService.parseAll: the shared field decoded once per batch
+      decryptAny(
+        USER_ID,
+        batch.map((item) => parseAnyCiphertext(item, memo)),
+        () => privateKey,
+      );
     };
   }
   const batchesPerSecond = await rate(seconds, step);
@@ -112,8 +133,14 @@ async function peer(suite: PeerSuite, seconds: number): Promise<PeerResult> {
   return { suite, signed, encryptItemsPerSecond, decryptItemsPerSecond };
 }
 
-/** Key pairs per second with one generation in flight per core (libuv's pool is sized to match). */
-async function keygen(bits: number, seconds: number): Promise<KeygenResult> {
+/**
+ * Key pairs per second: RSA with one generation in flight per core (libuv's pool is sized to
+ * match); X-Wing on this one thread, as the service makes them on its event loop.
+ */
+async function keygen(algorithm: KeyAlgorithm, bits: number, seconds: number): Promise<KeygenResult> {
+  if (algorithm === X_WING) {
+    return { keysPerSecond: await rate(seconds, () => generateXWingKey().seed.fill(0)), concurrency: 1 };
+  }
   const concurrency = availableParallelism();
   const start = performance.now();
   const deadline = start + seconds * 1000;
@@ -153,11 +180,11 @@ async function rate(seconds: number, step: () => unknown): Promise<number> {
 async function perform(task: ReferenceTask): Promise<unknown> {
   switch (task.kind) {
     case 'ceiling':
-      return ceiling(task.operation, task.items, task.seconds);
+      return ceiling(task.algorithm, task.operation, task.items, task.seconds);
     case 'peer':
       return peer(task.suite, task.seconds);
     case 'keygen':
-      return keygen(task.bits, task.seconds);
+      return keygen(task.algorithm, task.bits, task.seconds);
   }
 }
 

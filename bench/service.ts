@@ -31,9 +31,11 @@ export interface ServiceOptions {
 export class ServiceUnderTest {
   private constructor(
     readonly url: string,
-    private readonly child: ChildProcess,
-    private readonly output: () => string,
+    private child: ChildProcess,
+    private output: () => string,
     private readonly parts: { database: TestDatabase; moto: Moto; kms: KmsFaultProxy; issuer: TestIssuer; cwd: string },
+    /** Starts the process again on the same database, KMS, port and settings. */
+    private readonly spawn: () => { child: ChildProcess; output: () => string },
   ) {}
 
   /** Milliseconds from spawning the process to its first 200 on /health/ready (polled every 10 ms). */
@@ -68,17 +70,33 @@ export class ServiceUnderTest {
     };
     const profiling = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
     const entry = process.env.BENCH_SERVICE_ENTRY ?? join(ROOT, 'dist/main.js');
+    const spawn = () => spawnLogged(options.node ?? process.execPath, [...profiling, entry], { cwd, env });
     const spawnedAt = performance.now();
-    const { child, output } = spawnLogged(options.node ?? process.execPath, [...profiling, entry], { cwd, env });
-    const service = new ServiceUnderTest(`http://127.0.0.1:${port}`, child, output, { database, moto, kms, issuer, cwd });
+    const { child, output } = spawn();
+    const service = new ServiceUnderTest(`http://127.0.0.1:${port}`, child, output, { database, moto, kms, issuer, cwd }, spawn);
+    await service.ready(spawnedAt);
+    return service;
+  }
+
+  private async ready(spawnedAt: number): Promise<void> {
     try {
-      await waitUntilReady('the service', child, output, service.url, { intervalMs: 10 });
-      service.readyMs = performance.now() - spawnedAt;
+      await waitUntilReady('the service', this.child, this.output, this.url, { intervalMs: 10 });
+      this.readyMs = performance.now() - spawnedAt;
     } catch (error) {
-      await service.stop();
+      await this.stop();
       throw error;
     }
-    return service;
+  }
+
+  /**
+   * Stops the process (SIGTERM, drained) and starts a new one on the same database and KMS: a
+   * replica after a deploy, its in-process caches empty. Resolves at its first 200 on /health/ready.
+   */
+  async restart(): Promise<void> {
+    await stopProcess(this.child);
+    const spawnedAt = performance.now();
+    ({ child: this.child, output: this.output } = this.spawn());
+    await this.ready(spawnedAt);
   }
 
   /** An access token with every permission, for its own caller (each caller has its own rate limit). */
