@@ -1,5 +1,4 @@
 import { ERROR_CODES, ErrorCode } from './error-codes';
-import { DEPENDENCY_RETRY_AFTER_SECONDS } from './limits';
 
 /**
  * The one exception type business code throws. The message is shown to the caller, so it must
@@ -38,9 +37,14 @@ export const keyPendingDeletion = (userId: string, destroysAt: Date): ApiError =
 
 export const invalidInput = (message: string): ApiError => new ApiError('ENC001', message);
 
-/** SYS002, with Retry-After: every 503 tells the caller when to try again. */
-export const dependencyUnavailable = (dependency: string, cause?: unknown, retryAfterSeconds = DEPENDENCY_RETRY_AFTER_SECONDS): ApiError =>
+/**
+ * SYS002. `retryAfterSeconds` only where the failure surely happened before anything was done, so
+ * the request may be sent again whatever it is (a KMS call is always made before an operation
+ * writes): Retry-After on a 503 tells a client exactly that (clients/typescript's retry policy).
+ * A database or audit-trail failure may come after a commit, so it carries none.
+ */
+export const dependencyUnavailable = (dependency: string, cause?: unknown, retryAfterSeconds?: number): ApiError =>
   new ApiError('SYS002', `${dependency} is unavailable; try again later`, {
     cause,
-    headers: { 'Retry-After': String(retryAfterSeconds) },
+    ...(retryAfterSeconds !== undefined && { headers: { 'Retry-After': String(retryAfterSeconds) } }),
   });

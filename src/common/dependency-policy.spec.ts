@@ -36,6 +36,25 @@ const unavailableBecause = (cause: new () => Error) => (error: unknown) =>
   error.cause instanceof cause;
 
 describe('dependency policy', () => {
+  it('says Retry-After only for a dependency called before anything is written: its seconds, or the breaker reset while open', async () => {
+    const fail = async () => {
+      throw new Transient();
+    };
+    const retryAfterOf = async (call: Promise<unknown>) => {
+      const error = await call.then(
+        () => undefined,
+        (refusal: unknown) => refusal,
+      );
+      assert.ok(error instanceof ApiError && error.code === 'SYS002');
+      return error.headers['Retry-After'];
+    };
+    assert.equal(await retryAfterOf(policy().policy.execute(fail)), undefined);
+    const { policy: beforeWrites } = policy({ retryAfterSeconds: 1, breakerResetMs: 10_000 });
+    assert.equal(await retryAfterOf(beforeWrites.execute(fail)), '1');
+    for (let i = 1; i < CIRCUIT_BREAKER_FAILURES; i++) await beforeWrites.execute(fail).catch(() => undefined);
+    assert.equal(await retryAfterOf(beforeWrites.execute(fail)), '10');
+  });
+
   it('answers a dependency failure with 503 SYS002 and passes a caller mistake through unchanged', async () => {
     const { policy: plain } = policy();
     await assert.rejects(

@@ -42,6 +42,12 @@ export interface DependencyPolicyOptions {
   retry?: { attempts: number; when: (error: Error) => boolean };
   /** Bound of the whole call, retries and backoff included. */
   totalTimeoutMs?: number;
+  /**
+   * Set when every call to this dependency happens before the operation changes anything (KMS):
+   * its 503 then carries Retry-After — this many seconds, or the breaker's reset while it is open —
+   * which tells a client the request did nothing and may be sent again.
+   */
+  retryAfterSeconds?: number;
   metrics: CircuitStateSink;
 }
 
@@ -97,11 +103,13 @@ export class DependencyPolicy {
         boundAttempt(this.options.attemptTimeoutMs, call, this.options.totalTimeoutMs ? signal : undefined),
       )) as T;
     } catch (error) {
-      if (error instanceof BrokenCircuitError)
-        throw dependencyUnavailable(this.options.label, error, Math.ceil(this.options.breakerResetMs / 1000));
-      if (error instanceof TaskCancelledError) throw dependencyUnavailable(this.options.label, error);
+      const { label, retryAfterSeconds, breakerResetMs } = this.options;
+      if (error instanceof BrokenCircuitError) {
+        throw dependencyUnavailable(label, error, retryAfterSeconds === undefined ? undefined : Math.ceil(breakerResetMs / 1000));
+      }
+      if (error instanceof TaskCancelledError) throw dependencyUnavailable(label, error, retryAfterSeconds);
       if (error instanceof Error && !(error instanceof ApiError) && this.options.isDependencyFailure(error)) {
-        throw dependencyUnavailable(this.options.label, error);
+        throw dependencyUnavailable(label, error, retryAfterSeconds);
       }
       throw error;
     }

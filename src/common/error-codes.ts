@@ -76,7 +76,8 @@ export const ERROR_CODES = {
   SYS001: { status: HttpStatus.INTERNAL_SERVER_ERROR, summary: 'Unexpected error' },
   SYS002: {
     status: HttpStatus.SERVICE_UNAVAILABLE,
-    summary: 'A dependency (database, KMS) is unavailable; Retry-After says when to try again',
+    summary:
+      'A dependency (database, KMS) is unavailable. With Retry-After (KMS, load, start-up), the request did nothing and may be sent again after that many seconds',
   },
 } as const;
 

@@ -62,8 +62,8 @@ export const HTTP_BOUNDS = {
 /** Seconds a caller refused for load (503 SYS002) is asked to wait: Retry-After. */
 export const SHED_RETRY_AFTER_SECONDS = 1;
 /**
- * Seconds a caller refused because a dependency failed (503 SYS002) is asked to wait: Retry-After.
- * While a breaker is open, its reset time (CIRCUIT_BREAKER_RESET_MS) instead.
+ * Seconds a caller refused because KMS failed (503 SYS002) is asked to wait: Retry-After. While
+ * the breaker is open, its reset time (CIRCUIT_BREAKER_RESET_MS) instead.
  */
 export const DEPENDENCY_RETRY_AFTER_SECONDS = 1;
 

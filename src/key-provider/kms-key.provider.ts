@@ -2,7 +2,7 @@ import { DecryptCommand, DescribeKeyCommand, EncryptCommand, KMSClient, ReEncryp
 import { performance } from 'node:perf_hooks';
 import { DependencyPolicy, isCircuitOpen, isTimeout } from '../common/dependency-policy';
 import { multiRegionKeyIn, sameMultiRegionKey } from '../common/kms-key-ids';
-import { KMS_CALL_BUDGET_MS, KMS_MAX_ATTEMPTS } from '../common/limits';
+import { DEPENDENCY_RETRY_AFTER_SECONDS, KMS_CALL_BUDGET_MS, KMS_MAX_ATTEMPTS } from '../common/limits';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { KeyProvider, SealContext, SealedKey, UnsealFailedError } from './key-provider';
@@ -51,6 +51,8 @@ export function createKmsPolicy(config: AppConfig, metrics: MetricsService): Dep
     breakerResetMs: config.circuitBreakerResetMs,
     isDependencyFailure: isUnavailable,
     retry: { attempts: KMS_MAX_ATTEMPTS, when: isRetryable },
+    // Keys are sealed and unsealed before any write: a request refused for KMS did nothing.
+    retryAfterSeconds: DEPENDENCY_RETRY_AFTER_SECONDS,
     metrics,
   });
 }
