@@ -68,9 +68,10 @@ export class KeyMaterialService {
    * The private keys of the requested versions, unsealed: from the in-process cache when the
    * sealed key read now (on the primary) is one already unsealed, otherwise one key-provider call
    * per version, shared with the concurrent requests that miss on the same sealed key. Versions
-   * the user does not have (or that were purged) are absent from the map. Each key comes with its version's algorithm (an X-Wing seed already expanded). KEY001 when
-   * the user has no active key; KEY005 when their keys are pending deletion (read with the sealed
-   * keys, on the primary, so no replica unseals one once the DELETE committed).
+   * the user does not have (or that were purged) are absent from the map. Each key comes with its
+   * version's algorithm (an X-Wing seed already expanded). KEY001 when the user has no active key;
+   * KEY005 when their keys are pending deletion (read with the sealed keys, on the primary, so no
+   * replica unseals one once the DELETE committed).
    */
   async unsealPrivateKeys(userId: string, versions: readonly number[]): Promise<Map<number, PrivateKeyOf>> {
     const rows = await this.keys.sealedKeysOnPrimary(userId, versions);
