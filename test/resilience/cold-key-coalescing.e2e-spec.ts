@@ -3,12 +3,11 @@ import { after, before, describe, it } from 'node:test';
 import type { Response } from 'supertest';
 import { KMS_MAX_ATTEMPTS } from '../../src/common/limits';
 import { PERMISSIONS } from '../../src/common/permissions';
-import { KmsFaultProxy } from '../support/kms-fault-proxy';
-import { CognitoPool, Moto, MOTO_REGION } from '../support/moto';
-import { TestDatabase } from '../support/postgres';
+import type { KmsFaultProxy } from '../support/kms-fault-proxy';
 import { waitFor } from '../support/processes';
 import { AppProcess, LogCapture } from './support/app-process';
 import { metric } from './support/metrics';
+import { ProductionParts, startProductionParts } from './support/production-parts';
 
 const BURST = 500;
 
@@ -20,10 +19,8 @@ const BURST = 500;
  */
 describe('one KMS call per cold key, however many requests want it — production configuration', { timeout: 300_000 }, () => {
   const logs = new LogCapture();
-  let moto: Moto;
+  let parts: ProductionParts;
   let kms: KmsFaultProxy;
-  let pool: CognitoPool;
-  let database: TestDatabase;
   let env: Record<string, string>;
   let token: string;
   let ciphertexts: string[];
@@ -47,26 +44,15 @@ describe('one KMS call per cold key, however many requests want it — productio
     );
 
   before(async () => {
-    [moto, database] = await Promise.all([Moto.start(), TestDatabase.create()]);
-    const kmsKeyId = await moto.createKmsKey();
-    pool = await moto.createCognitoPool();
-    kms = await new KmsFaultProxy(moto.endpoint).start();
+    parts = await startProductionParts();
+    kms = parts.kms;
     env = {
-      NODE_ENV: 'production',
-      // Loopback, no TLS between the test and the process.
-      ALLOW_PLAIN_HTTP: 'true',
-      DATABASE_URL: database.url,
-      KMS_KEY_ID: kmsKeyId,
-      KMS_ENDPOINT: kms.endpoint,
-      AWS_REGION: MOTO_REGION,
-      COGNITO_USER_POOL_ID: pool.poolId,
-      COGNITO_CLIENT_IDS: pool.clientId,
-      COGNITO_JWKS_URI: pool.jwksUri,
+      ...parts.env,
       // One caller sends the whole burst: the per-caller limit is not what is tested here.
       RATE_LIMIT_PER_MINUTE: '100000',
       DUAL_CONTROL: 'off',
     };
-    token = await pool.accessToken(PERMISSIONS);
+    token = await parts.pool.accessToken(PERMISSIONS);
     logs.forbid(token);
     const writer = await coldReplica();
     await writer.as(token).post('/api/v1/keys').send({ userId: '4001' }).expect(201);
@@ -88,7 +74,7 @@ describe('one KMS call per cold key, however many requests want it — productio
   after(async () => {
     kms?.release();
     await Promise.all(running.map((app) => app.stop()));
-    await Promise.all([kms?.stop(), moto?.stop(), database?.drop()]);
+    await parts?.stop();
   });
 
   it(`answers ${BURST} concurrent decrypts of one person on a cold replica with exactly one KMS Decrypt`, async () => {

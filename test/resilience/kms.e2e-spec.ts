@@ -4,10 +4,9 @@ import { after, before, describe, it } from 'node:test';
 import { PERMISSIONS } from '../../src/common/permissions';
 import { KMS_MAX_ATTEMPTS } from '../../src/common/limits';
 import { DENIED_ACCOUNT, KmsFaultProxy } from '../support/kms-fault-proxy';
-import { CognitoPool, Moto, MOTO_REGION } from '../support/moto';
-import { TestDatabase } from '../support/postgres';
 import { waitFor } from '../support/processes';
 import { AppProcess, LogCapture } from './support/app-process';
+import { ProductionParts, startProductionParts } from './support/production-parts';
 import { metric } from './support/metrics';
 
 const MARKER = `PLAINTEXT-MARKER-${randomUUID()}`;
@@ -19,43 +18,30 @@ const MARKER = `PLAINTEXT-MARKER-${randomUUID()}`;
  */
 describe('KMS faults, metrics, hardening and graceful shutdown — production configuration', { timeout: 300_000 }, () => {
   const logs = new LogCapture();
-  let moto: Moto;
+  let parts: ProductionParts;
   let kms: KmsFaultProxy;
-  let pool: CognitoPool;
-  let database: TestDatabase;
   let env: Record<string, string>;
   let app: AppProcess;
   let token: string;
   let ciphertexts: string[];
 
-  const freezeKms = () => moto.child.kill('SIGSTOP');
-  const thawKms = () => moto.child.kill('SIGCONT');
+  const freezeKms = () => parts.moto.child.kill('SIGSTOP');
+  const thawKms = () => parts?.moto.child.kill('SIGCONT');
   const decrypt = (target: AppProcess = app) => target.as(token).post('/api/v1/decrypt').send({ userId: '2001', data: ciphertexts });
 
   before(async () => {
     logs.forbid(MARKER);
-    [moto, database] = await Promise.all([Moto.start(), TestDatabase.create()]);
-    const kmsKeyId = await moto.createKmsKey();
-    pool = await moto.createCognitoPool();
-    kms = await new KmsFaultProxy(moto.endpoint).start();
+    parts = await startProductionParts();
+    kms = parts.kms;
     env = {
-      NODE_ENV: 'production',
-      // Loopback, no TLS between the test and the process.
-      ALLOW_PLAIN_HTTP: 'true',
-      DATABASE_URL: database.url,
-      KMS_KEY_ID: kmsKeyId,
-      KMS_ENDPOINT: kms.endpoint,
-      AWS_REGION: MOTO_REGION,
-      COGNITO_USER_POOL_ID: pool.poolId,
-      COGNITO_CLIENT_IDS: pool.clientId,
-      COGNITO_JWKS_URI: pool.jwksUri,
+      ...parts.env,
       KMS_TIMEOUT_MS: '1000',
       CIRCUIT_BREAKER_RESET_MS: '1000',
       PRIVATE_KEY_CACHE_SECONDS: '0',
       ROTATION_CRON: '* * * * * *', // every second: no key is due, but each run is counted
     };
     app = await AppProcess.start(env, logs);
-    token = await pool.accessToken(PERMISSIONS);
+    token = await parts.pool.accessToken(PERMISSIONS);
     logs.forbid(token);
     await app.as(token).post('/api/v1/keys').send({ userId: '2001' }).expect(201);
     await app.as(token).post('/api/v1/keys').send({ userId: '2002' }).expect(201);
@@ -72,7 +58,7 @@ describe('KMS faults, metrics, hardening and graceful shutdown — production co
   after(async () => {
     thawKms();
     await app?.stop();
-    await Promise.all([kms?.stop(), moto?.stop(), database?.drop()]);
+    await parts?.stop();
   });
 
   // The process has not answered ready yet (start-up polls liveness only): KMS failing keeps it unready.

@@ -2,11 +2,10 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { PERMISSIONS } from '../../src/common/permissions';
-import { KmsFaultProxy } from '../support/kms-fault-proxy';
-import { CognitoPool, Moto, MOTO_REGION } from '../support/moto';
-import { TestDatabase } from '../support/postgres';
+import type { KmsFaultProxy } from '../support/kms-fault-proxy';
 import { waitFor } from '../support/processes';
 import { AppProcess, LogCapture } from './support/app-process';
+import { ProductionParts, startProductionParts } from './support/production-parts';
 import { metric } from './support/metrics';
 
 const MARKER = `PLAINTEXT-MARKER-${randomUUID()}`;
@@ -18,32 +17,19 @@ const MARKER = `PLAINTEXT-MARKER-${randomUUID()}`;
  */
 describe('load shedding beyond MAX_IN_FLIGHT_REQUESTS — production configuration', { timeout: 300_000 }, () => {
   const logs = new LogCapture();
-  let moto: Moto;
+  let parts: ProductionParts;
   let kms: KmsFaultProxy;
-  let pool: CognitoPool;
-  let database: TestDatabase;
   let app: AppProcess;
   let token: string;
   let ciphertexts: string[];
 
   before(async () => {
     logs.forbid(MARKER);
-    [moto, database] = await Promise.all([Moto.start(), TestDatabase.create()]);
-    const kmsKeyId = await moto.createKmsKey();
-    pool = await moto.createCognitoPool();
-    kms = await new KmsFaultProxy(moto.endpoint).start();
+    parts = await startProductionParts();
+    kms = parts.kms;
     app = await AppProcess.start(
       {
-        NODE_ENV: 'production',
-        // Loopback, no TLS between the test and the process.
-        ALLOW_PLAIN_HTTP: 'true',
-        DATABASE_URL: database.url,
-        KMS_KEY_ID: kmsKeyId,
-        KMS_ENDPOINT: kms.endpoint,
-        AWS_REGION: MOTO_REGION,
-        COGNITO_USER_POOL_ID: pool.poolId,
-        COGNITO_CLIENT_IDS: pool.clientId,
-        COGNITO_JWKS_URI: pool.jwksUri,
+        ...parts.env,
         KMS_TIMEOUT_MS: '10000',
         // Every decrypt calls KMS, so a held KMS call holds the request.
         PRIVATE_KEY_CACHE_SECONDS: '0',
@@ -51,7 +37,7 @@ describe('load shedding beyond MAX_IN_FLIGHT_REQUESTS — production configurati
       },
       logs,
     );
-    token = await pool.accessToken(PERMISSIONS);
+    token = await parts.pool.accessToken(PERMISSIONS);
     logs.forbid(token);
     await app.as(token).post('/api/v1/keys').send({ userId: '3001' }).expect(201);
     ({ encryptedData: ciphertexts } = (
@@ -67,7 +53,7 @@ describe('load shedding beyond MAX_IN_FLIGHT_REQUESTS — production configurati
   after(async () => {
     kms?.release();
     await app?.stop();
-    await Promise.all([kms?.stop(), moto?.stop(), database?.drop()]);
+    await parts?.stop();
   });
 
   it('refuses requests beyond the bound at once with 503 SYS002 and Retry-After, counts them, stays ready, and serves again once the slot is free', async () => {

@@ -2,11 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Response } from 'supertest';
 import { PERMISSIONS } from '../../src/common/permissions';
-import { KmsFaultProxy } from '../support/kms-fault-proxy';
-import { CognitoPool, Moto, MOTO_REGION } from '../support/moto';
-import { TestDatabase } from '../support/postgres';
+import type { KmsFaultProxy } from '../support/kms-fault-proxy';
 import { waitFor } from '../support/processes';
 import { AppProcess, LogCapture } from './support/app-process';
+import { ProductionParts, startProductionParts } from './support/production-parts';
 
 /** Every KMS operation the service makes: the outage fails them all. */
 const KMS_OPERATIONS = ['Encrypt', 'Decrypt', 'ReEncrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'DescribeKey'];
@@ -21,10 +20,8 @@ const PROBES_DURING_OUTAGE = 4;
  */
 describe('readiness through a KMS outage — production configuration', { timeout: 300_000 }, () => {
   const logs = new LogCapture();
-  let moto: Moto;
+  let parts: ProductionParts;
   let kms: KmsFaultProxy;
-  let pool: CognitoPool;
-  let database: TestDatabase;
   let env: Record<string, string>;
   const apps: AppProcess[] = [];
 
@@ -32,20 +29,10 @@ describe('readiness through a KMS outage — production configuration', { timeou
   const kmsBack = () => kms.failing.clear();
 
   before(async () => {
-    [moto, database] = await Promise.all([Moto.start(), TestDatabase.create()]);
-    pool = await moto.createCognitoPool();
-    kms = await new KmsFaultProxy(moto.endpoint).start();
+    parts = await startProductionParts();
+    kms = parts.kms;
     env = {
-      NODE_ENV: 'production',
-      // Loopback, no TLS between the test and the process.
-      ALLOW_PLAIN_HTTP: 'true',
-      DATABASE_URL: database.url,
-      KMS_KEY_ID: await moto.createKmsKey(),
-      KMS_ENDPOINT: kms.endpoint,
-      AWS_REGION: MOTO_REGION,
-      COGNITO_USER_POOL_ID: pool.poolId,
-      COGNITO_CLIENT_IDS: pool.clientId,
-      COGNITO_JWKS_URI: pool.jwksUri,
+      ...parts.env,
       KMS_TIMEOUT_MS: '1000',
       CIRCUIT_BREAKER_RESET_MS: '1000',
     };
@@ -54,7 +41,7 @@ describe('readiness through a KMS outage — production configuration', { timeou
   after(async () => {
     kmsBack();
     await Promise.allSettled(apps.map((app) => app.stop()));
-    await Promise.all([kms?.stop(), moto?.stop(), database?.drop()]);
+    await parts?.stop();
   });
 
   async function start(): Promise<AppProcess> {
@@ -89,7 +76,7 @@ describe('readiness through a KMS outage — production configuration', { timeou
   it('stays ready through a KMS outage after its first ready answer, showing KMS degraded; encrypt and warm decrypt keep working, a cold decrypt answers 503 SYS002', async () => {
     const app = await start();
     await waitFor('ready', () => app.http().get('/health/ready').expect(200));
-    const token = await pool.accessToken(PERMISSIONS);
+    const token = await parts.pool.accessToken(PERMISSIONS);
     logs.forbid(token);
     for (const userId of ['3001', '3002']) await app.as(token).post('/api/v1/keys').send({ userId }).expect(201);
     const encrypt = async (userId: string) =>
