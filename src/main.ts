@@ -1,8 +1,10 @@
 // First: tracing (when configured) must patch http, express, pg, Redis and the AWS SDK before they load.
 import { stopTracing } from './tracing';
 import 'reflect-metadata';
+import type { ListenOptions } from 'node:net';
 import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory';
+import { ListeningSockets } from './common/listening-sockets';
 import { AppConfig, ConfigValidationError, productionWarnings } from './config/app-config';
 import { GracefulShutdown } from './health/graceful-shutdown.service';
 import { closeMetricsServer, serveMetrics } from './metrics/metrics-server';
@@ -14,16 +16,17 @@ async function bootstrap(): Promise<void> {
   const config = app.get(AppConfig);
   // Unsafe settings production accepts: one warning line each (README, Production setup).
   for (const warning of productionWarnings(config)) logger.warn(`Unsafe in production: ${warning}`);
-  // Nest hands listen's arguments to Node's server.listen(port[, backlog]); its typing knows only a hostname.
-  const listen = app.listen.bind(app) as unknown as (port: number, backlog: number) => Promise<unknown>;
-  await listen(config.port, config.http.backlog);
+  // Nest hands listen's arguments to Node's server.listen(options); its typing knows only a port.
+  const listen = app.listen.bind(app) as unknown as (options: ListenOptions) => Promise<unknown>;
+  const { port, http } = config;
+  const listener = await ListeningSockets.open(app.getHttpServer(), listen, { port, backlog: http.backlog, count: http.listenSockets });
   // METRICS_PORT: /metrics there only (the API port answers it 404), so a network policy can keep it to the scraper.
   const metricsServer = config.http.metricsPort ? await serveMetrics(app.get(MetricsService), config.http.metricsPort) : undefined;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       app
         .get(GracefulShutdown)
-        .drain(signal, app.getHttpServer())
+        .drain(signal, listener)
         .then(() => app.close())
         .then(() => metricsServer && closeMetricsServer(metricsServer))
         .then(() => stopTracing())
@@ -40,7 +43,7 @@ async function bootstrap(): Promise<void> {
     });
   }
   logger.log(
-    `Listening on port ${config.port} over ${config.http.tls ? 'HTTPS' : 'HTTP'}` +
+    `Listening on port ${config.port} (${listener.count} socket${listener.count > 1 ? 's' : ''}) over ${config.http.tls ? 'HTTPS' : 'HTTP'}` +
       `${config.http.metricsPort ? `, /metrics on port ${config.http.metricsPort}` : ''} (NODE_ENV=${config.nodeEnv}, key provider ${config.keys.provider}, ` +
       `${config.database.url ? 'PostgreSQL' : `embedded PGlite in ${config.dataDir}`}, ` +
       `${config.cache.redisUrl ? 'Redis' : 'in-memory'} cache, auth ${config.auth.mode})`,

@@ -41,6 +41,12 @@ export const MAX_BODY_OBJECT_KEYS = 64;
 export const HTTP_DEFAULTS = {
   /** Connections the kernel queues before the process accepts them (capped by net.core.somaxconn). Node's default, 511, drops more. */
   backlog: 4096,
+  /**
+   * Listening sockets on the API port (SO_REUSEPORT, Linux): libuv accepts one connection per
+   * socket per event-loop turn, so a busy process with one socket accepts about 60 a second
+   * (src/common/listening-sockets.ts).
+   */
+  listenSockets: 16,
   keepAliveTimeoutMs: 65_000,
   headersTimeoutMs: 66_000,
   /**
@@ -53,6 +59,7 @@ export const HTTP_DEFAULTS = {
 
 export const HTTP_BOUNDS = {
   backlog: { min: 1, max: 65_535 },
+  listenSockets: { min: 1, max: 64 },
   // Within Node's requestTimeout (300 s), which bounds the whole request.
   keepAliveTimeoutMs: { min: 1_000, max: 290_000 },
   headersTimeoutMs: { min: 1_000, max: 300_000 },

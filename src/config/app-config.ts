@@ -87,6 +87,8 @@ export class AppConfig {
     shutdownDelayMs: number;
     /** Listen backlog: connections the kernel queues before they are accepted. */
     backlog: number;
+    /** HTTP_LISTEN_SOCKETS: listening sockets on the API port (Linux; one elsewhere), each accepting one connection per event-loop turn. */
+    listenSockets: number;
     /** Idle keep-alive connections are closed after this; must exceed the load balancer's idle timeout. */
     keepAliveTimeoutMs: number;
     /** Time a client has to send the request headers; must exceed keepAliveTimeoutMs. */
@@ -370,6 +372,7 @@ function buildConfig(env: EnvironmentVariables, problems: string[]): AppConfig {
       shutdownGraceMs: env.SHUTDOWN_GRACE_MS ?? 10_000,
       shutdownDelayMs: env.SHUTDOWN_DELAY_MS ?? 0,
       backlog: env.HTTP_BACKLOG ?? HTTP_DEFAULTS.backlog,
+      listenSockets: env.HTTP_LISTEN_SOCKETS ?? HTTP_DEFAULTS.listenSockets,
       keepAliveTimeoutMs,
       headersTimeoutMs,
       maxInFlight: env.MAX_IN_FLIGHT_REQUESTS ?? HTTP_DEFAULTS.maxInFlight,

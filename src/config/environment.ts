@@ -419,6 +419,13 @@ export class EnvironmentVariables {
   @Max(HTTP_BOUNDS.backlog.max)
   HTTP_BACKLOG?: number;
 
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(HTTP_BOUNDS.listenSockets.min)
+  @Max(HTTP_BOUNDS.listenSockets.max)
+  HTTP_LISTEN_SOCKETS?: number;
+
   /** Serve /metrics on this port only (a second, plain-HTTP listener); unset: on PORT with the API. */
   @IsOptional()
   @Transform(toInt)
@@ -626,6 +633,7 @@ class EnvironmentVariablesKeys implements Record<keyof EnvironmentVariables, und
   SHUTDOWN_GRACE_MS = undefined;
   SHUTDOWN_DELAY_MS = undefined;
   HTTP_BACKLOG = undefined;
+  HTTP_LISTEN_SOCKETS = undefined;
   METRICS_PORT = undefined;
   TLS_CERT_FILE = undefined;
   TLS_KEY_FILE = undefined;

@@ -1,8 +1,8 @@
-import type { Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable, Logger } from '@nestjs/common';
 import type { NextFunction, Response } from 'express';
 import type { ErrorBody } from '../common/error-codes';
+import type { ListeningSockets } from '../common/listening-sockets';
 import { SHED_RETRY_AFTER_SECONDS } from '../common/limits';
 import type { RequestWithId } from '../common/request-id';
 import { AppConfig } from '../config/app-config';
@@ -56,15 +56,15 @@ export class GracefulShutdown {
     next();
   };
 
-  /** Steps 1 to 3 above; `server` is the application's HTTP(S) server. */
-  async drain(signal: string, server: Server): Promise<void> {
+  /** Steps 1 to 3 above; `listener` is the API port's sockets. */
+  async drain(signal: string, listener: Pick<ListeningSockets, 'close'>): Promise<void> {
     this.draining = true;
     const { shutdownDelayMs: delayMs, shutdownGraceMs: graceMs } = this.config.http;
     this.logger.log(`${signal}: not ready any more; serving ${delayMs} ms more with Connection: close, then closing the listener`);
     if (delayMs > 0) await sleep(delayMs);
-    // server.close() stops accepting and closes idle keep-alive connections at once (Node ≥ 19);
-    // its callback runs when the last connection, answered with Connection: close, has ended.
-    const closed = new Promise<boolean>((resolve) => server.close(() => resolve(true)));
+    // Closing stops accepting and closes idle keep-alive connections at once (Node ≥ 19); it
+    // resolves when the last connection, answered with Connection: close, has ended.
+    const closed = listener.close().then(() => true);
     this.logger.log(`Listener closed; waiting up to ${graceMs} ms for ${this.inFlight} request(s) in flight`);
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([closed, new Promise<boolean>((resolve) => (timer = setTimeout(resolve, graceMs, false)))]);

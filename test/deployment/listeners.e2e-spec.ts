@@ -38,6 +38,15 @@ function getWith(ca: Buffer | undefined, url: string): Promise<Response> {
   });
 }
 
+/** Listening TCP sockets on `port`, from the kernel's tables (/proc/net/tcp and tcp6; state 0A is LISTEN). */
+function listeningSocketsOn(port: number): number {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  return ['/proc/net/tcp', '/proc/net/tcp6']
+    .flatMap((table) => readFileSync(table, 'utf8').split('\n').slice(1))
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields[1]?.endsWith(`:${hexPort}`) && fields[3] === '0A').length;
+}
+
 describe('listeners of node dist/main: HTTPS from mounted PEM files, /metrics on METRICS_PORT', () => {
   let work: string;
   let cert: Buffer;
@@ -115,6 +124,17 @@ describe('listeners of node dist/main: HTTPS from mounted PEM files, /metrics on
     assert.equal(ready.status, 200);
     const unauthenticated = await checkedGet(`${apiUrl}/api/v1/keys/4242`);
     assert.equal(unauthenticated.status, 401);
+  });
+
+  it('opens the API port with HTTP_LISTEN_SOCKETS listening sockets (16 by default), and new connections over all of them get HTTPS answers', async () => {
+    const port = Number(new URL(apiUrl).port);
+    assert.equal(listeningSocketsOn(port), process.platform === 'linux' ? 16 : 1);
+    // Each on a new connection: the kernel spreads them over the sockets (48 over 16 leave few idle).
+    const answers = await Promise.all(Array.from({ length: 48 }, () => get(`${apiUrl}/health/live`)));
+    assert.deepEqual(
+      answers.map((answer) => answer.status),
+      Array(48).fill(200),
+    );
   });
 
   it('serves no plain HTTP on the API port, and refuses a client that does not trust the certificate', async () => {
