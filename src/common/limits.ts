@@ -46,7 +46,7 @@ export const HTTP_DEFAULTS = {
    * socket per event-loop turn, so a busy process with one socket accepts about 60 a second
    * (src/common/listening-sockets.ts).
    */
-  listenSockets: 16,
+  listenSockets: 64,
   keepAliveTimeoutMs: 65_000,
   headersTimeoutMs: 66_000,
   /**
@@ -59,7 +59,7 @@ export const HTTP_DEFAULTS = {
 
 export const HTTP_BOUNDS = {
   backlog: { min: 1, max: 65_535 },
-  listenSockets: { min: 1, max: 64 },
+  listenSockets: { min: 1, max: 256 },
   // Within Node's requestTimeout (300 s), which bounds the whole request.
   keepAliveTimeoutMs: { min: 1_000, max: 290_000 },
   headersTimeoutMs: { min: 1_000, max: 300_000 },

@@ -171,7 +171,7 @@ describe('resilience configuration', () => {
       shutdownGraceMs: 10_000,
       shutdownDelayMs: 0,
       backlog: 4096,
-      listenSockets: 16,
+      listenSockets: 64,
       keepAliveTimeoutMs: 65_000,
       headersTimeoutMs: 66_000,
       maxInFlight: 1024,
