@@ -70,7 +70,17 @@ describe('ListeningSockets', { skip: linux ? false : 'SO_REUSEPORT: Linux only' 
     assert.ok(turn.accepted >= 5 && turn.accepted <= 8, `accepted ${turn.accepted} in one turn`);
   });
 
-  it('every socket serves the same HTTP server, and closing waits for the requests in progress on connections any socket accepted, then refuses new connections', async () => {
+  it('on a Node that cannot share the port (reusePort ignored, as before 22.12) the server\'s own socket serves alone', async () => {
+    const server = createServer((_, response) => response.end('ok'));
+    const listenIgnoringReusePort = (options: ListenOptions) =>
+      new Promise((resolve) => server.listen({ ...options, reusePort: false, host: '127.0.0.1' }, () => resolve(server)));
+    const sockets = await ListeningSockets.open(server, listenIgnoringReusePort, { port: 0, backlog: 511, count: 8 });
+    opened.push(sockets);
+    assert.equal(sockets.count, 1);
+    assert.equal(await get((server.address() as AddressInfo).port), 200);
+  });
+
+  it('every socket serves the same HTTP server, and closing waits for the requests in progress on connections any socket accepted, then refuses new connections', { timeout: 10_000 }, async () => {
     const held: ServerResponse[] = [];
     const { server, sockets, port } = await open(4, (_, response) => held.push(response));
     // Before the server's own listener: `socket.server` is still the socket that accepted it.

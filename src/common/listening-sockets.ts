@@ -13,7 +13,8 @@ import { type AddressInfo, type ListenOptions, createServer, type Server } from 
  * 5–6 s, and the 99th percentile of the run was the wait to be accepted (docs/performance.md).
  * The kernel spreads new connections over the port's sockets and each accepts one per turn, so
  * `count` sockets accept `count` times as fast. `SO_REUSEPORT` is Linux's (what production runs
- * on); elsewhere the port has one socket.
+ * on); elsewhere, or on a Node without `reusePort` (before 22.12), the port has one socket, and
+ * `count` says so (main.ts logs it).
  */
 export class ListeningSockets {
   private constructor(private readonly sockets: ReadonlyArray<Server>) {}
@@ -34,13 +35,13 @@ export class ListeningSockets {
     const sockets: Server[] = [server];
     for (let i = 1; i < count; i++) {
       const acceptor = createServer((socket) => server.emit('connection', socket));
-      await new Promise<void>((resolve, reject) => {
-        acceptor.once('error', reject);
-        acceptor.listen({ port, host: address, backlog: options.backlog, reusePort: true }, () => {
-          acceptor.off('error', reject);
-          resolve();
-        });
+      const joined = await new Promise<boolean>((resolve) => {
+        acceptor.once('error', () => resolve(false));
+        acceptor.listen({ port, host: address, backlog: options.backlog, reusePort: true }, () => resolve(true));
       });
+      // A Node without `reusePort` (before 22.12) cannot share the port: the server's socket serves alone.
+      if (!joined) break;
+      acceptor.removeAllListeners('error');
       // An accept failure is the server's, as on its own socket.
       acceptor.on('error', (error) => server.emit('error', error));
       sockets.push(acceptor);
@@ -57,6 +58,6 @@ export class ListeningSockets {
    * connections; resolves when every connection, whichever socket accepted it, has closed.
    */
   close(): Promise<void> {
-    return Promise.all(this.sockets.slice(0, 1).map((socket) => new Promise<void>((resolve) => socket.close(() => resolve())))).then(() => undefined);
+    return Promise.all(this.sockets.map((socket) => new Promise<void>((resolve) => socket.close(() => resolve())))).then(() => undefined);
   }
 }
