@@ -1,6 +1,4 @@
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
@@ -8,7 +6,8 @@ import { ShredReplayService } from '../src/keys/shred-replay.service';
 import { UserKeyRepository } from '../src/repositories/user-key.repository';
 import type { Moto } from './support/moto';
 import { checkedAgent } from './support/openapi-contract';
-import { awsStack, embeddedStack, motoS3, SHRED_LOG_BUCKET, SHRED_LOG_PREFIX, Stack, STACKS, urlOf } from './support/stacks';
+import { bucketLog, directoryLog, LogAccess } from './support/shred-log-access';
+import { awsStack, embeddedStack, Stack, STACKS, urlOf } from './support/stacks';
 
 /**
  * The shred log as intent, then commit (docs/operations.md 2.4, issue 30 D1 and D4): a DELETE
@@ -18,49 +17,6 @@ import { awsStack, embeddedStack, motoS3, SHRED_LOG_BUCKET, SHRED_LOG_PREFIX, St
 
 const UNTHROTTLED = { RATE_LIMIT_PER_MINUTE: '100000' };
 const PLAINTEXT = 'Jane Doe, 046 454 286';
-
-/** The shred log of the stack, read and written the way an operator (or a dying pod) would. */
-interface LogAccess {
-  names(): Promise<string[]>;
-  read(name: string): Promise<Record<string, any>>;
-  write(name: string, record: object): Promise<void>;
-  remove(name: string): Promise<void>;
-}
-
-function directoryLog(dir: string): LogAccess {
-  return {
-    names: async () => {
-      try {
-        return readdirSync(dir).sort();
-      } catch {
-        return [];
-      }
-    },
-    read: async (name) => JSON.parse(readFileSync(join(dir, name), 'utf8')),
-    write: async (name, record) => writeFileSync(join(dir, name), `${JSON.stringify(record)}\n`),
-    remove: async (name) => rmSync(join(dir, name)),
-  };
-}
-
-function bucketLog(endpoint: string): LogAccess & { close(): void } {
-  const s3 = motoS3(endpoint);
-  return {
-    names: async () =>
-      ((await s3.send(new ListObjectsV2Command({ Bucket: SHRED_LOG_BUCKET, Prefix: SHRED_LOG_PREFIX }))).Contents ?? []).map((o) =>
-        o.Key!.slice(SHRED_LOG_PREFIX.length),
-      ),
-    read: async (name) =>
-      JSON.parse(
-        await (await s3.send(new GetObjectCommand({ Bucket: SHRED_LOG_BUCKET, Key: SHRED_LOG_PREFIX + name }))).Body!.transformToString(),
-      ),
-    write: async (name, record) =>
-      void (await s3.send(
-        new PutObjectCommand({ Bucket: SHRED_LOG_BUCKET, Key: SHRED_LOG_PREFIX + name, Body: `${JSON.stringify(record)}\n` }),
-      )),
-    remove: async (name) => void (await s3.send(new DeleteObjectCommand({ Bucket: SHRED_LOG_BUCKET, Key: SHRED_LOG_PREFIX + name }))),
-    close: () => s3.destroy(),
-  };
-}
 
 /** A key row as stored, to put back as a restore from a backup would. */
 type KeyRow = Record<string, unknown>;
@@ -74,7 +30,7 @@ for (const definition of STACKS) {
     let url: string;
     let app: Stack['app'];
     let token: string;
-    let log: LogAccess & { close?(): void };
+    let log: LogAccess;
 
     const api = () => checkedAgent(request.agent(url).auth(token, { type: 'bearer' }), stack.contract);
     const query = <T = Record<string, any>>(sql: string, params: unknown[] = []) => stack.query<T>(sql, params);

@@ -1,13 +1,14 @@
-import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import type { Moto } from './support/moto';
 import { checkedAgent } from './support/openapi-contract';
 import { waitFor } from './support/processes';
-import { awsStack, embeddedStack, Environment, motoS3, SHRED_LOG_BUCKET, SHRED_LOG_PREFIX, Stack, STACKS, urlOf } from './support/stacks';
+import { bucketLog, directoryLog, LogAccess } from './support/shred-log-access';
+import { awsStack, embeddedStack, Environment, motoS3, Stack, STACKS, urlOf } from './support/stacks';
 
 /**
  * Loose ends of the shred log (issue 28, item 4; docs/operations.md 2.4, 3.3, 4.2): what the
@@ -19,50 +20,6 @@ import { awsStack, embeddedStack, Environment, motoS3, SHRED_LOG_BUCKET, SHRED_L
 
 const UNTHROTTLED = { RATE_LIMIT_PER_MINUTE: '100000' };
 const PLAINTEXT = 'Jane Doe, 046 454 286';
-
-/** The shred log of the stack, read and written the way an operator (or a dying pod) would. */
-interface LogAccess {
-  names(): Promise<string[]>;
-  read(name: string): Promise<Record<string, any>>;
-  write(name: string, record: object): Promise<void>;
-  remove(name: string): Promise<void>;
-  close?(): void;
-}
-
-function directoryLog(dir: string): LogAccess {
-  return {
-    names: async () => {
-      try {
-        return readdirSync(dir).sort();
-      } catch {
-        return [];
-      }
-    },
-    read: async (name) => JSON.parse(readFileSync(join(dir, name), 'utf8')),
-    write: async (name, record) => writeFileSync(join(dir, name), `${JSON.stringify(record)}\n`),
-    remove: async (name) => rmSync(join(dir, name)),
-  };
-}
-
-function bucketLog(endpoint: string): LogAccess {
-  const s3 = motoS3(endpoint);
-  return {
-    names: async () =>
-      ((await s3.send(new ListObjectsV2Command({ Bucket: SHRED_LOG_BUCKET, Prefix: SHRED_LOG_PREFIX }))).Contents ?? [])
-        .map((o) => o.Key!.slice(SHRED_LOG_PREFIX.length))
-        .sort(),
-    read: async (name) =>
-      JSON.parse(
-        await (await s3.send(new GetObjectCommand({ Bucket: SHRED_LOG_BUCKET, Key: SHRED_LOG_PREFIX + name }))).Body!.transformToString(),
-      ),
-    write: async (name, record) =>
-      void (await s3.send(
-        new PutObjectCommand({ Bucket: SHRED_LOG_BUCKET, Key: SHRED_LOG_PREFIX + name, Body: `${JSON.stringify(record)}\n` }),
-      )),
-    remove: async (name) => void (await s3.send(new DeleteObjectCommand({ Bucket: SHRED_LOG_BUCKET, Key: SHRED_LOG_PREFIX + name }))),
-    close: () => s3.destroy(),
-  };
-}
 
 /** The payload of a compact JWS receipt. */
 const payloadOf = (receipt: string) => JSON.parse(Buffer.from(receipt.split('.')[1], 'base64url').toString('utf8'));

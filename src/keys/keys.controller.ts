@@ -19,6 +19,16 @@ import { ApiTwoPersonRule, CurrentApprovalCall } from '../dual-control/approval-
 import { ApprovalRequestView } from '../dual-control/dto/approval.dto';
 import { ApprovalCall, DualControlService } from '../dual-control/dual-control.service';
 
+/** What refuses a crypto-shred, by DELETE or by erase-now alike. */
+const SHRED_REFUSALS = {
+  ENC001: 'invalid userId',
+  KEY001: 'the user has no key',
+  KEY002: 'a rotation for this user is in progress',
+  SHRED001:
+    'the mass-destruction breaker is tripped (more than SHRED_MAX_PER_HOUR crypto-shreds in an hour, all replicas together): nothing was destroyed; it stays tripped until two people lift it',
+} as const;
+const SHRED_NOT_COMMITTED = 'the shred log or the key database failed before the commit: nothing was destroyed and the key stays usable';
+
 @ApiTags('keys')
 @Controller('keys')
 export class KeysController {
@@ -109,13 +119,9 @@ export class KeysController {
       'The keys are destroyed: what was destroyed, with a signed receipt (a DELETE after the window has ended, or any DELETE with SHRED_PENDING_DAYS=0); a repeated DELETE of the same shredding answers the same',
   })
   @ApiErrors({
-    ENC001: 'invalid userId',
-    KEY001: 'the user has no key',
-    KEY002: 'a rotation for this user is in progress',
-    SHRED001:
-      'the mass-destruction breaker is tripped (more than SHRED_MAX_PER_HOUR crypto-shreds in an hour, all replicas together): nothing was destroyed; it stays tripped until two people lift it',
+    ...SHRED_REFUSALS,
     SYS002:
-      'the shred log or the key database failed before the commit: nothing was destroyed and the key stays usable, after any restart too; retry. ' +
+      `${SHRED_NOT_COMMITTED}, after any restart too; retry. ` +
       'For a user already shredded: the shred log, which a receipt is checked against, could not be read; retry',
   })
   async destroy(
@@ -165,14 +171,7 @@ export class KeysController {
     type: ShredReceiptResponse,
     description: 'The keys are destroyed: what was destroyed, with a signed receipt (as a DELETE answers it once destroyed)',
   })
-  @ApiErrors({
-    ENC001: 'invalid userId',
-    KEY001: 'the user has no key',
-    KEY002: 'a rotation for this user is in progress',
-    SHRED001:
-      'the mass-destruction breaker is tripped (more than SHRED_MAX_PER_HOUR crypto-shreds in an hour, all replicas together): nothing was destroyed; it stays tripped until two people lift it',
-    SYS002: 'the shred log or the key database failed before the commit: nothing was destroyed and the key stays usable; retry',
-  })
+  @ApiErrors({ ...SHRED_REFUSALS, SYS002: `${SHRED_NOT_COMMITTED}; retry` })
   async eraseNow(
     @Param('userId', UserIdPipe) userId: string,
     @CurrentApprovalCall() call: ApprovalCall,
