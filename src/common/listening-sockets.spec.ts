@@ -7,9 +7,13 @@ import { ListeningSockets } from './listening-sockets';
 const linux = process.platform === 'linux';
 
 /** An HTTP server on a free loopback port, opened by `count` listening sockets. */
-async function open(count: number, handler: (request: IncomingMessage, response: ServerResponse) => void = (_, response) => response.end('ok')) {
+async function open(
+  count: number,
+  handler: (request: IncomingMessage, response: ServerResponse) => void = (_, response) => response.end('ok'),
+) {
   const server = createServer(handler);
-  const listen = (options: ListenOptions) => new Promise((resolve) => server.listen({ ...options, host: '127.0.0.1' }, () => resolve(server)));
+  const listen = (options: ListenOptions) =>
+    new Promise((resolve) => server.listen({ ...options, host: '127.0.0.1' }, () => resolve(server)));
   const sockets = await ListeningSockets.open(server, listen, { port: 0, backlog: 511, count });
   return { server, sockets, port: (server.address() as AddressInfo).port };
 }
@@ -70,7 +74,7 @@ describe('ListeningSockets', { skip: linux ? false : 'SO_REUSEPORT: Linux only' 
     assert.ok(turn.accepted >= 5 && turn.accepted <= 8, `accepted ${turn.accepted} in one turn`);
   });
 
-  it('on a Node that cannot share the port (reusePort ignored, as before 22.12) the server\'s own socket serves alone', async () => {
+  it("on a Node that cannot share the port (reusePort ignored, as before 22.12) the server's own socket serves alone", async () => {
     const server = createServer((_, response) => response.end('ok'));
     const listenIgnoringReusePort = (options: ListenOptions) =>
       new Promise((resolve) => server.listen({ ...options, reusePort: false, host: '127.0.0.1' }, () => resolve(server)));
@@ -80,27 +84,37 @@ describe('ListeningSockets', { skip: linux ? false : 'SO_REUSEPORT: Linux only' 
     assert.equal(await get((server.address() as AddressInfo).port), 200);
   });
 
-  it('every socket serves the same HTTP server, and closing waits for the requests in progress on connections any socket accepted, then refuses new connections', { timeout: 10_000 }, async () => {
-    const held: ServerResponse[] = [];
-    const { server, sockets, port } = await open(4, (_, response) => held.push(response));
-    // Before the server's own listener: `socket.server` is still the socket that accepted it.
-    const acceptedByServer = new WeakSet<Socket>();
-    server.prependListener('connection', (socket: Socket & { server?: unknown }) => socket.server === server && acceptedByServer.add(socket));
-    // Enough new connections that every socket accepts some.
-    const answers = Array.from({ length: 24 }, () => get(port));
-    while (held.length < 24) await new Promise((resolve) => setImmediate(resolve));
-    let closed = false;
-    const closing = sockets.close().then(() => (closed = true));
-    await assert.rejects(get(port), { code: 'ECONNREFUSED' });
-    const [own, others] = [held.filter((r) => acceptedByServer.has(r.socket as Socket)), held.filter((r) => !acceptedByServer.has(r.socket as Socket))];
-    assert.ok(own.length > 0 && others.length > 0, `${own.length} and ${others.length} connections`);
-    // The connections the server's own socket accepted end first: still not closed.
-    for (const response of own) response.end('done');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    assert.equal(closed, false, 'closed while requests were in progress on the other sockets');
-    for (const response of others) response.end('done');
-    assert.deepEqual(await Promise.all(answers), Array(24).fill(200));
-    await closing;
-    assert.equal(closed, true);
-  });
+  it(
+    'every socket serves the same HTTP server, and closing waits for the requests in progress on connections any socket accepted, then refuses new connections',
+    { timeout: 10_000 },
+    async () => {
+      const held: ServerResponse[] = [];
+      const { server, sockets, port } = await open(4, (_, response) => held.push(response));
+      // Before the server's own listener: `socket.server` is still the socket that accepted it.
+      const acceptedByServer = new WeakSet<Socket>();
+      server.prependListener(
+        'connection',
+        (socket: Socket & { server?: unknown }) => socket.server === server && acceptedByServer.add(socket),
+      );
+      // Enough new connections that every socket accepts some.
+      const answers = Array.from({ length: 24 }, () => get(port));
+      while (held.length < 24) await new Promise((resolve) => setImmediate(resolve));
+      let closed = false;
+      const closing = sockets.close().then(() => (closed = true));
+      await assert.rejects(get(port), { code: 'ECONNREFUSED' });
+      const [own, others] = [
+        held.filter((r) => acceptedByServer.has(r.socket as Socket)),
+        held.filter((r) => !acceptedByServer.has(r.socket as Socket)),
+      ];
+      assert.ok(own.length > 0 && others.length > 0, `${own.length} and ${others.length} connections`);
+      // The connections the server's own socket accepted end first: still not closed.
+      for (const response of own) response.end('done');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(closed, false, 'closed while requests were in progress on the other sockets');
+      for (const response of others) response.end('done');
+      assert.deepEqual(await Promise.all(answers), Array(24).fill(200));
+      await closing;
+      assert.equal(closed, true);
+    },
+  );
 });
